@@ -1,0 +1,50 @@
+# Two commands matter: `make demo` (the quickstart on the local backend) and `make test` (everything).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.test-installed
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: demo test lab bench emulator clean install test-deps chromium
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# The editable install builds the JupyterLab extension (jlpm + rspack) through hatch-jupyter-builder.
+$(STAMP): $(BIN)/python pyproject.toml package.json
+	$(BIN)/pip install -q -e ".[lab]"
+	touch $@
+
+install: $(STAMP)
+
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e ".[lab,test]"
+	touch $@
+
+test-deps: $(TEST_STAMP) chromium
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/python -m jupyter_kf.demo examples/quickstart.ipynb
+
+test: test-deps
+	$(BIN)/python -m pytest -q
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=examples
+
+bench: $(TEST_STAMP)
+	$(BIN)/python bench/run_all.py
+
+emulator: $(TEST_STAMP)
+	$(BIN)/python -m tests.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig
+
+clean:
+	rm -rf $(VENV) node_modules lib jupyter_kf/labextension

@@ -1,0 +1,30 @@
+"""jupyter_kf: notebook cells as Kubernetes/Kubeflow jobs, from JupyterLab.
+
+``%load_ext jupyter_kf`` registers the magics; ``import jupyter_kf as kf`` gives the Python API.
+Heavy modules load on first use so that both stay fast.
+"""
+__version__ = "0.1.0"
+
+_API = ("train", "jobs", "job", "Job")
+
+
+def __getattr__(name):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'jupyter_kf' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython):
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def _jupyter_labextension_paths():
+    return [{"src": "labextension", "dest": "jupyter-kf"}]
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "jupyter_kf.server"}]

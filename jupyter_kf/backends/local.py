@@ -1,0 +1,173 @@
+"""The embedded default: jobs as processes on this machine, one folder per job.
+
+The job folder is the whole record (meta, payload, logs, status, results), so jobs are listed,
+followed and fetched again after a kernel restart by reading folders; a supervisor process in its
+own session keeps ``status.json`` up to date even when no kernel is watching.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import config
+from ..errors import JobExists, JobNotFound, KfError
+from ..status import JobStatus, WorkerStatus
+from ..specs import TERMINAL, TrainSpec
+from . import Backend
+
+SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
+STARTUP_GRACE_SECONDS = 30
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else config.get().jobs_dir
+
+    def folder(self, name: str) -> Path:
+        folder = self.root / name
+        if not (folder / "meta.json").is_file():
+            raise JobNotFound(f"no job named {name!r} on the local backend: %kf_jobs lists the jobs there")
+        return folder
+
+    def prepare(self, spec: TrainSpec) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / spec.name
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            phase = self._phase_or_unknown(spec.name)
+            raise JobExists(
+                f"a job named {spec.name!r} already exists ({phase}): choose another --name, or add --replace "
+                "to delete the finished one first"
+            ) from None
+        return folder
+
+    def _phase_or_unknown(self, name):
+        try:
+            return self.status(name).phase
+        except KfError:
+            return "incomplete"
+
+    def submit(self, spec: TrainSpec, bundle: Path) -> None:
+        with open(bundle / "supervisor.log", "ab") as log:
+            subprocess.Popen([sys.executable, "-I", "-S", str(SUPERVISOR), str(bundle)], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+
+    def discard(self, spec: TrainSpec, bundle: Path) -> None:
+        shutil.rmtree(bundle, ignore_errors=True)
+
+    def meta(self, name: str) -> dict:
+        return json.loads((self.folder(name) / "meta.json").read_text())
+
+    def status(self, name: str) -> JobStatus:
+        folder = self.folder(name)
+        meta = json.loads((folder / "meta.json").read_text())
+        return self._status(folder, meta)
+
+    def _status(self, folder: Path, meta: dict) -> JobStatus:
+        spec = meta["spec"]
+        try:
+            state = json.loads((folder / "status.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            state = {"phase": "Pending", "workers": [{"rank": r, "phase": "Pending"} for r in range(spec["workers"])]}
+        phase, message = state["phase"], state.get("message", "")
+        if phase not in TERMINAL and not self._supervisor_alive(folder, state, meta):
+            phase, message = "Failed", "the local supervisor process ended unexpectedly (machine restarted or killed?)"
+        workers = [WorkerStatus(rank=w["rank"], phase=w["phase"] if phase not in TERMINAL or w["phase"] in TERMINAL else phase,
+                                exit_code=w.get("exit_code")) for w in state["workers"]]
+        return JobStatus(
+            name=spec["name"], phase=phase, backend="local", kind="local", namespace=None, created=meta["created"],
+            started=state.get("started"), finished=state.get("finished"), message=message, workers=workers,
+            resources={"workers": spec["workers"], "cpu": spec.get("cpu"), "memory": spec.get("memory"), "gpus": spec.get("gpus", 0)},
+        )
+
+    @staticmethod
+    def _supervisor_alive(folder: Path, state: dict, meta: dict) -> bool:
+        pid = state.get("supervisor_pid")
+        if pid is None:  # not started yet: give it a moment
+            return time.time() - meta.get("created_ts", 0) < STARTUP_GRACE_SECONDS
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            return str(folder).encode() in cmdline
+        except FileNotFoundError:
+            return False
+        except OSError:  # no /proc (macOS): ask the kernel
+            try:
+                os.kill(pid, 0)
+                return True
+            except ProcessLookupError:
+                return False
+
+    def list(self) -> list[JobStatus]:
+        statuses = []
+        if not self.root.is_dir():
+            return statuses
+        for folder in self.root.iterdir():
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+            except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+                continue
+            statuses.append(self._status(folder, meta))
+        statuses.sort(key=lambda s: s.created or "", reverse=True)
+        return statuses
+
+    def read_logs(self, name: str, cursor: dict | None = None):
+        logs = self.folder(name) / "logs"
+        cursor = dict(cursor or {})
+        lines = []
+        for path in sorted(logs.glob("worker-*.log"), key=lambda p: int(p.stem.split("-")[1])):
+            rank = int(path.stem.split("-")[1])
+            offset = cursor.get(str(rank), 0)
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            end = chunk.rfind(b"\n") + 1
+            if not end:
+                continue
+            for raw in chunk[:end].splitlines():
+                lines.append((rank, raw.decode("utf-8", "replace")))
+            cursor[str(rank)] = offset + end
+        return lines, cursor
+
+    def read_tail(self, name: str) -> list[tuple[int, str]]:
+        """Lines not ended by a newline yet (a job that died mid-line), for a final flush."""
+        logs = self.folder(name) / "logs"
+        return [(int(p.stem.split("-")[1]), p.read_bytes().rsplit(b"\n", 1)[-1].decode("utf-8", "replace"))
+                for p in sorted(logs.glob("worker-*.log")) if p.read_bytes() and not p.read_bytes().endswith(b"\n")]
+
+    def cancel(self, name: str) -> JobStatus:
+        folder = self.folder(name)
+        status = self.status(name)
+        if status.done:
+            return status
+        (folder / "cancel").touch()
+        try:
+            pid = json.loads((folder / "status.json").read_text()).get("supervisor_pid")
+        except (FileNotFoundError, json.JSONDecodeError):
+            pid = None
+        if pid and self._supervisor_alive(folder, {"supervisor_pid": pid}, {}):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            status = self.status(name)
+            if status.done:
+                break
+            time.sleep(0.05)
+        return status
+
+    def delete(self, name: str) -> None:
+        folder = self.folder(name)
+        if not self.status(name).done:
+            self.cancel(name)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def result_dir(self, name: str) -> Path:
+        return self.folder(name)

@@ -1,0 +1,143 @@
+"""Watches over one local job: ``python -I -S local_supervisor.py JOB_DIR``.
+
+Started in its own session so the job outlives the kernel that submitted it. It starts one runner
+process per worker with the distributed env contract a cluster gives (RANK, WORLD_SIZE, MASTER_*,
+PET_*), sends each worker's output to ``logs/worker-N.log``, and records the job's phase in
+``status.json`` (atomically) until every worker has ended. Stdlib only, imports nothing else.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+GRACE_SECONDS = 5
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Supervisor:
+    def __init__(self, job_dir):
+        self.dir = job_dir
+        with open(os.path.join(job_dir, "meta.json")) as f:
+            self.meta = json.load(f)
+        spec = self.meta["spec"]
+        self.count = int(spec["workers"])
+        self.timeout = spec.get("timeout")
+        self.status = {"phase": "Pending", "started": None, "finished": None, "message": "",
+                       "supervisor_pid": os.getpid(),
+                       "workers": [{"rank": r, "phase": "Pending", "exit_code": None, "pid": None} for r in range(self.count)]}
+        self.procs = {}
+        self.stopping = None  # "Cancelled" or "timeout" once asked to stop
+
+    def write(self):
+        tmp = os.path.join(self.dir, f"status.json.tmp{os.getpid()}")
+        with open(tmp, "w") as f:
+            json.dump(self.status, f)
+        os.replace(tmp, os.path.join(self.dir, "status.json"))
+
+    def env(self, rank, port):
+        env = dict(os.environ)
+        env.update(self.meta["spec"].get("env") or {})
+        world = str(self.count)
+        env.update({
+            "RANK": str(rank), "WORLD_SIZE": world, "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
+            "GROUP_RANK": str(rank), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+            "PET_NNODES": world, "PET_NPROC_PER_NODE": "1", "PET_NODE_RANK": str(rank),
+            "PET_MASTER_ADDR": "127.0.0.1", "PET_MASTER_PORT": str(port),
+            "JOB_COMPLETION_INDEX": str(rank), "KF_JOB_NAME": self.meta["spec"]["name"],
+            "PYTHONUNBUFFERED": "1",
+        })
+        if not self.meta["spec"].get("gpus"):
+            env.setdefault("CUDA_VISIBLE_DEVICES", "")
+        return env
+
+    def start(self):
+        logs = os.path.join(self.dir, "logs")
+        os.makedirs(logs, exist_ok=True)
+        port = free_port()
+        runner = os.path.join(self.dir, "runner.py")
+        python = self.meta.get("executable") or sys.executable
+        for rank in range(self.count):
+            with open(os.path.join(logs, f"worker-{rank}.log"), "ab") as out:
+                proc = subprocess.Popen([python, "-u", runner, self.dir], stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, env=self.env(rank, port), cwd=self.dir,
+                                        start_new_session=True)
+            self.procs[proc.pid] = rank
+            self.status["workers"][rank].update(phase="Running", pid=proc.pid)
+        self.status.update(phase="Running", started=now())
+        self.write()
+
+    def stop(self, why):
+        if self.stopping is None:
+            self.stopping = why
+        for pid in list(self.procs):
+            kill_group(pid, signal.SIGTERM)
+        signal.signal(signal.SIGALRM, lambda *_: [kill_group(p, signal.SIGKILL) for p in list(self.procs)])
+        signal.alarm(GRACE_SECONDS)
+
+    def run(self):
+        signal.signal(signal.SIGTERM, lambda *_: self.stop("Cancelled"))
+        signal.signal(signal.SIGINT, lambda *_: self.stop("Cancelled"))
+        if os.path.exists(os.path.join(self.dir, "cancel")):
+            self.status.update(phase="Cancelled", finished=now(), message="cancelled before it started")
+            return self.write()
+        self.start()
+        if self.timeout:
+            signal.signal(signal.SIGALRM, lambda *_: self.stop("timeout"))
+            signal.setitimer(signal.ITIMER_REAL, float(self.timeout))
+        failed = None
+        while self.procs:
+            try:
+                pid, code = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                continue
+            rank = self.procs.pop(pid, None)
+            if rank is None:
+                continue
+            code = os.waitstatus_to_exitcode(code)
+            worker = self.status["workers"][rank]
+            worker.update(exit_code=code, phase="Succeeded" if code == 0 else "Failed")
+            if code != 0 and failed is None and self.stopping is None:
+                failed = (rank, code)
+                self.stop("failed")
+            self.write()
+        self.finish(failed)
+
+    def finish(self, failed):
+        if self.stopping == "Cancelled":
+            phase, message = "Cancelled", "cancelled by the user"
+        elif self.stopping == "timeout":
+            phase, message = "Failed", f"timed out after {self.timeout:g} s"
+        elif failed:
+            phase, message = "Failed", f"worker {failed[0]} exited with code {failed[1]}"
+        else:
+            phase, message = "Succeeded", ""
+        for worker in self.status["workers"]:
+            if worker["phase"] in ("Pending", "Running") or (phase == "Cancelled" and worker["exit_code"] not in (0,)):
+                worker["phase"] = "Cancelled" if phase == "Cancelled" else worker["phase"]
+        self.status.update(phase=phase, finished=now(), message=message)
+        self.write()
+
+
+def kill_group(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if __name__ == "__main__":
+    Supervisor(sys.argv[1]).run()

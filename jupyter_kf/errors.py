@@ -1,0 +1,40 @@
+"""User-facing errors: each carries one line that says what was wrong and what is accepted.
+
+Faces (magics, REST, CLI) print ``str(error)`` and nothing else: no traceback, nothing half-done.
+"""
+
+
+class KfError(Exception):
+    """Base of every error jupyter_kf shows to a user."""
+
+    http_status = 400
+
+
+class InvalidSpec(KfError):
+    """A flag or argument has a value we cannot accept."""
+
+
+class CaptureError(KfError):
+    """The cell cannot be shipped: syntax error, unpicklable input, payload too large."""
+
+
+class JobNotFound(KfError):
+    http_status = 404
+
+
+class JobExists(KfError):
+    http_status = 409
+
+
+class JobFailed(KfError):
+    """The job ended without success; results that exist are still retrievable."""
+
+    http_status = 409
+
+
+class ResultsNotReady(KfError):
+    http_status = 409
+
+
+class RunnerMismatch(KfError):
+    """The job's Python cannot safely unpickle what the notebook's Python pickled."""

@@ -1,0 +1,358 @@
+"""Runs one captured cell inside a job: ``python runner.py JOB_DIR``.
+
+Stdlib plus cloudpickle only, so any image with a matching Python can run it (it travels with the
+job, in its folder or ConfigMap). It checks the Python version before unpickling anything, runs
+the cell in the globals dict the notebook's functions share, and on every exit path rank 0 writes
+``result.json`` (last, atomically) and ``result.pkl``. Exit codes: 0 done, 1 the cell raised,
+3 Python mismatch, 4 a module is missing, 5 the runner itself failed.
+"""
+import ast
+import builtins
+import io
+import json
+import linecache
+import os
+import pickle
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+import zlib
+
+CELL_FILENAME = "<kf_train cell>"
+FRAME_MAGIC = b"KFF1"
+ALIGN = 64
+EXIT_OK, EXIT_CELL, EXIT_PYTHON, EXIT_MODULE, EXIT_RUNNER = 0, 1, 3, 4, 5
+_ATOMIC = (type(None), bool, int, float, complex, str, bytes)
+
+
+# -- framed pickles: one file, pickle stream + 64-byte aligned out-of-band buffers --------------
+def write_frames(path, obj, pickler=None, protocol=5):
+    """Pickle ``obj`` to ``path`` with large buffers written straight from memory (no copy)."""
+    buffers = []
+    stream = io.BytesIO()
+    make = pickler or pickle.Pickler
+    make(stream, protocol=protocol, buffer_callback=buffers.append).dump(obj)
+    raws = [b.raw() for b in buffers]
+    body = stream.getbuffer()
+    header = json.dumps({"pickle": len(body), "buffers": [r.nbytes for r in raws]}).encode()
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(FRAME_MAGIC + len(header).to_bytes(8, "little") + header)
+        f.write(body)
+        for raw in raws:
+            f.write(b"\0" * (-f.tell() % ALIGN))
+            f.write(raw)
+    os.replace(tmp, path)
+    return os.path.getsize(path)
+
+
+def read_frames(path, persistent_load=None):
+    """Load what ``write_frames`` wrote; buffers are views into one read of the file."""
+    with open(path, "rb") as f:
+        data = bytearray(os.fstat(f.fileno()).st_size)
+        f.readinto(data)
+    view = memoryview(data)
+    if bytes(view[:4]) != FRAME_MAGIC:
+        raise ValueError(f"{path} is not a jupyter_kf payload")
+    hlen = int.from_bytes(view[4:12], "little")
+    header = json.loads(bytes(view[12 : 12 + hlen]))
+    pos = 12 + hlen
+    body = view[pos : pos + header["pickle"]]
+    pos += header["pickle"]
+    buffers = []
+    for size in header["buffers"]:
+        pos += -pos % ALIGN
+        buffers.append(view[pos : pos + size])
+        pos += size
+    unpickler = pickle.Unpickler(io.BytesIO(body), buffers=buffers)
+    if persistent_load is not None:
+        unpickler.persistent_load = persistent_load
+    return unpickler.load()
+
+
+def fingerprint(obj):
+    """A cheap checksum to tell whether the cell mutated an input in place (None: can't tell)."""
+    try:
+        if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and obj.flags.c_contiguous:
+            return (obj.shape, str(obj.dtype), zlib.crc32(memoryview(obj).cast("B")))
+        import cloudpickle
+
+        return zlib.crc32(cloudpickle.dumps(obj, protocol=5))
+    except Exception:
+        return None
+
+
+def write_json_atomic(path, data):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+# -- a stand-in for the notebook's IPython -----------------------------------------------------
+class RemoteShell:
+    """What a cell may ask of ``get_ipython()`` inside a job."""
+
+    _NOOP = frozenset({"matplotlib", "load_ext", "reload_ext", "config", "autoreload", "aimport", "xmode", "precision"})
+
+    def __init__(self, namespace):
+        self.user_ns = namespace
+
+    def system(self, cmd):
+        return subprocess.call(self._expand(cmd), shell=True)
+
+    def getoutput(self, cmd):
+        out = subprocess.run(self._expand(cmd), shell=True, capture_output=True, text=True).stdout
+        return out.splitlines()
+
+    def _expand(self, cmd):
+        try:
+            return cmd.format(**self.user_ns)
+        except Exception:
+            return cmd
+
+    def run_line_magic(self, name, line, _stack_depth=1):
+        if name == "time":
+            return self._time(line)
+        if name == "timeit":
+            return self._timeit(line)
+        if name == "pip":
+            return subprocess.call([sys.executable, "-m", "pip", *shlex.split(line)])
+        if name in self._NOOP:
+            print(f"(%{name} ignored inside a %%kf_train job)", file=sys.stderr)
+            return None
+        raise NotImplementedError(f"%{name} is not available in a remote %%kf_train cell")
+
+    def run_cell_magic(self, name, line, cell):
+        if name in ("time", "timeit"):
+            return getattr(self, f"_{name}")(cell)
+        if name in ("capture", "writefile"):
+            raise NotImplementedError(f"%%{name} is not available in a remote %%kf_train cell")
+        raise NotImplementedError(f"%%{name} is not available in a remote %%kf_train cell")
+
+    def _time(self, code):
+        start = time.perf_counter()
+        value = run_code(code, self.user_ns, filename="<%time>")
+        print(f"Wall time: {time.perf_counter() - start:.3f} s")
+        return value
+
+    def _timeit(self, code):
+        loops, start = 0, time.perf_counter()
+        while loops < 1000 and time.perf_counter() - start < 0.5:
+            run_code(code, dict(self.user_ns), filename="<%timeit>")
+            loops += 1
+        print(f"{(time.perf_counter() - start) / loops * 1e6:.1f} us per loop ({loops} loops)")
+
+    def __getattr__(self, name):
+        raise NotImplementedError(f"get_ipython().{name} is not available in a remote %%kf_train cell")
+
+
+def display(*objs, **kwargs):
+    for obj in objs:
+        print(repr(obj))
+
+
+def run_code(source, namespace, filename=CELL_FILENAME):
+    """Exec ``source``; the value of a final expression is returned, as IPython shows it."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    tree = ast.parse(source, filename)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, filename, "exec"), namespace)
+    if last is not None:
+        return eval(compile(last, filename, "eval"), namespace)
+    return None
+
+
+# -- the job -----------------------------------------------------------------------------------
+class Job:
+    def __init__(self, job_dir):
+        self.dir = job_dir
+        with open(os.path.join(job_dir, "meta.json")) as f:
+            self.meta = json.load(f)
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.result = {"status": "error", "rank": self.rank, "outputs": [], "mutated": [], "deleted": [],
+                       "imports": {}, "unpicklable": {}, "error": None, "has_value": False}
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def fail(self, kind, message, code):
+        self.result["error"] = {"kind": kind, "message": message, "traceback": ""}
+        print(f"jupyter_kf runner: {message}", file=sys.stderr)
+        return code
+
+    def run(self):
+        want = self.meta["python"]
+        have = "%d.%d" % sys.version_info[:2]
+        if want != have:
+            return self.fail("python_mismatch", f"the notebook pickled with Python {want} but this job runs Python "
+                             f"{have}: use an image with Python {want} (e.g. python:{want}-slim)", EXIT_PYTHON)
+        try:
+            import cloudpickle  # noqa: F401
+        except ImportError:
+            return self.fail("missing_module", "cloudpickle is not installed in the job's image: add it with --pip cloudpickle", EXIT_MODULE)
+        src = self.path("src")
+        if os.path.isdir(src):
+            sys.path.insert(0, src)
+        namespace, missing = {}, []
+        for name, module in self.meta.get("modules", {}).items():
+            try:
+                namespace[name] = __import__(module, fromlist=["_"]) if "." in module else __import__(module)
+            except ImportError as err:
+                missing.append(f"{module} (as {name}: {err})")
+        if missing:
+            return self.fail("missing_module", "modules missing in the job's image: " + "; ".join(missing) + ": add them with --pip", EXIT_MODULE)
+        try:
+            values = read_frames(self.path("payload.bin")) if os.path.exists(self.path("payload.bin")) else {}
+        except ModuleNotFoundError as err:
+            return self.fail("missing_module", f"a shipped value needs module {err.name!r}, missing in the job's image: add it with --pip", EXIT_MODULE)
+        modules, namespace = namespace, self.shared_globals(values)
+        namespace.update(modules)
+        namespace.update(values)
+        namespace.setdefault("__name__", "__main__")
+        namespace["__builtins__"] = builtins
+        shell = RemoteShell(namespace)
+        builtins.get_ipython = lambda: shell
+        builtins.display = display
+        inputs = dict(values)
+        inputs.update({k: namespace[k] for k in self.meta.get("modules", {})})
+        detect = self.rank == 0 and self.meta.get("detect_mutation", True)
+        before = {name: (id(obj), fingerprint(obj) if detect and name in inputs else None)
+                  for name, obj in namespace.items()}
+        os.chdir(self.workdir())
+        code = EXIT_OK
+        value = None
+        try:
+            value = run_code(self.meta["code"], namespace)
+            self.result["status"] = "ok"
+        except BaseException as err:  # the cell's own error, KeyboardInterrupt and SystemExit included
+            code = EXIT_CELL
+            tb = traceback.TracebackException.from_exception(err)
+            tb.stack = traceback.StackSummary.from_list([f for f in tb.stack if f.filename != __file__])
+            text = "".join(tb.format())
+            sys.stderr.write(text)
+            self.result["error"] = {"kind": "cell", "type": type(err).__name__, "message": str(err),
+                                    "line": _cell_line(err), "traceback": text}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.rank == 0:
+            self.collect(namespace, inputs, before, value)
+        return code
+
+    def workdir(self):
+        work = self.path("work")
+        os.makedirs(work, exist_ok=True)
+        return work
+
+    @staticmethod
+    def shared_globals(values):
+        """The globals dict cloudpickle rebuilt for the notebook's functions (one per payload)."""
+        for obj in values.values():
+            code = getattr(obj, "__code__", None)
+            module = getattr(obj, "__module__", None)
+            if code is not None and module == "__main__":
+                return obj.__globals__
+        return {}
+
+    def collect(self, namespace, inputs, before, value):
+        """What the cell changed: new or rebound names, inputs mutated in place, deletions."""
+        skip = {"__builtins__", "__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__", "__cached__"}
+        outputs, mutated = {}, {}
+        for name, obj in namespace.items():
+            if name in skip or name.startswith("__"):
+                continue
+            if type(obj).__name__ == "module" and hasattr(obj, "__name__"):
+                if name not in inputs or inputs[name] is not obj:
+                    self.result["imports"][name] = obj.__name__
+                continue
+            if name in before:
+                old_id, old_print = before[name]
+                if id(obj) == old_id:
+                    if old_print is not None and fingerprint(obj) != old_print:
+                        mutated[name] = obj
+                    continue
+            outputs[name] = obj
+        self.result["deleted"] = [n for n in list(inputs) + self.meta.get("deleted", []) if n not in namespace]
+        if value is not None:
+            outputs["__value__"] = value
+        refs = {id(obj): name for name, obj in inputs.items()
+                if not isinstance(obj, _ATOMIC) and name not in self.meta.get("modules", {})}
+        payload = {"outputs": outputs, "mutated": {k: _MutatedState(v) for k, v in mutated.items()}}
+        self.save(payload, refs)
+
+    def save(self, payload, refs):
+        """Pickle all results in one call (aliasing kept); on failure, drop and name the culprits."""
+        try:
+            write_frames(self.path("result.pkl"), payload, _result_pickler(refs))
+        except Exception:
+            for group in ("outputs", "mutated"):
+                for name in list(payload[group]):
+                    try:
+                        _result_pickler(refs)(io.BytesIO(), protocol=5).dump(payload[group][name])
+                    except Exception as err:
+                        self.result["unpicklable"][name] = f"{type(err).__name__}: {err}"
+                        del payload[group][name]
+            write_frames(self.path("result.pkl"), payload, _result_pickler(refs))
+        self.result["has_value"] = "__value__" in payload["outputs"]
+        self.result["outputs"] = sorted(n for n in payload["outputs"] if n != "__value__")
+        self.result["mutated"] = sorted(payload["mutated"])
+
+
+class _MutatedState:
+    """A shallow copy of a mutated input, so it pickles by value while its contents may be references."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __reduce__(self):
+        import copy
+
+        return (_identity, (copy.copy(self.obj),))
+
+
+def _identity(obj):
+    return obj
+
+
+def _result_pickler(refs):
+    import cloudpickle
+
+    class ResultPickler(cloudpickle.Pickler):
+        def persistent_id(self, obj):
+            name = refs.get(id(obj))
+            return ("input", name) if name is not None else None
+
+    return ResultPickler
+
+
+def _cell_line(err):
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if frame.filename == CELL_FILENAME:
+            return frame.lineno
+    return None
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    job = Job(argv[0])
+    code = EXIT_RUNNER
+    try:
+        code = job.run()
+    except BaseException as err:
+        text = traceback.format_exc()
+        sys.stderr.write(text)
+        job.result["error"] = {"kind": "runner", "message": f"the runner failed: {type(err).__name__}: {err}", "traceback": text}
+        code = EXIT_RUNNER
+    finally:
+        if job.rank == 0:
+            job.result["exit_code"] = code
+            write_json_atomic(job.path("result.json"), job.result)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
