@@ -167,8 +167,8 @@ def write_bundle(folder: Path, spec: TrainSpec, analysis: CellAnalysis, captured
     try:
         size = runner.write_frames(str(folder / "payload.bin"), captured.values, cloudpickle.Pickler) if captured.values else 0
     except Exception:
-        culprits = [find_unpicklable(obj, name) for name, obj in captured.values.items()]
-        culprits = [c for c in culprits if c]
+        culprits = [f"input {name!r}: {found}" for name, obj in captured.values.items()
+                    if (found := find_unpicklable(obj, name))]
         detail = "; ".join(culprits) or "the inputs together cannot be pickled"
         raise CaptureError(f"cannot send the cell's inputs to the job: {detail}. Define it inside the cell, or leave it "
                            "out with --exclude NAME") from None
