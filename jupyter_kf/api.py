@@ -193,7 +193,10 @@ class Job:
         return _results.load(folder, self._originals)
 
     def results(self) -> dict:
-        """The names the job assigned or changed, with their values."""
+        """The names the job assigned or changed, with their values.
+
+        Inputs the job mutated are updated in place, as if the cell had run here.
+        """
         loaded = self.load_results()
         return {**loaded.mutated, **loaded.values}
 
@@ -205,4 +208,4 @@ class Job:
     def apply(self, user_ns: dict) -> tuple[_results.Results, list[str]]:
         """Bind the results into a namespace (the notebook's), aliases intact."""
         loaded = self.load_results()
-        return loaded, _results.apply(loaded, user_ns, self._originals)
+        return loaded, _results.apply(loaded, user_ns)

@@ -48,8 +48,9 @@ class _CountingWriter(io.RawIOBase):
     size = 0
 
     def write(self, data):
-        self.size += len(data)
-        return len(data)
+        size = memoryview(data).nbytes
+        self.size += size
+        return size
 
 
 def capture_inputs(analysis: CellAnalysis, user_ns: dict, include=(), exclude=(), ship_all=False) -> Captured:

@@ -1,8 +1,8 @@
 """Results of a job back into the notebook, with the notebook's aliases intact.
 
-The runner sends inputs back as references; here they resolve to the notebook's own objects, and
-inputs the cell mutated get their new state copied in place, so ``b = a; a.append(1)`` in a job
-leaves ``b is a`` true in the notebook.
+The runner sends inputs back as references; here they resolve to the notebook's own objects (or,
+after a kernel restart, to the job's copies of them), and inputs the cell mutated get their new
+state copied in place, so ``b = a; a.append(1)`` in a job leaves ``b is a`` true in the notebook.
 """
 from __future__ import annotations
 
@@ -66,7 +66,12 @@ def load(folder: Path, originals: dict | None = None) -> Results:
     data = runner.read_frames(str(folder / "result.pkl"), persistent_load)
     results.value = data["outputs"].pop("__value__", _NO_VALUE)
     results.values = data["outputs"]
-    results.mutated = data["mutated"]
+    for name, state in data["mutated"].items():  # the shipped object takes its new state, references see it
+        try:
+            target = refs[name]
+        except KeyError:
+            target = None
+        results.mutated[name] = target if target is not None and copy_into(target, state) else state
     return results
 
 
@@ -82,15 +87,11 @@ class _LazyPayload:
         return self.values[name]
 
 
-def apply(results: Results, user_ns: dict, originals: dict | None = None) -> list[str]:
-    """Bind results into ``user_ns``; returns the names that changed."""
+def apply(results: Results, user_ns: dict) -> list[str]:
+    """Bind results into ``user_ns`` (mutated inputs were updated in place by ``load``); the names that changed."""
     changed = []
-    for name, state in results.mutated.items():
-        target = (originals or {}).get(name, user_ns.get(name))
-        if target is None or not copy_into(target, state):
-            user_ns[name] = state
-        else:
-            user_ns[name] = target
+    for name, value in results.mutated.items():
+        user_ns[name] = value
         changed.append(name)
     for name, value in results.values.items():
         user_ns[name] = rebind(value, user_ns)

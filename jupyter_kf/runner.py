@@ -14,6 +14,7 @@ import linecache
 import os
 import pickle
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -231,6 +232,20 @@ class Job:
             self.result["status"] = "ok"
         except BaseException as err:  # the cell's own error, KeyboardInterrupt and SystemExit included
             code = EXIT_CELL
+            if isinstance(err, Terminated):
+                self.result["error"] = {"kind": "terminated", "message": str(err), "line": _cell_line(err), "traceback": ""}
+                print(f"jupyter_kf runner: {err}", file=sys.stderr)
+                if self.rank == 0:
+                    self.collect(namespace, inputs, before, None)
+                return code
+            if isinstance(err, SystemExit) and err.code in (0, None):
+                self.result["status"] = "ok"
+                code = EXIT_OK
+                if self.rank == 0:
+                    self.collect(namespace, inputs, before, None)
+                return code
+            if isinstance(err, SystemExit) and isinstance(err.code, int):
+                code = err.code
             tb = traceback.TracebackException.from_exception(err)
             tb.stack = traceback.StackSummary.from_list([f for f in tb.stack if f.filename != __file__])
             text = "".join(tb.format())
@@ -302,6 +317,15 @@ class Job:
         self.result["mutated"] = sorted(payload["mutated"])
 
 
+class Terminated(BaseException):
+    """SIGTERM (cancel, timeout, another worker failed): stop the cell but keep what it computed."""
+
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated("the job was stopped (cancelled, timed out, or another worker failed)")
+
+
 class _MutatedState:
     """A shallow copy of a mutated input, so it pickles by value while its contents may be references."""
 
@@ -338,10 +362,14 @@ def _cell_line(err):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminated)
     job = Job(argv[0])
     code = EXIT_RUNNER
     try:
         code = job.run()
+    except Terminated as err:
+        job.result["error"] = {"kind": "terminated", "message": str(err), "traceback": ""}
+        code = EXIT_CELL
     except BaseException as err:
         text = traceback.format_exc()
         sys.stderr.write(text)

@@ -115,9 +115,8 @@ class LocalBackend(Backend):
                 meta = json.loads((folder / "meta.json").read_text())
             except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
                 continue
-            statuses.append(self._status(folder, meta))
-        statuses.sort(key=lambda s: s.created or "", reverse=True)
-        return statuses
+            statuses.append((meta.get("created_ts", 0), self._status(folder, meta)))
+        return [status for _, status in sorted(statuses, key=lambda pair: -pair[0])]
 
     def read_logs(self, name: str, cursor: dict | None = None):
         logs = self.folder(name) / "logs"

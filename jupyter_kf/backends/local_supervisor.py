@@ -104,11 +104,32 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(code)
             worker = self.status["workers"][rank]
             worker.update(exit_code=code, phase="Succeeded" if code == 0 else "Failed")
+            if rank == 0:
+                self.ensure_result(code)
             if code != 0 and failed is None and self.stopping is None:
                 failed = (rank, code)
                 self.stop("failed")
             self.write()
         self.finish(failed)
+
+    def ensure_result(self, code):
+        """Rank 0 always leaves a result.json, even when it died before its runner could write one."""
+        path = os.path.join(self.dir, "result.json")
+        if os.path.exists(path):
+            return
+        if self.stopping:
+            message = "the job was stopped before the cell started"
+        elif code < 0:
+            message = f"worker 0 was killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
+        else:
+            message = f"worker 0 exited with code {code} before writing results"
+        result = {"status": "error", "rank": 0, "outputs": [], "mutated": [], "deleted": [], "imports": {},
+                  "unpicklable": {}, "has_value": False, "exit_code": code,
+                  "error": {"kind": "terminated" if self.stopping else "crashed", "message": message, "traceback": ""}}
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(result, f)
+        os.replace(tmp, path)
 
     def finish(self, failed):
         if self.stopping == "Cancelled":

@@ -1,0 +1,20 @@
+"""Small helpers shared by the tests."""
+import time
+
+from jupyter_kf import api
+
+
+def run_cell(source, ns, **kwargs):
+    """Run ``source`` as a local job reading ``ns``; bind its results into ``ns``; return (job, status, results)."""
+    kwargs.setdefault("name", api.new_job_name("t"))
+    job = api.train(source, user_ns=ns, **kwargs)
+    status = job.wait(timeout=60)
+    loaded, _ = job.apply(ns)
+    return job, status, loaded
+
+
+def wait_for_phase(job, phase, timeout=30):
+    deadline = time.monotonic() + timeout
+    while job.status().phase != phase:
+        assert time.monotonic() < deadline, f"{job.name} never reached {phase}: {job.status()}"
+        time.sleep(0.02)
