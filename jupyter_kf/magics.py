@@ -1,8 +1,8 @@
 """IPython magics: argument parsing, one API call, and a view. No logic of their own."""
 from __future__ import annotations
 
-import contextlib
 import sys
+import threading
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -60,8 +60,9 @@ class KfMagics(Magics):
             print(job.summary())
             return None
         if args.no_wait:
-            print(f"job {job.name} submitted to the {job.backend.name} backend: %kf_attach {job.name} to watch it "
-                  f"and get its results, %kf_logs {job.name} for its output")
+            print(f"job {job.name} submitted to the {job.backend.name} backend: %kf_attach {job.name} brings its "
+                  f"results, %kf_logs {job.name} its output")
+            self._follow_in_background(job, config.get().log_lines)
             return None
         return self._watch(job, config.get().log_lines)
 
@@ -76,7 +77,8 @@ class KfMagics(Magics):
         args = _parse(self.kf_attach, line)
         return self._watch(api.job(args.name, backend=args.backend), config.get().log_lines)
 
-    def _watch(self, job, log_lines: int):
+    @staticmethod
+    def _view(job, log_lines: int):
         from IPython.display import display
 
         from .widgets import JobView
@@ -85,14 +87,28 @@ class KfMagics(Magics):
         view = JobView(job.name, job.backend.name, workers=status.resources.get("workers", 1), log_lines=log_lines,
                        on_cancel=job.cancel)
         display(view)
-        with _ui_events(self.shell) as poll:
-            try:
-                status = job.wait(on_update=lambda s, lines: (view.update(s, lines), poll()))
-            except KeyboardInterrupt:
-                view.finish("detached: the job goes on")
-                raise Detached(f"detached from job {job.name}, which goes on: %kf_attach {job.name} to watch it again, "
-                               f"%kf_cancel {job.name} to stop it") from None
+        return view
+
+    def _watch(self, job, log_lines: int):
+        """Block until the job ends, then bring its results in. Interrupting detaches; the job goes on."""
+        view = self._view(job, log_lines)
+        try:
+            status = job.wait(on_update=view.update)
+        except KeyboardInterrupt:
+            view.finish("detached: the job goes on (Cancel still stops it)")
+            raise Detached(f"detached from job {job.name}, which goes on: %kf_attach {job.name} to watch it again, "
+                           f"%kf_cancel {job.name} to stop it") from None
         return self._finish(job, status, view)
+
+    def _follow_in_background(self, job, log_lines: int):
+        """``--no-wait``: the view stays live (and Cancel works, the kernel being free); results wait for attach."""
+        view = self._view(job, log_lines)
+
+        def follow():
+            status = job.wait(on_update=view.update)
+            view.finish(f"{job.name} {status.phase.lower()}: %kf_attach {job.name} brings its results into the notebook")
+
+        threading.Thread(target=follow, name=f"kf-follow-{job.name}", daemon=True).start()
 
     def _finish(self, job, status, view):
         from .errors import JobFailed
@@ -206,21 +222,6 @@ def _took(status) -> str:
 
     secs = elapsed(status)
     return f"{secs:.0f} s" if secs is not None else "?"
-
-
-@contextlib.contextmanager
-def _ui_events(shell):
-    """While a cell waits, let widget events (the Cancel button) through; a no-op outside a kernel."""
-    if getattr(shell, "kernel", None) is None:
-        yield lambda: None
-        return
-    try:
-        from jupyter_ui_poll import ui_events
-    except ImportError:
-        yield lambda: None
-        return
-    with ui_events() as poll:
-        yield lambda: poll(10)
 
 
 def _show_kf_error(shell, etype, value, tb, tb_offset=None):

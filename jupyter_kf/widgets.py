@@ -24,8 +24,11 @@ class JobView(w.VBox):
         self.chart_html = w.HTML()
         self.log_html = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
         self.note_html = w.HTML()
+        # JupyterLab's jupyter-kf extension finds these classes and cancels through the REST API, so the
+        # button works even while the kernel is busy waiting for this very job.
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger",
-                                      tooltip=f"Cancel job {name}", layout=w.Layout(width="auto"))
+                                      tooltip=f"Cancel job {name}", layout=w.Layout(width="auto"),
+                                      _dom_classes=("jp-kf-cancel", f"kf-job-{name}"))
         self.cancel_button.on_click(lambda _: on_cancel and on_cancel())
         self.lines: deque[str] = deque(maxlen=log_lines)
         self.metrics = MetricSeries()
