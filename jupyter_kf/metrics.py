@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-_METRIC = re.compile(r"(?<![\w.])([A-Za-z_][\w./-]*)=([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])")
+_METRIC = re.compile(r"(?:^|(?<=[\s,;|(\[]))([A-Za-z_][\w./-]*)=([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])")
 STEP_KEYS = ("step", "epoch", "iteration", "iter", "batch")
 
 
