@@ -19,8 +19,10 @@ $(STAMP): $(BIN)/python pyproject.toml package.json
 
 install: $(STAMP)
 
+# torch 2.13.0 (CPU build) for the torch.distributed example and test; pip takes it from the machine's local wheel.
 $(TEST_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q -e ".[lab,test]"
+	$(BIN)/pip install -q "torch==2.13.0"
 	touch $@
 
 test-deps: $(TEST_STAMP) chromium
@@ -41,7 +43,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=examples
 
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/run_all.py
+	cd bench && ../$(BIN)/python run_all.py
 
 emulator: $(TEST_STAMP)
 	$(BIN)/python -m tests.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig

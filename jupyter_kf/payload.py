@@ -83,9 +83,11 @@ def local_module_files(root: str | None = None) -> dict[str, str]:
     files = {}
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if not path or not path.endswith(".py") or name.split(".")[0] in ("jupyter_kf", "tests", "__main__"):
+        if not path or not os.path.isabs(path) or not path.endswith(".py") or name.split(".")[0] in ("jupyter_kf", "tests", "__main__"):
             continue
         real = os.path.realpath(path)
+        if not os.path.isfile(real):
+            continue
         if not real.startswith(root + os.sep) or any(real.startswith(p + os.sep) for p in installed):
             continue
         if "site-packages" in real or "dist-packages" in real:

@@ -1,0 +1,34 @@
+"""Every example notebook runs, top to bottom, on the local backend."""
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from .notebooks import errors, text
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXPECTED = {
+    "quickstart.ipynb": ["R^2 = 0.99", "fit-1  Succeeded", "epoch=7 loss=", "Succeeded {'w_short': array("],
+    "distributed.ipynb": ["3 workers learned [ 2.  -1.   0.5  3. ]"],
+}
+
+
+def test_every_example_is_covered():
+    assert sorted(p.name for p in EXAMPLES.glob("*.ipynb")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs(name, tmp_path, monkeypatch):
+    root = str(EXAMPLES.parent)
+    monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    work = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, work)
+    nb = nbformat.read(work / name, as_version=4)
+    NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    shown = "".join(text(cell) for cell in nb.cells if cell.cell_type == "code")
+    assert not any(errors(cell) for cell in nb.cells if cell.cell_type == "code")
+    for expected in EXPECTED[name]:
+        assert expected in shown, (expected, shown[-2000:])
