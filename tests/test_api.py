@@ -232,3 +232,15 @@ def test_jobs_are_listed_newest_first():
     run_cell("x = 1", {}, name="second")
     names = [s.name for s in api.jobs()]
     assert names.index("second") <= names.index("first") and set(names) == {"first", "second"}
+
+
+def test_follow_streams_until_the_job_ends():
+    job = api.train("import time\nfor i in range(3):\n    print(f'step={i}', flush=True)\n    time.sleep(0.2)", name="follow",
+                    user_ns={})
+    assert list(job.logs(follow=True)) == ["step=0", "step=1", "step=2"]
+    assert job.status().phase == "Succeeded"
+
+
+def test_a_line_without_newline_is_not_lost():
+    job = api.train("import sys\nsys.stdout.write('no newline at the end')", name="partial-line", user_ns={}, wait=True)
+    assert list(job.logs()) == ["no newline at the end"]

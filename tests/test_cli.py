@@ -33,3 +33,13 @@ def test_cli_cancels_a_running_job():
 def test_bad_usage_is_one_line_from_argparse():
     out = kf("frobnicate")
     assert out.returncode == 2 and "invalid choice: 'frobnicate'" in out.stderr
+
+
+def test_jupyter_kf_command_is_installed():
+    import shutil
+
+    exe = shutil.which("jupyter-kf", path=os.path.dirname(sys.executable))
+    assert exe, "`pip install -e .` installs the jupyter-kf script that `jupyter kf` runs"
+    jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter")
+    out = subprocess.run([jupyter, "kf", "jobs"], capture_output=True, text=True, env=dict(os.environ))
+    assert out.returncode == 0 and "no jobs on the local backend yet" in out.stdout
