@@ -1,4 +1,4 @@
-"""Runs one captured cell inside a job: ``python runner.py JOB_DIR``.
+"""Runs one captured cell inside a job: ``python runner.py JOB_DIR [OUTPUT_DIR]``.
 
 Stdlib plus cloudpickle only, so any image with a matching Python can run it (it travels with the
 job, in its folder or ConfigMap). It checks the Python version before unpickling anything, runs
@@ -8,6 +8,7 @@ the cell in the globals dict the notebook's functions share, and on every exit p
 """
 import ast
 import builtins
+import ctypes
 import io
 import json
 import linecache
@@ -52,9 +53,11 @@ def write_frames(path, obj, pickler=None, protocol=5):
 def read_frames(path, persistent_load=None):
     """Load what ``write_frames`` wrote; buffers are views into one read of the file."""
     with open(path, "rb") as f:
-        data = bytearray(os.fstat(f.fileno()).st_size)
-        f.readinto(data)
-    view = memoryview(data)
+        size = os.fstat(f.fileno()).st_size
+        data = bytearray(size + ALIGN)
+        shift = -ctypes.addressof((ctypes.c_char * 1).from_buffer(data)) % ALIGN  # buffers aligned in memory too
+        view = memoryview(data)[shift : shift + size]
+        f.readinto(view)
     if bytes(view[:4]) != FRAME_MAGIC:
         raise ValueError(f"{path} is not a jupyter_kf payload")
     hlen = int.from_bytes(view[4:12], "little")
@@ -169,17 +172,34 @@ def run_code(source, namespace, filename=CELL_FILENAME):
 
 
 # -- the job -----------------------------------------------------------------------------------
+def distributed_env(environ):
+    """RANK/WORLD_SIZE/MASTER_* from the PET_* contract of Kubeflow Trainer when no launcher set them,
+    so ``init_process_group()`` works with one process per pod, as it does locally."""
+    if "RANK" in environ or "PET_NODE_RANK" not in environ:
+        return {}
+    nodes = int(environ.get("PET_NNODES", "1"))
+    return {"RANK": environ["PET_NODE_RANK"], "WORLD_SIZE": str(nodes), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
+            "GROUP_RANK": environ["PET_NODE_RANK"], "MASTER_ADDR": environ.get("PET_MASTER_ADDR", "127.0.0.1"),
+            "MASTER_PORT": environ.get("PET_MASTER_PORT", "29500")}
+
+
 class Job:
-    def __init__(self, job_dir):
+    """One run of the cell: reads the bundle from ``job_dir``, writes results and work files to ``out_dir``
+    (the same folder locally; a writable volume beside a read-only ConfigMap in a pod)."""
+
+    def __init__(self, job_dir, out_dir=None):
         self.dir = job_dir
+        self.out = out_dir or job_dir
         with open(os.path.join(job_dir, "meta.json")) as f:
             self.meta = json.load(f)
+        os.environ.update(distributed_env(os.environ))
         self.rank = int(os.environ.get("RANK", "0"))
         self.result = {"status": "error", "rank": self.rank, "outputs": [], "mutated": [], "deleted": [],
                        "imports": {}, "unpicklable": {}, "error": None, "has_value": False}
 
     def path(self, name):
-        return os.path.join(self.dir, name)
+        """A file of the bundle (read) or, for results and work files, of the output folder."""
+        return os.path.join(self.out if name in ("result.json", "result.pkl", "work") else self.dir, name)
 
     def fail(self, kind, message, code):
         self.result["error"] = {"kind": kind, "message": message, "traceback": ""}
@@ -363,7 +383,7 @@ def _cell_line(err):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, _terminated)
-    job = Job(argv[0])
+    job = Job(argv[0], argv[1] if len(argv) > 1 else None)
     code = EXIT_RUNNER
     try:
         code = job.run()

@@ -1,0 +1,50 @@
+"""The runner on its own: the contract a pod relies on."""
+import json
+import os
+import subprocess
+import sys
+
+from jupyter_kf import api, runner
+
+
+def test_pet_contract_becomes_torch_env():
+    env = runner.distributed_env({"PET_NODE_RANK": "2", "PET_NNODES": "4", "PET_MASTER_ADDR": "job-node-0-0.job",
+                                  "PET_MASTER_PORT": "29500"})
+    assert env == {"RANK": "2", "WORLD_SIZE": "4", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "GROUP_RANK": "2",
+                   "MASTER_ADDR": "job-node-0-0.job", "MASTER_PORT": "29500"}
+    assert runner.distributed_env({"RANK": "0", "PET_NODE_RANK": "1"}) == {}  # torchrun already set it
+    assert runner.distributed_env({}) == {}
+
+
+def test_read_only_bundle_with_a_separate_output_folder(kf_state_dir, tmp_path):
+    """As in a pod: the bundle is a read-only ConfigMap mount; results go to a writable volume."""
+    job = api.train("x = 41 + 1\nimport os\nwhere = os.getcwd()", name="bundle", user_ns={}, wait=True)
+    bundle = kf_state_dir / "jobs" / "bundle"
+    for name in ("result.json", "result.pkl"):
+        (bundle / name).unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(bundle, 0o555)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "RANK"}
+        env.update(PET_NODE_RANK="0", PET_NNODES="1")
+        proc = subprocess.run([sys.executable, str(bundle / "runner.py"), str(bundle), str(out)], env=env,
+                              capture_output=True, text=True)
+    finally:
+        os.chmod(bundle, 0o755)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["outputs"] == ["where", "x"] and result["status"] == "ok"
+    assert runner.read_frames(str(out / "result.pkl"))["outputs"]["where"] == str(out / "work")
+    assert job.name == "bundle"
+
+
+def test_frames_keep_large_buffers_aligned_and_exact(tmp_path):
+    import numpy as np
+
+    arrays = {"a": np.arange(1001, dtype=np.float64), "b": np.arange(7, dtype=np.int8), "c": "text"}
+    path = str(tmp_path / "f.bin")
+    runner.write_frames(path, arrays)
+    back = runner.read_frames(path)
+    assert np.array_equal(back["a"], arrays["a"]) and np.array_equal(back["b"], arrays["b"]) and back["c"] == "text"
+    assert back["a"].ctypes.data % 64 == 0 and back["a"].flags.writeable
