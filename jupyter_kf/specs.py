@@ -89,9 +89,79 @@ def parse_duration(value) -> float | None:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
+_RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_PIP_REQ = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ;:'\"@/+]*$")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+KINDS = ("auto", "trainjob", "pytorchjob", "job")
+
+
+def _pairs(items, flag: str, sep: str = "=") -> list[tuple[str, str]]:
+    pairs = []
+    for item in items or ():
+        key, found, val = str(item).partition(sep)
+        if not found or not key:
+            raise InvalidSpec(f"{flag} {item!r} is malformed: use KEY{sep}VALUE")
+        pairs.append((key, val))
+    return pairs
+
+
+def parse_node_selector(items) -> dict[str, str]:
+    """``["gpu=a100"]`` -> {"gpu": "a100"}, keys and values checked as Kubernetes labels."""
+    selector = {}
+    for key, val in items.items() if isinstance(items, dict) else _pairs(items, "--node-selector"):
+        if not _LABEL_KEY.match(key) or len(key.split("/")[-1]) > 63 or not _LABEL_VALUE.match(val) or len(val) > 63:
+            raise InvalidSpec(f"--node-selector {key}={val} is not a valid label: use KEY=VALUE, e.g. nvidia.com/gpu.product=NVIDIA-H200")
+        selector[key] = val
+    return selector
+
+
+def parse_toleration(text: str) -> dict:
+    """``key=value:NoSchedule``, ``key:NoExecute`` or ``key`` (any effect) as a toleration."""
+    rest, _, effect = text.rpartition(":") if ":" in text else (text, "", "")
+    key, eq, value = rest.partition("=")
+    if not key or not _LABEL_KEY.match(key) or (effect and effect not in TAINT_EFFECTS) or (value and not _LABEL_VALUE.match(value)):
+        raise InvalidSpec(f"--toleration {text!r} is malformed: use KEY[=VALUE][:EFFECT] with EFFECT one of "
+                          f"{', '.join(TAINT_EFFECTS)}, e.g. nvidia.com/gpu:NoSchedule")
+    toleration = {"key": key, "operator": "Equal" if eq else "Exists"}
+    if eq:
+        toleration["value"] = value
+    if effect:
+        toleration["effect"] = effect
+    return toleration
+
+
+def parse_secret_env(items) -> dict[str, tuple[str, str]]:
+    """``NAME=secret/key``: an env var read from a Secret, referenced, never copied."""
+    refs = {}
+    for name, ref in _pairs(items, "--secret-env"):
+        secret, slash, key = ref.partition("/")
+        if not _ENV_NAME.match(name) or not slash or not key or not re.match(r"^[-._a-zA-Z0-9]+$", key):
+            raise InvalidSpec(f"--secret-env {name}={ref} is malformed: use NAME=SECRET/KEY, e.g. HF_TOKEN=hf-secret/token")
+        check_name(secret, "secret name")
+        refs[name] = (secret, key)
+    return refs
+
+
+def parse_volume(text: str) -> tuple[str, str]:
+    """``pvc:CLAIM:/mount/path``."""
+    kind, _, rest = text.partition(":")
+    claim, _, path = rest.partition(":")
+    if kind != "pvc" or not claim or not path.startswith("/") or path.rstrip("/") in ("", "/kf"):
+        raise InvalidSpec(f"--volume {text!r} is malformed: use pvc:CLAIM:/absolute/path, e.g. pvc:datasets:/data")
+    return check_name(claim, "volume claim name"), path
+
+
+def check_pip(requirement: str) -> str:
+    if not _PIP_REQ.match(requirement) or requirement.startswith("-"):
+        raise InvalidSpec(f"--pip {requirement!r} is not a package requirement: use e.g. transformers==4.57.0 (no pip options)")
+    return requirement
+
+
 @dataclass(frozen=True)
 class TrainSpec:
-    """What a user asked for one training job, validated."""
+    """What a user asked for one training job, validated. Cluster-only fields are ignored locally."""
 
     name: str
     workers: int = 1
@@ -103,10 +173,22 @@ class TrainSpec:
     backend: str | None = None
     image: str | None = None
     namespace: str | None = None
+    kind: str = "auto"
+    runtime: str | None = None
+    pip: tuple = ()
+    gpu_vendor: str = "nvidia.com/gpu"
+    node_selector: dict = field(default_factory=dict)
+    tolerations: tuple = ()
+    queue: str | None = None
+    priority_class: str | None = None
+    retries: int = 0
+    secret_env: dict = field(default_factory=dict)
+    volumes: tuple = ()
 
     @classmethod
     def create(cls, name, workers=1, cpu=None, memory=None, gpus=0, env=None, timeout=None, backend=None,
-               image=None, namespace=None) -> "TrainSpec":
+               image=None, namespace=None, kind=None, runtime=None, pip=(), gpu_vendor=None, node_selector=None,
+               tolerations=(), queue=None, priority_class=None, retries=0, secret_env=(), volumes=()) -> "TrainSpec":
         if cpu not in (None, ""):
             if parse_quantity(cpu, "cpu") <= 0:
                 raise InvalidSpec(f"cpu {cpu!r} must be more than zero, e.g. 1 or 500m")
@@ -115,22 +197,48 @@ class TrainSpec:
                 raise InvalidSpec(f"memory {memory!r} is below 1Mi: did you mean {memory}Mi or {memory}Gi?")
         if backend not in (None, "", "auto", "local", "kubernetes"):
             raise InvalidSpec(f"backend {backend!r} is unknown: use local, kubernetes or auto")
+        if (kind or "auto") not in KINDS:
+            raise InvalidSpec(f"--kind {kind!r} is unknown: use trainjob, pytorchjob, job or auto")
+        vendor = gpu_vendor or "nvidia.com/gpu"
+        if not _RESOURCE_NAME.match(vendor) or "/" not in vendor:
+            raise InvalidSpec(f"--gpu-vendor {vendor!r} is not a resource name: use e.g. nvidia.com/gpu or amd.com/gpu")
+        if image is not None and image != "" and (any(c.isspace() for c in image) or image.startswith("-")):
+            raise InvalidSpec(f"--image {image!r} is not an image reference: use e.g. python:3.11-slim or registry/org/image:tag")
+        secret_refs = parse_secret_env(secret_env) if not isinstance(secret_env, dict) else dict(secret_env)
+        env = parse_env(env)
+        clash = sorted(set(env) & set(secret_refs))
+        if clash:
+            raise InvalidSpec(f"{clash[0]} is set by both --env and --secret-env: keep one")
         return cls(
             name=check_name(name),
             workers=check_count(workers, "--workers", minimum=1),
             cpu=str(cpu) if cpu not in (None, "") else None,
             memory=str(memory) if memory not in (None, "") else None,
             gpus=check_count(gpus or 0, "--gpus", minimum=0),
-            env=parse_env(env),
+            env=env,
             timeout=parse_duration(timeout),
             backend=backend or None,
             image=image or None,
-            namespace=namespace or None,
+            namespace=check_name(namespace, "namespace") if namespace else None,
+            kind=kind or "auto",
+            runtime=check_name(runtime, "training runtime name") if runtime else None,
+            pip=tuple(check_pip(p) for p in pip or ()),
+            gpu_vendor=vendor,
+            node_selector=parse_node_selector(node_selector or {}),
+            tolerations=tuple(t if isinstance(t, dict) else parse_toleration(t) for t in tolerations or ()),
+            queue=check_name(queue, "queue name") if queue else None,
+            priority_class=check_name(priority_class, "priority class name") if priority_class else None,
+            retries=check_count(retries or 0, "--retries", minimum=0),
+            secret_env=secret_refs,
+            volumes=tuple(v if isinstance(v, tuple) else parse_volume(v) for v in volumes or ()),
         )
 
     def to_dict(self) -> dict:
-        return {
-            "name": self.name, "workers": self.workers, "cpu": self.cpu, "memory": self.memory, "gpus": self.gpus,
-            "env": dict(self.env), "timeout": self.timeout, "backend": self.backend, "image": self.image,
-            "namespace": self.namespace,
-        }
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["secret_env"] = {k: list(v) for k, v in self.secret_env.items()}
+        data["volumes"] = [list(v) for v in self.volumes]
+        data["tolerations"] = [dict(t) for t in self.tolerations]
+        data["pip"] = list(self.pip)
+        return data
