@@ -49,4 +49,4 @@ emulator: $(TEST_STAMP)
 	$(BIN)/python -m tests.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig
 
 clean:
-	rm -rf $(VENV) node_modules lib jupyter_kf/labextension
+	rm -rf $(VENV) .venv-kfp .venv-kale node_modules lib .yarn tsconfig.tsbuildinfo jupyter_kf/labextension
