@@ -212,13 +212,18 @@ class Job:
         if want != have:
             return self.fail("python_mismatch", f"the notebook pickled with Python {want} but this job runs Python "
                              f"{have}: use an image with Python {want} (e.g. python:{want}-slim)", EXIT_PYTHON)
+        src = self.path("src")
+        if os.path.isdir(src):
+            sys.path.insert(0, src)  # shipped local modules, and cloudpickle itself on a cluster
+        packages = self.meta["spec"].get("pip") or []
+        if packages and os.environ.get("KF_INSTALL_PIP") == "1":
+            print(f"jupyter_kf runner: pip install {' '.join(packages)}", flush=True)
+            if subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--no-input", *packages]) != 0:
+                return self.fail("pip", f"pip could not install {' '.join(packages)} in the job's image (its output is above)", EXIT_MODULE)
         try:
             import cloudpickle  # noqa: F401
         except ImportError:
             return self.fail("missing_module", "cloudpickle is not installed in the job's image: add it with --pip cloudpickle", EXIT_MODULE)
-        src = self.path("src")
-        if os.path.isdir(src):
-            sys.path.insert(0, src)
         namespace, missing = {}, []
         for name, module in self.meta.get("modules", {}).items():
             try:
@@ -398,8 +403,46 @@ def main(argv=None):
     finally:
         if job.rank == 0:
             job.result["exit_code"] = code
+            if os.environ.get("KF_RESULT_VIA_LOG") == "1":
+                send_results_via_log(job)
             write_json_atomic(job.path("result.json"), job.result)
+            if os.environ.get("KF_RESULT_VIA_LOG") == "1":
+                emit_file("json", job.path("result.json"))
+                print(f"{RESULT_MARK} end", flush=True)
     return code
+
+
+RESULT_MARK = "::kf-result::"
+RESULT_LOG_LIMIT = 4 * 2**20
+
+
+def send_results_via_log(job):
+    """With no store, results travel in the pod's log as base64 lines that the client takes back out."""
+    path = job.path("result.pkl")
+    if not os.path.exists(path):
+        return
+    size = os.path.getsize(path)
+    limit = int(os.environ.get("KF_RESULT_LOG_LIMIT", RESULT_LOG_LIMIT))
+    if size > limit:
+        names = ", ".join(job.result["outputs"] + job.result["mutated"])
+        job.result["unpicklable"].update({n: f"results are {size / 2**20:.1f} MiB together, over the {limit / 2**20:.0f} MiB "
+                                          "a job without a store can send back: configure c.KfConfig.store" for n in
+                                          job.result["outputs"] + job.result["mutated"]})
+        job.result["outputs"], job.result["mutated"] = [], []
+        print(f"jupyter_kf runner: results ({names}) are too large to come back without a store", file=sys.stderr)
+        return
+    emit_file("pkl", path)
+
+
+def emit_file(kind, path):
+    import base64
+
+    with open(path, "rb") as f:
+        data = base64.b64encode(f.read()).decode("ascii")
+    sys.stdout.flush()
+    for i in range(0, len(data), 4096):
+        print(f"{RESULT_MARK} {kind} {data[i:i + 4096]}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

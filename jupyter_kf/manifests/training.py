@@ -1,0 +1,162 @@
+"""Training workloads for one cell: Kubeflow Trainer v2 TrainJob, Training Operator v1 PyTorchJob,
+or a plain batch/v1 Job (Indexed + headless Service for several workers), each with its env contract."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..specs import TrainSpec
+from .common import BUNDLE_MOUNT, OUTPUT_MOUNT, env_list, resources, volumes_and_mounts
+
+MASTER_PORT = 29500
+TRAINER_PATCH_MANAGER = "jupyter-kf.io"
+COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """Everything the builders need beyond the spec, decided by the backend (namespace, image, ...)."""
+
+    spec: TrainSpec
+    namespace: str
+    image: str
+    configmap: str
+    bundle_items: list = field(default_factory=list)
+    labels: dict = field(default_factory=dict)
+    runtime: str = "torch-distributed"
+    trainer_minor: int = 3
+
+    @property
+    def procs_per_worker(self) -> int:
+        """One process per GPU when a worker has several; else one (CPU jobs must not fan out)."""
+        return self.spec.gpus if self.spec.gpus > 1 else 1
+
+    def command(self) -> list[str]:
+        runner = [f"{BUNDLE_MOUNT}/runner.py", BUNDLE_MOUNT, OUTPUT_MOUNT]
+        if self.procs_per_worker > 1:
+            return ["torchrun", f"--nproc-per-node={self.procs_per_worker}", *runner]
+        return ["python", "-u", *runner]
+
+    def env(self, extra=()) -> list[dict]:
+        base = [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "KF_JOB_NAME", "value": self.spec.name},
+                {"name": "KF_INSTALL_PIP", "value": "1"}]
+        return env_list(self.spec.env, self.spec.secret_env, base + list(extra))
+
+    def pod_spec_parts(self) -> dict:
+        parts = {}
+        if self.spec.node_selector:
+            parts["nodeSelector"] = dict(self.spec.node_selector)
+        tolerations = [dict(t) for t in self.spec.tolerations]
+        if self.spec.gpus:
+            tolerations.append({"key": self.spec.gpu_vendor, "operator": "Exists", "effect": "NoSchedule"})
+        if tolerations:
+            parts["tolerations"] = tolerations
+        if self.spec.priority_class:
+            parts["priorityClassName"] = self.spec.priority_class
+        return parts
+
+    def container(self, name: str, extra_env=()) -> dict:
+        volumes, mounts = volumes_and_mounts(self.configmap, self.bundle_items, self.spec.volumes)
+        container = {"name": name, "image": self.image, "command": self.command(), "env": self.env(extra_env),
+                     "volumeMounts": mounts, "workingDir": f"{OUTPUT_MOUNT}"}
+        res = resources(self.spec.cpu, self.spec.memory, self.spec.gpus, self.spec.gpu_vendor)
+        if res:
+            container["resources"] = res
+        return container
+
+    def volumes(self) -> list[dict]:
+        return volumes_and_mounts(self.configmap, self.bundle_items, self.spec.volumes)[0]
+
+    def metadata(self) -> dict:
+        return {"name": self.spec.name, "namespace": self.namespace, "labels": dict(self.labels)}
+
+
+def build_trainjob(plan: TrainPlan) -> dict:
+    """A TrainJob for Kubeflow Trainer v2.2+ (``runtimePatches``) or v2.1 (``podTemplateOverrides``)."""
+    spec = plan.spec
+    container = plan.container("node")
+    trainer = {"image": plan.image, "command": container["command"], "env": container["env"],
+               "numNodes": spec.workers, "numProcPerNode": plan.procs_per_worker}
+    if "resources" in container:
+        trainer["resourcesPerNode"] = container["resources"]
+    pod_spec = {"volumes": plan.volumes(), "containers": [{"name": "node", "volumeMounts": container["volumeMounts"]}],
+                **plan.pod_spec_parts()}
+    pod_labels = {k: v for k, v in plan.labels.items() if not k.startswith("kueue.")}
+    body = {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": plan.metadata(),
+            "spec": {"runtimeRef": {"name": plan.runtime}, "trainer": trainer}}
+    if plan.trainer_minor >= 2:
+        priority = pod_spec.pop("priorityClassName", None)  # not patchable on the pod in v2.2+
+        body["spec"]["runtimePatches"] = [{
+            "manager": TRAINER_PATCH_MANAGER,
+            "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{
+                "name": "node",
+                "template": {"spec": {"template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}}},
+            }]}}},
+        }]
+        if priority:
+            body["metadata"].setdefault("labels", {})["kueue.x-k8s.io/priority-class"] = priority
+        if spec.timeout:
+            body["spec"]["activeDeadlineSeconds"] = int(spec.timeout)
+    else:
+        body["spec"]["labels"] = pod_labels
+        body["spec"]["podTemplateOverrides"] = [{"targetJobs": [{"name": "node"}], "spec": pod_spec}]
+    return body
+
+
+def build_pytorchjob(plan: TrainPlan) -> dict:
+    """A Training Operator v1 PyTorchJob: a Master and ``workers - 1`` Workers, container ``pytorch``."""
+    spec = plan.spec
+
+    def replica(count: int, master: bool) -> dict:
+        container = plan.container("pytorch")
+        if master:
+            container["ports"] = [{"name": "pytorchjob-port", "containerPort": 23456}]
+        return {"replicas": count, "restartPolicy": "Never",
+                "template": {"metadata": {"labels": dict(plan.labels)},
+                             "spec": {"containers": [container], "volumes": plan.volumes(), **plan.pod_spec_parts()}}}
+
+    replicas = {"Master": replica(1, True)}
+    if spec.workers > 1:
+        replicas["Worker"] = replica(spec.workers - 1, False)
+    run_policy = {"cleanPodPolicy": "None", "backoffLimit": spec.retries}
+    if spec.timeout:
+        run_policy["activeDeadlineSeconds"] = int(spec.timeout)
+    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": plan.metadata(),
+            "spec": {"nprocPerNode": str(plan.procs_per_worker), "runPolicy": run_policy, "pytorchReplicaSpecs": replicas}}
+
+
+def build_batch_job(plan: TrainPlan) -> list[dict]:
+    """A batch/v1 Job; several workers make it Indexed with a headless Service and the PET_* env by hand."""
+    spec, name = plan.spec, plan.spec.name
+    multi = spec.workers > 1
+    pet = [{"name": "PET_NNODES", "value": str(spec.workers)},
+           {"name": "PET_NPROC_PER_NODE", "value": str(plan.procs_per_worker)},
+           {"name": "PET_NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
+           {"name": "PET_MASTER_ADDR", "value": f"{name}-0.{name}" if multi else "127.0.0.1"},
+           {"name": "PET_MASTER_PORT", "value": str(MASTER_PORT)}]
+    container = plan.container("train", extra_env=pet)
+    container["ports"] = [{"containerPort": MASTER_PORT}]
+    pod_spec = {"restartPolicy": "Never", "containers": [container], "volumes": plan.volumes(), **plan.pod_spec_parts()}
+    if multi:
+        pod_spec["subdomain"] = name
+    job_spec = {"completionMode": "Indexed", "completions": spec.workers, "parallelism": spec.workers,
+                "backoffLimit": spec.retries, "ttlSecondsAfterFinished": 7 * 24 * 3600,
+                "template": {"metadata": {"labels": dict(plan.labels)}, "spec": pod_spec}}
+    if spec.timeout:
+        job_spec["activeDeadlineSeconds"] = int(spec.timeout)
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": plan.metadata(), "spec": job_spec}
+    if not multi:
+        return [job]
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": plan.metadata(),
+               "spec": {"clusterIP": "None", "selector": {"job-name": name},
+                        "ports": [{"name": "c10d", "port": MASTER_PORT}]}}
+    return [service, job]
+
+
+BUILDERS = {"trainjob": build_trainjob, "pytorchjob": build_pytorchjob}
+
+
+def build_workload(plan: TrainPlan, kind: str) -> list[dict]:
+    """The objects to create for ``kind`` (trainjob, pytorchjob, job), the workload last."""
+    if kind == "job":
+        return build_batch_job(plan)
+    return [BUILDERS[kind](plan)]
