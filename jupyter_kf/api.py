@@ -29,6 +29,7 @@ class DryRun:
     analysis: capture.CellAnalysis
     captured: payload.Captured
     backend: str
+    manifests: str = ""
 
     def summary(self) -> str:
         sizes = self.captured.sizes()
@@ -50,6 +51,8 @@ class DryRun:
         if self.captured.missing:
             lines.append("not defined in the notebook (NameError expected): " + ", ".join(self.captured.missing))
         lines += [f"warning: {w}" for w in self.analysis.warnings]
+        if self.manifests:
+            lines += ["manifests:", self.manifests.rstrip()]
         lines.append("nothing was started")
         return "\n".join(lines)
 
@@ -61,10 +64,12 @@ def new_job_name(prefix: str = "train") -> str:
 
 def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None, memory=None, gpus=None, env=None,
           timeout=None, backend: str | None = None, image=None, namespace=None, user_ns: dict | None = None,
-          include=(), exclude=(), ship_all=False, wait=False, replace=False, dry_run=False) -> "Job | DryRun":
+          include=(), exclude=(), ship_all=False, wait=False, replace=False, dry_run=False, **cluster) -> "Job | DryRun":
     """Run ``cell`` (source code, or a function called with no arguments) as a job.
 
-    The names the code reads are taken from ``user_ns`` (default: the caller's globals).
+    The names the code reads are taken from ``user_ns`` (default: the caller's globals). ``cluster``
+    takes the cluster-only options of ``TrainSpec`` (kind, runtime, pip, gpu_vendor, node_selector,
+    tolerations, queue, priority_class, retries, secret_env, volumes).
     """
     cfg = config.get()
     if callable(cell):
@@ -77,13 +82,13 @@ def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None,
     spec = TrainSpec.create(
         name=name or new_job_name(), workers=workers, cpu=cpu or cfg.cpu or None, memory=memory or cfg.memory or None,
         gpus=gpus if gpus is not None else cfg.gpus, env=env, timeout=timeout, backend=backend, image=image or cfg.image or None,
-        namespace=namespace or cfg.namespace or None,
+        namespace=namespace or None, **cluster,
     )
     analysis = capture.analyse(source)
     captured = payload.capture_inputs(analysis, user_ns, include=include, exclude=exclude, ship_all=ship_all)
     target = get_backend(spec.backend)
     if dry_run:
-        return DryRun(spec, analysis, captured, target.name)
+        return DryRun(spec, analysis, captured, target.name, manifests=_render(target, spec, analysis, captured))
     if replace:
         _remove_finished(target, spec.name)
     bundle = target.prepare(spec)
@@ -98,6 +103,18 @@ def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None,
     if wait:
         job_handle.wait()
     return job_handle
+
+
+def _render(target: Backend, spec: TrainSpec, analysis, captured) -> str:
+    """What the backend would create, as YAML (empty for backends that create nothing to show)."""
+    if not hasattr(target, "render"):
+        return ""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="kf-dry-") as tmp:
+        payload.write_bundle(Path(tmp), spec, analysis, captured)
+        return target.render(spec, Path(tmp))
 
 
 def _remove_finished(target: Backend, name: str) -> None:

@@ -38,6 +38,17 @@ class KfMagics(Magics):
     @argument("--backend", help="local or kubernetes (default: config, else auto)")
     @argument("--image", help="container image on a cluster")
     @argument("--namespace", help="Kubernetes namespace")
+    @argument("--kind", help="on a cluster: trainjob, pytorchjob or job (default: the best the cluster offers)")
+    @argument("--runtime", help="Kubeflow Trainer training runtime (default: torch-distributed)")
+    @argument("--pip", action="append", default=[], metavar="PACKAGE", help="package to pip-install in the job at start (repeatable)")
+    @argument("--gpu-vendor", help="GPU resource name (default: nvidia.com/gpu)")
+    @argument("--node-selector", action="append", default=[], metavar="KEY=VALUE", help="schedule on nodes with this label")
+    @argument("--toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]", help="tolerate a node taint")
+    @argument("--queue", help="Kueue LocalQueue for quota")
+    @argument("--priority-class", help="priority class")
+    @argument("--retries", default="0", help="times to retry failed workers")
+    @argument("--secret-env", action="append", default=[], metavar="NAME=SECRET/KEY", help="env var read from a Secret (never copied)")
+    @argument("--volume", action="append", default=[], metavar="pvc:CLAIM:/PATH", help="mount a PersistentVolumeClaim")
     @argument("--include", default="", help="comma-separated names to ship even if the analysis misses them")
     @argument("--exclude", default="", help="comma-separated names never to ship")
     @argument("--ship-all", action="store_true", help="ship every notebook variable (for exec/eval cells)")
@@ -54,7 +65,10 @@ class KfMagics(Magics):
             cell, name=args.name, workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
             env=args.env, timeout=args.timeout, backend=args.backend, image=args.image, namespace=args.namespace,
             user_ns=self.shell.user_ns, include=_names(args.include), exclude=_names(args.exclude),
-            ship_all=args.ship_all, replace=args.replace, dry_run=args.dry_run,
+            ship_all=args.ship_all, replace=args.replace, dry_run=args.dry_run, kind=args.kind, runtime=args.runtime,
+            pip=args.pip, gpu_vendor=args.gpu_vendor, node_selector=args.node_selector, tolerations=args.toleration,
+            queue=args.queue, priority_class=args.priority_class, retries=args.retries, secret_env=args.secret_env,
+            volumes=args.volume,
         )
         if args.dry_run:
             print(job.summary())

@@ -60,14 +60,8 @@ def resolve_name(requested: str | None) -> str:
         kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         in_cluster = os.environ.get("KUBERNETES_SERVICE_HOST")
         has_cluster = in_cluster or os.path.exists(kubeconfig.split(os.pathsep)[0])
-        name = "kubernetes" if has_cluster and _has_kubernetes_backend() else "local"
+        name = "kubernetes" if has_cluster else "local"
     return name
-
-
-def _has_kubernetes_backend() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"{__name__}.kubernetes") is not None
 
 
 def get_backend(requested: str | None = None) -> Backend:
@@ -77,8 +71,7 @@ def get_backend(requested: str | None = None) -> Backend:
 
         return LocalBackend()
     if name == "kubernetes":
-        raise InvalidSpec(
-            "the kubernetes backend is not available in this version yet: use --backend local "
-            "(or set c.KfConfig.backend = 'local')"
-        )
+        from .kubernetes import KubernetesBackend
+
+        return KubernetesBackend()
     raise InvalidSpec(f"backend {name!r} is unknown: use local, kubernetes or auto")

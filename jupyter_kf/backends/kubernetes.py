@@ -1,0 +1,483 @@
+"""Jobs on a cluster: Kubeflow Trainer v2 TrainJob > Training Operator v1 PyTorchJob > batch/v1 Job.
+
+The bundle travels in a ConfigMap owned by the workload (garbage-collected with it); results come
+back through rank 0's log (small) and are kept in a local record, with the logs, so that nothing is
+lost when the pods go. Jobs are found again by labels naming the user, after a kernel restart too.
+"""
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import config
+from ..errors import CaptureError, InvalidSpec, JobExists, JobNotFound, KfError
+from ..manifests.common import LABEL_JOB, LABEL_USER, MANAGED_BY, bundle_configmap, job_labels, label_value, owner_reference
+from ..manifests.training import TrainPlan, build_workload
+from ..runner import RESULT_MARK
+from ..specs import TrainSpec
+from ..status import JobStatus
+from . import Backend
+from .k8s_client import Cluster, MissingApi, connect
+from .k8s_status import ANNOTATION_SPEC, build_status, pod_rank
+
+CONFIGMAP_LIMIT = 900_000  # bytes of data + base64 binaryData; the API server refuses ConfigMaps over ~1 MiB
+KINDS = {  # kind -> (group/version, plural, display name)
+    "trainjob": ("trainer.kubeflow.org/v1alpha1", "trainjobs", "TrainJob"),
+    "pytorchjob": ("kubeflow.org/v1", "pytorchjobs", "PyTorchJob"),
+    "job": ("batch/v1", "jobs", "Job"),
+}
+MISSING = {"trainjob": "Kubeflow Trainer v2 is not installed", "pytorchjob": "the Kubeflow Training Operator v1 is not installed"}
+
+
+def _user() -> str:
+    try:
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    except (KeyError, OSError):  # pragma: no cover - no passwd entry
+        return "unknown"
+
+
+class KubernetesBackend(Backend):
+    name = "kubernetes"
+
+    def __init__(self, context: str | None = None, cluster: Cluster | None = None):
+        self._context = context
+        self._cluster = cluster
+
+    @property
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            self._cluster = connect(self._context)
+        return self._cluster
+
+    def _api(self, name: str):
+        from kubernetes import client
+
+        return getattr(client, name)(self.cluster.api_client)
+
+    # -- the local record: what we keep on this machine about a cluster job ----------------------
+    @property
+    def records(self) -> Path:
+        return Path(config.get().state_dir).expanduser() / "kubernetes"
+
+    def record(self, name: str, namespace: str | None = None) -> Path:
+        return self.records / (namespace or self.cluster.namespace) / name
+
+    def _find_record(self, name: str) -> Path:
+        own = self.record(name)
+        if (own / "meta.json").is_file():
+            return own
+        for folder in self.records.glob(f"*/{name}"):
+            if (folder / "meta.json").is_file():
+                return folder
+        return own
+
+    def meta(self, name: str) -> dict:
+        folder = self._find_record(name)
+        try:
+            return json.loads((folder / "meta.json").read_text())
+        except FileNotFoundError:
+            return self._adopt(name)
+
+    def _adopt(self, name: str) -> dict:
+        """A job this machine has no record of (another machine, a wiped state folder): find it by label."""
+        for status in self.list():
+            if status.name == name:
+                meta = {"spec": {"name": name, "workers": status.resources.get("workers", 1)}, "namespace": status.namespace,
+                        "kind": next(k for k, v in KINDS.items() if v[2] == status.kind), "adopted": True}
+                folder = self.record(name, status.namespace)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "meta.json").write_text(json.dumps(meta))
+                return meta
+        raise JobNotFound(f"no job named {name!r} in namespace {self.cluster.namespace!r}: %kf_jobs lists yours")
+
+    # -- submit ------------------------------------------------------------------------------
+    def prepare(self, spec: TrainSpec) -> Path:
+        folder = self.record(spec.name, spec.namespace)
+        if folder.exists():
+            meta_file = folder / "meta.json"
+            if meta_file.is_file() and not json.loads(meta_file.read_text()).get("deleted"):
+                try:
+                    phase = self.status(spec.name).phase
+                except JobNotFound:
+                    phase = None
+                if phase is not None:
+                    raise JobExists(f"a job named {spec.name!r} already exists ({phase}) in namespace "
+                                    f"{spec.namespace or self.cluster.namespace!r}: choose another --name, or add --replace")
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        return folder
+
+    def discard(self, spec: TrainSpec, bundle: Path) -> None:
+        shutil.rmtree(bundle, ignore_errors=True)
+
+    def choose_kind(self, requested: str) -> str:
+        available = [k for k in ("trainjob", "pytorchjob") if self.cluster.has(KINDS[k][0], KINDS[k][1])] + ["job"]
+        if requested in (None, "", "auto"):
+            return available[0]
+        if requested not in available:
+            found = ", ".join(KINDS[k][2] for k in available)
+            raise MissingApi(f"--kind {requested}: the cluster has no {KINDS[requested][2]} API ({MISSING[requested]}); "
+                             f"it offers {found}: use --kind {available[0]} or leave --kind out")
+        return requested
+
+    def _check_runtime(self, runtime: str, namespace: str) -> None:
+        """A TrainJob names a training runtime; say which exist when it does not."""
+        api = self._api("CustomObjectsApi")
+        found = []
+        for scope, call, args in (("cluster", api.list_cluster_custom_object, ("trainer.kubeflow.org", "v1alpha1", "clustertrainingruntimes")),
+                                  ("namespace", api.list_namespaced_custom_object, ("trainer.kubeflow.org", "v1alpha1", namespace, "trainingruntimes"))):
+            try:
+                items = self.cluster.call(call, *args, what=f"list training runtimes ({scope})")["items"]
+            except KfError:
+                return  # cannot look: let the API server decide
+            found += [item["metadata"]["name"] for item in items]
+        if runtime not in found:
+            raise InvalidSpec(f"training runtime {runtime!r} not found: the cluster has {', '.join(sorted(found)) or 'none'}; "
+                              "pick one with --runtime")
+
+    def submit(self, spec: TrainSpec, bundle: Path) -> None:
+        namespace, kind, configmap, objects, meta = self.plan(spec, bundle)
+        self._create_all(namespace, kind, configmap, objects)
+        (bundle / "meta.json").write_text(json.dumps(meta))
+
+    def render(self, spec: TrainSpec, bundle: Path) -> str:
+        """The exact objects ``submit`` would create, as YAML (the bundle's file contents elided)."""
+        import yaml
+
+        _, _, configmap, objects, _ = self.plan(spec, bundle)
+        shown = json.loads(json.dumps(configmap))
+        for field in ("data", "binaryData"):
+            for key, value in shown.get(field, {}).items():
+                shown[field][key] = f"<{len(value)} bytes>"
+        return yaml.safe_dump_all([shown, *objects], sort_keys=False)
+
+    def plan(self, spec: TrainSpec, bundle: Path):
+        """Namespace, kind, ConfigMap, objects to create (workload last) and the record's metadata."""
+        cluster = self.cluster
+        namespace = spec.namespace or cluster.namespace
+        kind = self.choose_kind(spec.kind)
+        runtime = spec.runtime or "torch-distributed"
+        if kind == "trainjob":
+            self._check_runtime(runtime, namespace)
+        meta = json.loads((bundle / "meta.json").read_text())
+        _ship_cloudpickle(bundle)
+        files = {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file()}
+        size = sum(len(v) * (4 / 3 if b"\0" in v[:4096] else 1) for v in files.values())
+        if size > CONFIGMAP_LIMIT:
+            raise CaptureError(f"the job's code and inputs are {size / 2**10:.0f} KiB, more than a ConfigMap carries "
+                               f"(~{CONFIGMAP_LIMIT // 1024} KiB) and no store is configured: load large data inside the cell "
+                               "(from a volume, --volume pvc:CLAIM:/data, or object storage)")
+        labels = job_labels(spec.name, _user(), meta.get("notebook", ""), spec.queue)
+        configmap, items = bundle_configmap(f"{spec.name}-kf-bundle", namespace, files, labels)
+        image = spec.image or config.get().image or f"python:{meta['python']}-slim"
+        plan = TrainPlan(spec=spec, namespace=namespace, image=image, configmap=configmap["metadata"]["name"],
+                         bundle_items=items, labels=labels, runtime=runtime,
+                         trainer_minor=cluster.trainer_minor() if kind == "trainjob" else 3)
+        objects = build_workload(plan, kind)
+        workload = objects[-1]
+        workload["metadata"].setdefault("annotations", {})[ANNOTATION_SPEC] = json.dumps(
+            {k: spec.to_dict()[k] for k in ("workers", "cpu", "memory", "gpus")})
+        _add_env(workload, {"KF_RESULT_VIA_LOG": "1"})
+        meta.update(namespace=namespace, kind=kind, context=cluster.context, image=image)
+        return namespace, kind, configmap, objects, meta
+
+    def _create_all(self, namespace: str, kind: str, configmap: dict, objects: list[dict]) -> None:
+        """ConfigMap, then Service(s), then the workload; ownership patched last. Any failure undoes it all."""
+        core = self._api("CoreV1Api")
+        created: list[tuple[str, str]] = []
+        name = objects[-1]["metadata"]["name"]
+        try:
+            self.cluster.call(core.create_namespaced_config_map, namespace, configmap, what=f"create configmaps in namespace {namespace!r}")
+            created.append(("configmap", configmap["metadata"]["name"]))
+            for obj in objects[:-1]:
+                self.cluster.call(core.create_namespaced_service, namespace, obj, what=f"create services in namespace {namespace!r}")
+                created.append(("service", obj["metadata"]["name"]))
+            workload = self._create_workload(namespace, kind, objects[-1])
+            created.append((kind, name))
+            owner = {"metadata": {"ownerReferences": [owner_reference(workload)]}}
+            self.cluster.call(core.patch_namespaced_config_map, configmap["metadata"]["name"], namespace, owner,
+                              what="set the bundle's owner")
+            for obj in objects[:-1]:
+                self.cluster.call(core.patch_namespaced_service, obj["metadata"]["name"], namespace, owner, what="set the service's owner")
+        except JobExists:
+            self._undo(namespace, created)
+            raise JobExists(f"a job named {name!r} already exists in namespace {namespace!r}: choose another --name, "
+                            "or add --replace") from None
+        except BaseException:
+            self._undo(namespace, created)
+            raise
+
+    def _create_workload(self, namespace: str, kind: str, body: dict) -> dict:
+        what = f"create {KINDS[kind][1]} in namespace {namespace!r}"
+        if kind == "job":
+            created = self.cluster.call(self._api("BatchV1Api").create_namespaced_job, namespace, body, what=what,
+                                        _preload_content=False)
+            return json.loads(created.data)
+        group, version = KINDS[kind][0].split("/")
+        return self.cluster.call(self._api("CustomObjectsApi").create_namespaced_custom_object, group, version, namespace,
+                                 KINDS[kind][1], body, what=what)
+
+    def _undo(self, namespace: str, created: list[tuple[str, str]]) -> None:
+        for kind, name in reversed(created):
+            try:
+                self._delete_object(namespace, kind, name)
+            except KfError:
+                pass
+
+    def _delete_object(self, namespace: str, kind: str, name: str) -> None:
+        what = f"delete {kind} {name!r} in namespace {namespace!r}"
+        if kind == "configmap":
+            self.cluster.call(self._api("CoreV1Api").delete_namespaced_config_map, name, namespace, what=what)
+        elif kind == "service":
+            self.cluster.call(self._api("CoreV1Api").delete_namespaced_service, name, namespace, what=what)
+        elif kind == "job":
+            self.cluster.call(self._api("BatchV1Api").delete_namespaced_job, name, namespace,
+                              propagation_policy="Background", what=what)
+        else:
+            group, version = KINDS[kind][0].split("/")
+            self.cluster.call(self._api("CustomObjectsApi").delete_namespaced_custom_object, group, version, namespace,
+                              KINDS[kind][1], name, propagation_policy="Background", what=what)
+
+    # -- reading -----------------------------------------------------------------------------
+    def _get(self, namespace: str, kind: str, name: str) -> dict:
+        what = f"get {KINDS[kind][1]} {name!r} in namespace {namespace!r}"
+        if kind == "job":
+            resp = self.cluster.call(self._api("BatchV1Api").read_namespaced_job, name, namespace, what=what, _preload_content=False)
+            return json.loads(resp.data)
+        group, version = KINDS[kind][0].split("/")
+        return self.cluster.call(self._api("CustomObjectsApi").get_namespaced_custom_object, group, version, namespace,
+                                 KINDS[kind][1], name, what=what)
+
+    def _pods(self, namespace: str, selector: str) -> list[dict]:
+        resp = self.cluster.call(self._api("CoreV1Api").list_namespaced_pod, namespace, label_selector=selector,
+                                 what=f"list pods in namespace {namespace!r}", _preload_content=False)
+        return json.loads(resp.data)["items"]
+
+    def status(self, name: str) -> JobStatus:
+        meta = self.meta(name)
+        namespace, kind = meta["namespace"], meta["kind"]
+        folder = self.record(name, namespace)
+        saved = folder / "status.json"
+        if saved.is_file():  # ended and recorded (cancelled, or finished and its logs kept)
+            return _status_from_dict(json.loads(saved.read_text()))
+        try:
+            obj = self._get(namespace, kind, name)
+        except JobNotFound:
+            raise JobNotFound(f"job {name!r} is gone from namespace {namespace!r}: it was deleted outside jupyter_kf "
+                              "(kubectl, another user, or a TTL); its logs and results are lost unless they were fetched") from None
+        status = build_status(kind, obj, self._pods(namespace, f"{LABEL_JOB}={name}"))
+        if status.done:
+            self._keep(name, status)
+        return status
+
+    def _keep(self, name: str, status: JobStatus) -> None:
+        """A finished job's logs and results are copied here before anything can delete the pods."""
+        folder = self.record(name, status.namespace)
+        try:
+            self._save_logs(name, status.namespace)
+            self._extract_results(folder)
+        except KfError:
+            return  # try again next time
+        tmp = folder / "status.json.tmp"
+        tmp.write_text(json.dumps(status.to_dict()))
+        os.replace(tmp, folder / "status.json")
+
+    def list(self) -> list[JobStatus]:
+        cluster = self.cluster
+        namespace = cluster.namespace
+        selector = f"{next(iter(MANAGED_BY))}={MANAGED_BY[next(iter(MANAGED_BY))]},{LABEL_USER}={label_value(_user())}"
+        pods = self._pods(namespace, selector)
+        by_job: dict[str, list] = {}
+        for pod in pods:
+            by_job.setdefault(pod["metadata"].get("labels", {}).get(LABEL_JOB, ""), []).append(pod)
+        statuses = {}
+        for kind in [k for k in ("trainjob", "pytorchjob") if cluster.has(*KINDS[k][:2])] + ["job"]:
+            for obj in self._list_kind(namespace, kind, selector):
+                job_name = obj["metadata"]["name"]
+                statuses[job_name] = build_status(kind, obj, by_job.get(job_name, []))
+        for folder in (self.records / namespace).glob("*/status.json"):  # cancelled or deleted, but recorded
+            saved = _status_from_dict(json.loads(folder.read_text()))
+            statuses.setdefault(saved.name, saved)
+        return sorted(statuses.values(), key=lambda s: s.created or "", reverse=True)
+
+    def _list_kind(self, namespace: str, kind: str, selector: str) -> list[dict]:
+        what = f"list {KINDS[kind][1]} in namespace {namespace!r}"
+        if kind == "job":
+            resp = self.cluster.call(self._api("BatchV1Api").list_namespaced_job, namespace, label_selector=selector,
+                                     what=what, _preload_content=False)
+            return json.loads(resp.data)["items"]
+        group, version = KINDS[kind][0].split("/")
+        return self.cluster.call(self._api("CustomObjectsApi").list_namespaced_custom_object, group, version, namespace,
+                                 KINDS[kind][1], label_selector=selector, what=what)["items"]
+
+    # -- logs ----------------------------------------------------------------------------------
+    def read_logs(self, name: str, cursor: dict | None = None):
+        """New lines of every worker since ``cursor``: timestamps make reconnects exact (no loss, no repeats)."""
+        meta = self.meta(name)
+        namespace = meta["namespace"]
+        cursor = dict(cursor or {})
+        saved = self.record(name, namespace) / "logs"
+        lines = []
+        if saved.is_dir():  # the job ended: read the copy
+            for path in sorted(saved.glob("worker-*.log")):
+                rank = int(path.stem.split("-")[1])
+                done = cursor.get(f"saved-{rank}", 0)
+                all_lines = path.read_text().splitlines()
+                lines += [(rank, line) for line in all_lines[done:]]
+                cursor[f"saved-{rank}"] = len(all_lines)
+            return lines, cursor
+        for pod in self._pods(namespace, f"{LABEL_JOB}={name}"):
+            rank, uid = pod_rank(pod), pod["metadata"]["uid"]
+            if pod.get("status", {}).get("phase") == "Pending":
+                continue
+            seen = cursor.get(uid, {"ts": "", "n": 0})
+            new, seen = self._pod_lines(namespace, pod["metadata"]["name"], seen)
+            cursor[uid] = seen
+            lines += [(rank, line) for line in new if not line.startswith(RESULT_MARK)]
+        return lines, cursor
+
+    def _pod_lines(self, namespace: str, pod: str, seen: dict) -> tuple[list[str], dict]:
+        kwargs = {"timestamps": True, "_preload_content": False}
+        if seen["ts"]:
+            kwargs["since_seconds"] = max(1, int(time.time() - _epoch(seen["ts"])) + 5)
+        try:
+            resp = self.cluster.call(self._api("CoreV1Api").read_namespaced_pod_log, pod, namespace,
+                                     what=f"read the log of pod {pod!r}", **kwargs)
+        except KfError:
+            return [], seen
+        out, ts_last, n_last = [], seen["ts"], seen["n"]
+        count_at: dict[tuple, int] = {}
+        last = _ts_key(seen["ts"]) if seen["ts"] else None
+        for raw in resp.data.decode("utf-8", "replace").splitlines():
+            ts, _, text = raw.partition(" ")
+            key = _ts_key(ts)
+            count_at[key] = count_at.get(key, 0) + 1
+            if last is not None and (key < last or (key == last and count_at[key] <= seen["n"])):
+                continue
+            out.append(text)
+            ts_last, n_last = ts, count_at[key]
+        return out, {"ts": ts_last, "n": n_last}
+
+    def _full_logs(self, namespace: str, name: str) -> dict[int, list[str]]:
+        logs: dict[int, list[str]] = {}
+        for pod in self._pods(namespace, f"{LABEL_JOB}={name}"):
+            try:
+                resp = self.cluster.call(self._api("CoreV1Api").read_namespaced_pod_log, pod["metadata"]["name"], namespace,
+                                         what=f"read the log of pod {pod['metadata']['name']!r}", _preload_content=False)
+            except KfError:
+                continue
+            logs[pod_rank(pod)] = resp.data.decode("utf-8", "replace").splitlines()
+        return logs
+
+    def _save_logs(self, name: str, namespace: str) -> None:
+        folder = self.record(name, namespace)
+        logs = self._full_logs(namespace, name)
+        (folder / "logs").mkdir(exist_ok=True)
+        for rank, lines in logs.items():
+            kept = [line for line in lines if not line.startswith(RESULT_MARK)]
+            (folder / "logs" / f"worker-{rank}.log").write_text("".join(line + "\n" for line in kept))
+            if rank == 0:
+                (folder / "rank0-full.log").write_text("".join(line + "\n" for line in lines))
+
+    def _extract_results(self, folder: Path) -> None:
+        """Rank 0 printed its results as base64 lines: take them back out of the saved log."""
+        full = folder / "rank0-full.log"
+        if (folder / "result.json").exists() or not full.exists():
+            return
+        chunks: dict[str, list[str]] = {"json": [], "pkl": []}
+        for line in full.read_text().splitlines():
+            if line.startswith(RESULT_MARK):
+                parts = line.split(" ", 2)
+                if len(parts) == 3 and parts[1] in chunks:
+                    chunks[parts[1]].append(parts[2])
+        if chunks["pkl"]:
+            (folder / "result.pkl").write_bytes(base64.b64decode("".join(chunks["pkl"])))
+        if chunks["json"]:
+            (folder / "result.json").write_bytes(base64.b64decode("".join(chunks["json"])))
+        full.unlink()
+
+    # -- actions -------------------------------------------------------------------------------
+    def cancel(self, name: str) -> JobStatus:
+        status = self.status(name)
+        if status.done:
+            return status
+        meta = self.meta(name)
+        namespace = meta["namespace"]
+        self._save_logs(name, namespace)
+        self._delete_object(namespace, meta["kind"], name)
+        status.phase, status.message = "Cancelled", "cancelled by the user"
+        status.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for worker in status.workers:
+            if worker.phase in ("Pending", "Running"):
+                worker.phase = "Cancelled"
+        folder = self.record(name, namespace)
+        (folder / "status.json").write_text(json.dumps(status.to_dict()))
+        return status
+
+    def delete(self, name: str) -> None:
+        meta = self.meta(name)
+        namespace = meta["namespace"]
+        try:
+            self._delete_object(namespace, meta["kind"], name)
+        except JobNotFound:
+            pass
+        shutil.rmtree(self.record(name, namespace), ignore_errors=True)
+
+    def result_dir(self, name: str) -> Path:
+        meta = self.meta(name)
+        folder = self.record(name, meta["namespace"])
+        if not (folder / "result.json").exists():
+            self.status(name)  # a finished job's results are fetched as a side effect
+        return folder
+
+
+def _ship_cloudpickle(bundle: Path) -> None:
+    """The runner needs cloudpickle: ship this kernel's copy (same version that pickled the inputs)."""
+    import cloudpickle
+
+    source = Path(cloudpickle.__file__).parent
+    target = bundle / "src" / "cloudpickle"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.glob("*.py"):
+        shutil.copyfile(path, target / path.name)
+
+
+def _add_env(workload: dict, env: dict) -> None:
+    """Add env vars to every container of the workload, wherever its kind keeps them."""
+    def visit(node):
+        if isinstance(node, dict):
+            if "command" in node and isinstance(node.get("env"), list):
+                node["env"] += [{"name": k, "value": v} for k, v in env.items()]
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(workload["spec"])
+
+
+def _epoch(ts: str) -> float:
+    return datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+
+
+def _ts_key(ts: str) -> tuple[str, str]:
+    """RFC3339Nano sorts wrongly as text (Go trims trailing zeros): compare seconds, then nanoseconds."""
+    seconds, _, frac = ts.rstrip("Z").partition(".")
+    return seconds, frac.ljust(9, "0")
+
+
+def _status_from_dict(data: dict) -> JobStatus:
+    from ..status import WorkerStatus
+
+    data = dict(data)
+    data["workers"] = [WorkerStatus(**w) for w in data.get("workers", [])]
+    return JobStatus(**data)
