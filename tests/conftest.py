@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s_emulator.fixtures"]
 
 
 @pytest.fixture(autouse=True)
