@@ -4,6 +4,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 
+import { installCancelHook } from './cancelHook';
 import { JobsPanel, PANEL_ID } from './panel';
 
 const COMMAND_SHOW_JOBS = 'jupyter-kf:show-jobs';
@@ -27,4 +28,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/** Cancel buttons under `%%kf_train` cells work while the kernel waits for the job. */
+const cellCancel: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-kf:cell-cancel',
+  description:
+    'Cancels a job from the Cancel button under its %%kf_train cell through the REST API, even while the kernel is busy.',
+  autoStart: true,
+  activate: (app: JupyterFrontEnd) => {
+    installCancelHook(app.serviceManager.serverSettings);
+  }
+};
+
+export default [plugin, cellCancel];
