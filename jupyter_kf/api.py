@@ -158,6 +158,7 @@ class Job:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.005
         cursor = None
+        pause = getattr(self.backend, "pause", lambda name, seconds: time.sleep(seconds))
         while True:
             status = self.status()
             lines, cursor = self.backend.read_logs(self.name, cursor)
@@ -170,7 +171,7 @@ class Job:
                 return status
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.name!r} is still {status.phase} after {timeout:g} s")
-            time.sleep(delay)
+            pause(self.name, delay)
             delay = 0.005 if lines else min(delay * 1.5, 0.25)
 
     def logs(self, follow: bool = False, prefix: bool | None = None) -> Iterator[str]:

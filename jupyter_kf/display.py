@@ -34,8 +34,8 @@ def sparkline(points: list[tuple[float, float]], width: int = 260, height: int =
     return (f'<svg class="kf-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="metric chart"><rect width="100%" height="100%" fill="none" stroke="#ccc"/>'
             f'<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{coords}"/>'
-            f'<text x="{width - 2}" y="10" font-size="9" text-anchor="end" fill="#888">{y1:.4g}</text>'
-            f'<text x="{width - 2}" y="{height - 2}" font-size="9" text-anchor="end" fill="#888">{y0:.4g}</text></svg>')
+            f'<text x="{pad + 1}" y="10" font-size="9" fill="#888">{y1:.4g}</text>'
+            f'<text x="{pad + 1}" y="{height - 2}" font-size="9" fill="#888">{y0:.4g}</text></svg>')
 
 
 class JobTable:

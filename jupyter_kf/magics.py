@@ -136,7 +136,7 @@ class KfMagics(Magics):
         for name, reason in loaded.unpicklable.items():
             print(f"result {name!r} could not come back ({reason}): it stays in the job; the other results came back",
                   file=sys.stderr)
-        names = ", ".join(changed) or "nothing"
+        names = ", ".join(n for n in changed if n not in loaded.imports) or "nothing"
         if status.phase == "Succeeded":
             view.finish(f"{job.name} succeeded{took}; in the notebook now: {names}")
             return loaded.value if loaded.has_value else None
@@ -145,7 +145,7 @@ class KfMagics(Magics):
             print(error["traceback"], file=sys.stderr, end="")
         where = f" at cell line {error['line']}" if error.get("line") else ""
         what = f"{error.get('type', 'error')}: {error.get('message', '')}" if error.get("kind") == "cell" else (error.get("message") or status.message)
-        kept = f"; partial results in the notebook: {names}" if changed else ""
+        kept = f"; partial results in the notebook: {names}" if names != "nothing" else ""
         message = f"job {job.name} {status.phase.lower()}{where}: {what}{kept}"
         view.finish(message)
         raise JobFailed(message)

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from jupyter_kf import api
-from jupyter_kf.backends import k8s_client
-from jupyter_kf.errors import JobExists, KfError
+from jupyter_kf.backends import kubernetes as kubernetes_backend
+from jupyter_kf.errors import JobExists, JobNotFound, KfError
 
 from .fake_kubelet import KINDS, FakeKubelet
 
@@ -21,10 +21,10 @@ def cluster(k8s_emulator, kubeconfig_path, monkeypatch):
     from jupyter_kf import config
 
     config.reset()
-    k8s_client.reset_connections()
+    kubernetes_backend.reset()
     k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
     yield k8s_emulator
-    k8s_client.reset_connections()
+    kubernetes_backend.reset()
 
 
 def only(emu, *crds_to_remove):
@@ -101,3 +101,152 @@ def test_unknown_training_runtime_lists_the_ones_there(cluster):
     with pytest.raises(KfError, match="training runtime 'torch-gpu' not found: the cluster has torch-distributed; pick one with --runtime"):
         api.train("x = 1", name="rt", user_ns={}, runtime="torch-gpu")
     assert cluster.list_objects("", "v1", "configmaps", "default") == []
+
+
+def test_pending_says_why(cluster):
+    job = api.train("x = 1", name="stuck", user_ns={}, gpus=1)
+    kubelet = FakeKubelet(cluster)
+    kubelet.run("default", "stuck", start_only=True)
+    pod = "stuck-node-0-0-abcde"
+    cluster.set_pod_phase("default", pod, "Pending")
+    cluster.mark_unschedulable("default", pod, "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
+    wait_for(lambda: "Insufficient nvidia.com/gpu" in job.status().message)
+    status = job.status()
+    assert status.phase == "Pending" and status.message.startswith("unschedulable: 0/3 nodes are available")
+    cluster.fail_image_pull("default", pod)
+    wait_for(lambda: "image pull failed" in job.status().message)
+
+
+def test_kueue_admission_pending(cluster):
+    job = api.train("x = 1", name="queued", user_ns={}, queue="team-gpus")
+    cluster.set_condition("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "queued", "Suspended", "True",
+                          reason="Suspended", message="waiting for Kueue")
+    wait_for(lambda: job.status().message == "waiting for Kueue to admit it to queue 'team-gpus'")
+    assert job.status().phase == "Pending"
+
+
+def test_failed_worker_and_partial_results(cluster):
+    ns = {}
+    job = api.train("p = 1\nraise ValueError('bad data')", name="boom", user_ns=ns, workers=2)
+    FakeKubelet(cluster).run("default", "boom", fail_rank=1)
+    status = job.wait(timeout=30)
+    assert status.phase == "Failed"
+    loaded, changed = job.apply(ns)
+    assert ns["p"] == 1 and loaded.error["type"] == "ValueError" and loaded.error["line"] == 2
+    assert "[1] worker crashed" in list(job.logs())
+
+
+def test_cancel_deletes_in_background_and_keeps_the_logs(cluster):
+    job = api.train("import time\nprint('hello', flush=True)\ntime.sleep(60)", name="long", user_ns={})
+    kubelet = FakeKubelet(cluster)
+    kubelet.run("default", "long", start_only=True)
+    cluster.write_log("default", "long-node-0-0-abcde", "2026-01-01 hello from the pod\n")
+    wait_for(lambda: list(job.logs()) != [])
+    status = job.cancel()
+    assert status.phase == "Cancelled"
+    assert cluster.get_object("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "long") is None
+    wait_for(lambda: cluster.get_object("", "v1", "configmaps", "default", "long-kf-bundle") is None)
+    deletes = [r for r in cluster.requests if r.verb == "delete" and r.path.endswith("trainjobs/long")]
+    assert deletes and "Background" in deletes[-1].body.decode() + str(deletes[-1].query)
+    assert list(job.logs()) == ["2026-01-01 hello from the pod"]
+    assert api.job("long").status().phase == "Cancelled"
+
+
+def test_job_deleted_from_outside_while_watched(cluster):
+    job = api.train("x = 1", name="vanish", user_ns={})
+    cluster.delete_object("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "vanish")
+    with pytest.raises(JobNotFound, match="deleted outside jupyter_kf"):
+        wait_for(lambda: job.status() and False, timeout=5)
+
+
+def test_reattach_after_a_kernel_restart(cluster, kf_state_dir):
+    import shutil
+
+    data = [1]
+    ns = {"data": data}
+    job = api.train("data.append(2)\nout = sum(data)", name="again", user_ns=ns)
+    FakeKubelet(cluster).run("default", "again")
+    job.wait(timeout=30)
+    kubernetes_backend.reset()  # a new kernel: no connection, no cache, no originals in memory
+    fresh = api.job("again")
+    assert fresh.results() == {"data": [1, 2], "out": 3}
+    shutil.rmtree(kf_state_dir / "kubernetes")  # another machine: nothing recorded, found by labels
+    kubernetes_backend.reset()
+    assert [s.name for s in api.jobs()] == ["again"]
+    assert api.job("again").status().phase == "Succeeded"
+
+
+def test_server_errors_are_retried_then_reported(cluster):
+    cluster.fail_next("create", r"/configmaps$", status=503, times=2)
+    api.train("x = 1", name="retried", user_ns={})
+    assert cluster.get_object("", "v1", "configmaps", "default", "retried-kf-bundle") is not None
+    cluster.fail_next("create", r"/configmaps$", status=500, times=20)
+    with pytest.raises(KfError, match="kept answering 500 .* after 5 retries"):
+        api.train("x = 1", name="given-up", user_ns={})
+
+
+def test_invalid_object_reports_the_servers_field_message(cluster):
+    cluster.fail_next("create", r"/trainjobs$", status=422, message='TrainJob.trainer.kubeflow.org "bad" is invalid: spec.trainer.numNodes: Invalid value: 0')
+    with pytest.raises(KfError, match=r"rejected create trainjobs in namespace 'default': .*spec.trainer.numNodes"):
+        api.train("x = 1", name="bad", user_ns={})
+    assert cluster.list_objects("", "v1", "configmaps", "default") == []  # rolled back
+
+
+def test_unreachable_api_server_names_the_context(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config_file = tmp_path / "kubeconfig"
+    config_file.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{port}"}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: lab-cluster, context: {{cluster: c, user: u}}}}]
+current-context: lab-cluster
+""")
+    monkeypatch.setenv("KUBECONFIG", str(config_file))
+    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
+    kubernetes_backend.reset()
+    with pytest.raises(KfError, match=r"API server http://127.0.0.1:\d+ \(kubeconfig context 'lab-cluster'\) is unreachable"):
+        api.train("x = 1", name="far", user_ns={})
+    kubernetes_backend.reset()
+
+
+def test_secrets_are_referenced_never_inlined(cluster):
+    cluster.create_object({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf", "namespace": "default"},
+                           "data": {"token": "c3VwZXItc2VjcmV0"}})
+    ns = {}
+    job, status, loaded, _ = submit_and_run(cluster, "import os\nseen = os.environ['HF_TOKEN'][::-1]", ns,
+                                            name="secret", secret_env=["HF_TOKEN=hf/token"])
+    assert ns["seen"] == "terces-repus"
+    workload = cluster.get_object("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "secret")
+    text = str(workload) + str(cluster.get_object("", "v1", "configmaps", "default", "secret-kf-bundle"))
+    assert "super-secret" not in text and "c3VwZXItc2VjcmV0" not in text
+    assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}} in workload["spec"]["trainer"]["env"]
+
+
+def test_cluster_options_reach_the_pods(cluster):
+    api.train("x = 1", name="opts", user_ns={}, workers=2, cpu="2", memory="4Gi", gpus=1, node_selector=["gpu=h200"],
+              tolerations=["dedicated=ml:NoSchedule"], volumes=["pvc:datasets:/data"], queue="q", pip=["tqdm==4.66.0"],
+              timeout="1h")
+    tj = cluster.get_object("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "opts")
+    trainer = tj["spec"]["trainer"]
+    assert trainer["numNodes"] == 2 and trainer["numProcPerNode"] == 1
+    assert trainer["resourcesPerNode"] == {"requests": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"},
+                                           "limits": {"memory": "4Gi", "nvidia.com/gpu": "1"}}
+    pod = tj["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"gpu": "h200"}
+    assert {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"} in pod["tolerations"]
+    assert {"name": "data-0", "persistentVolumeClaim": {"claimName": "datasets"}} in pod["volumes"]
+    assert tj["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "q" and tj["spec"]["activeDeadlineSeconds"] == 3600
+
+
+def wait_for(predicate, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.05)

@@ -132,9 +132,11 @@ def _load(context: str | None) -> Cluster:
     from kubernetes import client, config as kube_config
 
     configuration = client.Configuration()
+    # The client reads $KUBECONFIG once, at import: pass it every time so a changed value counts.
+    config_file = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     try:
-        kube_config.load_kube_config(context=context, client_configuration=configuration)
-        contexts, active = kube_config.list_kube_config_contexts()
+        kube_config.load_kube_config(config_file=config_file, context=context, client_configuration=configuration)
+        contexts, active = kube_config.list_kube_config_contexts(config_file=config_file)
         chosen = next((c for c in contexts if c["name"] == context), active) if context else active
         namespace = chosen.get("context", {}).get("namespace")
         name = chosen.get("name", "")

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ from . import Backend
 from .k8s_client import Cluster, MissingApi, connect
 from .k8s_status import ANNOTATION_SPEC, build_status, pod_rank
 
+MANAGED_KEY = next(iter(MANAGED_BY))
 CONFIGMAP_LIMIT = 900_000  # bytes of data + base64 binaryData; the API server refuses ConfigMaps over ~1 MiB
 KINDS = {  # kind -> (group/version, plural, display name)
     "trainjob": ("trainer.kubeflow.org/v1alpha1", "trainjobs", "TrainJob"),
@@ -44,6 +46,48 @@ def _user() -> str:
         return "unknown"
 
 
+class NamespaceCache:
+    """Watch-fed views of our workloads and pods in one namespace, shared by every job of the kernel."""
+
+    def __init__(self, backend: "KubernetesBackend", namespace: str):
+        from .k8s_watch import Informer
+
+        self.changed = threading.Condition()
+        selector = f"{MANAGED_KEY}={MANAGED_BY[MANAGED_KEY]}"
+        core, batch, custom = backend._api("CoreV1Api"), backend._api("BatchV1Api"), backend._api("CustomObjectsApi")
+        self.pods = Informer(backend.cluster, core.list_namespaced_pod, (namespace,), selector, self.changed)
+        self.workloads = {"job": Informer(backend.cluster, batch.list_namespaced_job, (namespace,), selector, self.changed)}
+        for kind in ("trainjob", "pytorchjob"):
+            if backend.cluster.has(*KINDS[kind][:2]):
+                group, version = KINDS[kind][0].split("/")
+                self.workloads[kind] = Informer(backend.cluster, custom.list_namespaced_custom_object,
+                                                (group, version, namespace, KINDS[kind][1]), selector, self.changed)
+        self.followers: dict[str, object] = {}
+
+    def synced(self, kind: str, timeout: float = 5.0) -> bool:
+        return self.pods.synced.wait(timeout) and kind in self.workloads and self.workloads[kind].synced.wait(timeout)
+
+    def job_pods(self, name: str) -> list[dict]:
+        with self.changed:
+            return [p for p in self.pods.objects.values() if p["metadata"].get("labels", {}).get(LABEL_JOB) == name]
+
+
+_caches: dict[tuple, NamespaceCache] = {}
+_caches_lock = threading.Lock()
+
+
+def reset() -> None:
+    """Forget connections and stop the watches (a new kubeconfig, or between tests)."""
+    from .k8s_client import reset_connections
+
+    with _caches_lock:
+        for cache in _caches.values():
+            for informer in [cache.pods, *cache.workloads.values()]:
+                informer.stopped = True
+        _caches.clear()
+    reset_connections()
+
+
 class KubernetesBackend(Backend):
     name = "kubernetes"
 
@@ -56,6 +100,19 @@ class KubernetesBackend(Backend):
         if self._cluster is None:
             self._cluster = connect(self._context)
         return self._cluster
+
+    def cache(self, namespace: str) -> NamespaceCache:
+        key = (self.cluster.host, self.cluster.context, namespace)
+        with _caches_lock:
+            if key not in _caches:
+                _caches[key] = NamespaceCache(self, namespace)
+            return _caches[key]
+
+    def pause(self, name: str, seconds: float) -> None:
+        """Sleep until something about our jobs changes (a watch event, a log line), at most ~2 s."""
+        cache = self.cache(self.meta(name)["namespace"])
+        with cache.changed:
+            cache.changed.wait(max(seconds, 2.0))
 
     def _api(self, name: str):
         from kubernetes import client
@@ -268,12 +325,17 @@ class KubernetesBackend(Backend):
         saved = folder / "status.json"
         if saved.is_file():  # ended and recorded (cancelled, or finished and its logs kept)
             return _status_from_dict(json.loads(saved.read_text()))
-        try:
-            obj = self._get(namespace, kind, name)
-        except JobNotFound:
-            raise JobNotFound(f"job {name!r} is gone from namespace {namespace!r}: it was deleted outside jupyter_kf "
-                              "(kubectl, another user, or a TTL); its logs and results are lost unless they were fetched") from None
-        status = build_status(kind, obj, self._pods(namespace, f"{LABEL_JOB}={name}"))
+        cache = self.cache(namespace)
+        obj = cache.workloads[kind].objects.get(name) if cache.synced(kind) else None
+        pods = cache.job_pods(name) if obj is not None else None
+        if obj is None:  # not seen by the watch yet (just created), or gone
+            try:
+                obj = self._get(namespace, kind, name)
+            except JobNotFound:
+                raise JobNotFound(f"job {name!r} is gone from namespace {namespace!r}: it was deleted outside jupyter_kf "
+                                  "(kubectl, another user, or a TTL); its logs and results are lost unless they were fetched") from None
+            pods = self._pods(namespace, f"{LABEL_JOB}={name}")
+        status = build_status(kind, obj, pods)
         if status.done:
             self._keep(name, status)
         return status
@@ -293,7 +355,7 @@ class KubernetesBackend(Backend):
     def list(self) -> list[JobStatus]:
         cluster = self.cluster
         namespace = cluster.namespace
-        selector = f"{next(iter(MANAGED_BY))}={MANAGED_BY[next(iter(MANAGED_BY))]},{LABEL_USER}={label_value(_user())}"
+        selector = f"{MANAGED_KEY}={MANAGED_BY[MANAGED_KEY]},{LABEL_USER}={label_value(_user())}"
         pods = self._pods(namespace, selector)
         by_job: dict[str, list] = {}
         for pod in pods:
@@ -334,37 +396,29 @@ class KubernetesBackend(Backend):
                 lines += [(rank, line) for line in all_lines[done:]]
                 cursor[f"saved-{rank}"] = len(all_lines)
             return lines, cursor
-        for pod in self._pods(namespace, f"{LABEL_JOB}={name}"):
+        cache = self.cache(namespace)
+        pods = cache.job_pods(name) if cache.synced(meta["kind"]) else self._pods(namespace, f"{LABEL_JOB}={name}")
+        for pod in pods:
             rank, uid = pod_rank(pod), pod["metadata"]["uid"]
-            if pod.get("status", {}).get("phase") == "Pending":
+            if pod.get("status", {}).get("phase", "Pending") == "Pending":
                 continue
-            seen = cursor.get(uid, {"ts": "", "n": 0})
-            new, seen = self._pod_lines(namespace, pod["metadata"]["name"], seen)
-            cursor[uid] = seen
+            follower = self._follower(cache, namespace, pod)
+            new, cursor[uid] = follower.since(cursor.get(uid, 0))
             lines += [(rank, line) for line in new if not line.startswith(RESULT_MARK)]
         return lines, cursor
 
-    def _pod_lines(self, namespace: str, pod: str, seen: dict) -> tuple[list[str], dict]:
-        kwargs = {"timestamps": True, "_preload_content": False}
-        if seen["ts"]:
-            kwargs["since_seconds"] = max(1, int(time.time() - _epoch(seen["ts"])) + 5)
-        try:
-            resp = self.cluster.call(self._api("CoreV1Api").read_namespaced_pod_log, pod, namespace,
-                                     what=f"read the log of pod {pod!r}", **kwargs)
-        except KfError:
-            return [], seen
-        out, ts_last, n_last = [], seen["ts"], seen["n"]
-        count_at: dict[tuple, int] = {}
-        last = _ts_key(seen["ts"]) if seen["ts"] else None
-        for raw in resp.data.decode("utf-8", "replace").splitlines():
-            ts, _, text = raw.partition(" ")
-            key = _ts_key(ts)
-            count_at[key] = count_at.get(key, 0) + 1
-            if last is not None and (key < last or (key == last and count_at[key] <= seen["n"])):
-                continue
-            out.append(text)
-            ts_last, n_last = ts, count_at[key]
-        return out, {"ts": ts_last, "n": n_last}
+    def _follower(self, cache: NamespaceCache, namespace: str, pod: dict):
+        from .k8s_watch import LogFollower
+
+        uid, pod_name = pod["metadata"]["uid"], pod["metadata"]["name"]
+        with cache.changed:
+            if uid not in cache.followers:
+                def finished():
+                    current = cache.pods.objects.get(pod_name, pod)
+                    return current.get("status", {}).get("phase") in ("Succeeded", "Failed")
+
+                cache.followers[uid] = LogFollower(self.cluster, self._api("CoreV1Api"), namespace, pod_name, finished, cache.changed)
+            return cache.followers[uid]
 
     def _full_logs(self, namespace: str, name: str) -> dict[int, list[str]]:
         logs: dict[int, list[str]] = {}

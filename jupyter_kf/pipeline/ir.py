@@ -1,0 +1,254 @@
+"""A KFP v2 PipelineSpec from a pipeline with its data flow inferred: pure, no I/O.
+
+Built with ``kfp-pipeline-spec`` protobufs (not the ``kfp`` SDK) and returned as a plain dict, plus
+the Kubernetes platform spec (pod labels, annotations, secrets as env, PVCs) that kfp-kubernetes
+writes as a second YAML document. Every step runs ``python3 -u -c <step program>`` with its cells,
+inputs and outputs as arguments: exec form, no shell, so nothing in the code is expanded.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from .. import __version__
+from ..specs import parse_quantity
+from . import step_runner
+from .model import Pipeline, PipelineError, Step
+
+SCHEMA_VERSION = "2.1.0"
+SDK_VERSION = f"jupyter_kf-{__version__}"
+ARG_LIMIT = 100_000  # one container argument; Linux refuses more than 128 KiB (E2BIG)
+_MODEL_WORDS = {"model", "clf", "classifier", "regressor", "estimator", "net", "network", "booster", "learner"}
+_DATA_WORDS = {"data", "dataset", "df", "x", "y", "train", "test", "val", "valid", "features", "labels", "frame", "table",
+               "samples", "batch", "inputs", "targets", "rows", "split", "clean", "raw", "scaled", "normalized"}
+
+
+def artifact_type(name: str) -> str:
+    """The KFP artifact type a variable travels as, from its name (same for producer and consumer)."""
+    words = {w.lower() for w in re.split(r"_+|(?<=[a-z])(?=[A-Z])", name) if w}
+    if words & _MODEL_WORDS:
+        return "system.Model"
+    if words & _DATA_WORDS or re.fullmatch(r"[A-Z]", name):
+        return "system.Dataset"
+    return "system.Artifact"
+
+
+def _pb():
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    return pipeline_spec_pb2
+
+
+def _keys(step: Step) -> tuple[dict, dict, dict, str]:
+    """Unique input/output keys: a name the step both reads and writes is ``<name>_in`` on the way in."""
+    outputs = {name: name for name in step.outputs}
+    taken = set(outputs)
+
+    def key(name):
+        candidate = name
+        while candidate in taken:
+            candidate += "_in"
+        taken.add(candidate)
+        return candidate
+
+    params = {name: key(name) for name in step.params}
+    inputs = {name: key(name) for name in step.inputs}
+    metrics = key("metrics") if step.metrics else ""
+    return params, inputs, outputs, metrics
+
+
+def step_cells(pipeline: Pipeline, step: Step) -> list[dict]:
+    """What the step runs, in order: Kale's imports/functions cells, shipped imports and definitions, its own cells."""
+    cells = pipeline.shared + [c for c in step.shipped if c.tags == ["import"]] + \
+        [c for c in step.shipped if c.tags != ["import"]] + step.cells
+    return [{"cell": c.number, "code": c.code} for c in cells]
+
+
+def step_spec(pipeline: Pipeline, step: Step, metrics_key: str) -> dict:
+    readers: dict[str, list[str]] = {}
+    for other in pipeline.steps:
+        for name, producer in other.inputs.items():
+            if producer == step.name:
+                readers.setdefault(name, []).append(other.name)
+    return {"step": step.name, "pipeline": pipeline.name, "cells": step_cells(pipeline, step), "inputs": step.inputs,
+            "params": {n: pipeline.parameters[n].type for n in step.params}, "readers": readers,
+            "metrics": step.metrics, "metrics_key": metrics_key}
+
+
+def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
+    """(PipelineSpec as a dict, platform spec dict or None) for ``pipeline``; raises PipelineError."""
+    from google.protobuf import json_format
+
+    pb = _pb()
+    spec = pb.PipelineSpec()
+    spec.pipeline_info.name = pipeline.name
+    if pipeline.description:
+        spec.pipeline_info.description = pipeline.description
+    spec.schema_version = SCHEMA_VERSION
+    spec.sdk_version = SDK_VERSION
+    deployment = pb.PipelineDeploymentConfig()
+    program = step_runner.program()
+    tasks = {step.name: step.task for step in pipeline.steps}
+    platform: dict[str, dict] = {}
+
+    for name, param in pipeline.parameters.items():
+        definition = spec.root.input_definitions.parameters[name]
+        definition.parameter_type = pb.ParameterType.ParameterTypeEnum.Value(param.type)
+        definition.default_value.CopyFrom(_value(param.value))
+        definition.is_optional = True
+
+    for step in pipeline.steps:
+        params, inputs, outputs, metrics_key = _keys(step)
+        component = spec.components[f"comp-{step.task}"]
+        component.executor_label = f"exec-{step.task}"
+        task = spec.root.dag.tasks[step.task]
+        task.task_info.name = step.name
+        task.component_ref.name = f"comp-{step.task}"
+        task.dependent_tasks.extend(tasks[up] for up in step.after)
+        cache = step.cache if step.cache is not None else pipeline.cache
+        if cache:
+            task.caching_options.enable_cache = True
+        else:
+            task.caching_options.SetInParent()
+        args = []
+        payload = json.dumps(step_spec(pipeline, step, metrics_key), separators=(",", ":"))
+        if len(payload) > ARG_LIMIT:
+            raise PipelineError(f"step {step.name!r} carries {len(payload) // 1024} KiB of code, over the {ARG_LIMIT // 1024} KiB a "
+                                "container argument can hold: read large literals from a file, or split the step")
+        args += ["--spec", payload]
+        for name, key in params.items():
+            param_type = pipeline.parameters[name].type
+            component.input_definitions.parameters[key].parameter_type = pb.ParameterType.ParameterTypeEnum.Value(param_type)
+            task.inputs.parameters[key].component_input_parameter = name
+            args += ["--param", name, f"{{{{$.inputs.parameters['{key}']}}}}"]
+        for name, key in inputs.items():
+            _artifact(component.input_definitions.artifacts[key], artifact_type(name))
+            source = task.inputs.artifacts[key].task_output_artifact
+            source.producer_task = tasks[step.inputs[name]]
+            source.output_artifact_key = name
+            args += ["--input", name, f"{{{{$.inputs.artifacts['{key}'].path}}}}"]
+        for name, key in outputs.items():
+            _artifact(component.output_definitions.artifacts[key], artifact_type(name))
+            args += ["--output", name, f"{{{{$.outputs.artifacts['{key}'].path}}}}"]
+        if metrics_key:
+            _artifact(component.output_definitions.artifacts[metrics_key], "system.Metrics")
+            args += ["--metrics", f"{{{{$.outputs.artifacts['{metrics_key}'].path}}}}", "--executor-input", "{{$}}"]
+        container = deployment.executors[f"exec-{step.task}"].container
+        container.image = step.image or pipeline.image
+        container.command.extend(["python3", "-u", "-c", program])
+        container.args.extend(args)
+        _resources(container.resources, step)
+        kube = _platform(pipeline, step)
+        if kube:
+            platform[f"exec-{step.task}"] = kube
+
+    spec.deployment_spec.update(json_format.MessageToDict(deployment))
+    result = json_format.MessageToDict(spec)
+    platform_doc = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": platform}}}} if platform else None
+    return result, platform_doc
+
+
+def _value(value):
+    from google.protobuf import struct_pb2
+
+    out = struct_pb2.Value()
+    if isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, (int, float)):
+        out.number_value = value
+    elif isinstance(value, str):
+        out.string_value = value
+    elif isinstance(value, list):
+        out.list_value.extend(value)
+    else:
+        out.struct_value.update(value)
+    return out
+
+
+def _artifact(definition, schema_title: str) -> None:
+    definition.artifact_type.schema_title = schema_title
+    definition.artifact_type.schema_version = "0.0.1"
+
+
+def _resources(resources, step: Step) -> None:
+    res = step.resources
+    if res.cpu_request:
+        resources.cpu_request = float(parse_quantity(res.cpu_request, "cpu"))
+        resources.resource_cpu_request = res.cpu_request
+    if res.cpu_limit:
+        resources.cpu_limit = float(parse_quantity(res.cpu_limit, "cpu"))
+        resources.resource_cpu_limit = res.cpu_limit
+    if res.memory_request:
+        resources.memory_request = float(parse_quantity(res.memory_request, "memory")) / 1e9
+        resources.resource_memory_request = res.memory_request
+    if res.memory_limit:
+        resources.memory_limit = float(parse_quantity(res.memory_limit, "memory")) / 1e9
+        resources.resource_memory_limit = res.memory_limit
+    if res.accelerator and res.accelerator_count:
+        acc = resources.accelerator
+        acc.resource_type = res.accelerator
+        acc.resource_count = str(res.accelerator_count)
+        acc.type = res.accelerator  # deprecated fields, still read by older backends
+        acc.count = res.accelerator_count
+
+
+def _platform(pipeline: Pipeline, step: Step) -> dict:
+    kube: dict = {}
+    if step.labels or step.annotations:
+        meta = kube["podMetadata"] = {}
+        if step.labels:
+            meta["labels"] = dict(step.labels)
+        if step.annotations:
+            meta["annotations"] = dict(step.annotations)
+    if step.secrets:
+        by_secret: dict[str, list] = {}
+        for env, (secret, key) in step.secrets.items():
+            by_secret.setdefault(secret, []).append({"envVar": env, "secretKey": key})
+        kube["secretAsEnv"] = [{"keyToEnv": keys, "optional": False, "secretName": secret,
+                                "secretNameParameter": {"runtimeValue": {"constant": secret}}}
+                               for secret, keys in by_secret.items()]
+    if pipeline.volumes:
+        kube["pvcMount"] = [{"constant": v["name"], "mountPath": v["mount_point"],
+                             "pvcNameParameter": {"runtimeValue": {"constant": v["name"]}}} for v in pipeline.volumes]
+    return kube
+
+
+def to_yaml(spec: dict, platform: dict | None = None) -> str:
+    """The IR as kfp writes it: keys sorted, a comment header, the platform spec as a second document."""
+    import yaml
+
+    dumper = _dumper(yaml)
+    info = spec.get("pipelineInfo", {})
+    params = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    head = ["# PIPELINE DEFINITION", f"# Name: {info.get('name', '')}"]
+    if info.get("description"):
+        head.append(f"# Description: {info['description']}")
+    if params:
+        head.append("# Inputs:")
+        head += [f"#    {k}: {v['parameterType']} [Default: {v.get('defaultValue')!r}]" for k, v in sorted(params.items())]
+    text = "\n".join(head) + "\n" + yaml.dump(spec, Dumper=dumper, sort_keys=True, width=120)
+    if platform:
+        text += "---\n" + yaml.dump(platform, Dumper=dumper, sort_keys=True, width=120)
+    return text
+
+
+_DUMPER = None
+
+
+def _dumper(yaml):
+    """A safe dumper (libyaml's when present) that writes code as readable literal blocks."""
+    global _DUMPER
+    if _DUMPER is None:
+        base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+        class Dumper(base):
+            pass
+
+        def text(dumper, data):
+            if "\n" in data:
+                return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+            return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+        Dumper.add_representer(str, text)
+        _DUMPER = Dumper
+    return _DUMPER

@@ -1,0 +1,518 @@
+"""A notebook's cells grouped into steps, from cell tags, ``# kf:`` comments or markdown headings.
+
+Kale's tag vocabulary works as Kale documents it (``step:``, ``prev:``, ``imports``, ``functions``,
+``pipeline-parameters``, ``pipeline-metrics``, ``skip``, ``image:``, ``limit:``, ``label:``,
+``annotation:``, ``secret:``, ``cache:``; ``report:`` is accepted and has no effect): an untagged
+cell continues the tagged cell above it. Additions: ``request:cpu:500m`` / ``request:memory:1Gi``,
+``limit:cpu`` and ``limit:memory`` (honoured, where Kale drops them), papermill's ``parameters``
+tag, and the same tags written on a cell's first lines as ``# kf: step:train prev:load`` for
+editors without a tag UI. A notebook without step tags is cut at its top-level markdown headings.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from ..specs import parse_quantity
+from .model import Cell, Parameter, Pipeline, PipelineError, Resources, Step
+
+STEP_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+_K8S_KEY = r"[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?(/[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?)?"
+_LABEL = re.compile(rf"^(?P<key>{_K8S_KEY}):(?P<value>.*)$")
+_SECRET = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?):([-._a-zA-Z0-9]+):([A-Za-z_][A-Za-z0-9_]*)$")
+_MARKER = re.compile(r"^\s*#\s*kf:(.*)$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_OWN_MAGIC = re.compile(r"^\s*%(kf_\w+|load_ext\s+jupyter_kf|reload_ext\s+jupyter_kf)\b")
+_OWN_CELL_MAGIC = re.compile(r"^\s*%%kf_\w+")
+BLOCKS = {"imports": "imports", "functions": "functions", "pipeline-parameters": "parameters",
+          "parameters": "parameters", "pipeline-metrics": "metrics", "skip": "skip"}
+GPU_SUFFIX = "/gpu"
+TAG_HELP = "step:<name>, prev:<name>, imports, functions, pipeline-parameters, pipeline-metrics, skip, image:, limit:, request:, label:, annotation:, secret:, cache:"
+
+
+def read_notebook(notebook) -> tuple[dict, str]:
+    """The notebook as a dict (from a path, a JSON string's file, or an nbformat node) and its path."""
+    if isinstance(notebook, (str, os.PathLike)):
+        path = Path(notebook)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PipelineError(f"notebook {str(path)!r} not found: give the path of an .ipynb file") from None
+        except IsADirectoryError:
+            raise PipelineError(f"{str(path)!r} is a folder: give the path of an .ipynb file") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise PipelineError(f"{str(path)!r} is not a notebook (invalid JSON at line {err.lineno}): give an .ipynb file") from None
+        if not isinstance(data, dict) or "cells" not in data:
+            raise PipelineError(f"{str(path)!r} is not a notebook (no cells): give an .ipynb file")
+        if data.get("nbformat", 4) < 4:
+            raise PipelineError(f"{str(path)!r} is an nbformat {data.get('nbformat')} notebook: open and save it in "
+                                "JupyterLab to upgrade it to nbformat 4")
+        return data, str(path)
+    if isinstance(notebook, dict) and "cells" in notebook:
+        return notebook, ""
+    raise PipelineError(f"cannot read a notebook from a {type(notebook).__name__}: give a path or an nbformat notebook")
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else (value or "")
+
+
+def cell_code(source: str) -> str:
+    """The Python a step runs for a cell: IPython syntax transformed, jupyter_kf's own magics left out.
+
+    A ``%%kf_train`` cell contributes its body; ``%kf_pipeline``/``%load_ext jupyter_kf`` lines vanish,
+    so a notebook that runs itself as a pipeline does not recurse. Line numbers are kept.
+    """
+    lines = source.split("\n")
+    if lines and _OWN_CELL_MAGIC.match(lines[0]):
+        lines[0] = ""
+    lines = ["" if _OWN_MAGIC.match(line) else line for line in lines]
+    text = "\n".join(lines)
+    try:
+        ast.parse(text)
+        return text
+    except SyntaxError:
+        pass
+    from ..capture import transform_magics
+
+    code = transform_magics(text)
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return text  # reported with its line by the analysis
+    return code
+
+
+def is_blank(code: str) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("#") for line in code.splitlines())
+
+
+def cell_tags(cell: dict, source: str) -> list[str]:
+    """Tags from the cell's metadata and from ``# kf:`` comment lines at its top."""
+    tags = [t for t in (cell.get("metadata") or {}).get("tags", []) if isinstance(t, str)]
+    for line in source.splitlines():
+        match = _MARKER.match(line)
+        if match:
+            tags += match.group(1).split()
+        elif line.strip():
+            break
+    return tags
+
+
+class _CellTags:
+    """One cell's tags, parsed and checked (errors name the cell)."""
+
+    def __init__(self, number: int, tags: list[str], warnings: list[str]):
+        self.number = number
+        self.block = None  # imports | functions | parameters | metrics | skip
+        self.step = None
+        self.prev: list[str] = []
+        self.limits: dict[str, str] = {}
+        self.requests: dict[str, str] = {}
+        self.labels: dict[str, str] = {}
+        self.annotations: dict[str, str] = {}
+        self.secrets: dict[str, tuple[str, str]] = {}
+        self.image = None
+        self.cache = None
+        self.settings = False
+        for tag in tags:
+            self.parse(tag.strip(), warnings)
+        if self.step is None and self.prev:
+            raise PipelineError(f"cell {number} has prev:{self.prev[0]} but no step:<name> tag: prev: belongs on a step's first cell")
+
+    def parse(self, tag: str, warnings: list[str]) -> None:
+        where = f"cell {self.number}"
+        if tag in BLOCKS:
+            self.block = self.block or BLOCKS[tag]
+            return
+        kind, sep, rest = tag.partition(":")
+        if not sep:
+            return  # other tools' tags (hide-input, remove-cell, ...)
+        if kind == "step":
+            name = rest
+            if self.step is not None and self.step != name:
+                raise PipelineError(f"{where} has two step tags (step:{self.step}, step:{name}): a cell belongs to one step")
+            self.step = check_step_name(name, where)
+        elif kind == "prev":
+            self.prev.append(check_step_name(rest, f"prev:{rest} on {where}"))
+        elif kind == "image":
+            if not rest.strip():
+                raise PipelineError(f"{where}: image: needs an image, e.g. image:python:3.11-slim")
+            self.image, self.settings = rest.strip(), True
+        elif kind in ("limit", "request"):
+            resource, sep2, value = rest.rpartition(":")
+            if not sep2 or not resource or not value:
+                raise PipelineError(f"{where}: {tag!r} is not {kind}:<resource>:<amount>, e.g. {kind}:memory:2Gi or limit:nvidia.com/gpu:1")
+            (self.limits if kind == "limit" else self.requests)[resource] = value
+            self.settings = True
+        elif kind in ("label", "annotation"):
+            match = _LABEL.match(rest)
+            if not match:
+                raise PipelineError(f"{where}: {tag!r} is not {kind}:<key>:<value> with a Kubernetes key, e.g. {kind}:team:ml")
+            (self.labels if kind == "label" else self.annotations)[match.group("key")] = match.group("value")
+            self.settings = True
+        elif kind == "secret":
+            match = _SECRET.match(rest)
+            if not match:
+                raise PipelineError(f"{where}: {tag!r} is not secret:<secret>:<key>:<ENV_VAR>, e.g. secret:db-credentials:password:DB_PASSWORD")
+            self.secrets[match.group(4)] = (match.group(1), match.group(3))
+            self.settings = True
+        elif kind == "cache":
+            if rest not in ("enabled", "disabled"):
+                raise PipelineError(f"{where}: {tag!r} is not cache:enabled or cache:disabled")
+            self.cache, self.settings = rest == "enabled", True
+        elif kind == "report":
+            if rest not in ("enabled", "disabled"):
+                raise PipelineError(f"{where}: {tag!r} is not report:enabled or report:disabled")
+        elif kind == "notebook":
+            raise PipelineError(f"{where}: notebook:{rest} (Kale's experimental composable notebooks) is not supported: "
+                                "convert that notebook on its own")
+        else:
+            warnings.append(f"cell {self.number}: tag {tag!r} is not a pipeline tag ({TAG_HELP}): ignored")
+
+
+def check_step_name(name: str, where: str) -> str:
+    if not STEP_NAME.match(name or "") or len(name) > 63 or name[-1] in "-_" or "__" in name.replace("-", "_"):
+        raise PipelineError(f"step name {name!r} ({where}) is not a valid KFP name: use lowercase letters, digits, '_' and "
+                            "'-', starting with a letter and ending with a letter or digit, at most 63 (e.g. train_model)")
+    return name
+
+
+def check_pipeline_name(name: str) -> str:
+    if not PIPELINE_NAME.match(name or ""):
+        raise PipelineError(f"pipeline name {name!r} is not a valid KFP name: use lowercase letters, digits and '-', "
+                            "starting with a letter or digit, at most 128 (e.g. train-pipeline)")
+    return name
+
+
+def slug(text: str, sep: str = "-") -> str:
+    """'1. Load the data!' -> 'load-the-data' (leading numbering dropped)."""
+    text = re.sub(r"^\s*(step\s*)?\d+[.):]?\s*", "", text.strip(), flags=re.I)
+    text = re.sub(r"[`*_\[\]()]", " ", text)
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    out = ""
+    for word in words:
+        if len(out) + len(word) + 1 > 40:
+            break
+        out = f"{out}{sep}{word}" if out else word
+    return out
+
+
+def default_pipeline_name(path: str) -> str:
+    name = slug(Path(path).stem.replace(".", " ")) if path else ""
+    if not name or not name[0].isalnum():
+        name = "notebook-pipeline"
+    return name[:128]
+
+
+def parse(notebook, name: str | None = None, description: str | None = None, image: str | None = None,
+          cache: bool | None = None) -> Pipeline:
+    """The notebook's steps, blocks, parameters and settings; nothing inferred yet (see ``dataflow``)."""
+    data, path = read_notebook(notebook)
+    meta = (data.get("metadata") or {}).get("kubeflow_notebook") or {}
+    pipeline = Pipeline(name="", source=path, python="%d.%d" % sys.version_info[:2])
+    pipeline.name = check_pipeline_name(name) if name else (
+        check_pipeline_name(meta["pipeline_name"]) if meta.get("pipeline_name") else default_pipeline_name(path))
+    pipeline.description = description if description is not None else (meta.get("pipeline_description") or "")
+    pipeline.experiment = meta.get("experiment_name") or None
+    pipeline.host = meta.get("kfp_host") or None
+    pipeline.image = image or meta.get("base_image") or ""
+    pipeline.cache = cache if cache is not None else bool(meta.get("enable_caching", True))
+    for volume in meta.get("volumes") or []:
+        if volume.get("type", "pvc") != "pvc" or not volume.get("name") or not volume.get("mount_point"):
+            pipeline.warnings.append(f"volume {volume!r} in the notebook metadata is not a PVC with name and mount_point: ignored")
+            continue
+        pipeline.volumes.append({"name": volume["name"], "mount_point": volume["mount_point"]})
+    defaults = _CellTags(0, meta.get("steps_defaults") or [], pipeline.warnings)
+    if defaults.step or defaults.block or defaults.prev:
+        raise PipelineError("steps_defaults in the notebook metadata may hold only image:, limit:, request:, label:, "
+                            "annotation:, secret: and cache: tags")
+
+    cells, markdown = [], []  # (Cell, _CellTags) for code; (number, heading level, title, position) for markdown
+    for number, raw in enumerate(data.get("cells", []), start=1):
+        source = _text(raw.get("source"))
+        if raw.get("cell_type") == "markdown":
+            for line in source.splitlines():
+                match = _HEADING.match(line)
+                if match:
+                    markdown.append((number, len(match.group(1)), match.group(2), len(cells)))
+                    break
+            continue
+        if raw.get("cell_type") != "code":
+            continue
+        tags = cell_tags(raw, source)
+        parsed = _CellTags(number, tags, pipeline.warnings)
+        cells.append((Cell(number=number, source=source, code=cell_code(source), tags=tags), parsed))
+
+    if any(t.step for _, t in cells):
+        pipeline.mode = "tags"
+        _group_by_tags(pipeline, cells)
+    else:
+        _group_by_headings(pipeline, cells, markdown)
+    for step in pipeline.steps:
+        _apply_settings(step, defaults, None)
+    if not pipeline.steps:
+        raise PipelineError("the notebook has no code to run as a pipeline step")
+    return pipeline
+
+
+def _group_by_tags(pipeline: Pipeline, cells) -> None:
+    """Kale's rule: an untagged cell continues the tagged cell above it; ``skip`` is transparent."""
+    current = None  # a Step or a block name
+    steps: dict[str, Step] = {}
+    blocks = {"imports": [], "functions": [], "parameters": [], "metrics": []}
+    last_step_cell: dict[str, int] = {}
+    for cell, tags in cells:
+        if tags.block == "skip":
+            continue
+        if tags.block:
+            if tags.block == "metrics" and pipeline.metrics_cell is None:
+                pipeline.metrics_cell = cell.number
+            current = tags.block
+            blocks[current].append(cell)
+            if tags.settings:
+                pipeline.warnings.append(f"cell {cell.number}: resource/image tags on a {tags.block} cell apply to no step: ignored")
+            continue
+        if tags.step:
+            if pipeline.metrics_cell is not None:
+                raise PipelineError(f"cell {cell.number} starts step {tags.step!r} after the pipeline-metrics cell "
+                                    f"(cell {pipeline.metrics_cell}): the metrics cell must follow every step")
+            step = steps.get(tags.step)
+            if step is None:
+                clash = next((s for s in steps.values() if s.task == tags.step.replace("_", "-")), None)
+                if clash is not None:
+                    raise PipelineError(f"duplicate step name: step:{tags.step} (cell {cell.number}) and step:{clash.name} "
+                                        f"(cell {clash.first_cell}) are the same KFP task {clash.task!r}: rename one")
+                step = steps[tags.step] = Step(name=tags.step)
+                pipeline.steps.append(step)
+            elif current is not step:
+                between = [s.name for s in pipeline.steps if s.first_cell > last_step_cell[step.name]]
+                if between:
+                    raise PipelineError(f"duplicate step name: step:{step.name} on cell {cell.number} and on cells up to "
+                                        f"{last_step_cell[step.name]}, with step {between[0]!r} between them: give the later "
+                                        "cells another step name")
+            for prev in tags.prev:
+                if prev not in step.prev:
+                    step.prev.append(prev)
+                    step.prev_cells[prev] = cell.number
+            _apply_settings(step, tags, cell.number)
+            step.cells.append(cell)
+            last_step_cell[step.name] = cell.number
+            current = step
+            continue
+        if tags.settings:
+            raise PipelineError(f"cell {cell.number} has resource, image or pod tags but no step:<name> tag: put them on a step's cell")
+        if current is None:
+            if not is_blank(cell.code):
+                raise PipelineError(f"cell {cell.number} has code but no tag, and no tagged cell above it: no step owns it "
+                                    "(Kale drops such cells silently): tag it step:<name>, imports, functions or skip")
+            continue
+        if isinstance(current, Step):
+            current.cells.append(cell)
+            last_step_cell[current.name] = cell.number
+        else:
+            blocks[current].append(cell)
+    _finish_blocks(pipeline, blocks)
+
+
+def _group_by_headings(pipeline: Pipeline, cells, markdown) -> None:
+    """One step per top-level heading section: the smallest heading level used twice (else the smallest used)."""
+    blocks = {"imports": [], "functions": [], "parameters": [], "metrics": []}
+    levels = [level for _, level, _, _ in markdown]
+    if not levels:
+        pipeline.mode = "single"
+        sections = [(pipeline.name.replace("-", "_")[:63].rstrip("_") or "main", 0)]
+    else:
+        pipeline.mode = "headings"
+        repeated = sorted({lv for lv in levels if levels.count(lv) > 1})
+        level = repeated[0] if repeated else min(levels)
+        sections = [("setup", 0)] + [(title, pos) for _, lv, title, pos in markdown if lv == level]
+    # cells before the first section heading form "setup" (only imports: the imports block)
+    bounds = [pos for _, pos in sections[1:]] + [len(cells)]
+    used: dict[str, int] = {}
+    for index, (title, start) in enumerate(sections):
+        members = cells[start:bounds[index]] if index else cells[:bounds[0]]
+        own = []
+        step_tags = []
+        for cell, tags in members:
+            if tags.block == "skip":
+                continue
+            if tags.block:
+                blocks[tags.block].append(cell)
+                if tags.block == "metrics" and pipeline.metrics_cell is None:
+                    pipeline.metrics_cell = cell.number
+                continue
+            if is_blank(cell.code) and not tags.settings and not tags.prev:
+                continue
+            own.append(cell)
+            step_tags.append(tags)
+        if not own:
+            continue
+        if index == 0 and len(sections) > 1 and all(_only_imports(c.code) for c in own) and not any(t.settings for t in step_tags):
+            blocks["imports"].extend(own)
+            continue
+        base = title if pipeline.mode == "single" or index == 0 else (slug(title, "_") or f"step_{index}")
+        if not base[0].isalpha():
+            base = f"step_{base}"
+        name = base
+        if name in used:
+            used[name] += 1
+            name = f"{base}_{used[base]}"
+            pipeline.warnings.append(f"two sections are both called {base!r}: the one at cell {own[0].number} is step {name!r}")
+        else:
+            used[name] = 1
+        step = Step(name=check_step_name(name, f"the heading above cell {own[0].number}"), cells=own)
+        for tags in step_tags:
+            for prev in tags.prev:
+                step.prev.append(prev)
+                step.prev_cells[prev] = tags.number
+            _apply_settings(step, tags, tags.number)
+        pipeline.steps.append(step)
+    if pipeline.mode == "single":
+        pipeline.warnings.append("no step tags, # kf: markers or markdown headings: the whole notebook is one step")
+    _finish_blocks(pipeline, blocks)
+
+
+def _only_imports(code: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    return all(isinstance(node, (ast.Import, ast.ImportFrom)) or _is_magic_call(node) for node in tree.body)
+
+
+def _is_magic_call(node) -> bool:
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
+            and isinstance(node.value.func.value, ast.Call) and getattr(node.value.func.value.func, "id", "") == "get_ipython")
+
+
+def _finish_blocks(pipeline: Pipeline, blocks: dict) -> None:
+    pipeline.shared = [c for c in blocks["imports"] if not is_blank(c.code)] + [c for c in blocks["functions"] if not is_blank(c.code)]
+    for cell in blocks["parameters"]:
+        for param in parse_parameters(cell):
+            if param.name in pipeline.parameters:
+                raise PipelineError(f"pipeline parameter {param.name!r} is assigned twice (cell {cell.number}): keep one")
+            pipeline.parameters[param.name] = param
+    for cell in blocks["metrics"]:
+        for name in parse_metrics(cell):
+            if name not in pipeline.metrics:
+                pipeline.metrics.append(name)
+
+
+_PARAM_TYPES = {bool: "BOOLEAN", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE", str: "STRING", list: "LIST", dict: "STRUCT"}
+
+
+def parse_parameters(cell: Cell) -> list[Parameter]:
+    """``name = literal`` lines (int, float, str, bool, list, dict), as typed pipeline parameters."""
+    accepted = "only assignments of literals (lr = 0.1, epochs = 5, mode = 'fast', shuffle = True, sizes = [1, 2])"
+    try:
+        tree = ast.parse(cell.code)
+    except SyntaxError as err:
+        raise PipelineError(f"the parameters cell (cell {cell.number}) has a syntax error at line {err.lineno}: it may hold {accepted}") from None
+    params = []
+    lines = cell.code.splitlines()
+    for node in tree.body:
+        line = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""
+        target = value = None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, value = node.targets[0].id, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            target, value = node.target.id, node.value
+        literal = _NO
+        if target is not None:
+            try:
+                literal = ast.literal_eval(value)
+            except (ValueError, SyntaxError, TypeError, RecursionError):
+                literal = _NO
+        kind = _PARAM_TYPES.get(type(literal))
+        if target is None or literal is _NO or kind is None or not _json_like(literal):
+            raise PipelineError(f"the parameters cell (cell {cell.number}) may hold {accepted}: line {node.lineno} is `{line}`")
+        params.append(Parameter(name=target, value=literal, type=kind))
+    return params
+
+
+_NO = object()
+
+
+def _json_like(value) -> bool:
+    if isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, list):
+        return all(_json_like(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_like(v) for k, v in value.items())
+    return False
+
+
+def parse_metrics(cell: Cell) -> list[str]:
+    """Kale's ``print(name)`` lines (a bare ``name`` works too): the variables reported as KFP metrics."""
+    try:
+        tree = ast.parse(cell.code)
+    except SyntaxError:
+        tree = None
+    names = []
+    for node in tree.body if tree else [None]:
+        value = node.value if isinstance(node, ast.Expr) else None
+        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "print" and len(value.args) == 1 \
+                and not value.keywords and isinstance(value.args[0], ast.Name):
+            names.append(value.args[0].id)
+        elif isinstance(value, ast.Name):
+            names.append(value.id)
+        else:
+            line = getattr(node, "lineno", 1)
+            raise PipelineError(f"the pipeline-metrics cell (cell {cell.number}) may hold only print(name) lines, one "
+                                f"variable each: line {line} is not")
+    return names
+
+
+def _apply_settings(step: Step, tags: _CellTags, cell_number: int | None) -> None:
+    """Resource, image, pod and cache tags onto a step; ``cell_number`` None: notebook steps_defaults (step tags win)."""
+    where = f"cell {cell_number}" if cell_number else "steps_defaults"
+    keep = cell_number is None  # defaults never override what a cell set
+    res = step.resources
+    for kind, values in (("limit", tags.limits), ("request", tags.requests)):
+        for resource, value in values.items():
+            if resource.endswith(GPU_SUFFIX):
+                if kind == "request":
+                    raise PipelineError(f"{where}: request:{resource} is not needed: GPUs take limit:{resource}:<count> only")
+                try:
+                    count = int(value)
+                except ValueError:
+                    raise PipelineError(f"{where}: limit:{resource}:{value} is not a whole number of GPUs, e.g. limit:{resource}:1") from None
+                if count < 0:
+                    raise PipelineError(f"{where}: limit:{resource}:{value} is negative")
+                if keep and res.accelerator_count:
+                    continue
+                res.accelerator, res.accelerator_count = resource, count
+            elif resource in ("cpu", "memory"):
+                amount = parse_quantity(value, f"{kind}:{resource} on {where}")
+                if amount <= 0 or (resource == "memory" and amount < 2**20):
+                    raise PipelineError(f"{where}: {kind}:{resource}:{value} is too small: e.g. {kind}:cpu:500m, {kind}:memory:1Gi")
+                attr = f"{resource}_{kind}"
+                if keep and getattr(res, attr):
+                    continue
+                setattr(res, attr, value)
+            else:
+                step_note = f"step {step.name!r}"
+                raise PipelineError(f"{where}: {kind}:{resource} ({step_note}) is not a resource a KFP task can set: use cpu, "
+                                    "memory or <vendor>/gpu (e.g. nvidia.com/gpu)")
+    for resource in ("cpu", "memory"):
+        request, limit = getattr(res, f"{resource}_request"), getattr(res, f"{resource}_limit")
+        if request and limit and parse_quantity(request, "request") > parse_quantity(limit, "limit"):
+            raise PipelineError(f"step {step.name!r}: request:{resource}:{request} is above limit:{resource}:{limit}")
+    if tags.image and not (keep and step.image):
+        step.image = tags.image
+    if tags.cache is not None and not (keep and step.cache is not None):
+        step.cache = tags.cache
+    for attr in ("labels", "annotations", "secrets"):
+        mine = getattr(step, attr)
+        for key, value in getattr(tags, attr).items():
+            if not (keep and key in mine):
+                mine[key] = value
