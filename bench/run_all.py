@@ -1,8 +1,9 @@
 """Run every benchmark and print its figures (medians, ratios to a baseline measured in the same run)."""
+import bench_k8s
 import bench_load_ext
 import bench_local_job
 import bench_transport
 
 if __name__ == "__main__":
-    for bench in (bench_load_ext, bench_local_job, bench_transport):
+    for bench in (bench_load_ext, bench_local_job, bench_transport, bench_k8s):
         bench.main()

@@ -76,26 +76,49 @@ def capture_inputs(analysis: CellAnalysis, user_ns: dict, include=(), exclude=()
     return captured
 
 
+_module_files: dict[tuple, str | None] = {}  # (root, module name, file) -> relative path to ship, or None
+
+
 def local_module_files(root: str | None = None) -> dict[str, str]:
-    """Source files of modules imported from the notebook's folder (not installed packages)."""
+    """Source files of modules imported from the notebook's folder (not installed packages).
+
+    Decisions are cached per module: a kernel imports ~1,000 modules and resolving each path costs.
+    """
     root = os.path.realpath(root or os.getcwd())
-    installed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     files = {}
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if not path or not os.path.isabs(path) or not path.endswith(".py") or name.split(".")[0] in ("jupyter_kf", "tests", "__main__"):
-            continue
-        real = os.path.realpath(path)
-        if not os.path.isfile(real):
-            continue
-        if not real.startswith(root + os.sep) or any(real.startswith(p + os.sep) for p in installed):
-            continue
-        if "site-packages" in real or "dist-packages" in real:
-            continue
-        parts = name.split(".")
-        rel = os.path.join(*parts[:-1], os.path.basename(real)) if os.path.basename(real) != "__init__.py" else os.path.join(*parts, "__init__.py")
-        files[rel] = real
+        key = (root, name, path)
+        if key not in _module_files:
+            _module_files[key] = _ship_as(name, path, root)
+        if _module_files[key]:
+            files[_module_files[key]] = os.path.realpath(path)
     return files
+
+
+def _installed_prefixes() -> set[str]:
+    if not _prefixes:
+        _prefixes.update(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix))
+    return _prefixes
+
+
+_prefixes: set[str] = set()
+
+
+def _ship_as(name: str, path: str | None, root: str) -> str | None:
+    if not path or not os.path.isabs(path) or not path.endswith(".py") or name.split(".")[0] in ("jupyter_kf", "tests", "__main__"):
+        return None
+    if not (os.path.realpath(os.path.dirname(path)) + os.sep).startswith(root + os.sep):
+        return None
+    real = os.path.realpath(path)
+    installed = _installed_prefixes()
+    if (not os.path.isfile(real) or any(real.startswith(p + os.sep) for p in installed)
+            or "site-packages" in real or "dist-packages" in real):
+        return None
+    parts = name.split(".")
+    if os.path.basename(real) == "__init__.py":
+        return os.path.join(*parts, "__init__.py")
+    return os.path.join(*parts[:-1], os.path.basename(real))
 
 
 def find_unpicklable(obj, path: str, depth: int = 0) -> str | None:

@@ -242,3 +242,18 @@ class TrainSpec:
         data["tolerations"] = [dict(t) for t in self.tolerations]
         data["pip"] = list(self.pip)
         return data
+
+
+_IMAGE = re.compile(  # the distribution/reference grammar: [domain[:port]/]path[:tag][@digest]
+    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+
+
+def check_image(image: str, flag: str = "--image") -> str:
+    """A container image reference as a registry would accept it (lowercase path, tag, digest)."""
+    if not isinstance(image, str) or len(image) > 255 or not _IMAGE.match(image):
+        raise InvalidSpec(f"{flag} {image!r} is not an image reference: use [REGISTRY/]PATH[:TAG][@sha256:DIGEST] with a "
+                          "lowercase path, e.g. quay.io/jupyter/scipy-notebook:2025-03-14")
+    return image

@@ -59,8 +59,9 @@ def test_cell_runs_on_each_kind_and_results_come_back(cluster, kind, remove, wor
     assert not any(line.startswith("::kf-result::") for line in lines)
     group, version, plural = KINDS[kind]
     workload = cluster.get_object(group, version, plural, "default", job.name)
-    cm = cluster.get_object("", "v1", "configmaps", "default", f"{job.name}-kf-bundle")
-    assert cm["metadata"]["ownerReferences"][0]["uid"] == workload["metadata"]["uid"]
+    owners = lambda: cluster.get_object("", "v1", "configmaps", "default", f"{job.name}-kf-bundle")["metadata"].get("ownerReferences")
+    wait_for(owners)
+    assert owners()[0]["uid"] == workload["metadata"]["uid"]
     assert workload["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "jupyter-kf"
 
 

@@ -7,12 +7,11 @@ lost when the pods go. Jobs are found again by labels naming the user, after a k
 from __future__ import annotations
 
 import base64
+import functools
 import getpass
-import hashlib
 import json
 import os
 import shutil
-import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -225,15 +224,15 @@ class KubernetesBackend(Backend):
         if kind == "trainjob":
             self._check_runtime(runtime, namespace)
         meta = json.loads((bundle / "meta.json").read_text())
-        _ship_cloudpickle(bundle)
         files = {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*")) if p.is_file()}
-        size = sum(len(v) * (4 / 3 if b"\0" in v[:4096] else 1) for v in files.values())
-        if size > CONFIGMAP_LIMIT:
-            raise CaptureError(f"the job's code and inputs are {size / 2**10:.0f} KiB, more than a ConfigMap carries "
-                               f"(~{CONFIGMAP_LIMIT // 1024} KiB) and no store is configured: load large data inside the cell "
-                               "(from a volume, --volume pvc:CLAIM:/data, or object storage)")
+        files.update(_cloudpickle_sources())
         labels = job_labels(spec.name, _user(), meta.get("notebook", ""), spec.queue)
         configmap, items = bundle_configmap(f"{spec.name}-kf-bundle", namespace, files, labels)
+        size = sum(len(v) for field in ("data", "binaryData") for v in configmap.get(field, {}).values())
+        if size > CONFIGMAP_LIMIT:
+            raise CaptureError(f"the job's code and inputs take {size / 2**10:.0f} KiB in a ConfigMap, more than it carries "
+                               f"(~{CONFIGMAP_LIMIT // 1024} KiB), and no store is configured: load large data inside the cell "
+                               "(from a volume, --volume pvc:CLAIM:/data, or object storage)")
         image = spec.image or config.get().image or f"python:{meta['python']}-slim"
         plan = TrainPlan(spec=spec, namespace=namespace, image=image, configmap=configmap["metadata"]["name"],
                          bundle_items=items, labels=labels, runtime=runtime,
@@ -259,11 +258,6 @@ class KubernetesBackend(Backend):
                 created.append(("service", obj["metadata"]["name"]))
             workload = self._create_workload(namespace, kind, objects[-1])
             created.append((kind, name))
-            owner = {"metadata": {"ownerReferences": [owner_reference(workload)]}}
-            self.cluster.call(core.patch_namespaced_config_map, configmap["metadata"]["name"], namespace, owner,
-                              what="set the bundle's owner")
-            for obj in objects[:-1]:
-                self.cluster.call(core.patch_namespaced_service, obj["metadata"]["name"], namespace, owner, what="set the service's owner")
         except JobExists:
             self._undo(namespace, created)
             raise JobExists(f"a job named {name!r} already exists in namespace {namespace!r}: choose another --name, "
@@ -271,6 +265,19 @@ class KubernetesBackend(Backend):
         except BaseException:
             self._undo(namespace, created)
             raise
+        # The job runs already; making it the owner of its ConfigMap/Service (so they go with it) needn't
+        # hold up the notebook.
+        threading.Thread(target=self._set_owner, args=(namespace, workload, created[:-1]), daemon=True).start()
+
+    def _set_owner(self, namespace: str, workload: dict, parts: list[tuple[str, str]]) -> None:
+        core = self._api("CoreV1Api")
+        owner = {"metadata": {"ownerReferences": [owner_reference(workload)]}}
+        patch = {"configmap": core.patch_namespaced_config_map, "service": core.patch_namespaced_service}
+        for kind, name in parts:
+            try:
+                self.cluster.call(patch[kind], name, namespace, owner, what=f"set the owner of {kind} {name!r}")
+            except KfError:
+                pass  # left without owner: deleted with the job's record by %kf_delete
 
     def _create_workload(self, namespace: str, kind: str, body: dict) -> dict:
         what = f"create {KINDS[kind][1]} in namespace {namespace!r}"
@@ -493,15 +500,13 @@ class KubernetesBackend(Backend):
         return folder
 
 
-def _ship_cloudpickle(bundle: Path) -> None:
-    """The runner needs cloudpickle: ship this kernel's copy (same version that pickled the inputs)."""
+@functools.lru_cache(maxsize=1)
+def _cloudpickle_sources() -> dict[str, bytes]:
+    """The runner needs cloudpickle: ship this kernel's copy (the version that pickled the inputs)."""
     import cloudpickle
 
     source = Path(cloudpickle.__file__).parent
-    target = bundle / "src" / "cloudpickle"
-    target.mkdir(parents=True, exist_ok=True)
-    for path in source.glob("*.py"):
-        shutil.copyfile(path, target / path.name)
+    return {f"src/cloudpickle/{path.name}": path.read_bytes() for path in sorted(source.glob("*.py"))}
 
 
 def _add_env(workload: dict, env: dict) -> None:

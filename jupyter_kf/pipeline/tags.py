@@ -17,7 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from ..specs import parse_quantity
+from ..errors import InvalidSpec
+from ..specs import check_image, parse_quantity
 from .model import Cell, Parameter, Pipeline, PipelineError, Resources, Step
 
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -145,7 +146,7 @@ class _CellTags:
         elif kind == "image":
             if not rest.strip():
                 raise PipelineError(f"{where}: image: needs an image, e.g. image:python:3.11-slim")
-            self.image, self.settings = rest.strip(), True
+            self.image, self.settings = _image(rest.strip(), f"image: tag on {where}"), True
         elif kind in ("limit", "request"):
             resource, sep2, value = rest.rpartition(":")
             if not sep2 or not resource or not value:
@@ -176,6 +177,20 @@ class _CellTags:
                                 "convert that notebook on its own")
         else:
             warnings.append(f"cell {self.number}: tag {tag!r} is not a pipeline tag ({TAG_HELP}): ignored")
+
+
+def _quantity(value: str, what: str):
+    try:
+        return parse_quantity(value, what)
+    except InvalidSpec as err:
+        raise PipelineError(str(err)) from None
+
+
+def _image(image: str, what: str) -> str:
+    try:
+        return check_image(image, what)
+    except InvalidSpec as err:
+        raise PipelineError(str(err)) from None
 
 
 def check_step_name(name: str, where: str) -> str:
@@ -223,7 +238,8 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
     pipeline.description = description if description is not None else (meta.get("pipeline_description") or "")
     pipeline.experiment = meta.get("experiment_name") or None
     pipeline.host = meta.get("kfp_host") or None
-    pipeline.image = image or meta.get("base_image") or ""
+    pipeline.image = _image(image, "--image") if image else (
+        _image(meta["base_image"], "kubeflow_notebook.base_image") if meta.get("base_image") else "")
     pipeline.cache = cache if cache is not None else bool(meta.get("enable_caching", True))
     for volume in meta.get("volumes") or []:
         if volume.get("type", "pvc") != "pvc" or not volume.get("name") or not volume.get("mount_point"):
@@ -492,7 +508,7 @@ def _apply_settings(step: Step, tags: _CellTags, cell_number: int | None) -> Non
                     continue
                 res.accelerator, res.accelerator_count = resource, count
             elif resource in ("cpu", "memory"):
-                amount = parse_quantity(value, f"{kind}:{resource} on {where}")
+                amount = _quantity(value, f"{kind}:{resource} on {where}")
                 if amount <= 0 or (resource == "memory" and amount < 2**20):
                     raise PipelineError(f"{where}: {kind}:{resource}:{value} is too small: e.g. {kind}:cpu:500m, {kind}:memory:1Gi")
                 attr = f"{resource}_{kind}"
@@ -505,7 +521,7 @@ def _apply_settings(step: Step, tags: _CellTags, cell_number: int | None) -> Non
                                     "memory or <vendor>/gpu (e.g. nvidia.com/gpu)")
     for resource in ("cpu", "memory"):
         request, limit = getattr(res, f"{resource}_request"), getattr(res, f"{resource}_limit")
-        if request and limit and parse_quantity(request, "request") > parse_quantity(limit, "limit"):
+        if request and limit and _quantity(request, "request") > _quantity(limit, "limit"):
             raise PipelineError(f"step {step.name!r}: request:{resource}:{request} is above limit:{resource}:{limit}")
     if tags.image and not (keep and step.image):
         step.image = tags.image

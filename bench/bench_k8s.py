@@ -1,0 +1,101 @@
+"""On a cluster (the emulator in its own process): %%kf_train's client overhead, and a kernel's idle CPU
+while it follows 100 running jobs through watches.
+
+Overhead budget: 25 ms for a cell with up to 1 MB of inputs (parse, capture, build, create), beside
+the bare create call of a ConfigMap of the same size measured in the same run. Without a store, a
+ConfigMap carries at most ~650 KB of pickled inputs (base64), so that is the size measured.
+"""
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, isolated_state, report, timed
+
+CONTROLLER = """
+import sys, time, yaml
+sys.path.insert(0, {root!r})
+from tests.k8s_emulator.emulator import K8sEmulator
+emu = K8sEmulator(crds="all").start()
+emu.create_object(yaml.safe_load(open({runtime!r})))
+emu.write_kubeconfig({kubeconfig!r})
+print("ready", flush=True)
+seen = set()
+while True:  # a tiny Trainer + kubelet: every TrainJob gets one Running pod that says hello
+    for tj in emu.list_objects("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default"):
+        name = tj["metadata"]["name"]
+        if name not in seen:
+            seen.add(name)
+            pod = f"{{name}}-node-0-0-x"
+            emu.make_pod("default", pod, owner=tj, labels={{"app.kubernetes.io/managed-by": "jupyter-kf", "jupyter-kf.io/job": name}},
+                         annotations={{"batch.kubernetes.io/job-completion-index": "0"}}, phase="Running", containers=("node",))
+            emu.write_log("default", pod, "epoch=0 loss=1.0\\n")
+    time.sleep(0.2)
+"""
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(repeat: int = 15):
+    isolated_state()
+    tmp = Path(tempfile.mkdtemp(prefix="kf-bench-k8s-"))
+    kubeconfig = tmp / "kubeconfig"
+    runtime = ROOT.parent / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
+    controller = subprocess.Popen([sys.executable, "-c", CONTROLLER.format(root=str(ROOT), runtime=str(runtime),
+                                                                           kubeconfig=str(kubeconfig))],
+                                  stdout=subprocess.PIPE, text=True)
+    try:
+        assert controller.stdout.readline().strip() == "ready"
+        os.environ.update(KUBECONFIG=str(kubeconfig), JUPYTER_KF_BACKEND="kubernetes")
+        import numpy as np
+        from kubernetes import client
+
+        from jupyter_kf import api
+        from jupyter_kf.backends import kubernetes as k8s
+
+        k8s.reset()
+        backend = k8s.KubernetesBackend()
+        core = client.CoreV1Api(backend.cluster.api_client)
+        ns = {"X": np.random.default_rng(0).random(75_000), "fit": len}  # 600 KB: the most a ConfigMap carries in base64
+        counter = iter(range(100_000))
+        blob = {"payload.bin": "x" * 860_000}
+
+        def bare_create():
+            core.create_namespaced_config_map("default", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                          "metadata": {"name": f"bare-{next(counter)}"}, "data": blob})
+
+        def kf_train():
+            api.train("model = fit(X)", name=f"ovh-{next(counter)}", user_ns=ns, kind="job")
+
+        api.train("warm = 1", name="warmup", user_ns={}, kind="job")  # discovery, connection: once per kernel
+        report("%%kf_train client overhead against the emulator (600 KB of inputs)",
+               [("baseline: bare create of a 0.86 MB ConfigMap", timed(bare_create, repeat)),
+                ("kf.train: analyse + capture + bundle + create", timed(kf_train, repeat))], budget=0.025)
+
+        jobs = [api.train("x = 1", name=f"idle-{i}", user_ns={}) for i in range(100)]
+        deadline = time.time() + 60
+        while time.time() < deadline and not all(j.status().phase == "Running" for j in jobs):
+            time.sleep(0.2)
+        cursors = {j.name: None for j in jobs}
+        for j in jobs:  # start following every job: 100 log streams, the shared watches
+            _, cursors[j.name] = backend.read_logs(j.name, cursors[j.name])
+        time.sleep(2)
+        start_cpu, start = cpu_seconds(), time.monotonic()
+        time.sleep(10)
+        used = (cpu_seconds() - start_cpu) / (time.monotonic() - start)
+        print("\n## one kernel following 100 running jobs (watches and log streams, nothing polled)")
+        print(f"  idle CPU: {used * 100:.2f}% of one core over 10 s ({sum(1 for j in jobs if j.status().phase == 'Running')} running jobs)")
+    finally:
+        controller.terminate()
+        controller.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

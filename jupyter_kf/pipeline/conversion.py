@@ -1,0 +1,105 @@
+"""Notebook -> KFP v2 IR: parse the cells into steps, infer the data flow, build the PipelineSpec.
+
+Everything is checked before anything is written, and the file is written atomically: bad input
+leaves no file behind.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import dataflow, ir, render, tags
+from .model import Pipeline
+
+_BARE_PYTHON = re.compile(r"^((docker\.io/)?(library/)?)?python(:[\w.-]+)?$")
+
+
+@dataclass
+class Conversion:
+    """A notebook as a pipeline: the model, the IR (``spec``) and where it was written, if anywhere."""
+
+    pipeline: Pipeline
+    spec: dict
+    platform: dict | None = None
+    path: str | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.pipeline.warnings
+
+    @property
+    def name(self) -> str:
+        return self.pipeline.name
+
+    def yaml(self) -> str:
+        return ir.to_yaml(self.spec, self.platform)
+
+    def write(self, output: str | os.PathLike) -> str:
+        """Write the IR YAML atomically (a reader never sees half a file)."""
+        path = Path(output)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        try:
+            tmp.write_text(self.yaml(), encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        self.path = str(path)
+        return self.path
+
+    def summary(self) -> str:
+        text = render.summary(self.pipeline)
+        return text + (f"\nwritten to {self.path}" if self.path else "")
+
+    def svg(self) -> str:
+        return render.svg(self.pipeline)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<div class='kf-pipeline'>{self.svg()}<pre>{html.escape(self.summary())}</pre></div>"
+
+
+def convert(notebook, output: str | os.PathLike | None = None, *, name: str | None = None, description: str | None = None,
+            image: str | None = None, cache: bool | None = None) -> Conversion:
+    """Convert ``notebook`` (a path or an nbformat notebook) to a KFP v2 pipeline; write it to ``output`` if given.
+
+    Raises ``PipelineError`` (one line: where and what is accepted) before writing anything.
+    """
+    pipeline = tags.parse(notebook, name=name, description=description, image=image, cache=cache)
+    if not pipeline.image:
+        pipeline.image = default_image()
+    dataflow.infer(pipeline)
+    _warn_bare_images(pipeline)
+    spec, platform = ir.build(pipeline)
+    conversion = Conversion(pipeline=pipeline, spec=spec, platform=platform)
+    if output is not None:
+        conversion.write(output)
+    return conversion
+
+
+def default_image() -> str:
+    """``c.KfConfig.image``, else python:<this Python>-slim (the Python the values are pickled with)."""
+    from .. import config
+
+    return config.get().image or "python:%d.%d-slim" % sys.version_info[:2]
+
+
+def _warn_bare_images(pipeline: Pipeline) -> None:
+    missing: dict[str, set] = {}
+    for step in pipeline.steps:
+        image = step.image or pipeline.image
+        if _BARE_PYTHON.match(image):
+            extra = {m for m in step.modules if not dataflow.stdlib(m)}
+            if extra:
+                missing.setdefault(image, set()).update(extra)
+    for image, modules in missing.items():
+        pipeline.warnings.append(f"steps import {', '.join(sorted(modules))}, but image {image} has only Python's standard "
+                                 "library and steps install nothing at start: give an image that has them (--image, an "
+                                 "image: tag, or the notebook's kubeflow_notebook.base_image)")

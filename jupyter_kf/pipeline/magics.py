@@ -1,0 +1,99 @@
+"""``%kf_pipeline convert|run|submit [NOTEBOOK] [flags]``: the pipeline commands inside a notebook.
+
+The same flags as ``jupyter kf pipeline``; without a notebook path it converts the notebook it runs
+in, as last saved. Defaults live in traitlets: ``c.PipelineMagics.host = "http://..."``.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from traitlets import Unicode
+
+
+@magics_class
+class PipelineMagics(Magics):
+    host = Unicode("", help="KFP endpoint used by %kf_pipeline submit when --host is not given.").tag(config=True)
+    experiment = Unicode("", help="Experiment used by %kf_pipeline submit when --experiment is not given.").tag(config=True)
+    image = Unicode("", help="Image for steps without an image: tag when --image is not given.").tag(config=True)
+
+    @line_magic
+    def kf_pipeline(self, line):
+        """Convert this notebook to a KFP v2 pipeline, run it locally, or submit it:
+
+        %kf_pipeline convert [NOTEBOOK] [-o FILE]      %kf_pipeline run [NOTEBOOK] [-p lr=0.1]
+        %kf_pipeline submit [NOTEBOOK] --host URL [--experiment NAME]
+        """
+        from IPython.display import display
+
+        from .. import pipeline
+        from .cli import build_parser, default_output
+
+        args = self._parse(line, build_parser)
+        args.notebook = args.notebook or self._this_notebook()
+        args.image = args.image or self.image or None
+        if args.pipeline_command == "convert":
+            conversion = pipeline.convert(args.notebook, name=args.name, image=args.image, description=args.description,
+                                          cache=False if args.no_cache else None)
+            if args.output != "-":
+                conversion.write(args.output or default_output(args.notebook))
+            display(conversion)
+            return None
+        if args.pipeline_command == "run":
+            from ..specs import parse_duration
+
+            result = pipeline.run(args.notebook, parameters=args.param, name=args.name, image=args.image,
+                                  parallel=args.parallel, timeout=parse_duration(args.timeout), raise_on_failure=False,
+                                  on_line=(lambda text: None) if args.quiet else (lambda text: print(text, flush=True)))
+            display(_RunView(result))
+            self.shell.user_ns["_kf_pipeline_run"] = result
+            if result.phase != "Succeeded":
+                from .local import failure_line
+                from .model import PipelineFailed
+
+                raise PipelineFailed(failure_line(result), run=result)
+            return None
+        submitted = pipeline.submit(args.notebook, host=args.host or self.host or None,
+                                    experiment=args.experiment or self.experiment or None, run_name=args.run_name,
+                                    parameters=args.param, namespace=args.namespace, token=args.token, name=args.name,
+                                    image=args.image)
+        print(repr(submitted))
+        return None
+
+    @staticmethod
+    def _parse(line, build_parser):
+        parser = build_parser(prog="%kf_pipeline", notebook_optional=True)
+        try:
+            return parser.parse_args(shlex.split(line))
+        except SystemExit:
+            raise UsageError(f"%kf_pipeline {line.strip()}: see %kf_pipeline? for the accepted commands and flags") from None
+
+    def _this_notebook(self) -> str:
+        """The notebook this kernel runs (JupyterLab tells the kernel its path)."""
+        ns = self.shell.user_ns
+        path = ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or ""
+        if not path or not str(path).endswith(".ipynb"):
+            raise UsageError("this kernel does not know its notebook's path: give it, e.g. %kf_pipeline run train.ipynb")
+        return str(path)
+
+
+class _RunView:
+    """A finished run under the cell: the DAG coloured by outcome, then the summary."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def __repr__(self):
+        return ""  # the summary was printed with the logs
+
+    def _repr_html_(self):
+        from . import render
+
+        phases = {s.name: s.phase for s in self.result.steps.values()}
+        return f"<div class='kf-pipeline-run'>{render.svg(self.result.conversion.pipeline, phases)}</div>"
+
+
+def load_ipython_extension(ipython):
+    ipython.register_magics(PipelineMagics(shell=ipython, parent=ipython))

@@ -1,0 +1,102 @@
+"""How a converted pipeline looks: a text summary for terminals and an SVG of the DAG for notebooks."""
+from __future__ import annotations
+
+import html
+
+from .model import Pipeline
+
+_MODES = {"tags": "cell tags", "headings": "markdown headings", "single": "the whole notebook"}
+
+
+def summary(pipeline: Pipeline) -> str:
+    lines = [f"pipeline {pipeline.name!r}: {len(pipeline.steps)} step(s) from {_MODES.get(pipeline.mode, pipeline.mode)}"]
+    if pipeline.parameters:
+        lines.append("parameters: " + ", ".join(f"{p.name}={p.value!r}" for p in pipeline.parameters.values()))
+    width = max(len(s.name) for s in pipeline.steps)
+    for step in pipeline.steps:
+        cells = ",".join(str(c.number) for c in step.cells)
+        parts = [f"  {step.name:<{width}}  cells {cells}"]
+        if step.after:
+            parts.append("after " + ", ".join(step.after))
+        ins = [f"{n} ({p})" for n, p in step.inputs.items()] + [f"{n} (param)" for n in step.params]
+        if ins:
+            parts.append("reads " + ", ".join(ins))
+        if step.outputs:
+            parts.append("passes " + ", ".join(step.outputs))
+        if step.metrics:
+            parts.append("metrics " + ", ".join(step.metrics))
+        res = step.resources
+        extra = [f"{k} {v}" for k, v in (("cpu", res.cpu_limit or res.cpu_request), ("memory", res.memory_limit or res.memory_request)) if v]
+        if res.accelerator_count:
+            extra.append(f"{res.accelerator_count} {res.accelerator}")
+        if extra:
+            parts.append(", ".join(extra))
+        lines.append("; ".join(parts))
+    lines += [f"warning: {w}" for w in pipeline.warnings]
+    return "\n".join(lines)
+
+
+def layers(pipeline: Pipeline) -> list[list[str]]:
+    """Steps by depth (longest path from a root), each layer in notebook order."""
+    depth: dict[str, int] = {}
+    remaining = {s.name: set(s.after) for s in pipeline.steps}
+    while remaining:
+        ready = [n for n, ups in remaining.items() if ups <= set(depth)]
+        if not ready:  # a cycle never gets here (checked in dataflow); guard anyway
+            ready = list(remaining)
+        for name in ready:
+            depth[name] = 1 + max((depth[u] for u in remaining[name] if u in depth), default=-1)
+            del remaining[name]
+    out: list[list[str]] = [[] for _ in range(max(depth.values()) + 1)]
+    for step in pipeline.steps:
+        out[depth[step.name]].append(step.name)
+    return out
+
+
+def svg(pipeline: Pipeline, run_phases: dict | None = None) -> str:
+    """The DAG, top to bottom, edges labelled with the values they carry; ``run_phases`` colours the boxes."""
+    colours = {"Succeeded": "#e8f5e9", "Failed": "#ffebee", "Running": "#e3f2fd", "Skipped": "#f5f5f5", "Pending": "#fff8e1"}
+    strokes = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Running": "#1565c0", "Skipped": "#9e9e9e", "Pending": "#b26a00"}
+    box_w, box_h, gap_x, gap_y, pad = 190, 46, 36, 62, 16
+    rows = layers(pipeline)
+    widest = max(len(r) for r in rows)
+    width = pad * 2 + widest * box_w + (widest - 1) * gap_x
+    height = pad * 2 + len(rows) * box_h + (len(rows) - 1) * gap_y
+    pos = {}
+    for r, row in enumerate(rows):
+        row_w = len(row) * box_w + (len(row) - 1) * gap_x
+        x0 = (width - row_w) / 2
+        for c, name in enumerate(row):
+            pos[name] = (x0 + c * (box_w + gap_x), pad + r * (box_h + gap_y))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="kf-pipeline" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" role="img" aria-label="pipeline {html.escape(pipeline.name)}">',
+             '<defs><marker id="kf-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#607d8b"/></marker></defs>']
+    for step in pipeline.steps:
+        x2, y2 = pos[step.name]
+        for up in step.after:
+            x1, y1 = pos[up]
+            sx, sy, ex, ey = x1 + box_w / 2, y1 + box_h, x2 + box_w / 2, y2
+            mid = (sy + ey) / 2
+            parts.append(f'<path d="M{sx:.0f},{sy:.0f} C{sx:.0f},{mid:.0f} {ex:.0f},{mid:.0f} {ex:.0f},{ey - 2:.0f}" fill="none" '
+                         f'stroke="#607d8b" stroke-width="1.4" marker-end="url(#kf-arrow)"/>')
+            carried = [n for n, p in step.inputs.items() if p == up]
+            if carried:
+                label = ", ".join(carried)
+                label = label if len(label) <= 26 else label[:25] + "…"
+                parts.append(f'<text x="{(sx + ex) / 2 + 4:.0f}" y="{mid + 4:.0f}" font-size="10" fill="#455a64">{html.escape(label)}</text>')
+    for step in pipeline.steps:
+        x, y = pos[step.name]
+        phase = (run_phases or {}).get(step.name)
+        fill, stroke = colours.get(phase, "#eceff1"), strokes.get(phase, "#546e7a")
+        detail = ", ".join(filter(None, [f"cells {step.cells[0].number}-{step.cells[-1].number}" if len(step.cells) > 1
+                                          else f"cell {step.first_cell}",
+                                          f"{step.resources.accelerator_count} GPU" if step.resources.accelerator_count else "",
+                                          phase or ""]))
+        parts.append(f'<g class="kf-step" data-step="{html.escape(step.name)}"><rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" '
+                     f'height="{box_h}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="1.5"/>'
+                     f'<text x="{x + box_w / 2:.0f}" y="{y + 20:.0f}" font-size="13" font-weight="bold" text-anchor="middle" '
+                     f'fill="#263238">{html.escape(step.name)}</text><text x="{x + box_w / 2:.0f}" y="{y + 36:.0f}" '
+                     f'font-size="10" text-anchor="middle" fill="#607d8b">{html.escape(detail)}</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)
