@@ -29,6 +29,13 @@ class KfConfig(Configurable):
         config=True
     )
     log_lines = Int(200, help="Log lines kept under a cell's live view.").tag(config=True)
+    store = Unicode("", help="S3-compatible store for inputs and results too large for a ConfigMap or a log, "
+                             "as s3://bucket/prefix; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.").tag(config=True)
+    store_endpoint = Unicode("", help="The store's URL as this machine reaches it, e.g. http://minio.kubeflow:9000.").tag(config=True)
+    store_cluster_endpoint = Unicode("", help="The store's URL as pods reach it (default: store_endpoint).").tag(config=True)
+    store_region = Unicode("us-east-1", help="The store's region.").tag(config=True)
+    store_secret = Unicode("", help="Kubernetes Secret (keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) that pods read "
+                                    "the store's credentials from; referenced, never copied.").tag(config=True)
 
     @default("state_dir")
     def _default_state_dir(self):

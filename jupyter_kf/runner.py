@@ -232,8 +232,14 @@ class Job:
                 missing.append(f"{module} (as {name}: {err})")
         if missing:
             return self.fail("missing_module", "modules missing in the job's image: " + "; ".join(missing) + ": add them with --pip", EXIT_MODULE)
+        payload = self.path("payload.bin")
+        store = self.meta.get("store")
+        if store and not os.path.exists(payload):  # too large for the ConfigMap: it waits in the store
+            payload = os.path.join(self.out, "payload.bin")
+            with open(payload, "wb") as f:
+                f.write(s3_request("GET", store, store["prefix"] + "payload.bin"))
         try:
-            values = read_frames(self.path("payload.bin")) if os.path.exists(self.path("payload.bin")) else {}
+            values = read_frames(payload) if os.path.exists(payload) else {}
         except ModuleNotFoundError as err:
             return self.fail("missing_module", f"a shipped value needs module {err.name!r}, missing in the job's image: add it with --pip", EXIT_MODULE)
         modules, namespace = namespace, self.shared_globals(values)
@@ -385,6 +391,41 @@ def _cell_line(err):
     return None
 
 
+def s3_request(method, store, key, body=b""):
+    """One S3 object GET or PUT, signed with AWS Signature V4 (stdlib only: pods need no boto3).
+
+    ``store``: {"endpoint", "bucket", "region"}; credentials come from the environment
+    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, from a Secret on a cluster), never from the bundle.
+    """
+    import hashlib
+    import hmac
+    import urllib.parse
+    import urllib.request
+
+    access, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    region = store.get("region") or "us-east-1"
+    endpoint = urllib.parse.urlsplit(store["endpoint"])
+    path = "/" + urllib.parse.quote(f"{store['bucket']}/{key}", safe="/-_.~")
+    now = time.gmtime()
+    stamp, day = time.strftime("%Y%m%dT%H%M%SZ", now), time.strftime("%Y%m%d", now)
+    digest = hashlib.sha256(body).hexdigest()
+    headers = {"host": endpoint.netloc, "x-amz-content-sha256": digest, "x-amz-date": stamp}
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join([method, path, "", *(f"{k}:{headers[k]}" for k in sorted(headers)), "", signed, digest])
+    scope = f"{day}/{region}/s3/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key_bytes = ("AWS4" + secret).encode()
+    for part in (day, region, "s3", "aws4_request"):
+        key_bytes = hmac.new(key_bytes, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key_bytes, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["Authorization"] = f"AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders={signed}, Signature={signature}"
+    headers["Content-Type"] = "application/octet-stream"  # urllib's default (a form) makes servers parse the body
+    request = urllib.request.Request(f"{endpoint.scheme}://{endpoint.netloc}{path}", data=body if method == "PUT" else None,
+                                     method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=300) as response:
+        return response.read()
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, _terminated)
@@ -417,12 +458,19 @@ RESULT_LOG_LIMIT = 4 * 2**20
 
 
 def send_results_via_log(job):
-    """With no store, results travel in the pod's log as base64 lines that the client takes back out."""
+    """Small results travel in the pod's log as base64 lines that the client takes back out; larger
+    ones go to the store when there is one."""
     path = job.path("result.pkl")
     if not os.path.exists(path):
         return
     size = os.path.getsize(path)
     limit = int(os.environ.get("KF_RESULT_LOG_LIMIT", RESULT_LOG_LIMIT))
+    store = job.meta.get("store")
+    if size > limit and store:
+        with open(path, "rb") as f:
+            s3_request("PUT", store, store["prefix"] + "result.pkl", f.read())
+        job.result["result_in_store"] = True
+        return
     if size > limit:
         names = ", ".join(job.result["outputs"] + job.result["mutated"])
         job.result["unpicklable"].update({n: f"results are {size / 2**20:.1f} MiB together, over the {limit / 2**20:.0f} MiB "

@@ -251,3 +251,59 @@ def wait_for(predicate, timeout=10.0):
     while not predicate():
         assert time.monotonic() < deadline, "condition never held"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def s3_store(monkeypatch):
+    """A real S3-compatible server (moto) on loopback, a bucket, and jupyter_kf configured to use it."""
+    import base64
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from jupyter_kf import config
+    from jupyter_kf.backends.local_supervisor import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "kf-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kf-test-secret")
+    endpoint = f"http://127.0.0.1:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="kf-bucket")
+    cfg = config.get()
+    cfg.store, cfg.store_endpoint, cfg.store_secret = "s3://kf-bucket/jobs", endpoint, "kf-store"
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kf-store", "namespace": "default"},
+              "data": {k: base64.b64encode(v.encode()).decode() for k, v in
+                       (("AWS_ACCESS_KEY_ID", "kf-test-key"), ("AWS_SECRET_ACCESS_KEY", "kf-test-secret"))}}
+    yield s3, secret
+    server.stop()
+
+
+def test_large_inputs_and_results_go_through_the_store(cluster, s3_store):
+    import numpy as np
+
+    s3, secret = s3_store
+    cluster.create_object(secret)
+    X = np.arange(300_000, dtype=np.float64)  # 2.4 MB: too large for a ConfigMap
+    ns = {"X": X, "np": np}
+    job, status, loaded, codes = submit_and_run(cluster, "Y = np.concatenate([X, X]) * 2\nsmall = float(Y[-1])", ns,
+                                                name="big", kind="job")  # 4.8 MB of results: more than a log carries
+    assert status.phase == "Succeeded" and codes == {0: 0}, "\n".join(job.logs())
+    assert ns["small"] == 599_998.0 and np.array_equal(ns["Y"], np.concatenate([X, X]) * 2)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="kf-bucket")["Contents"])
+    assert keys == ["jobs/default/big/payload.bin", "jobs/default/big/result.pkl"]
+    cm = cluster.get_object("", "v1", "configmaps", "default", "big-kf-bundle")
+    assert "payload.bin" not in {**cm.get("data", {}), **cm.get("binaryData", {})}  # it travelled through the store
+    env = cluster.get_object("batch", "v1", "jobs", "default", "big")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "kf-store", "key": "AWS_SECRET_ACCESS_KEY"}}} in env
+    assert "kf-test-secret" not in str(cm) + str(env)
+
+
+def test_too_large_without_a_store_is_refused_before_anything_is_created(cluster):
+    import numpy as np
+
+    with pytest.raises(KfError, match=r"more than it carries .* no store is configured: set c.KfConfig.store"):
+        api.train("Y = X * 2", name="too-big", user_ns={"X": np.zeros(300_000)})
+    assert cluster.list_objects("", "v1", "configmaps", "default") == []

@@ -21,6 +21,7 @@ from .. import config
 from ..errors import CaptureError, InvalidSpec, JobExists, JobNotFound, KfError
 from ..manifests.common import LABEL_JOB, LABEL_USER, MANAGED_BY, bundle_configmap, job_labels, label_value, owner_reference
 from ..manifests.training import TrainPlan, build_workload
+from .. import runner
 from ..runner import RESULT_MARK
 from ..specs import TrainSpec
 from ..status import JobStatus
@@ -201,6 +202,9 @@ class KubernetesBackend(Backend):
 
     def submit(self, spec: TrainSpec, bundle: Path) -> None:
         namespace, kind, configmap, objects, meta = self.plan(spec, bundle)
+        if meta.get("store"):  # the payload goes first: a job must never start without its inputs
+            store = store_location(namespace, spec.name, for_pods=False)
+            runner.s3_request("PUT", store, store["prefix"] + "payload.bin", (bundle / "payload.bin").read_bytes())
         self._create_all(namespace, kind, configmap, objects)
         (bundle / "meta.json").write_text(json.dumps(meta))
 
@@ -229,10 +233,18 @@ class KubernetesBackend(Backend):
         labels = job_labels(spec.name, _user(), meta.get("notebook", ""), spec.queue)
         configmap, items = bundle_configmap(f"{spec.name}-kf-bundle", namespace, files, labels)
         size = sum(len(v) for field in ("data", "binaryData") for v in configmap.get(field, {}).values())
-        if size > CONFIGMAP_LIMIT:
+        store = store_location(namespace, spec.name, for_pods=True)
+        if store:  # the pods reach the store for large results, and for the payload when it is large
+            meta["store"] = store
+            spec = _with_store_credentials(spec)
+            if size > CONFIGMAP_LIMIT:
+                files.pop("payload.bin")
+            files["meta.json"] = json.dumps(meta).encode()
+            configmap, items = bundle_configmap(f"{spec.name}-kf-bundle", namespace, files, labels)
+        elif size > CONFIGMAP_LIMIT:
             raise CaptureError(f"the job's code and inputs take {size / 2**10:.0f} KiB in a ConfigMap, more than it carries "
-                               f"(~{CONFIGMAP_LIMIT // 1024} KiB), and no store is configured: load large data inside the cell "
-                               "(from a volume, --volume pvc:CLAIM:/data, or object storage)")
+                               f"(~{CONFIGMAP_LIMIT // 1024} KiB), and no store is configured: set c.KfConfig.store "
+                               "(s3://bucket/prefix), or load large data inside the cell (from a volume, --volume pvc:CLAIM:/data)")
         image = spec.image or config.get().image or f"python:{meta['python']}-slim"
         plan = TrainPlan(spec=spec, namespace=namespace, image=image, configmap=configmap["metadata"]["name"],
                          bundle_items=items, labels=labels, runtime=runtime,
@@ -462,7 +474,12 @@ class KubernetesBackend(Backend):
         if chunks["pkl"]:
             (folder / "result.pkl").write_bytes(base64.b64decode("".join(chunks["pkl"])))
         if chunks["json"]:
-            (folder / "result.json").write_bytes(base64.b64decode("".join(chunks["json"])))
+            summary = base64.b64decode("".join(chunks["json"]))
+            meta = json.loads((folder / "meta.json").read_text())
+            if json.loads(summary).get("result_in_store"):
+                store = store_location(meta["namespace"], meta["spec"]["name"], for_pods=False)
+                (folder / "result.pkl").write_bytes(runner.s3_request("GET", store, store["prefix"] + "result.pkl"))
+            (folder / "result.json").write_bytes(summary)
         full.unlink()
 
     # -- actions -------------------------------------------------------------------------------
@@ -498,6 +515,32 @@ class KubernetesBackend(Backend):
         if not (folder / "result.json").exists():
             self.status(name)  # a finished job's results are fetched as a side effect
         return folder
+
+
+def store_location(namespace: str, name: str, for_pods: bool) -> dict | None:
+    """Where a job's large payload and results live in the configured store (None: no store)."""
+    cfg = config.get()
+    if not cfg.store:
+        return None
+    if not cfg.store.startswith("s3://") or not cfg.store_endpoint:
+        raise InvalidSpec(f"store {cfg.store!r} is not usable: set c.KfConfig.store = 's3://bucket/prefix' and "
+                          "c.KfConfig.store_endpoint to its URL")
+    bucket, _, prefix = cfg.store[len("s3://"):].partition("/")
+    endpoint = (cfg.store_cluster_endpoint or cfg.store_endpoint) if for_pods else cfg.store_endpoint
+    key = "/".join(part for part in (prefix.strip("/"), namespace, name) if part) + "/"
+    return {"endpoint": endpoint, "bucket": bucket, "prefix": key, "region": cfg.store_region}
+
+
+def _with_store_credentials(spec: TrainSpec) -> TrainSpec:
+    """Pods read the store's credentials from the configured Secret (a reference; never the values)."""
+    import dataclasses
+
+    secret = config.get().store_secret
+    if not secret:
+        raise InvalidSpec("c.KfConfig.store is set but c.KfConfig.store_secret is not: name the Kubernetes Secret "
+                          "holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the pods")
+    refs = {key: (secret, key) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    return dataclasses.replace(spec, secret_env={**refs, **spec.secret_env})
 
 
 @functools.lru_cache(maxsize=1)
