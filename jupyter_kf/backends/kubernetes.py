@@ -30,6 +30,7 @@ from .k8s_client import Cluster, MissingApi, connect
 from .k8s_status import ANNOTATION_SPEC, build_status, pod_rank
 
 MANAGED_KEY = next(iter(MANAGED_BY))
+STRICT = "Strict"  # unknown fields are an error, never silently pruned
 CONFIGMAP_LIMIT = 900_000  # bytes of data + base64 binaryData; the API server refuses ConfigMaps over ~1 MiB
 KINDS = {  # kind -> (group/version, plural, display name)
     "trainjob": ("trainer.kubeflow.org/v1alpha1", "trainjobs", "TrainJob"),
@@ -263,10 +264,12 @@ class KubernetesBackend(Backend):
         created: list[tuple[str, str]] = []
         name = objects[-1]["metadata"]["name"]
         try:
-            self.cluster.call(core.create_namespaced_config_map, namespace, configmap, what=f"create configmaps in namespace {namespace!r}")
+            self.cluster.call(core.create_namespaced_config_map, namespace, configmap, field_validation=STRICT,
+                              what=f"create configmaps in namespace {namespace!r}")
             created.append(("configmap", configmap["metadata"]["name"]))
             for obj in objects[:-1]:
-                self.cluster.call(core.create_namespaced_service, namespace, obj, what=f"create services in namespace {namespace!r}")
+                self.cluster.call(core.create_namespaced_service, namespace, obj, field_validation=STRICT,
+                                  what=f"create services in namespace {namespace!r}")
                 created.append(("service", obj["metadata"]["name"]))
             workload = self._create_workload(namespace, kind, objects[-1])
             created.append((kind, name))
@@ -295,11 +298,12 @@ class KubernetesBackend(Backend):
         what = f"create {KINDS[kind][1]} in namespace {namespace!r}"
         if kind == "job":
             created = self.cluster.call(self._api("BatchV1Api").create_namespaced_job, namespace, body, what=what,
+                                        field_validation=STRICT,
                                         _preload_content=False)
             return json.loads(created.data)
         group, version = KINDS[kind][0].split("/")
         return self.cluster.call(self._api("CustomObjectsApi").create_namespaced_custom_object, group, version, namespace,
-                                 KINDS[kind][1], body, what=what)
+                                 KINDS[kind][1], body, field_validation=STRICT, what=what)
 
     def _undo(self, namespace: str, created: list[tuple[str, str]]) -> None:
         for kind, name in reversed(created):
