@@ -133,3 +133,30 @@ def test_cancel_button_stops_a_job_from_an_idle_kernel(tmp_path, kf_state_dir):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_magics_on_a_cluster_across_a_kernel_restart(tmp_path, k8s_emulator, kubeconfig_path, monkeypatch):
+    """%%kf_train --no-wait on the emulator; a fake kubelet runs it; a new kernel attaches and gets the results."""
+    import yaml
+
+    from jupyter_kf.backends import kubernetes
+
+    from .fake_kubelet import FakeKubelet
+    from .test_backend_kubernetes import STOCK_RUNTIME
+
+    k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
+    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
+    first = run_notebook(["%load_ext jupyter_kf", "data = [1, 2]",
+                          "%%kf_train --name on-cluster --workers 2 --no-wait\ndata.append(3)\ntotal = sum(data)\nprint(f'loss={total}')"],
+                         tmp_path)
+    assert "job on-cluster submitted to the kubernetes backend" in text(first.cells[2])
+    kubernetes.reset()
+    FakeKubelet(k8s_emulator).run("default", "on-cluster")
+    second = run_notebook(["%load_ext jupyter_kf", "%kf_jobs", "%kf_logs on-cluster", "%kf_attach on-cluster", "print(total, data)"],
+                          tmp_path)
+    row = next(line for line in text(second.cells[1]).splitlines() if line.startswith("on-cluster"))
+    assert "Succeeded" in row and "2w" in row and "default" in row  # namespace in the WHERE column
+    assert text(second.cells[2]).splitlines() == ["[0] loss=6", "[1] loss=6"]
+    assert not errors(second.cells[3]), text(second.cells[3])
+    assert text(second.cells[4]).strip() == "6 [1, 2, 3]"
+    kubernetes.reset()
