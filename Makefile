@@ -25,7 +25,17 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q "torch==2.13.0"
 	touch $@
 
-test-deps: $(TEST_STAMP) chromium
+test-deps: $(TEST_STAMP) chromium .venv-kfp/bin/python
+
+# kfp pins kubernetes<31 (the core uses 37): the IR cross-check runs kfp in its own venv.
+.venv-kfp/bin/python:
+	$(PY) -m venv .venv-kfp
+	.venv-kfp/bin/pip install -q "kfp==2.17.3" "kfp-kubernetes==2.17.3"
+
+# Kale 2.3.0 in its own venv, for bench/bench_pipeline.py's side-by-side figures.
+.venv-kale/bin/kale:
+	$(PY) -m venv .venv-kale
+	.venv-kale/bin/pip install -q "kubeflow-kale==2.3.0"
 
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \
@@ -42,7 +52,7 @@ test: test-deps
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=examples
 
-bench: $(TEST_STAMP)
+bench: $(TEST_STAMP) .venv-kale/bin/kale
 	cd bench && ../$(BIN)/python run_all.py
 
 emulator: $(TEST_STAMP)

@@ -6,6 +6,7 @@ Heavy modules load on first use so that both stay fast.
 __version__ = "0.1.0"
 
 _API = ("train", "jobs", "job", "Job")
+_SUBPACKAGES = ("notebooks", "pipeline")
 
 
 def __getattr__(name):
@@ -13,6 +14,10 @@ def __getattr__(name):
         from . import api
 
         return getattr(api, name)
+    if name in _SUBPACKAGES:  # kf.notebooks, kf.pipeline: imported on first use
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'jupyter_kf' has no attribute {name!r}")
 
 

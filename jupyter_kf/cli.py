@@ -23,11 +23,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(verb, help=text).add_argument("name")
     results = sub.add_parser("results", help="names and types of a finished job's results")
     results.add_argument("name")
+    from .pipeline.cli import add_parser as add_pipeline_parser
+
+    add_pipeline_parser(sub)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "pipeline":
+        from .pipeline.cli import run_cli
+
+        return run_cli(args)
     from . import api
     from .backends import resolve_name
     from .display import JobTable

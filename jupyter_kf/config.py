@@ -36,6 +36,12 @@ class KfConfig(Configurable):
     store_region = Unicode("us-east-1", help="The store's region.").tag(config=True)
     store_secret = Unicode("", help="Kubernetes Secret (keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) that pods read "
                                     "the store's credentials from; referenced, never copied.").tag(config=True)
+    store_mount = Unicode("", help="Where the store's PVC is mounted in this notebook server, when c.KfConfig.store is "
+                                   "pvc://claim/prefix (models are written there).").tag(config=True)
+    serving_mode = Unicode("", help="KServe deployment mode to use: 'Standard' or 'Knative'; empty: the cluster's "
+                                    "default (ConfigMap kserve/inferenceservice-config).").tag(config=True)
+    serving_service_account = Unicode("", help="ServiceAccount deployed models run as (it must reach the store); empty: "
+                                               "one made for c.KfConfig.store_secret.").tag(config=True)
 
     @default("state_dir")
     def _default_state_dir(self):

@@ -246,5 +246,9 @@ def _show_kf_error(shell, etype, value, tb, tb_offset=None):
 
 
 def load_ipython_extension(ipython):
-    ipython.register_magics(KfMagics(shell=ipython, parent=ipython))
+    from .notebooks.magics import NotebookMagics
+    from .pipeline.magics import PipelineMagics
+
+    for magics in (KfMagics, PipelineMagics, NotebookMagics):
+        ipython.register_magics(magics(shell=ipython, parent=ipython))
     ipython.set_custom_exc((KfError,), _show_kf_error)

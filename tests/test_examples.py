@@ -13,6 +13,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXPECTED = {
     "quickstart.ipynb": ["R^2 = 0.99", "fit-1  Succeeded", "epoch=7 loss=", "Succeeded {'w_short': array("],
     "distributed.ipynb": ["3 workers learned [ 2.  -1.   0.5  3. ]"],
+    "pipeline.ipynb": ["test accuracy 0.925", "pipeline 'logistic-regression': 4 step(s) from markdown headings",
+                       "[train] epoch=80 loss=", "[evaluate] test accuracy 0.925", "metrics: accuracy=0.925",
+                       "Succeeded {'accuracy': 0.925}"],
+    "notebook_servers.ipynb": ["notebook server scratch is ready: http://127.0.0.1:", "scratch  Ready",
+                               "GET /api/status -> 200 | kernels running: 0",
+                               "notebook server scratch stopped; its workspace is kept", "Stopped",
+                               "notebook server scratch deleted", "no notebook servers on the local backend"],
 }
 
 

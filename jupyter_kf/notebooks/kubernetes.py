@@ -43,8 +43,12 @@ def _now() -> str:
 class KubernetesNotebooks:
     name = "kubernetes"
 
-    def __init__(self, context: str | None = None, cluster: Cluster | None = None):
-        self._context, self._cluster = context, cluster
+    def __init__(self, context: str | None = None, cluster: Cluster | None = None, namespace: str | None = None):
+        self._context, self._cluster, self._namespace = context, cluster, namespace
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace or self.cluster.namespace
 
     @property
     def cluster(self) -> Cluster:
@@ -73,7 +77,7 @@ class KubernetesNotebooks:
 
     # -- create ----------------------------------------------------------------------------------
     def create(self, spec: NotebookSpec) -> NotebookStatus:
-        namespace = spec.namespace or self.cluster.namespace
+        namespace = spec.namespace or self.namespace
         kind = self.choose_kind(spec.kind)
         image = spec.image or (DEFAULT_GPU_IMAGE if spec.gpus else DEFAULT_IMAGE)
         self._check_name_free(namespace, spec.name)
@@ -207,7 +211,7 @@ class KubernetesNotebooks:
         return (None, sts) if any_statefulset else None
 
     def _locate(self, name: str) -> tuple[str, str, dict]:
-        namespace = self.cluster.namespace
+        namespace = self.namespace
         found = self._find(namespace, name)
         if not found:
             raise NotebookNotFound(f"no notebook server named {name!r} in namespace {namespace!r}: "
@@ -215,7 +219,7 @@ class KubernetesNotebooks:
         return namespace, found[0], found[1]
 
     def get(self, name: str, namespace: str | None = None) -> NotebookStatus:
-        if namespace and namespace != self.cluster.namespace:
+        if namespace and namespace != self.namespace:
             found = self._find(namespace, name)
             if not found:
                 raise NotebookNotFound(f"no notebook server named {name!r} in namespace {namespace!r}")
@@ -233,9 +237,12 @@ class KubernetesNotebooks:
     def _events(self, namespace: str, names: list[str]) -> list[dict]:
         events = []
         for involved in names:
-            events += self._call(self._api("CoreV1Api").list_namespaced_event, namespace,
-                                 field_selector=f"involvedObject.name={involved}",
-                                 what=f"list events in namespace {namespace!r}")["items"]
+            try:
+                events += self._call(self._api("CoreV1Api").list_namespaced_event, namespace,
+                                     field_selector=f"involvedObject.name={involved}",
+                                     what=f"list events in namespace {namespace!r}")["items"]
+            except KfError:  # not allowed to read events: the status stands on the pod alone
+                return []
         return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
     def _status(self, namespace: str, kind: str, obj: dict, with_events: bool, pods: list | None = None) -> NotebookStatus:
@@ -251,7 +258,7 @@ class KubernetesNotebooks:
         return status
 
     def list(self) -> list[NotebookStatus]:
-        namespace = self.cluster.namespace
+        namespace = self.namespace
         found: list[tuple[str, dict]] = []
         if self.cluster.has(*NOTEBOOK_API):
             group, version = NOTEBOOK_API[0].split("/")

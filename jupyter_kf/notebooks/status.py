@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from ..display import badge
 
 PHASES = ("Starting", "Waiting", "Ready", "Stopped", "Error")
+LINK_STYLE = "color:#1565c0;text-decoration:underline"
 _BADGE = {"Starting": "Pending", "Waiting": "Pending", "Ready": "Succeeded", "Stopped": "Cancelled", "Error": "Failed"}
 
 
@@ -62,13 +63,14 @@ class NotebookStatus:
 
 
 def status_html(s: NotebookStatus) -> str:
-    link = (f" <a href='{html.escape(s.url)}' target='_blank' rel='noopener'>open {html.escape(s.name)}</a>"
-            if s.url and s.phase == "Ready" else "")
+    link = (f" <a href='{html.escape(s.url)}' target='_blank' rel='noopener' style='{LINK_STYLE}'>open "
+            f"{html.escape(s.name)}</a>" if s.url and s.phase == "Ready" else "")
+    about = " · ".join(x for x in (s.what(), s.where()) if x)
     hint = f"<div style='font-size:12px;color:#555'>{html.escape(s.hint)}</div>" if s.hint and s.phase == "Ready" else ""
     message = (f"<div style='font-size:12px;color:{'#c62828' if s.phase in ('Error', 'Waiting') else '#555'}'>"
                f"{html.escape(s.message)}</div>") if s.message else ""
     return (f"<b>{html.escape(s.name)}</b> {badge(_BADGE.get(s.phase, s.phase), s.phase)} "
-            f"<span style='color:#888'>{html.escape(s.what())} · {html.escape(s.where())}</span>{link}{message}{hint}")
+            f"<span style='color:#888'>{html.escape(about)}</span>{link}{message}{hint}")
 
 
 class NotebookTable(list):
@@ -107,7 +109,7 @@ class NotebookTable(list):
 def _link(s: NotebookStatus) -> str:
     if not (s.url and s.phase == "Ready"):
         return ""
-    return f"<a href='{html.escape(s.url)}' target='_blank' rel='noopener'>open</a>"
+    return f"<a href='{html.escape(s.url)}' target='_blank' rel='noopener' style='{LINK_STYLE}'>open</a>"
 
 
 class NotebookLink(str):
@@ -125,4 +127,4 @@ class NotebookLink(str):
 
     def _repr_html_(self) -> str:
         hint = f"<div style='font-size:12px;color:#555'>{html.escape(self.hint)}</div>" if self.hint else ""
-        return f"<a href='{html.escape(self)}' target='_blank' rel='noopener'>{html.escape(self)}</a>{hint}"
+        return f"<a href='{html.escape(self)}' target='_blank' rel='noopener' style='{LINK_STYLE}'>{html.escape(self)}</a>{hint}"

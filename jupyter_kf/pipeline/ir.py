@@ -132,11 +132,16 @@ def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
             args += ["--output", name, f"{{{{$.outputs.artifacts['{key}'].path}}}}"]
         if metrics_key:
             _artifact(component.output_definitions.artifacts[metrics_key], "system.Metrics")
-            args += ["--metrics", f"{{{{$.outputs.artifacts['{metrics_key}'].path}}}}", "--executor-input", "{{$}}"]
+            args += ["--metrics", f"{{{{$.outputs.artifacts['{metrics_key}'].path}}}}"]
+        if outputs or metrics_key:  # the executor output file tells KFP each artifact's format and the metrics
+            args += ["--executor-input", "{{$}}"]
         container = deployment.executors[f"exec-{step.task}"].container
         container.image = step.image or pipeline.image
         container.command.extend(["python3", "-u", "-c", program])
         container.args.extend(args)
+        for volume in pipeline.volumes:
+            if volume.get("env"):
+                container.env.add(name=volume["env"], value=volume["mount_point"])
         _resources(container.resources, step)
         kube = _platform(pipeline, step)
         if kube:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 
 from ..errors import KfError
@@ -54,7 +55,9 @@ def submit_package(path: str, *, host: str | None = None, experiment: str | None
     host = host or os.environ.get("KF_PIPELINES_ENDPOINT") or None
     experiment = experiment or "Default"
     try:
-        client = client_module.Client(host=host, existing_token=token, namespace=namespace or "kubeflow")
+        with warnings.catch_warnings():  # kfp warns on every Client() that it needs KFP >= 2.0.0-beta.2
+            warnings.simplefilter("ignore", FutureWarning)
+            client = client_module.Client(host=host, existing_token=token, namespace=namespace or "kubeflow")
         result = client.create_run_from_pipeline_package(path, arguments=arguments or {}, run_name=run_name,
                                                          experiment_name=experiment, namespace=namespace,
                                                          enable_caching=enable_caching)

@@ -317,8 +317,11 @@ class _LocalRun:
             self.emit(f"[{step.name}] succeeded in {step.seconds:.2f} s")
         else:
             step.phase = "Cancelled" if status.phase == "Cancelled" else "Failed"
-            step.error = result.get("error") or {"message": status.message}
-            message = step.error.get("message") or status.message or "it failed"
+            step.error = result.get("error") or {"kind": "crashed", "message": status.message}
+            if step.error.get("kind") in ("terminated", "crashed") and status.message:  # timed out, killed, cancelled
+                message = f"step {step.name!r} {status.message.replace('cancelled by the user', 'was cancelled')}"
+            else:
+                message = step.error.get("message") or status.message or f"step {step.name!r} failed"
             step.reason = message
             self.emit(f"[{step.name}] {step.phase.lower()}: {message}")
         return True

@@ -93,7 +93,3 @@ class _RunView:
 
         phases = {s.name: s.phase for s in self.result.steps.values()}
         return f"<div class='kf-pipeline-run'>{render.svg(self.result.conversion.pipeline, phases)}</div>"
-
-
-def load_ipython_extension(ipython):
-    ipython.register_magics(PipelineMagics(shell=ipython, parent=ipython))

@@ -57,34 +57,52 @@ def svg(pipeline: Pipeline, run_phases: dict | None = None) -> str:
     """The DAG, top to bottom, edges labelled with the values they carry; ``run_phases`` colours the boxes."""
     colours = {"Succeeded": "#e8f5e9", "Failed": "#ffebee", "Running": "#e3f2fd", "Skipped": "#f5f5f5", "Pending": "#fff8e1"}
     strokes = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Running": "#1565c0", "Skipped": "#9e9e9e", "Pending": "#b26a00"}
-    box_w, box_h, gap_x, gap_y, pad = 190, 46, 36, 62, 16
+    box_w, box_h, gap_x, gap_y, pad, margin = 190, 46, 36, 62, 16, 170
     rows = layers(pipeline)
+    level = {name: r for r, row in enumerate(rows) for name in row}
     widest = max(len(r) for r in rows)
-    width = pad * 2 + widest * box_w + (widest - 1) * gap_x
+    width = pad * 2 + widest * box_w + (widest - 1) * gap_x + margin
     height = pad * 2 + len(rows) * box_h + (len(rows) - 1) * gap_y
     pos = {}
     for r, row in enumerate(rows):
         row_w = len(row) * box_w + (len(row) - 1) * gap_x
-        x0 = (width - row_w) / 2
+        x0 = (width - margin - row_w) / 2
         for c, name in enumerate(row):
             pos[name] = (x0 + c * (box_w + gap_x), pad + r * (box_h + gap_y))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="kf-pipeline" width="{width:.0f}" height="{height:.0f}" '
              f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" role="img" aria-label="pipeline {html.escape(pipeline.name)}">',
              '<defs><marker id="kf-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
              'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#607d8b"/></marker></defs>']
-    for step in pipeline.steps:
-        x2, y2 = pos[step.name]
-        for up in step.after:
-            x1, y1 = pos[up]
-            sx, sy, ex, ey = x1 + box_w / 2, y1 + box_h, x2 + box_w / 2, y2
+    edges = [(up, step) for step in pipeline.steps for up in step.after]
+    level_of = {n: level[n] for n in pos}
+    direct = [e for e in edges if level_of[e[1].name] - level_of[e[0]] == 1]
+    outgoing = {n: [e for e in direct if e[0] == n] for n in pos}
+    incoming = {n: [e for e in direct if e[1].name == n] for n in pos}
+    skips: dict[str, int] = {}
+    for up, step in edges:
+        (x1, y1), (x2, y2) = pos[up], pos[step.name]
+        span = level_of[step.name] - level_of[up]
+        if span > 1:  # around the boxes in between, on the right side
+            skips[up] = skips.get(up, 0) + 1
+            sx, sy = x1 + box_w, y1 + box_h / 2 + 6 * (skips[up] - 1)
+            ex, ey = x2 + box_w, y2 + box_h / 2
+            side = max(x1, x2) + box_w + 30 + 18 * (span - 2) + 10 * (skips[up] - 1)
+            d = f"M{sx:.0f},{sy:.0f} C{side:.0f},{sy:.0f} {side:.0f},{ey:.0f} {ex + 2:.0f},{ey:.0f}"
+            lx, ly = side - 4, (sy + ey) / 2 + 4
+        else:
+            out_i, out_n = outgoing[up].index((up, step)), len(outgoing[up])
+            in_i, in_n = incoming[step.name].index((up, step)), len(incoming[step.name])
+            sx, sy = x1 + box_w * (out_i + 1) / (out_n + 1), y1 + box_h
+            ex, ey = x2 + box_w * (in_i + 1) / (in_n + 1), y2
             mid = (sy + ey) / 2
-            parts.append(f'<path d="M{sx:.0f},{sy:.0f} C{sx:.0f},{mid:.0f} {ex:.0f},{mid:.0f} {ex:.0f},{ey - 2:.0f}" fill="none" '
-                         f'stroke="#607d8b" stroke-width="1.4" marker-end="url(#kf-arrow)"/>')
-            carried = [n for n, p in step.inputs.items() if p == up]
-            if carried:
-                label = ", ".join(carried)
-                label = label if len(label) <= 26 else label[:25] + "…"
-                parts.append(f'<text x="{(sx + ex) / 2 + 4:.0f}" y="{mid + 4:.0f}" font-size="10" fill="#455a64">{html.escape(label)}</text>')
+            d = f"M{sx:.0f},{sy:.0f} C{sx:.0f},{mid:.0f} {ex:.0f},{mid:.0f} {ex:.0f},{ey - 2:.0f}"
+            lx, ly = (sx + ex) / 2 + 5, mid + 4
+        parts.append(f'<path d="{d}" fill="none" stroke="#607d8b" stroke-width="1.4" marker-end="url(#kf-arrow)"/>')
+        carried = [n for n, p in step.inputs.items() if p == up]
+        if carried:
+            label = ", ".join(carried)
+            label = label if len(label) <= 28 else label[:27] + "…"
+            parts.append(f'<text x="{lx:.0f}" y="{ly:.0f}" font-size="10" fill="#455a64">{html.escape(label)}</text>')
     for step in pipeline.steps:
         x, y = pos[step.name]
         phase = (run_phases or {}).get(step.name)

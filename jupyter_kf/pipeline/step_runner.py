@@ -165,7 +165,7 @@ class Step:
         self.name = self.spec.get("step", "step")
         self.job_dir = job_dir
         self.result = {"status": "error", "rank": 0, "outputs": [], "mutated": [], "deleted": [], "imports": {},
-                       "unpicklable": {}, "error": None, "has_value": False, "saved": {}, "metrics": {}}
+                       "unpicklable": {}, "error": None, "has_value": False, "saved": {}, "types": {}, "metrics": {}}
 
     def fail(self, kind, message, code, **extra):
         self.result["error"] = dict({"kind": kind, "message": message, "traceback": ""}, **extra)
@@ -215,6 +215,8 @@ class Step:
         if code:
             return code
         self.report_metrics(namespace)
+        if self.opts["executor_input"]:
+            self.write_executor_output()
         self.result["status"] = "ok"
         saved = ", ".join(f"{n} ({fmt})" for n, fmt in self.result["saved"].items())
         print(f"[jupyter_kf] step {self.name} done in {time.time() - start:.2f} s" + (f"; passed on: {saved}" if saved else ""), flush=True)
@@ -236,6 +238,8 @@ class Step:
         hint = ""
         if isinstance(err, ModuleNotFoundError):
             hint = f": module {err.name!r} is missing in this step's image, use one that has it (image: tag or --image)"
+            if os.environ.get("KF_PIPELINE_RUN"):  # a local run: the steps use this machine's Python
+                hint = f": module {err.name!r} is not installed in {sys.executable}, which runs the steps locally"
         message = f"step {self.name!r} failed in {where}: {what}{hint}"
         print(f"jupyter_kf: {message}", file=sys.stderr, flush=True)
         self.result["error"] = {"kind": "cell", "type": type(err).__name__, "message": message, "cell": number,
@@ -252,6 +256,7 @@ class Step:
             try:
                 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
                 self.result["saved"][name] = save_value(namespace[name], path)
+                self.result["types"][name] = describe(namespace[name])
             except Exception as err:
                 reason = f"{type(err).__name__}: {err}".split("\n")[0]
                 self.result["unpicklable"][name] = reason
@@ -278,24 +283,31 @@ class Step:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w") as f:
             json.dump(values, f)
-        if self.opts["executor_input"]:
-            self.write_executor_output(values)
 
-    def write_executor_output(self, values):
-        """KFP reads a Metrics artifact's values from its metadata in the executor output file."""
+    def write_executor_output(self):
+        """Tell KFP what the step produced: each artifact with its format and type, metrics as metadata."""
         executor_input = json.loads(self.opts["executor_input"])
         outputs = executor_input.get("outputs", {})
-        key = self.spec.get("metrics_key", "metrics")
-        artifacts = outputs.get("artifacts", {}).get(key, {}).get("artifacts", [])
-        if not artifacts or not outputs.get("outputFile"):
+        if not outputs.get("outputFile"):
             return
-        artifact = artifacts[0]
-        runtime = {"name": artifact.get("name", ""), "uri": artifact.get("uri", ""),
-                   "metadata": dict(artifact.get("metadata") or {}, **values)}
+        python = "%d.%d" % sys.version_info[:2]
+        metadata = {name: {"format": fmt, "type": self.result["types"].get(name, ""), "python": python}
+                    for name, fmt in self.result["saved"].items()}
+        metrics_key = self.spec.get("metrics_key") or "metrics"
+        if self.spec.get("metrics"):
+            metadata[metrics_key] = dict(self.result["metrics"])
+        artifacts = {}
+        for key, values in metadata.items():
+            given = outputs.get("artifacts", {}).get(key, {}).get("artifacts", [])
+            if not given:
+                continue
+            artifact = given[0]
+            artifacts[key] = {"artifacts": [{"name": artifact.get("name", key), "uri": artifact.get("uri", ""),
+                                             "metadata": dict(artifact.get("metadata") or {}, **values)}]}
         out = outputs["outputFile"]
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         with open(out, "w") as f:
-            json.dump({"artifacts": {key: {"artifacts": [runtime]}}}, f)
+            json.dump({"artifacts": artifacts}, f)
 
 
 def main(argv=None):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import InvalidSpec
 from ..specs import check_image, parse_quantity
-from .model import Cell, Parameter, Pipeline, PipelineError, Resources, Step
+from .model import Cell, Parameter, Pipeline, PipelineError, Step
 
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -245,7 +245,10 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
         if volume.get("type", "pvc") != "pvc" or not volume.get("name") or not volume.get("mount_point"):
             pipeline.warnings.append(f"volume {volume!r} in the notebook metadata is not a PVC with name and mount_point: ignored")
             continue
-        pipeline.volumes.append({"name": volume["name"], "mount_point": volume["mount_point"]})
+        entry = {"name": volume["name"], "mount_point": volume["mount_point"]}
+        if volume.get("expose_as_env_var"):  # Kale's KALE_VOLUME_<NAME> holds the mount point
+            entry["env"] = "KALE_VOLUME_" + re.sub(r"[^A-Z0-9]", "_", volume["name"].upper())
+        pipeline.volumes.append(entry)
     defaults = _CellTags(0, meta.get("steps_defaults") or [], pipeline.warnings)
     if defaults.step or defaults.block or defaults.prev:
         raise PipelineError("steps_defaults in the notebook metadata may hold only image:, limit:, request:, label:, "

@@ -1,0 +1,149 @@
+"""``kf.notebooks``: notebook servers (GPU-backed ones too) created, listed, stopped, started and deleted
+from a notebook. Same calls on every backend: local Jupyter processes, a Kubeflow ``Notebook``, or a
+StatefulSet on plain Kubernetes. The magic ``%kf_notebook`` and the form widget call these functions.
+"""
+from __future__ import annotations
+
+import builtins
+import time
+
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidSpec
+from .errors import NotebookExists, NotebookNotFound, NotebookNotReady, QuotaExceeded
+
+if TYPE_CHECKING:  # imported on first use: ``%load_ext jupyter_kf`` loads this package and must stay fast
+    from .spec import NotebookSpec
+    from .status import NotebookLink, NotebookStatus, NotebookTable
+
+__all__ = ["create", "list", "get", "stop", "start", "url", "delete", "wait", "NotebookSpec", "NotebookStatus",
+           "NotebookExists", "NotebookNotFound", "NotebookNotReady", "QuotaExceeded"]
+POLL_SECONDS = 0.5
+
+
+def __getattr__(name):
+    if name == "NotebookSpec":
+        from .spec import NotebookSpec
+
+        return NotebookSpec
+    if name in ("NotebookStatus", "NotebookTable", "NotebookLink"):
+        from . import status
+
+        return getattr(status, name)
+    raise AttributeError(f"module 'jupyter_kf.notebooks' has no attribute {name!r}")
+
+
+def backend_for(backend: str | None = None, namespace: str | None = None):
+    """The local or Kubernetes implementation, chosen as for jobs (flag > config > kubeconfig > local)."""
+    from ..backends import resolve_name
+
+    name = resolve_name(backend)
+    if name == "local":
+        from .local import LocalNotebooks
+
+        return LocalNotebooks()
+    if name == "kubernetes":
+        from .kubernetes import KubernetesNotebooks
+
+        return KubernetesNotebooks(namespace=namespace)
+    raise InvalidSpec(f"backend {name!r} is unknown: use local, kubernetes or auto")
+
+
+def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=None, workspace=None, data_volumes=(),
+           configurations=(), env=None, shm=True, namespace=None, backend=None, kind=None, wait=True, timeout=None,
+           on_update=None) -> NotebookStatus:
+    """Start a notebook server; with ``wait`` (default) return once it is ready, its ``url`` set.
+
+    ``workspace``: a size for a new volume at /home/jovyan (default 5Gi), ``pvc:CLAIM``, or ``none``;
+    ``data_volumes``: ``["datasets:/data"]``; ``configurations``: Kubeflow PodDefault labels."""
+    from .spec import NotebookSpec
+
+    spec = NotebookSpec.create(name, image=image, cpu=cpu, memory=memory, gpus=gpus, gpu_vendor=gpu_vendor,
+                               workspace=workspace, data_volumes=data_volumes, configurations=configurations, env=env,
+                               shm=shm, namespace=namespace, backend=backend, kind=kind, timeout=timeout)
+    impl = backend_for(backend, spec.namespace)
+    status = impl.create(spec)
+    if on_update:
+        on_update(status)
+    return _wait(impl, spec.name, spec.timeout, on_update, status) if wait else status
+
+
+def list(backend: str | None = None, namespace: str | None = None) -> NotebookTable:  # noqa: A001 - kf.notebooks.list()
+    """Every notebook server, newest first (on Kubeflow also those made in its web UI)."""
+    from ..backends import resolve_name
+    from .status import NotebookTable
+
+    return NotebookTable(backend_for(backend, namespace).list(), resolve_name(backend))
+
+
+def get(name: str, backend: str | None = None, namespace: str | None = None) -> NotebookStatus:
+    return backend_for(backend, namespace).get(name)
+
+
+def stop(name: str, backend: str | None = None, namespace: str | None = None) -> NotebookStatus:
+    """Stop the server; its workspace (and data volumes) stay, ``start`` brings it back."""
+    return backend_for(backend, namespace).stop(name)
+
+
+def start(name: str, backend: str | None = None, namespace: str | None = None, wait: bool = True, timeout=None,
+          on_update=None) -> NotebookStatus:
+    from ..specs import parse_duration
+    from .spec import DEFAULT_TIMEOUT
+
+    impl = backend_for(backend, namespace)
+    status = impl.start(name)
+    return _wait(impl, name, parse_duration(timeout) or DEFAULT_TIMEOUT, on_update, status) if wait else status
+
+
+def wait(name: str, timeout=None, on_update=None, backend: str | None = None, namespace: str | None = None) -> NotebookStatus:
+    """Block until the server is ready; a line naming why not (pod conditions, events) if it is not in time."""
+    from ..specs import parse_duration
+    from .spec import DEFAULT_TIMEOUT
+
+    return _wait(backend_for(backend, namespace), name, parse_duration(timeout) or DEFAULT_TIMEOUT, on_update)
+
+
+def url(name: str, backend: str | None = None, namespace: str | None = None) -> NotebookLink:
+    """The address to open it (with its token where it has one), and the step needed first, if any."""
+    return backend_for(backend, namespace).url(name)
+
+
+def delete(name: str, keep_workspace: bool | None = None, backend: str | None = None, namespace: str | None = None,
+           confirm=None) -> str | None:
+    """Delete the server. Its workspace goes too if ``keep_workspace`` is False; None asks first (``confirm``,
+    default: a yes/no prompt). Returns where the kept workspace is, if it was kept."""
+    impl = backend_for(backend, namespace)
+    if keep_workspace is None:
+        workspace = impl.workspace_of(name)
+        keep_workspace = bool(workspace) and not (confirm or _ask)(
+            f"Delete {name}'s workspace {workspace} too? Its files are lost. [y/N] ", name, workspace)
+    return impl.delete(name, keep_workspace)
+
+
+def _ask(question: str, name: str, workspace: str) -> bool:
+    try:
+        answer = input(question)
+    except Exception:  # noqa: BLE001 - StdinNotImplementedError, EOFError: a kernel that cannot ask
+        raise InvalidSpec(f"deleting {name} asks whether its workspace {workspace} goes too, and this kernel cannot ask: "
+                          "add --keep-workspace or --delete-workspace (keep_workspace=True or False)") from None
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _wait(impl, name: str, timeout: float, on_update=None, status: NotebookStatus | None = None) -> NotebookStatus:
+    deadline = time.monotonic() + timeout
+    last = status
+    while True:
+        status = impl.get(name)
+        if on_update and status != last:
+            on_update(status)
+        last = status
+        if status.phase == "Ready":
+            return status
+        waited = time.monotonic() - deadline + timeout
+        if status.phase in ("Error", "Stopped") or time.monotonic() > deadline:
+            shown = [d for d in status.details if not d.startswith("log: ")]  # a local server's log: its path is enough
+            why = "; ".join(builtins.list(dict.fromkeys([status.message, *shown]))) or status.phase
+            verdict = f"cannot start ({status.phase})" if status.phase in ("Error", "Stopped") else f"is not ready after {waited:.0f}s"
+            raise NotebookNotReady(f"notebook server {name!r} {verdict}: {why}. It is kept: fix the cause and "
+                                   f"%kf_notebook start {name}, or %kf_notebook delete {name}")
+        time.sleep(POLL_SECONDS)

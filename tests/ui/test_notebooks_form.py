@@ -1,0 +1,65 @@
+"""The notebook-server form (``%kf_notebook`` alone) in a real JupyterLab and Chromium: a bad field is one
+red line, Launch starts a local server and the live view under the form turns Ready with its link."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+from .test_cell_view import open_notebook, run_all, write_notebook
+
+pytestmark = pytest.mark.ui
+
+DOCS_IMAGE = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "images", "notebook-form.png")
+
+
+@pytest.fixture
+def no_servers_left(kf_state_dir):
+    """The kernel in JupyterLab starts a real local server: it goes when the test ends."""
+    yield
+    from jupyter_kf.notebooks.local import LocalNotebooks
+
+    local = LocalNotebooks()
+    for status in local.list():
+        local.delete(status.name, keep_workspace=False)
+
+
+def field(form, css, label):
+    return form.locator(css, has=form.page.locator("label", has_text=label)).locator("input, textarea").first
+
+
+def test_form_launches_a_server_and_shows_it_live(lab, page, tmp_path, screenshots, no_servers_left):
+    base, token = lab
+    write_notebook(tmp_path / "notebooks", "servers.ipynb", ["%load_ext jupyter_kf", "%kf_notebook"])
+    notebook = open_notebook(page, base, token, "servers.ipynb")
+    run_all(page, notebook)
+
+    form = notebook.locator(".jp-Cell").nth(1).locator(".kf-notebook-form")
+    expect(form).to_be_visible(timeout=30_000)
+    expect(form).to_contain_text("New notebook server")
+    expect(form).to_contain_text("on the local backend")
+    field(form, ".widget-text", "Name").fill("scratch")
+    field(form, ".widget-text", "Memory").fill("lots")
+    field(form, ".widget-textarea", "Data volumes").fill("datasets:/data")
+    launch = form.get_by_role("button", name="Launch")
+    launch.click()
+    expect(form).to_contain_text("--memory 'lots' is not a Kubernetes quantity", timeout=15_000)
+    expect(form.locator(".kf-notebook-view")).to_have_count(0)
+
+    field(form, ".widget-text", "Memory").fill("2Gi")
+    launch.click()
+    view = form.locator(".kf-notebook-view")
+    expect(view).to_be_visible(timeout=15_000)
+    expect(view.locator(".kf-badge")).to_contain_text("Ready", timeout=90_000)
+    link = view.get_by_role("link", name="open scratch")
+    expect(link).to_be_visible()
+    assert "/lab?token=" in (link.get_attribute("href") or "")
+    expect(form).not_to_contain_text("is not a Kubernetes quantity")
+
+    shot = screenshots / "notebook-form.png"
+    form.screenshot(path=str(shot))
+    if not os.path.exists(DOCS_IMAGE) or os.environ.get("KF_UPDATE_DOCS_IMAGES"):
+        os.makedirs(os.path.dirname(DOCS_IMAGE), exist_ok=True)
+        shutil.copyfile(shot, DOCS_IMAGE)
