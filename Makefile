@@ -25,12 +25,17 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q "torch==2.13.0"
 	touch $@
 
-test-deps: $(TEST_STAMP) chromium .venv-kfp/bin/python
+test-deps: $(TEST_STAMP) chromium .venv-kfp/bin/python .venv-kserve/bin/python
 
 # kfp pins kubernetes<31 (the core uses 37): the IR cross-check runs kfp in its own venv.
 .venv-kfp/bin/python:
 	$(PY) -m venv .venv-kfp
 	.venv-kfp/bin/pip install -q "kfp==2.17.3" "kfp-kubernetes==2.17.3"
+
+# KServe's own model server, the baseline of bench/bench_serving.py; same scikit-learn as ours (the model is pickled).
+.venv-kserve/bin/python: | $(TEST_STAMP)
+	$(PY) -m venv .venv-kserve
+	.venv-kserve/bin/pip install -q "kserve==0.21.0" "scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')"
 
 # Kale 2.3.0 in its own venv, for bench/bench_pipeline.py's side-by-side figures.
 .venv-kale/bin/kale:
@@ -52,7 +57,7 @@ test: test-deps
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=examples
 
-bench: $(TEST_STAMP) .venv-kale/bin/kale
+bench: $(TEST_STAMP) .venv-kale/bin/kale .venv-kserve/bin/python
 	cd bench && ../$(BIN)/python run_all.py
 
 emulator: $(TEST_STAMP)

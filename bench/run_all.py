@@ -3,8 +3,9 @@ import bench_k8s
 import bench_load_ext
 import bench_local_job
 import bench_pipeline
+import bench_serving
 import bench_transport
 
 if __name__ == "__main__":
-    for bench in (bench_load_ext, bench_local_job, bench_transport, bench_k8s, bench_pipeline):
+    for bench in (bench_load_ext, bench_local_job, bench_transport, bench_k8s, bench_pipeline, bench_serving):
         bench.main()

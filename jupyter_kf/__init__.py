@@ -7,9 +7,14 @@ __version__ = "0.1.0"
 
 _API = ("train", "jobs", "job", "Job")
 _SUBPACKAGES = ("notebooks", "pipeline")
+_SERVING = ("deploy", "model", "models", "undeploy")  # jupyter_kf.serving.api
 
 
 def __getattr__(name):
+    if name in _SERVING:
+        from .serving import api as serving_api
+
+        return getattr(serving_api, name)
     if name in _API:
         from . import api
 

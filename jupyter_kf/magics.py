@@ -248,7 +248,8 @@ def _show_kf_error(shell, etype, value, tb, tb_offset=None):
 def load_ipython_extension(ipython):
     from .notebooks.magics import NotebookMagics
     from .pipeline.magics import PipelineMagics
+    from .serving.magics import ServingMagics
 
-    for magics in (KfMagics, PipelineMagics, NotebookMagics):
+    for magics in (KfMagics, PipelineMagics, NotebookMagics, ServingMagics):
         ipython.register_magics(magics(shell=ipython, parent=ipython))
     ipython.set_custom_exc((KfError,), _show_kf_error)

@@ -20,6 +20,10 @@ EXPECTED = {
                                "GET /api/status -> 200 | kernels running: 0",
                                "notebook server scratch stopped; its workspace is kept", "Stopped",
                                "notebook server scratch deleted", "no notebook servers on the local backend"],
+    "serving.ipynb": ["test accuracy 0.978", "iris is Ready at http://127.0.0.1:", "traffic 100% v1", "array([2, 1, 0, 2, 0])",
+                      "V2 (Open Inference Protocol): [2 1 0 2 0]", "agrees with the notebook's model: True",
+                      "80% v1 / 20% v2 (canary)", "iris: canary promoted; traffic 100% v2", "model iris undeployed",
+                      "no models on the local backend yet"],
 }
 
 

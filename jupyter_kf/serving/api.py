@@ -1,0 +1,116 @@
+"""``kf.deploy``, ``kf.model``, ``kf.models``, ``kf.undeploy``: the one API the serving magics call."""
+from __future__ import annotations
+
+from .spec import ServingSpec, looks_like_uri
+from .status import ModelStatus
+
+__all__ = ["deploy", "model", "models", "undeploy", "Model"]
+
+
+def _backend(name: str | None):
+    from ..backends import resolve_name
+
+    chosen = resolve_name(name)
+    if chosen == "local":
+        from .local import LocalServing
+
+        return LocalServing()
+    from .kubernetes import KubernetesServing
+
+    return KubernetesServing()
+
+
+class Model:
+    """A deployed model: its status, predictions, canary promotion and rollback, removal."""
+
+    def __init__(self, name: str, backend=None, namespace: str | None = None):
+        from ..specs import check_name
+
+        self.name = check_name(name, "model name")
+        self.backend = backend if backend is not None and not isinstance(backend, str) else _backend(backend)
+        self.namespace = namespace
+        self._client = None
+        self._client_key = None
+
+    def _ns(self) -> dict:
+        return {"namespace": self.namespace} if self.backend.name == "kubernetes" else {}
+
+    def status(self) -> ModelStatus:
+        return self.backend.status(self.name, **self._ns())
+
+    @property
+    def url(self) -> str:
+        return self.status().url
+
+    def wait(self, timeout: float | None = 300, on_update=None) -> ModelStatus:
+        return self.backend.wait(self.name, timeout=timeout, on_update=on_update, **self._ns())
+
+    def predict(self, data, protocol: str | None = None):
+        """Predictions for ``data`` (rows: an array, a list, a DataFrame) as a numpy array, over HTTP in the
+        model's protocol (V1 or V2), exactly as any other client of the model would send them."""
+        from .client import ModelClient
+        from .errors import NotReady
+
+        status = self.status()
+        if not status.url:
+            raise NotReady(f"{self.name} has no URL yet ({status.phase}): "
+                           + (status.message or "wait for it with kf.model(name).wait()"))
+        key = (status.url, status.protocol)
+        if self._client is None or self._client_key != key:
+            if self._client is not None:
+                self._client.close()
+            self._client, self._client_key = ModelClient(status.url, self.name, status.protocol), key
+        return self._client.predict(data, protocol)
+
+    def promote(self) -> ModelStatus:
+        return self.backend.promote(self.name, **self._ns())
+
+    def rollback(self) -> ModelStatus:
+        return self.backend.rollback(self.name, **self._ns())
+
+    def undeploy(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self.backend.delete(self.name, **self._ns())
+
+    def __repr__(self):
+        return f"<Model {self.name} on {self.backend.name}>"
+
+
+def deploy(name: str, model, format: str | None = None, protocol: str | None = None, gpus=0, cpu=None, memory=None,
+           min_replicas=None, max_replicas=None, runtime: str | None = None, canary=None, backend: str | None = None,
+           namespace: str | None = None, wait: bool = True, timeout=300, on_update=None, what: str | None = None) -> Model:
+    """Serve ``model`` (an object in the notebook, or a URI such as s3://bucket/models/iris) as ``name``.
+
+    With ``canary=N`` the new version takes N% of the traffic beside the one deployed; ``promote()`` or
+    ``rollback()`` ends the canary. Waits until Ready (``wait=False``: returns at once)."""
+    uri = model if looks_like_uri(model) else None
+    spec = ServingSpec.create(name, format=format, uri=uri, protocol=protocol, gpus=gpus, cpu=cpu, memory=memory,
+                              min_replicas=min_replicas, max_replicas=max_replicas, runtime=runtime, canary=canary,
+                              namespace=namespace, backend=backend, timeout=timeout)
+    if uri is None and isinstance(model, str):
+        from ..errors import InvalidSpec
+
+        raise InvalidSpec(f"--model {model!r} is neither a model URI nor a model object: use s3://, gs://, pvc://, hf://, "
+                          "oci://, http(s):// URIs, or the name of a variable holding a trained model")
+    handle = Model(name, _backend(backend), namespace)
+    handle.backend.deploy(spec, None if uri else model, what or "the model")
+    if wait:
+        handle.wait(spec.timeout, on_update)
+    return handle
+
+
+def model(name: str, backend: str | None = None, namespace: str | None = None) -> Model:
+    """A handle on a deployed model (found again after a kernel restart); ModelNotFound if there is none."""
+    handle = Model(name, _backend(backend), namespace)
+    handle.status()
+    return handle
+
+
+def models(backend: str | None = None, namespace: str | None = None) -> list[ModelStatus]:
+    chosen = _backend(backend)
+    return chosen.list(namespace) if chosen.name == "kubernetes" else chosen.list()
+
+
+def undeploy(name: str, backend: str | None = None, namespace: str | None = None) -> None:
+    Model(name, _backend(backend), namespace).undeploy()
