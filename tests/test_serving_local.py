@@ -9,7 +9,8 @@ import pytest
 
 from jupyter_kf.serving import api
 from jupyter_kf.serving.errors import ModelNotFound, PredictionError
-from jupyter_kf.serving.local import LocalServing, _alive
+from jupyter_kf import processes
+from jupyter_kf.serving.local import MARKER, LocalServing
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +104,13 @@ def test_server_outlives_the_kernel_and_is_found_again(serving, iris, tmp_path):
     pid = json.loads((serving.folder("iris") / "server.json").read_text())["pid"]
     from jupyter_kf.serving import local
 
-    local._children.clear()  # a new kernel knows nothing of the processes the old one started
-    assert _alive(pid)
+    processes.children.clear()  # a new kernel knows nothing of the processes the old one started
+    assert processes.alive(pid, MARKER)
     [status] = api.models()
     assert status.name == "iris" and status.ready and status.traffic == "100% v1"
     np.testing.assert_array_equal(api.model("iris").predict(X[:3]), clf.predict(X[:3]))
     api.undeploy("iris")
-    assert not _alive(pid) and api.models() == []
+    assert not processes.alive(pid, MARKER) and api.models() == []
 
 
 def test_missing_model_and_canary_without_a_deployment(serving, iris):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import config
 from ..errors import JobExists, JobNotFound, KfError
+from ..processes import alive
 from ..status import JobStatus, WorkerStatus
 from ..specs import TERMINAL, TrainSpec
 from . import Backend
@@ -94,17 +95,7 @@ class LocalBackend(Backend):
         pid = state.get("supervisor_pid")
         if pid is None:  # not started yet: give it a moment
             return time.time() - meta.get("created_ts", 0) < STARTUP_GRACE_SECONDS
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            return str(folder).encode() in cmdline
-        except FileNotFoundError:
-            return False
-        except OSError:  # no /proc (macOS): ask the kernel
-            try:
-                os.kill(pid, 0)
-                return True
-            except ProcessLookupError:
-                return False
+        return alive(pid, str(folder))
 
     def list(self) -> list[JobStatus]:
         statuses = []

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from .. import config
 from ..errors import InvalidSpec
+from ..processes import alive, children
 from .errors import NotebookExists, NotebookNotFound
 from .spec import NotebookSpec
 from .status import NotebookLink, NotebookStatus
 
-_children: dict[int, subprocess.Popen] = {}  # servers this process started: poll() reaps them when they exit
 DROPPED_ENV = ("MPLBACKEND", "JPY_PARENT_PID", "JPY_SESSION_NAME", "JUPYTER_TOKEN", "KERNEL_LAUNCH_TIMEOUT")
 
 
@@ -142,7 +142,7 @@ class LocalNotebooks:
         with open(folder / "server.log", "ab") as log:
             proc = subprocess.Popen(command, env=env, cwd=record["workspace"], stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-        _children[proc.pid] = proc
+        children[proc.pid] = proc
         record.update(port=port, pid=proc.pid, stopped=False, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self._save(name, record)
 
@@ -170,7 +170,7 @@ class LocalNotebooks:
         if record.get("stopped"):
             status.phase, status.message = "Stopped", "its workspace is kept"
             return status
-        if not _alive(record.get("pid"), record["workspace"]):
+        if not alive(record.get("pid"), record["workspace"]):
             tail = _tail(self.root / name / "server.log", 20)
             worst = [line for line in tail if line.startswith(("[C ", "[E ")) or "Error" in line] or tail
             status.phase, status.reason = "Error", "exited"
@@ -203,7 +203,7 @@ class LocalNotebooks:
 
     def start(self, name: str) -> NotebookStatus:
         record = self._record(name)
-        if not record.get("stopped") and _alive(record.get("pid"), record["workspace"]):
+        if not record.get("stopped") and alive(record.get("pid"), record["workspace"]):
             return self._status(record)
         if record["spec"].get("gpus"):  # stopped, it held none: its GPUs may have gone to another server
             record["gpus"] = self._assign_gpus(record["spec"]["gpus"])
@@ -233,7 +233,7 @@ class LocalNotebooks:
         except (OSError, ValueError):
             return
         pid = record.get("pid")
-        if not _alive(pid, record["workspace"]):
+        if not alive(pid, record["workspace"]):
             return
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
             try:
@@ -241,11 +241,11 @@ class LocalNotebooks:
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _alive(pid, record["workspace"]):
+            while time.monotonic() < deadline and alive(pid, record["workspace"]):
                 time.sleep(0.05)
-            if not _alive(pid, record["workspace"]):
+            if not alive(pid, record["workspace"]):
                 break
-        _children.pop(pid, None)
+        children.pop(pid, None)
 
 
 def visible_gpus() -> list[str]:
@@ -260,30 +260,6 @@ def visible_gpus() -> list[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     return [str(i) for i, line in enumerate(line for line in out.splitlines() if line.startswith("GPU "))]
-
-
-def _alive(pid: int | None, marker: str) -> bool:
-    """Running, not a zombie, and really our server (a pid can be reused after a reboot)."""
-    if not pid:
-        return False
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():
-        try:
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-            return marker in (proc / "cmdline").read_bytes().decode("utf-8", "replace")
-        except OSError:
-            return False
-    return True
 
 
 def _answers(port: int | None, token: str, timeout: float = 1.0) -> bool:

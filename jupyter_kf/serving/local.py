@@ -17,12 +17,12 @@ from pathlib import Path
 
 from .. import config
 from ..errors import InvalidSpec
+from ..processes import alive, children
 from . import formats
 from .errors import ModelNotFound, NotReady
 from .spec import ServingSpec, check_protocol
 from .status import ModelStatus
 
-_children: dict[int, subprocess.Popen] = {}  # servers this process started: poll() reaps them
 START_TIMEOUT = 60.0
 MARKER = "jupyter_kf.serving.local_server"
 
@@ -128,7 +128,7 @@ class LocalServing:
         with open(folder / "server.log", "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", MARKER, str(folder)], stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, env=env)
-        _children[proc.pid] = proc
+        children[proc.pid] = proc
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             server = _read_json(folder / "server.json")
@@ -137,7 +137,7 @@ class LocalServing:
                 self._save(name, record)
                 return
             if proc.poll() is not None:
-                _children.pop(proc.pid, None)
+                children.pop(proc.pid, None)
                 raise NotReady(f"the local model server for {name} stopped at start: {_last_error(folder / 'server.log')}")
             time.sleep(0.02)
         self._stop(folder)
@@ -157,7 +157,7 @@ class LocalServing:
 
     def _server(self, folder: Path) -> dict | None:
         server = _read_json(folder / "server.json")
-        return server if server and _alive(server.get("pid")) else None
+        return server if server and alive(server.get("pid"), MARKER) else None
 
     # -- read -----------------------------------------------------------------------------------
     def status(self, name: str) -> ModelStatus:
@@ -231,17 +231,17 @@ class LocalServing:
         server = _read_json(folder / "server.json")
         pid = (server or {}).get("pid")
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            if not _alive(pid):
+            if not alive(pid, MARKER):
                 break
             try:
                 os.killpg(pid, sig)
             except (ProcessLookupError, PermissionError):
                 break
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _alive(pid):
+            while time.monotonic() < deadline and alive(pid, MARKER):
                 time.sleep(0.02)
-        if pid in _children:
-            _children.pop(pid).poll()
+        if pid in children:
+            children.pop(pid).poll()
 
 
 def _now() -> str:
@@ -253,28 +253,6 @@ def _read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _alive(pid) -> bool:
-    """Running, not a zombie, and really our model server (a pid can be reused)."""
-    if not pid:
-        return False
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():
-        try:
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-            return MARKER in (proc / "cmdline").read_bytes().decode("utf-8", "replace")
-        except OSError:
-            return False
-    return True
 
 
 def _last_error(log: Path) -> str:
