@@ -5,7 +5,6 @@ Overhead budget: 25 ms for a cell with up to 1 MB of inputs (parse, capture, bui
 the bare create call of a ConfigMap of the same size measured in the same run. Without a store, a
 ConfigMap carries at most ~650 KB of pickled inputs (base64), so that is the size measured.
 """
-import json
 import os
 import resource
 import subprocess

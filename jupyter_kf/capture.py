@@ -12,8 +12,6 @@ import ast
 import builtins
 import re
 import symtable
-import sys
-import types
 from dataclasses import dataclass, field
 
 from .errors import CaptureError

@@ -1,5 +1,4 @@
 """Suite-wide fixtures: an isolated jupyter_kf state folder for every test, and Jupyter server fixtures."""
-import os
 
 import pytest
 

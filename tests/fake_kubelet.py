@@ -117,8 +117,8 @@ class FakeKubelet:
         kind, obj = self.workload(namespace, name)
         container, labels, workers = self.container(kind, obj)
         pods = self.pod_names(kind, name, workers)
-        for pod, extra_labels, annotations in pods:
-            self.emu.make_pod(namespace, pod, owner=obj, labels={**labels, **extra_labels}, annotations=annotations,
+        for pod, extra_labels, pod_annotations in pods:
+            self.emu.make_pod(namespace, pod, owner=obj, labels={**labels, **extra_labels}, annotations=pod_annotations,
                               phase="Running", containers=(container.get("name", "node"),))
         if start_only:
             return {}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jupyter_kf import api, config
-from jupyter_kf.errors import CaptureError, JobExists, JobFailed, JobNotFound, KfError
+from jupyter_kf.errors import CaptureError, JobExists, JobNotFound, KfError
 
 from .helpers import run_cell, wait_for_phase
 

@@ -55,7 +55,7 @@ def test_cell_runs_on_each_kind_and_results_come_back(cluster, kind, remove, wor
     assert ns["total"] == 60 and ns["rank_env"] == ("0", str(workers))
     assert ns["alias"] is data and data == [1, 2, 3]
     lines = list(job.logs())
-    assert (f"[1] epoch=1 loss=60" in lines) if workers == 2 else lines == ["epoch=1 loss=60"]
+    assert ("[1] epoch=1 loss=60" in lines) if workers == 2 else lines == ["epoch=1 loss=60"]
     assert not any(line.startswith("::kf-result::") for line in lines)
     group, version, plural = KINDS[kind]
     workload = cluster.get_object(group, version, plural, "default", job.name)

@@ -102,8 +102,6 @@ def test_server_outlives_the_kernel_and_is_found_again(serving, iris, tmp_path):
     clf, _, X = iris
     api.deploy("iris", clf)
     pid = json.loads((serving.folder("iris") / "server.json").read_text())["pid"]
-    from jupyter_kf.serving import local
-
     processes.children.clear()  # a new kernel knows nothing of the processes the old one started
     assert processes.alive(pid, MARKER)
     [status] = api.models()

@@ -111,6 +111,35 @@ class Cluster:
         return self._trainer_minor
 
 
+class ClusterClient:
+    """What every cluster-side part shares: a connection made on first use, the typed client APIs,
+    and undoing what a failed create had made."""
+
+    def __init__(self, context: str | None = None, cluster: Cluster | None = None):
+        self._context, self._cluster = context, cluster
+
+    @property
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            self._cluster = connect(self._context)
+        return self._cluster
+
+    def _api(self, name: str):
+        from kubernetes import client
+
+        return getattr(client, name)(self.cluster.api_client)
+
+    def _delete_object(self, namespace: str, kind: str, name: str) -> None:
+        raise NotImplementedError
+
+    def _undo(self, namespace: str, created: list[tuple[str, str]]) -> None:
+        for kind, name in reversed(created):
+            try:
+                self._delete_object(namespace, kind, name)
+            except KfError:
+                pass
+
+
 WATCHED_GROUPS = {"trainer.kubeflow.org", "kubeflow.org", "kueue.x-k8s.io", "serving.kserve.io"}
 LATEST_TRAINER_MINOR = 3
 _connections: dict[tuple, Cluster] = {}

@@ -26,7 +26,7 @@ from ..runner import RESULT_MARK
 from ..specs import TrainSpec
 from ..status import JobStatus
 from . import Backend
-from .k8s_client import Cluster, MissingApi, connect
+from .k8s_client import ClusterClient, MissingApi
 from .k8s_status import ANNOTATION_SPEC, build_status, pod_rank
 
 MANAGED_KEY = next(iter(MANAGED_BY))
@@ -89,18 +89,8 @@ def reset() -> None:
     reset_connections()
 
 
-class KubernetesBackend(Backend):
+class KubernetesBackend(ClusterClient, Backend):
     name = "kubernetes"
-
-    def __init__(self, context: str | None = None, cluster: Cluster | None = None):
-        self._context = context
-        self._cluster = cluster
-
-    @property
-    def cluster(self) -> Cluster:
-        if self._cluster is None:
-            self._cluster = connect(self._context)
-        return self._cluster
 
     def cache(self, namespace: str) -> NamespaceCache:
         key = (self.cluster.host, self.cluster.context, namespace)
@@ -114,11 +104,6 @@ class KubernetesBackend(Backend):
         cache = self.cache(self.meta(name)["namespace"])
         with cache.changed:
             cache.changed.wait(max(seconds, 2.0))
-
-    def _api(self, name: str):
-        from kubernetes import client
-
-        return getattr(client, name)(self.cluster.api_client)
 
     # -- the local record: what we keep on this machine about a cluster job ----------------------
     @property
@@ -304,13 +289,6 @@ class KubernetesBackend(Backend):
         group, version = KINDS[kind][0].split("/")
         return self.cluster.call(self._api("CustomObjectsApi").create_namespaced_custom_object, group, version, namespace,
                                  KINDS[kind][1], body, field_validation=STRICT, what=what)
-
-    def _undo(self, namespace: str, created: list[tuple[str, str]]) -> None:
-        for kind, name in reversed(created):
-            try:
-                self._delete_object(namespace, kind, name)
-            except KfError:
-                pass
 
     def _delete_object(self, namespace: str, kind: str, name: str) -> None:
         what = f"delete {kind} {name!r} in namespace {namespace!r}"

@@ -12,7 +12,7 @@ import os
 import secrets
 import time
 
-from ..backends.k8s_client import Cluster, Forbidden, MissingApi, connect
+from ..backends.k8s_client import Cluster, ClusterClient, Forbidden, MissingApi
 from ..errors import JobExists, JobNotFound, KfError
 from ..manifests.common import MANAGED_BY, owner_reference
 from ..manifests.notebook import (LABEL_SERVER, STOP_ANNOTATION, TOKEN_KEY, build_notebook, build_statefulset,
@@ -40,26 +40,16 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class KubernetesNotebooks:
+class KubernetesNotebooks(ClusterClient):
     name = "kubernetes"
 
     def __init__(self, context: str | None = None, cluster: Cluster | None = None, namespace: str | None = None):
-        self._context, self._cluster, self._namespace = context, cluster, namespace
+        super().__init__(context, cluster)
+        self._namespace = namespace
 
     @property
     def namespace(self) -> str:
         return self._namespace or self.cluster.namespace
-
-    @property
-    def cluster(self) -> Cluster:
-        if self._cluster is None:
-            self._cluster = connect(self._context)
-        return self._cluster
-
-    def _api(self, name: str):
-        from kubernetes import client
-
-        return getattr(client, name)(self.cluster.api_client)
 
     def _call(self, fn, *args, what: str, **kwargs):
         """A call whose answer is read as plain JSON (the client's models are slow and drop unknown fields)."""
@@ -169,13 +159,6 @@ class KubernetesNotebooks:
             fn = core.patch_namespaced_secret if obj["kind"] == "Secret" else core.patch_namespaced_service
             self.cluster.call(fn, obj["metadata"]["name"], namespace, owner, what=f"set the owner of {obj['kind']} "
                               f"{obj['metadata']['name']!r}")
-
-    def _undo(self, namespace: str, created: list[tuple[str, str]]) -> None:
-        for kind, name in reversed(created):
-            try:
-                self._delete_object(namespace, kind, name)
-            except KfError:
-                pass
 
     def _delete_object(self, namespace: str, kind: str, name: str) -> None:
         what = f"delete {kind} {name!r} in namespace {namespace!r}"

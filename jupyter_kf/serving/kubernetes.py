@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .. import config
-from ..backends.k8s_client import Cluster, MissingApi, connect
+from ..backends.k8s_client import Cluster, ClusterClient, MissingApi
 from ..errors import InvalidSpec, JobExists, JobNotFound, KfError
 from ..manifests import serving as m
 from . import formats
@@ -36,23 +36,12 @@ def _user() -> str:
         return "unknown"
 
 
-class KubernetesServing:
+class KubernetesServing(ClusterClient):
     name = "kubernetes"
 
     def __init__(self, context: str | None = None, cluster: Cluster | None = None):
-        self._context, self._cluster = context, cluster
+        super().__init__(context, cluster)
         self._mode: str | None = None
-
-    @property
-    def cluster(self) -> Cluster:
-        if self._cluster is None:
-            self._cluster = connect(self._context)
-        return self._cluster
-
-    def _api(self, name: str):
-        from kubernetes import client
-
-        return getattr(client, name)(self.cluster.api_client)
 
     def _ns(self, namespace: str | None) -> str:
         return namespace or config.get().namespace or self.cluster.namespace
