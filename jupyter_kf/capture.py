@@ -22,7 +22,7 @@ _IPYTHON_NAME = re.compile(r"^_(i|\d+|i\d+)$")
 _DYNAMIC_CALLS = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
 _CODE_MAGICS = frozenset({"time", "timeit", "prun"})
 _EXPANDED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-_BUILTINS = frozenset(dir(builtins))
+BUILTINS = frozenset(dir(builtins))
 
 
 @dataclass
@@ -56,21 +56,21 @@ def analyse(source: str) -> CellAnalysis:
     except SyntaxError as err:
         line = (err.text or "").strip()
         raise CaptureError(f"syntax error in the cell, line {err.lineno}: {err.msg}" + (f": {line}" if line else "")) from None
-    flow = _Flow()
+    flow = CellFlow()
     flow.block(tree.body)
     analysis = CellAnalysis(source=source, code=code, warnings=flow.warnings)
-    analysis.inputs = [n for n in dict.fromkeys(flow.inputs) if not _ignored(n)]
+    analysis.inputs = [n for n in dict.fromkeys(flow.inputs) if not is_ipython_name(n)]
     analysis.outputs = [n for n in dict.fromkeys(flow.writes) if not n.startswith("__")]
     analysis.deleted = [n for n in dict.fromkeys(flow.deleted) if n not in flow.bound]
     analysis.imports = flow.imports
     return analysis
 
 
-def _ignored(name: str) -> bool:
+def is_ipython_name(name: str) -> bool:
     return name in IPYTHON_NAMES or bool(_IPYTHON_NAME.match(name)) or name.startswith("__")
 
 
-class _Flow:
+class CellFlow:
     """Walks module-level statements in execution order, tracking definitely bound names."""
 
     def __init__(self):
@@ -83,9 +83,9 @@ class _Flow:
 
     # -- names -------------------------------------------------------------------------------
     def read(self, name: str) -> None:
-        if name not in self.bound and name not in _BUILTINS:
+        if name not in self.bound and name not in BUILTINS:
             self.inputs.append(name)
-        elif name in _BUILTINS and name not in self.bound:
+        elif name in BUILTINS and name not in self.bound:
             self.inputs.append(name)  # a notebook may shadow a builtin; capture keeps it only if defined there
 
     def write(self, name: str) -> None:
@@ -205,12 +205,12 @@ class _Flow:
                 self.expr(base)
         else:
             self.arguments(node.args)
-            for arg in _all_args(node.args):
+            for arg in all_args(node.args):
                 if arg.annotation is not None:
                     self.expr(arg.annotation)
             if node.returns is not None:
                 self.expr(node.returns)
-        reads, global_writes = _scope_names(node)
+        reads, global_writes = scope_names(node)
         for name in reads:
             self.read(name)
         for name in global_writes:
@@ -244,7 +244,7 @@ class _Flow:
             self.write(node.target.id)
         elif isinstance(node, ast.Lambda):
             self.arguments(node.args)
-            self.expr(node.body, local | {a.arg for a in _all_args(node.args)})
+            self.expr(node.body, local | {a.arg for a in all_args(node.args)})
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = local
             for i, gen in enumerate(node.generators):
@@ -308,7 +308,7 @@ def _ipython_call(node: ast.Call):
     return None
 
 
-def _all_args(args: ast.arguments):
+def all_args(args: ast.arguments):
     return args.posonlyargs + args.args + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]
 
 
@@ -330,7 +330,7 @@ def _pattern_names(pattern):
             yield node.rest
 
 
-def _scope_names(node) -> tuple[list[str], list[str]]:
+def scope_names(node) -> tuple[list[str], list[str]]:
     """Module-level names a def/class body reads, and those it assigns through ``global``."""
     definition = ast.Module(body=[_without_outer_parts(node)], type_ignores=[])
     table = symtable.symtable(ast.unparse(definition), "<def>", "exec").get_children()[0]
@@ -358,7 +358,7 @@ def _without_outer_parts(node):
     else:
         clone.args.defaults = [ast.Constant(None) for _ in clone.args.defaults]
         clone.args.kw_defaults = [ast.Constant(None) if d is not None else None for d in clone.args.kw_defaults]
-        for arg in _all_args(clone.args):
+        for arg in all_args(clone.args):
             arg.annotation = None
         clone.returns = None
     return clone

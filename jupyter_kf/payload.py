@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runner
-from .capture import _BUILTINS, CellAnalysis, _ignored
+from .capture import BUILTINS, CellAnalysis, is_ipython_name
 from .errors import CaptureError
 from .specs import TrainSpec, parse_quantity
 
@@ -56,13 +56,13 @@ class _CountingWriter(io.RawIOBase):
 def capture_inputs(analysis: CellAnalysis, user_ns: dict, include=(), exclude=(), ship_all=False) -> Captured:
     names = list(analysis.inputs) + [n for n in include if n not in analysis.inputs]
     if ship_all:
-        names += [n for n in user_ns if not n.startswith("_") and not _ignored(n) and n not in names]
+        names += [n for n in user_ns if not n.startswith("_") and not is_ipython_name(n) and n not in names]
     captured = Captured()
     for name in names:
-        if name in exclude or _ignored(name):
+        if name in exclude or is_ipython_name(name):
             continue
         if name not in user_ns:
-            if name not in _BUILTINS:
+            if name not in BUILTINS:
                 captured.missing.append(name)
             continue
         obj = user_ns[name]

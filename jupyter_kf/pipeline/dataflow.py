@@ -37,7 +37,7 @@ _UNPICKLABLE_CALLS = {
 }
 
 
-class StepFlow(capture._Flow):
+class StepFlow(capture.CellFlow):
     """``capture``'s statement walk, plus what a pipeline needs: how each name was bound, in-place changes,
     and the globals a function reads only when called (deferred, not needed to define it)."""
 
@@ -86,12 +86,12 @@ class StepFlow(capture._Flow):
             for deco in node.decorator_list:
                 self.expr(deco)
             self.arguments(node.args)
-            for arg in capture._all_args(node.args):
+            for arg in capture.all_args(node.args):
                 if arg.annotation is not None:
                     self.expr(arg.annotation)
             if node.returns is not None:
                 self.expr(node.returns)
-            reads, global_writes = capture._scope_names(node)
+            reads, global_writes = capture.scope_names(node)
             self.deferred[node.name] = [n for n in reads if n != node.name]
             for name in global_writes:
                 self.write(name)
@@ -228,7 +228,7 @@ def infer(pipeline: Pipeline) -> Pipeline:
                                      "get them only by importing them by name")
         need: dict[str, bool] = {}  # name -> hard (read before bound at top level)
         for name in flow.inputs:
-            if not capture._ignored(name):
+            if not capture.is_ipython_name(name):
                 need.setdefault(name, True)
         for reads in flow.deferred.values():
             for name in reads:
@@ -318,7 +318,7 @@ def _definition_needs(cell: Cell, node) -> list[str]:
     flow = StepFlow()
     flow.cell = cell
     flow.stmt(ast.parse(textwrap.dedent(ast.unparse(node))).body[0])
-    reads = [n for n in flow.inputs if not capture._ignored(n)]
+    reads = [n for n in flow.inputs if not capture.is_ipython_name(n)]
     for deferred in flow.deferred.values():
         reads += deferred
     return [n for n in dict.fromkeys(reads) if n != node.name]
