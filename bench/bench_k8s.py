@@ -94,6 +94,10 @@ def main(repeat: int = 15):
     finally:
         controller.terminate()
         controller.wait(timeout=10)
+        os.environ.pop("KUBECONFIG", None)  # the next benchmarks run on the local backend
+        from jupyter_kf.backends import kubernetes
+
+        kubernetes.reset()
 
 
 if __name__ == "__main__":

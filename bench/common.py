@@ -16,6 +16,9 @@ def isolated_state() -> str:
     state = tempfile.mkdtemp(prefix="kf-bench-")
     os.environ["JUPYTER_KF_STATE_DIR"] = state
     os.environ["JUPYTER_KF_BACKEND"] = "local"
+    from jupyter_kf import config
+
+    config.reset()  # benchmarks run one after another in one process: each reads its own settings
     return state
 
 

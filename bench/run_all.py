@@ -3,9 +3,10 @@ import bench_k8s
 import bench_load_ext
 import bench_local_job
 import bench_pipeline
+import bench_server
 import bench_serving
 import bench_transport
 
 if __name__ == "__main__":
-    for bench in (bench_load_ext, bench_local_job, bench_transport, bench_k8s, bench_pipeline, bench_serving):
+    for bench in (bench_load_ext, bench_local_job, bench_transport, bench_k8s, bench_pipeline, bench_serving, bench_server):
         bench.main()

@@ -1,7 +1,5 @@
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import type { JobPhase } from './request';
-
 /** Sidebar tab icon: a hexagon (a cluster node) holding a K. */
 export const kubeflowIcon = new LabIcon({
   name: 'jupyter-kf:kubeflow',
@@ -22,23 +20,18 @@ function phaseIcon(phase: string, body: string): LabIcon {
   });
 }
 
-/** One icon per job phase; colour comes from the badge (currentColor). */
-export const phaseIcons: Record<JobPhase, LabIcon> = {
-  Pending: phaseIcon('Pending', `${circle}<path d="M8 4.6V8l2.4 1.5"/>`),
-  Running: phaseIcon('Running', '<path d="M14.25 8A6.25 6.25 0 1 1 8 1.75"/>'),
-  Succeeded: phaseIcon(
-    'Succeeded',
-    `${circle}<path d="M5.1 8.3l2 2 3.8-4.3"/>`
-  ),
-  Failed: phaseIcon(
+/** One icon per tone of a status badge; colour comes from the badge (currentColor). */
+export const toneIcons: Record<string, LabIcon> = {
+  pending: phaseIcon('Pending', `${circle}<path d="M8 4.6V8l2.4 1.5"/>`),
+  running: phaseIcon('Running', '<path d="M14.25 8A6.25 6.25 0 1 1 8 1.75"/>'),
+  ok: phaseIcon('Succeeded', `${circle}<path d="M5.1 8.3l2 2 3.8-4.3"/>`),
+  error: phaseIcon(
     'Failed',
     `${circle}<path d="M5.9 5.9l4.2 4.2M10.1 5.9l-4.2 4.2"/>`
   ),
-  Cancelled: phaseIcon('Cancelled', `${circle}<path d="M3.6 12.4l8.8-8.8"/>`)
+  off: phaseIcon('Cancelled', `${circle}<path d="M3.6 12.4l8.8-8.8"/>`),
+  unknown: phaseIcon(
+    'Unknown',
+    `${circle}<path d="M8 11.2v.1M6.5 6.3a1.6 1.6 0 1 1 2.2 1.5c-.5.2-.7.6-.7 1.1v.4"/>`
+  )
 };
-
-/** Icon for phases this version does not know (a newer server). */
-export const unknownPhaseIcon = phaseIcon(
-  'Unknown',
-  `${circle}<path d="M8 11.2v.1M6.5 6.3a1.6 1.6 0 1 1 2.2 1.5c-.5.2-.7.6-.7 1.1v.4"/>`
-);

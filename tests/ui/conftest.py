@@ -44,38 +44,48 @@ def jp_server_cleanup():
 
 
 @pytest.fixture
-def lab(tmp_path, kf_state_dir):
-    """JupyterLab on a free loopback port, seeing the test's job registry; yields (base_url, token)."""
-    token = secrets.token_hex(16)
-    port = _free_port()
-    home = tmp_path / "lab-home"
-    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    # No "get notified about Jupyter news?" toast over the sidebar.
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    env = {
-        **os.environ,
-        "JUPYTER_KF_STATE_DIR": str(kf_state_dir),
-        "JUPYTER_KF_BACKEND": "local",
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-    }
-    log_path = tmp_path / "jupyterlab.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-                "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={root}", "--LabApp.extension_manager=readonly",
-                "--ServerApp.port_retries=0",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
+def start_lab(tmp_path, kf_state_dir):
+    """Start JupyterLab (once per call, stopped at teardown); returns (base_url, token).
+
+    ``env`` adds environment variables (a kubeconfig, a backend), ``args`` server flags
+    (``--KfServer.namespaces=...``), ``theme`` a JupyterLab theme name (e.g. "JupyterLab Dark").
+    """
+    procs = []
+
+    def start(env: dict | None = None, args: list[str] | None = None, theme: str | None = None):
+        token = secrets.token_hex(16)
+        port = _free_port()
+        home = tmp_path / f"lab-home-{len(procs)}"
+        settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True)
+        # No "get notified about Jupyter news?" toast over the sidebar.
+        (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+        if theme:
+            (settings / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}))
+        root = tmp_path / "notebooks"
+        root.mkdir(exist_ok=True)
+        full_env = {
+            **os.environ,
+            "JUPYTER_KF_STATE_DIR": str(kf_state_dir),
+            "JUPYTER_KF_BACKEND": "local",
+            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            **(env or {}),
+        }
+        log_path = tmp_path / f"jupyterlab-{len(procs)}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+                    "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
+                    f"--ServerApp.root_dir={root}", "--LabApp.extension_manager=readonly",
+                    "--ServerApp.port_retries=0", *(args or []),
+                ],
+                stdout=log, stderr=subprocess.STDOUT, env=full_env,
+            )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
         _wait_for_server(proc, base, token, log_path)
         page_html = _get(f"{base}/lab?token={token}")
         if '"jupyter-kf"' not in page_html:
@@ -83,14 +93,22 @@ def lab(tmp_path, kf_state_dir):
                 "JupyterLab does not list the jupyter-kf labextension: build and install it with "
                 "`pip install -e .` (or `make test`)."
             )
-        yield base, token
-    finally:
+        return base, token
+
+    yield start
+    for proc in procs:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def lab(start_lab):
+    """JupyterLab on a free loopback port, seeing the test's job registry; yields (base_url, token)."""
+    return start_lab()
 
 
 @pytest.fixture
@@ -110,6 +128,36 @@ def page():
         finally:
             context.close()
             browser.close()
+
+
+def open_panel(page, base, token, path="lab"):
+    """Open JupyterLab (``path``: "lab" or "lab/tree/<notebook>") and the Kubeflow panel; returns the panel."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/{path}?token={token}")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
+    news = page.get_by_role("button", name="No")
+    if news.count():
+        news.first.click()
+    page.click('.jp-SideBar.jp-mod-left li[data-id="jupyter-kf-panel"]')
+    panel = page.locator("#jupyter-kf-panel")
+    expect(panel).to_be_visible()
+    return panel
+
+
+def section(panel, name):
+    """One section of the panel: jobs, notebooks, models or pipelines."""
+    return panel.locator(f'section[data-section="{name}"]')
+
+
+def save_docs_image(shot: Path, name: str) -> None:
+    """Copy a screenshot into docs/images for the README (first time, or with KF_UPDATE_DOCS_IMAGES=1)."""
+    import shutil
+
+    target = REPO / "docs" / "images" / name
+    if not target.exists() or os.environ.get("KF_UPDATE_DOCS_IMAGES"):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)
 
 
 @pytest.fixture

@@ -1,0 +1,441 @@
+"""The server's state: one ``KfManager`` in ``web_app.settings``, shared by every browser tab.
+
+Listings are served from snapshots that a background thread keeps fresh, so a request never scans a
+folder nor calls the cluster: local jobs are re-read only when a job folder's files change (stat and
+mtime), cluster jobs are built from the watch-fed ``NamespaceCache`` of the Kubernetes backend, and the
+other sections (notebook servers, models, pipeline runs) are listed by the background thread while a
+client is looking at them. A snapshot holds the reply's JSON bytes, ready to send.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from traitlets import Float, List, Unicode
+from traitlets.config import Configurable
+
+from jupyter_kf.errors import KfError
+
+SECTIONS = ("jobs", "notebooks", "models", "pipelines")
+
+
+class NamespaceNotAllowed(KfError):
+    http_status = 403
+
+
+class KfServer(Configurable):
+    """Settings of the REST API: ``c.KfServer.namespaces = ["team-a"]`` in ``jupyter_server_config.py``."""
+
+    namespaces = List(
+        Unicode(), default_value=[],
+        help="Kubernetes namespaces the panel may show and act in; empty: only the kubeconfig context's "
+             "namespace (and c.KfConfig.namespace).",
+    ).tag(config=True)
+    refresh_interval = Float(0.5, help="Seconds between checks of the local job folders.").tag(config=True)
+    list_interval = Float(2.0, help="Seconds between listings of notebook servers, models and pipeline runs.").tag(
+        config=True)
+    idle_after = Float(60.0, help="Stop refreshing a listing nobody asked for in this many seconds.").tag(config=True)
+
+
+@dataclass
+class Snapshot:
+    """One listing as the API serves it, with the error that stopped the last refresh, if any."""
+
+    body: bytes = b""
+    version: int = 0
+    error: KfError | None = None
+    updated: float = 0.0
+
+
+@dataclass
+class _Entry:
+    refresh: Callable[[], Any]  # returns the reply dict, or raises KfError
+    interval: float
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    ready: threading.Event = field(default_factory=threading.Event)
+    due: float = 0.0
+    dirty: bool = True
+    last_access: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LocalJobsCache:
+    """Statuses of the local backend's jobs, re-read from a job folder only when its files changed."""
+
+    def __init__(self, root: Path):
+        from jupyter_kf.backends.local import LocalBackend
+
+        self.backend = LocalBackend(root)
+        self.root = Path(root)
+        self._stamps: dict[str, tuple] = {}
+        self._statuses: dict[str, tuple[float, dict]] = {}  # name -> (created_ts, status dict)
+        self._root_stamp: tuple | None = None
+        self._names: list[str] = []
+        self.version = 0  # counts changes, so that several listings can share this cache
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_ino, st.st_size
+
+    def refresh(self) -> bool:
+        """Bring the statuses up to date; True when something changed."""
+        changed = False
+        root_stamp = self._stamp(self.root)
+        if root_stamp != self._root_stamp:  # a job folder came or went
+            self._root_stamp = root_stamp
+            try:
+                self._names = [e.name for e in os.scandir(self.root) if e.is_dir()]
+            except OSError:
+                self._names = []
+            for gone in set(self._statuses) - set(self._names):
+                self._statuses.pop(gone, None)
+                self._stamps.pop(gone, None)
+                changed = True
+        for name in self._names:
+            folder = self.root / name
+            stamp = (self._stamp(folder / "meta.json"), self._stamp(folder / "status.json"), self._stamp(folder))
+            known = self._statuses.get(name)
+            # An active job's status also depends on its supervisor being alive: re-read those every time.
+            active = known is not None and known[1]["phase"] in ("Pending", "Running")
+            if stamp == self._stamps.get(name) and not active:
+                continue
+            self._stamps[name] = stamp
+            if stamp[0] is None:
+                if self._statuses.pop(name, None) is not None:
+                    changed = True
+                continue
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+                status = self.backend._status(folder, meta).to_dict()
+                if meta.get("pipeline"):  # a step of a local pipeline run
+                    status["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
+            except (OSError, ValueError, KeyError):
+                self._stamps.pop(name, None)  # half-written: try again next time
+                continue
+            entry = (meta.get("created_ts", 0), status)
+            if known != entry:
+                self._statuses[name] = entry
+                changed = True
+        if changed:
+            self.version += 1
+        return changed
+
+    def jobs(self) -> list[dict]:
+        return [status for _, status in sorted(self._statuses.values(), key=lambda pair: -pair[0])]
+
+
+class ClusterJobsCache:
+    """Statuses of our jobs in one namespace, from the Kubernetes backend's watch-fed ``NamespaceCache``."""
+
+    def __init__(self, namespace: str):
+        from jupyter_kf.backends.kubernetes import KubernetesBackend
+
+        self.backend = KubernetesBackend()
+        self.namespace = namespace
+        self.cache = None
+        self.dirty = threading.Event()
+        self.dirty.set()
+
+    def _start(self) -> None:
+        from jupyter_kf.backends.kubernetes import LABEL_JOB, MANAGED_BY, MANAGED_KEY
+
+        backend, namespace = self.backend, self.namespace
+        # One checked call first: the informers retry silently forever, so a 403 would never show.
+        backend.cluster.call(backend._api("CoreV1Api").list_namespaced_pod, namespace, limit=1,
+                             label_selector=f"{MANAGED_KEY}={MANAGED_BY[MANAGED_KEY]}", _preload_content=False,
+                             what=f"list pods in namespace {namespace!r}")
+        self.cache = backend.cache(namespace)
+        self._label_job = LABEL_JOB
+        threading.Thread(target=self._watch, name=f"kf-server-{namespace}", daemon=True).start()
+
+    def _watch(self) -> None:
+        cache = self.cache
+        while True:
+            with cache.changed:
+                cache.changed.wait(5.0)
+            self.dirty.set()
+
+    def jobs(self) -> list[dict]:
+        from jupyter_kf.backends.k8s_status import build_status
+        from jupyter_kf.backends.kubernetes import LABEL_USER, _user, label_value
+
+        if self.cache is None:
+            self._start()
+        cache = self.cache
+        for informer in [cache.pods, *cache.workloads.values()]:
+            informer.synced.wait(5.0)
+        user = label_value(_user())
+        with cache.changed:
+            pods: dict[str, list] = {}
+            for pod in cache.pods.objects.values():
+                pods.setdefault(pod["metadata"].get("labels", {}).get(self._label_job, ""), []).append(pod)
+            workloads = [(kind, obj) for kind, informer in cache.workloads.items() for obj in informer.objects.values()
+                         if obj["metadata"].get("labels", {}).get(LABEL_USER) == user]
+        statuses = {}
+        for kind, obj in workloads:
+            status = build_status(kind, obj, pods.get(obj["metadata"]["name"], []))
+            statuses[status.name] = status.to_dict()
+        for saved in (self.backend.records / self.namespace).glob("*/status.json"):  # cancelled or ended, recorded
+            try:
+                data = json.loads(saved.read_text())
+            except (OSError, ValueError):
+                continue
+            statuses[data["name"]] = data  # the record is final: it wins over what the watch still shows
+        return sorted(statuses.values(), key=lambda s: s.get("created") or "", reverse=True)
+
+
+class KfManager:
+    """Listings for every section, backend and namespace, kept fresh by one background thread."""
+
+    def __init__(self, settings: KfServer, log=None):
+        self.settings = settings
+        self.log = log
+        self._entries: dict[tuple, _Entry] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        self._local_jobs: dict[Path, LocalJobsCache] = {}
+        self._local_lock = threading.Lock()  # the jobs and pipelines listings share a LocalJobsCache
+        self._cluster_jobs: dict[str, ClusterJobsCache] = {}
+        self._thread = threading.Thread(target=self._run, name="kf-server-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    # -- what the panel may choose ---------------------------------------------------------------
+    def backend_name(self, requested: str | None) -> str:
+        from jupyter_kf.backends import resolve_name
+
+        name = resolve_name(requested or None)
+        if name not in ("local", "kubernetes"):
+            from jupyter_kf.errors import InvalidSpec
+
+            raise InvalidSpec(f"backend {name!r} is unknown: use local, kubernetes or auto")
+        return name
+
+    def default_namespace(self) -> str:
+        from jupyter_kf import config
+
+        if config.get().namespace:
+            return config.get().namespace
+        try:
+            from jupyter_kf.backends.k8s_client import connect
+
+            return connect().namespace
+        except Exception:  # noqa: BLE001 - no cluster: the allow-list or "default" stands in
+            return self.settings.namespaces[0] if self.settings.namespaces else "default"
+
+    def allowed_namespaces(self) -> list[str]:
+        if self.settings.namespaces:
+            return list(self.settings.namespaces)
+        return [self.default_namespace()]
+
+    def namespace(self, backend: str, requested: str | None) -> str | None:
+        """The namespace a request acts in (None on the local backend); refuses one outside the allow-list."""
+        if backend == "local":
+            return None
+        allowed = self.allowed_namespaces()
+        namespace = requested or (self.default_namespace() if not self.settings.namespaces else None) or allowed[0]
+        if namespace not in allowed:
+            raise NamespaceNotAllowed(
+                f"namespace {namespace!r} is not allowed on this server: it allows {', '.join(allowed)} "
+                "(an admin sets c.KfServer.namespaces)")
+        return namespace
+
+    def info(self) -> dict:
+        from jupyter_kf.backends import resolve_name
+
+        kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) or os.path.exists(kubeconfig.split(os.pathsep)[0])
+        default = resolve_name(None)
+        return {
+            "backend": default,
+            "backends": ["local", "kubernetes"] if cluster or default == "kubernetes" else ["local"],
+            "cluster_configured": cluster,
+            "namespaces": self.allowed_namespaces() if cluster or default == "kubernetes" else [],
+            "namespace": self.default_namespace() if cluster or default == "kubernetes" else None,
+            "sections": {name: _available(name) for name in SECTIONS},
+        }
+
+    # -- listings ----------------------------------------------------------------------------------
+    def listing(self, section: str, backend: str, namespace: str | None) -> Snapshot:
+        """The current snapshot (waiting for the first one); raises the KfError of a failed first refresh."""
+        key = (section, backend, namespace)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = self._new_entry(section, backend, namespace)
+                self._wake.set()
+        entry.last_access = time.monotonic()
+        if not entry.ready.is_set() or entry.dirty:
+            self._refresh(entry)  # the first request (or the first after a quiet spell) fills it, off the loop
+        if entry.snapshot.error is not None:
+            raise entry.snapshot.error
+        return entry.snapshot
+
+    def peek(self, section: str, backend: str, namespace: str | None) -> Snapshot | None:
+        """The snapshot if one is ready, without blocking (the event loop's fast path); None otherwise."""
+        entry = self._entries.get((section, backend, namespace))
+        if entry is None or not entry.ready.is_set():
+            return None
+        now = time.monotonic()
+        if now - entry.last_access > self.settings.idle_after:  # not refreshed while nobody looked
+            entry.dirty = True
+            return None
+        entry.last_access = now
+        if entry.snapshot.error is not None:
+            raise entry.snapshot.error
+        return entry.snapshot
+
+    def invalidate(self, section: str | None = None) -> None:
+        """Something was changed through the API: refresh now rather than at the next tick."""
+        with self._lock:
+            entries = [e for k, e in self._entries.items() if section is None or k[0] == section]
+        for entry in entries:
+            entry.dirty = True
+            entry.due = 0.0
+        self._wake.set()
+
+    def refresh_now(self, section: str, backend: str, namespace: str | None) -> None:
+        entry = self._entries.get((section, backend, namespace))
+        if entry is not None:
+            entry.dirty = True
+            self._refresh(entry)
+
+    def _new_entry(self, section: str, backend: str, namespace: str | None) -> _Entry:
+        interval = self.settings.list_interval
+        if section == "jobs" and backend == "local":
+            from jupyter_kf import config
+
+            root = config.get().jobs_dir
+            cache = self._local_jobs.setdefault(root, LocalJobsCache(root))
+
+            seen = [-1]
+
+            def refresh():
+                with self._local_lock:
+                    cache.refresh()
+                    if cache.version == seen[0]:
+                        return None
+                    seen[0] = cache.version
+                    return {"jobs": cache.jobs()}
+
+            entry = _Entry(refresh, self.settings.refresh_interval)
+            return entry
+        if section == "jobs":
+            cluster = self._cluster_jobs.setdefault(namespace, ClusterJobsCache(namespace))
+
+            def refresh():
+                if not cluster.dirty.is_set() and entry.ready.is_set() and not entry.dirty:
+                    return None
+                cluster.dirty.clear()
+                return {"jobs": cluster.jobs()}
+
+            entry = _Entry(refresh, self.settings.refresh_interval)
+            return entry
+        if section == "pipelines":  # local runs; their steps' statuses come from the local jobs cache
+            from jupyter_kf import config
+
+            from . import sections
+
+            root = config.get().jobs_dir
+            cache = self._local_jobs.setdefault(root, LocalJobsCache(root))
+
+            def refresh():
+                with self._local_lock:
+                    cache.refresh()
+                    jobs = cache.jobs()
+                return {"pipelines": sections.list_pipeline_runs(jobs)}
+
+            return _Entry(refresh, interval)
+        lister = LISTERS[section]
+        return _Entry(lambda: {section: lister(backend, namespace)}, interval)
+
+    def _refresh(self, entry: _Entry) -> None:
+        with entry.lock:
+            if entry.ready.is_set() and not entry.dirty and time.monotonic() < entry.due:
+                return
+            try:
+                reply = entry.refresh()
+                if reply is not None:
+                    entry.snapshot = Snapshot(json.dumps(reply).encode(), entry.snapshot.version + 1, None,
+                                              time.time())
+                elif entry.snapshot.error is not None:
+                    entry.snapshot = Snapshot(entry.snapshot.body, entry.snapshot.version, None, time.time())
+            except KfError as err:
+                entry.snapshot = Snapshot(entry.snapshot.body, entry.snapshot.version, err, time.time())
+            except Exception as err:  # noqa: BLE001 - keep serving; say what broke
+                if self.log:
+                    self.log.exception("jupyter_kf: refreshing a listing failed")
+                entry.snapshot = Snapshot(entry.snapshot.body, entry.snapshot.version,
+                                          KfError(f"listing failed: {type(err).__name__}: {err}"), time.time())
+            entry.dirty = False
+            # A failing listing (no permission, cluster down) is retried less often than a healthy one.
+            entry.due = time.monotonic() + (entry.interval if entry.snapshot.error is None else max(entry.interval, 5.0))
+            entry.ready.set()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            now = time.monotonic()
+            with self._lock:
+                entries = list(self._entries.items())
+            for key, entry in entries:
+                if now - entry.last_access > self.settings.idle_after:
+                    if key[0] != "jobs":  # nobody looks: forget it (the next request lists afresh)
+                        with self._lock:
+                            self._entries.pop(key, None)
+                    continue  # a jobs cache is kept, and brought up to date by the next request
+                if entry.ready.is_set() and (entry.dirty or now >= entry.due):
+                    self._refresh(entry)
+            self._wake.wait(min(self.settings.refresh_interval, 0.5))
+            self._wake.clear()
+
+
+def _available(section: str) -> bool:
+    import importlib.util
+
+    module = {"jobs": "jupyter_kf.api", "notebooks": "jupyter_kf.notebooks", "models": "jupyter_kf.serving",
+              "pipelines": "jupyter_kf.pipeline"}[section]
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        return False
+    if spec is None or spec.origin is None:  # absent, or a folder without __init__ (being written)
+        return False
+    if section == "models":
+        try:
+            from . import sections
+
+            sections._serving()
+        except KfError:
+            return False
+    return True
+
+
+def _list_notebooks(backend: str, namespace: str | None) -> list[dict]:
+    from jupyter_kf import notebooks
+
+    return [status.to_dict() for status in notebooks.list(backend=backend, namespace=namespace)]
+
+
+def _list_models(backend: str, namespace: str | None) -> list[dict]:
+    from . import sections
+
+    return sections.list_models(backend, namespace)
+
+
+LISTERS: dict[str, Callable[[str, str | None], list]] = {
+    "notebooks": _list_notebooks,
+    "models": _list_models,
+}

@@ -1,0 +1,284 @@
+"""The calls behind each section of the panel, one ``jupyter_kf`` API call each (plus the JSON shape).
+
+Models go through ``jupyter_kf.serving`` (``kf.models()``, ``kf.deploy``, ``kf.model(name)``,
+``kf.undeploy``) and notebook servers through ``jupyter_kf.notebooks``. Pipeline runs have no listing
+call in the core yet: their records (``<state>/pipelines/<run>/run.json``, written when a run ends)
+and their steps' local jobs are read here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from jupyter_kf.errors import KfError
+
+
+class SectionMissing(KfError):
+    http_status = 501
+
+
+def as_dict(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return value
+
+
+# -- jobs --------------------------------------------------------------------------------------
+def get_job(name: str, backend: str) -> dict:
+    from jupyter_kf import api
+
+    return api.job(name, backend=backend).status().to_dict()
+
+
+def cancel_job(name: str, backend: str) -> dict:
+    from jupyter_kf import api
+
+    job = api.job(name, backend=backend)
+    job.cancel()
+    return job.status().to_dict()
+
+
+def delete_job(name: str, backend: str) -> dict:
+    from jupyter_kf import api
+
+    api.job(name, backend=backend).delete()
+    return {"deleted": name}
+
+
+TRAIN_OPTIONS = ("workers", "cpu", "memory", "gpus", "env", "timeout", "image", "namespace", "kind", "queue",
+                 "pip", "replace")
+
+
+def create_job(body: dict, backend: str, namespace: str | None) -> dict:
+    """``kf.train`` from a cell's source; the server has no kernel namespace, so the cell must be self-contained
+    (the panel's form runs ``%%kf_train`` in the notebook's kernel instead, which ships the cell's inputs)."""
+    from jupyter_kf import api
+    from jupyter_kf.errors import InvalidSpec
+
+    source = body.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise InvalidSpec("'source' must be the cell's code, a non-empty string")
+    options = {k: body[k] for k in TRAIN_OPTIONS if body.get(k) not in (None, "")}
+    if namespace:
+        options["namespace"] = namespace
+    job = api.train(source, name=body.get("name") or None, backend=backend, user_ns={}, **options)
+    return job.status().to_dict()
+
+
+# -- notebook servers ----------------------------------------------------------------------------
+NOTEBOOK_OPTIONS = ("image", "cpu", "memory", "gpus", "workspace", "data_volumes", "env", "kind")
+
+
+def _notebooks():
+    try:
+        from jupyter_kf import notebooks
+    except ImportError as err:  # pragma: no cover - shipped with this version
+        raise SectionMissing(f"notebook servers are not available in this version of jupyter_kf ({err})") from None
+    return notebooks
+
+
+def create_notebook(body: dict, backend: str, namespace: str | None) -> dict:
+    from jupyter_kf.errors import InvalidSpec
+
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidSpec("'name' is required: a DNS-1123 label such as 'gpu-lab'")
+    options = {k: body[k] for k in NOTEBOOK_OPTIONS if body.get(k) not in (None, "")}
+    status = _notebooks().create(name, backend=backend, namespace=namespace, wait=False, **options)
+    return status.to_dict()
+
+
+def notebook_action(action: str, name: str, backend: str, namespace: str | None) -> dict:
+    notebooks = _notebooks()
+    if action == "stop":
+        return notebooks.stop(name, backend=backend, namespace=namespace).to_dict()
+    if action == "start":
+        return notebooks.start(name, backend=backend, namespace=namespace, wait=False).to_dict()
+    if action == "url":
+        link = notebooks.url(name, backend=backend, namespace=namespace)
+        return {"name": name, "url": str(link), "hint": getattr(link, "hint", "")}
+    return notebooks.get(name, backend=backend, namespace=namespace).to_dict()
+
+
+def delete_notebook(name: str, keep_workspace: bool, backend: str, namespace: str | None) -> dict:
+    kept = _notebooks().delete(name, keep_workspace=keep_workspace, backend=backend, namespace=namespace)
+    return {"deleted": name, "workspace_kept": kept}
+
+
+# -- models ---------------------------------------------------------------------------------------
+def _serving():
+    try:
+        from jupyter_kf import serving
+    except ImportError:
+        serving = None
+    if serving is None or not all(hasattr(serving, f) for f in ("models", "deploy", "model", "undeploy")):
+        raise SectionMissing("model deployment is not available in this version of jupyter_kf "
+                             "(jupyter_kf.serving is missing or has no models/deploy/model/undeploy)")
+    return serving
+
+
+def _call(fn, *args, backend: str, namespace: str | None, **kwargs):
+    """Call a serving function with the backend/namespace keywords it accepts."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for key, value in (("backend", backend), ("namespace", namespace)):
+        if value is not None and (takes_all or key in params):
+            kwargs[key] = value
+    return fn(*args, **kwargs)
+
+
+def list_models(backend: str, namespace: str | None) -> list[dict]:
+    serving = _serving()
+    models = _call(serving.models, backend=backend, namespace=namespace)
+    return [as_dict(m) for m in models]
+
+
+MODEL_OPTIONS = ("format", "protocol", "runtime", "cpu", "memory", "gpus", "min_replicas", "max_replicas")
+
+
+def deploy_model(body: dict, backend: str, namespace: str | None) -> dict:
+    """``kf.deploy(name, uri, ...)`` without waiting: the listing shows it becoming Ready."""
+    from jupyter_kf.errors import InvalidSpec
+
+    name, uri = body.get("name"), body.get("uri")
+    if not isinstance(name, str) or not name:
+        raise InvalidSpec("'name' is required: a DNS-1123 label such as 'iris'")
+    if not isinstance(uri, str) or not uri:
+        raise InvalidSpec("'uri' is required: where the model is, e.g. s3://bucket/models/iris or pvc://claim/path")
+    options = {k: body[k] for k in MODEL_OPTIONS if body.get(k) not in (None, "")}
+    deployed = _serving().deploy(name, uri, backend=backend, namespace=namespace, wait=False, **options)
+    return _model_dict(deployed)
+
+
+def _accepts(fn, key: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return key in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _model_dict(value) -> dict:
+    if hasattr(value, "status") and callable(value.status):
+        value = value.status()
+    return as_dict(value)
+
+
+def get_model(name: str, backend: str, namespace: str | None) -> dict:
+    serving = _serving()
+    return _model_dict(_call(serving.model, name, backend=backend, namespace=namespace))
+
+
+def undeploy_model(name: str, backend: str, namespace: str | None) -> dict:
+    _call(_serving().undeploy, name, backend=backend, namespace=namespace)
+    return {"deleted": name}
+
+
+# -- pipeline runs --------------------------------------------------------------------------------
+def _pipelines_dir() -> Path:
+    from jupyter_kf import config
+
+    return Path(config.get().state_dir).expanduser() / "pipelines"
+
+
+def list_pipeline_runs(jobs: list[dict] | None = None) -> list[dict]:
+    """Local pipeline runs: finished ones from their record, running ones from their steps' jobs.
+
+    ``jobs``: the local jobs' statuses (with their ``pipeline`` key) when the caller has them cached."""
+    root = _pipelines_dir()
+    if not root.is_dir():
+        return []
+    if jobs is None:
+        jobs = _local_jobs_with_steps()
+    steps_of: dict[str, list[dict]] = {}
+    for status in jobs:
+        step = status.get("pipeline")
+        if step:
+            steps_of.setdefault(step.get("run", ""), []).append(
+                {"name": step.get("step", ""), "job": status["name"], "phase": status["phase"],
+                 "started": status.get("started"), "finished": status.get("finished")})
+    runs = []
+    for folder in root.iterdir():
+        if not (folder / "pipeline.yaml").is_file():
+            continue
+        created = _iso((folder / "pipeline.yaml").stat().st_mtime)
+        record_file = folder / "run.json"
+        jobs = {s["name"]: s for s in steps_of.get(folder.name, [])}
+        if record_file.is_file():
+            try:
+                record = json.loads(record_file.read_text())
+            except ValueError:
+                continue
+            steps = [{**step, "job": step.get("job") or jobs.get(name, {}).get("job", ""), "name": name}
+                     for name, step in record.get("steps", {}).items()]
+            runs.append({"id": record.get("id", folder.name), "pipeline": record.get("pipeline", ""),
+                         "notebook": record.get("notebook", ""), "phase": record.get("phase", "Failed"),
+                         "created": created, "seconds": record.get("seconds"), "steps": steps,
+                         "parameters": record.get("parameters", {}), "backend": "local"})
+        else:
+            runs.append({"id": folder.name, "pipeline": _pipeline_name(folder), "notebook": "", "phase": "Running",
+                         "created": created, "seconds": None, "steps": sorted(jobs.values(), key=lambda s: s["started"] or ""),
+                         "parameters": {}, "backend": "local"})
+    return sorted(runs, key=lambda r: r["created"], reverse=True)
+
+
+def _local_jobs_with_steps() -> list[dict]:
+    from jupyter_kf import config
+    from jupyter_kf.backends.local import LocalBackend
+
+    jobs_root = config.get().jobs_dir
+    backend = LocalBackend(jobs_root)
+    jobs = []
+    if jobs_root.is_dir():
+        for folder in jobs_root.iterdir():
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if meta.get("pipeline"):
+                status = backend._status(folder, meta).to_dict()
+                status["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
+                jobs.append(status)
+    return jobs
+
+
+def cancel_pipeline_run(run_id: str) -> dict:
+    """Cancel a running run's active steps; its driver then ends the run as Cancelled."""
+    from jupyter_kf import api
+
+    run = next((r for r in list_pipeline_runs() if r["id"] == run_id), None)
+    if run is None:
+        from jupyter_kf.errors import JobNotFound
+
+        raise JobNotFound(f"no pipeline run {run_id!r} on this machine")
+    for step in run["steps"]:
+        if step.get("job") and step.get("phase") in ("Pending", "Running"):
+            api.job(step["job"], backend="local").cancel()
+    return next((r for r in list_pipeline_runs() if r["id"] == run_id), run)
+
+
+def _pipeline_name(folder: Path) -> str:
+    try:
+        for line in (folder / "pipeline.yaml").read_text().splitlines():
+            if line.strip().startswith("name:"):
+                return line.split(":", 1)[1].strip().strip("'\"")
+    except OSError:
+        pass
+    return folder.name.rsplit("-", 1)[0]
+
+
+def _iso(ts: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

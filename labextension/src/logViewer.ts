@@ -1,0 +1,238 @@
+import { MainAreaWidget } from '@jupyterlab/apputils';
+import { ServerConnection } from '@jupyterlab/services';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { kubeflowIcon } from './icons';
+import { IWhere, streamLogs } from './request';
+
+/** Lines kept in the view: a long job's log must not grow the page without bound. */
+const MAX_LINES = 20000;
+
+/**
+ * A job's log in a main-area tab: streamed from the server while the job runs,
+ * searchable (matches highlighted, Enter jumps to the next one) and followed
+ * (scrolled to the end as lines come) until the user scrolls up.
+ */
+export class LogViewer extends Widget {
+  constructor(
+    readonly job: string,
+    private readonly _settings: ServerConnection.ISettings,
+    private readonly _where: IWhere = {}
+  ) {
+    super();
+    this.addClass('jp-KFLog');
+    this.id = LogViewer.idFor(job);
+
+    const toolbar = el('div', 'jp-KFLog-toolbar');
+    toolbar.setAttribute('role', 'toolbar');
+    toolbar.setAttribute('aria-label', `Log of job ${job}`);
+
+    const searchLabel = el('label', 'jp-KFLog-searchLabel');
+    searchLabel.append('Search ');
+    this._search.type = 'search';
+    this._search.className = 'jp-KFLog-search jp-mod-styled';
+    this._search.placeholder = 'text in the log';
+    this._search.setAttribute('aria-label', 'Search the log');
+    this._search.addEventListener('input', () => this._highlight());
+    this._search.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        this._jump(event.shiftKey ? -1 : 1);
+        event.preventDefault();
+      }
+    });
+    searchLabel.appendChild(this._search);
+    this._matches.className = 'jp-KFLog-matches';
+    this._matches.setAttribute('aria-live', 'polite');
+
+    const followLabel = el('label', 'jp-KFLog-followLabel');
+    this._follow.type = 'checkbox';
+    this._follow.checked = true;
+    this._follow.className = 'jp-KFLog-follow';
+    this._follow.addEventListener('change', () => {
+      if (this._follow.checked) {
+        this._scrollToEnd();
+      }
+    });
+    followLabel.append(this._follow, ' Follow');
+
+    this._state.className = 'jp-KFLog-state';
+    this._state.setAttribute('role', 'status');
+    this._state.textContent = 'Connecting…';
+
+    toolbar.append(searchLabel, this._matches, followLabel, this._state);
+
+    this._body.className = 'jp-KFLog-body';
+    this._body.tabIndex = 0;
+    this._body.setAttribute('role', 'log');
+    this._body.setAttribute('aria-label', `Log lines of job ${job}`);
+    this._body.addEventListener('scroll', () => {
+      const atEnd =
+        this._body.scrollHeight -
+          this._body.scrollTop -
+          this._body.clientHeight <
+        8;
+      if (!atEnd && this._follow.checked && !this._autoScrolling) {
+        this._follow.checked = false;
+      }
+      this._autoScrolling = false;
+    });
+    this.node.append(toolbar, this._body);
+  }
+
+  static idFor(job: string): string {
+    return `jupyter-kf-logs-${job}`;
+  }
+
+  /** The lines shown (for tests and copy). */
+  get lines(): string[] {
+    return Array.from(this._body.children).map(n => n.textContent ?? '');
+  }
+
+  dispose(): void {
+    this._abort.abort();
+    super.dispose();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (!this._started) {
+      this._started = true;
+      void this._run();
+    }
+  }
+
+  private async _run(): Promise<void> {
+    try {
+      await streamLogs(
+        this.job,
+        {
+          lines: lines => this._append(lines),
+          status: job => {
+            this._state.textContent = job.phase;
+            this._state.dataset.phase = job.phase;
+          },
+          end: phase => {
+            this._state.textContent = `${phase} · end of log`;
+            this._state.dataset.phase = phase;
+            this.node.dataset.ended = 'true';
+          },
+          error: message => this._showError(message)
+        },
+        this._abort.signal,
+        this._settings,
+        this._where
+      );
+    } catch (error) {
+      this._showError(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  private _showError(message: string): void {
+    this._state.textContent = `Error: ${message}`;
+    this._state.dataset.phase = 'Failed';
+  }
+
+  private _append(lines: string[]): void {
+    const query = this._search.value;
+    const fragment = document.createDocumentFragment();
+    for (const line of lines) {
+      const node = el('div', 'jp-KFLog-line', line);
+      if (query && line.includes(query)) {
+        node.classList.add('jp-KFLog-match');
+      }
+      fragment.appendChild(node);
+    }
+    this._body.appendChild(fragment);
+    while (this._body.childElementCount > MAX_LINES) {
+      this._body.firstElementChild!.remove();
+    }
+    if (query) {
+      this._countMatches();
+    }
+    if (this._follow.checked) {
+      this._scrollToEnd();
+    }
+  }
+
+  private _scrollToEnd(): void {
+    this._autoScrolling = true;
+    this._body.scrollTop = this._body.scrollHeight;
+  }
+
+  private _highlight(): void {
+    const query = this._search.value;
+    for (const node of Array.from(this._body.children)) {
+      node.classList.toggle(
+        'jp-KFLog-match',
+        query.length > 0 && (node.textContent ?? '').includes(query)
+      );
+      node.classList.remove('jp-KFLog-current');
+    }
+    this._current = -1;
+    this._countMatches();
+  }
+
+  private _countMatches(): void {
+    const count = this._body.querySelectorAll('.jp-KFLog-match').length;
+    this._matches.textContent = this._search.value
+      ? `${count} match${count === 1 ? '' : 'es'}`
+      : '';
+  }
+
+  private _jump(step: number): void {
+    const matches = Array.from(
+      this._body.querySelectorAll<HTMLElement>('.jp-KFLog-match')
+    );
+    if (matches.length === 0) {
+      return;
+    }
+    matches[this._current]?.classList.remove('jp-KFLog-current');
+    this._current = (this._current + step + matches.length) % matches.length;
+    const node = matches[this._current];
+    node.classList.add('jp-KFLog-current');
+    this._follow.checked = false;
+    node.scrollIntoView({ block: 'center' });
+  }
+
+  private readonly _abort = new AbortController();
+  private readonly _search = document.createElement('input');
+  private readonly _matches = document.createElement('span');
+  private readonly _follow = document.createElement('input');
+  private readonly _state = document.createElement('span');
+  private readonly _body = document.createElement('div');
+  private _started = false;
+  private _autoScrolling = false;
+  private _current = -1;
+}
+
+/** A log viewer wrapped for the main area, titled with the job's name. */
+export function createLogTab(
+  job: string,
+  settings: ServerConnection.ISettings,
+  where: IWhere = {}
+): MainAreaWidget<LogViewer> {
+  const content = new LogViewer(job, settings, where);
+  const widget = new MainAreaWidget({ content });
+  widget.id = `${content.id}-tab`;
+  widget.title.label = `Log: ${job}`;
+  widget.title.caption = `Log of job ${job}`;
+  widget.title.icon = kubeflowIcon;
+  widget.title.closable = true;
+  return widget;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
