@@ -3,7 +3,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.k8s_emulator.testing import WatchCollector, error_body, raw
+from tests.k8s_emulator.testing import WatchCollector, error_body, eventually, raw
 
 TRAINER = ("trainer.kubeflow.org", "v1alpha1")
 
@@ -192,7 +192,8 @@ def test_garbage_collection_background_and_foreground(k8s_api_client, k8s_emulat
     answer = batch.delete_namespaced_job("train", "default", propagation_policy="Foreground")
     assert answer["metadata"]["deletionTimestamp"] and answer["metadata"]["finalizers"] == ["foregroundDeletion"]
     assert [t for t, _ in jobs.wait_for(3)] == ["ADDED", "MODIFIED", "DELETED"]
-    assert [t for t, _ in pods.wait_for(2)][-1] == "DELETED"
+    # the pod may be MODIFIED (deletionTimestamp) before it goes: wait for its DELETED, whatever came between
+    assert eventually(lambda: pods.events and pods.events[-1][0] == "DELETED")
     jobs.stop()
     pods.stop()
     assert batch.list_namespaced_job("default").items == [] and v1.list_namespaced_pod("default").items == []
