@@ -16,3 +16,21 @@ def kf_state_dir(tmp_path, monkeypatch):
     config.reset()
     yield state
     config.reset()
+
+
+@pytest.fixture
+def kf_cluster(k8s_emulator, kubeconfig_path, monkeypatch):
+    """The emulator as the user's cluster (kubeconfig), a fresh connection, Kubeflow Trainer's stock runtime."""
+    import yaml
+
+    from jupyter_kf import config
+    from jupyter_kf.backends import kubernetes
+
+    from .helpers import STOCK_RUNTIME
+
+    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
+    config.reset()
+    kubernetes.reset()
+    k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
+    yield k8s_emulator
+    kubernetes.reset()

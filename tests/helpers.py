@@ -1,7 +1,11 @@
 """Small helpers shared by the tests."""
 import time
+from pathlib import Path
 
 from jupyter_kf import api
+
+# Kubeflow Trainer v2.3.0's stock ClusterTrainingRuntime, as a cluster with the Trainer has it.
+STOCK_RUNTIME = Path(__file__).resolve().parents[2] / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
 
 
 def run_cell(source, ns, **kwargs):

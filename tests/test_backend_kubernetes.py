@@ -1,8 +1,6 @@
 """%%kf_train on a cluster: the official client over HTTP to the emulator, a fake kubelet running our runner."""
-from pathlib import Path
 
 import pytest
-import yaml
 
 from jupyter_kf import api
 from jupyter_kf.backends import kubernetes as kubernetes_backend
@@ -11,20 +9,11 @@ from jupyter_kf.errors import JobExists, JobNotFound, KfError
 from .fake_kubelet import KINDS, FakeKubelet
 
 
-STOCK_RUNTIME = Path(__file__).resolve().parents[2] / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
 
 
 @pytest.fixture
-def cluster(k8s_emulator, kubeconfig_path, monkeypatch):
-    """The emulator as the user's cluster (kubeconfig), a fresh connection per test."""
-    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
-    from jupyter_kf import config
-
-    config.reset()
-    kubernetes_backend.reset()
-    k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
-    yield k8s_emulator
-    kubernetes_backend.reset()
+def cluster(kf_cluster):
+    return kf_cluster
 
 
 def only(emu, *crds_to_remove):

@@ -142,7 +142,7 @@ def test_magics_on_a_cluster_across_a_kernel_restart(tmp_path, k8s_emulator, kub
     from jupyter_kf.backends import kubernetes
 
     from .fake_kubelet import FakeKubelet
-    from .test_backend_kubernetes import STOCK_RUNTIME
+    from .helpers import STOCK_RUNTIME
 
     k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
     monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")

@@ -7,7 +7,6 @@ import time
 import pytest
 
 from jupyter_kf import notebooks
-from jupyter_kf.backends import kubernetes as kubernetes_backend
 from jupyter_kf.backends.k8s_client import Forbidden
 from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.notebooks import NotebookExists, NotebookNotFound, NotebookNotReady, QuotaExceeded
@@ -58,18 +57,12 @@ class Controller:
 
 
 @pytest.fixture
-def cluster(k8s_emulator, kubeconfig_path, monkeypatch):
-    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
+def cluster(kf_cluster, monkeypatch):
     monkeypatch.delenv("NB_PREFIX", raising=False)
     monkeypatch.delenv("JUPYTER_KF_KUBEFLOW_URL", raising=False)
-    from jupyter_kf import config
-
-    config.reset()
-    kubernetes_backend.reset()
-    k8s_emulator.create_object({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "datasets"},
-                                "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Ti"}}}}, NS)
-    yield k8s_emulator
-    kubernetes_backend.reset()
+    kf_cluster.create_object({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "datasets"},
+                              "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Ti"}}}}, NS)
+    return kf_cluster
 
 
 @pytest.fixture

@@ -4,19 +4,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 from tornado.httpclient import HTTPClientError
 
 from jupyter_kf import api
-from jupyter_kf.backends import kubernetes as kubernetes_backend
 
 from .fake_kubelet import FakeKubelet
 
-STOCK_RUNTIME = (Path(__file__).resolve().parents[2]
-                 / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml")
 
 
 @pytest.fixture
@@ -32,17 +27,10 @@ def jp_server_config():
 
 
 @pytest.fixture
-def cluster(k8s_emulator, kubeconfig_path, monkeypatch):
-    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
-    from jupyter_kf import config
-
-    config.reset()
-    kubernetes_backend.reset()
-    k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
+def cluster(kf_cluster):
     for name in ("team-a", "team-b"):
-        k8s_emulator.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield k8s_emulator
-    kubernetes_backend.reset()
+        kf_cluster.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return kf_cluster
 
 
 async def get_json(jp_fetch, *parts, **kwargs):

@@ -58,12 +58,8 @@ def s3(moto_server, monkeypatch):
 
 
 @pytest.fixture
-def cluster(k8s_emulator, kubeconfig_path, monkeypatch):
-    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
-    config.reset()
-    kubernetes_backend.reset()
-    yield k8s_emulator
-    kubernetes_backend.reset()
+def cluster(kf_cluster):
+    return kf_cluster
 
 
 @pytest.fixture

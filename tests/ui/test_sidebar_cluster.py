@@ -3,35 +3,23 @@ their kind, namespace and GPUs, the backend and namespace selectors, a namespace
 and where), and Cancel on the cluster."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-import yaml
 from playwright.sync_api import expect
 
 from jupyter_kf import api
-from jupyter_kf.backends import kubernetes as kubernetes_backend
 
 from ..fake_kubelet import FakeKubelet
 from .conftest import open_panel, save_docs_image, section
 
 pytestmark = pytest.mark.ui
 
-STOCK_RUNTIME = (Path(__file__).resolve().parents[3]
-                 / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml")
 
 
 @pytest.fixture
-def cluster(k8s_emulator, kubeconfig_path, monkeypatch):
-    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
-    from jupyter_kf import config
-
-    config.reset()
-    kubernetes_backend.reset()
-    k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
-    k8s_emulator.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
-    yield k8s_emulator
-    kubernetes_backend.reset()
+def cluster(kf_cluster):
+    kf_cluster.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+    return kf_cluster
 
 
 def row(panel, name):
