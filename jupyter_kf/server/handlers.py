@@ -62,15 +62,16 @@ class KfAPIHandler(APIHandler):
             self.manager.namespace("kubernetes", namespace)
         return status
 
-    def _guarded(self, action: Callable[[str, str], Any], name: str, backend: str) -> Any:
+    def _guarded(self, action: Callable[[str, str], Any], name: str) -> Any:
         """Act on a job only once its namespace is known to be allowed."""
+        backend, _ = self.where()
         self.allowed(sections.get_job(name, backend))
         return action(name, backend)
 
-    async def call(self, fn: Callable[..., Any], *args: Any, invalidate: str | None = None, status: int = 200) -> None:
-        """Run ``fn(*args)`` off the event loop and reply with its result, or with the KfError's line."""
+    async def call(self, work: Callable[[], Any], invalidate: str | None = None, status: int = 200) -> None:
+        """Parse the request and do the work off the event loop; reply with the result or the KfError's line."""
         try:
-            result = await asyncio.to_thread(fn, *args)
+            result = await asyncio.to_thread(work)
         except KfError as err:
             self.fail(err)
             return
@@ -107,44 +108,23 @@ class JobsHandler(KfAPIHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            backend, namespace = self.where()
-            body = self.body()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.create_job, body, backend, namespace, invalidate="jobs", status=201)
+        await self.call(lambda: sections.create_job(self.body(), *self.where()), invalidate="jobs", status=201)
 
 
 class JobHandler(KfAPIHandler):
     @tornado.web.authenticated
     async def get(self, name: str) -> None:
-        try:
-            backend, _ = self.where()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(self._guarded, sections.get_job, name, backend)
+        await self.call(lambda: self._guarded(sections.get_job, name))
 
     @tornado.web.authenticated
     async def delete(self, name: str) -> None:
-        try:
-            backend, _ = self.where()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(self._guarded, sections.delete_job, name, backend, invalidate="jobs")
+        await self.call(lambda: self._guarded(sections.delete_job, name), invalidate="jobs")
 
 
 class CancelJobHandler(KfAPIHandler):
     @tornado.web.authenticated
     async def post(self, name: str) -> None:
-        try:
-            backend, _ = self.where()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(self._guarded, sections.cancel_job, name, backend, invalidate="jobs")
+        await self.call(lambda: self._guarded(sections.cancel_job, name), invalidate="jobs")
 
 
 class JobLogsHandler(KfAPIHandler):
@@ -224,38 +204,24 @@ class NotebooksHandler(KfAPIHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            backend, namespace = self.where()
-            body = self.body()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.create_notebook, body, backend, namespace, invalidate="notebooks", status=201)
+        await self.call(lambda: sections.create_notebook(self.body(), *self.where()), invalidate="notebooks", status=201)
 
 
 class NotebookHandler(KfAPIHandler):
     @tornado.web.authenticated
     async def get(self, name: str) -> None:
-        try:
-            backend, namespace = self.where()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.notebook_action, "get", name, backend, namespace)
+        await self.call(lambda: sections.notebook_action("get", name, *self.where()))
 
     @tornado.web.authenticated
     async def delete(self, name: str) -> None:
-        try:
-            backend, namespace = self.where()
-            keep = self.get_query_argument("keep_workspace", None)
-            if keep is None:
-                raise InvalidSpec("say what happens to the workspace: ?keep_workspace=true keeps it, "
-                                  "?keep_workspace=false deletes its files")
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.delete_notebook, name, keep.lower() in ("1", "true", "yes"), backend, namespace,
-                        invalidate="notebooks")
+        await self.call(lambda: sections.delete_notebook(name, self._keep_workspace(), *self.where()), invalidate="notebooks")
+
+    def _keep_workspace(self) -> bool:
+        keep = self.get_query_argument("keep_workspace", None)
+        if keep is None:
+            raise InvalidSpec("say what happens to the workspace: ?keep_workspace=true keeps it, "
+                              "?keep_workspace=false deletes its files")
+        return keep.lower() in ("1", "true", "yes")
 
 
 class NotebookActionHandler(KfAPIHandler):
@@ -263,23 +229,13 @@ class NotebookActionHandler(KfAPIHandler):
 
     @tornado.web.authenticated
     async def post(self, name: str, action: str) -> None:
-        try:
-            backend, namespace = self.where()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.notebook_action, action, name, backend, namespace, invalidate="notebooks")
+        await self.call(lambda: sections.notebook_action(action, name, *self.where()), invalidate="notebooks")
 
 
 class NotebookUrlHandler(KfAPIHandler):
     @tornado.web.authenticated
     async def get(self, name: str) -> None:
-        try:
-            backend, namespace = self.where()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.notebook_action, "url", name, backend, namespace)
+        await self.call(lambda: sections.notebook_action("url", name, *self.where()))
 
 
 # -- models -------------------------------------------------------------------------------------------
@@ -290,33 +246,17 @@ class ModelsHandler(KfAPIHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            backend, namespace = self.where()
-            body = self.body()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.deploy_model, body, backend, namespace, invalidate="models", status=201)
+        await self.call(lambda: sections.deploy_model(self.body(), *self.where()), invalidate="models", status=201)
 
 
 class ModelHandler(KfAPIHandler):
     @tornado.web.authenticated
     async def get(self, name: str) -> None:
-        try:
-            backend, namespace = self.where()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.get_model, name, backend, namespace)
+        await self.call(lambda: sections.get_model(name, *self.where()))
 
     @tornado.web.authenticated
     async def delete(self, name: str) -> None:
-        try:
-            backend, namespace = self.where()
-        except KfError as err:
-            self.fail(err)
-            return
-        await self.call(sections.undeploy_model, name, backend, namespace, invalidate="models")
+        await self.call(lambda: sections.undeploy_model(name, *self.where()), invalidate="models")
 
 
 # -- pipeline runs ------------------------------------------------------------------------------------
@@ -329,7 +269,7 @@ class PipelineRunsHandler(KfAPIHandler):
 class CancelPipelineRunHandler(KfAPIHandler):
     @tornado.web.authenticated
     async def post(self, name: str) -> None:
-        await self.call(sections.cancel_pipeline_run, name, invalidate="pipelines")
+        await self.call(lambda: sections.cancel_pipeline_run(name), invalidate="pipelines")
 
 
 def setup_handlers(web_app, manager: KfManager) -> None:
