@@ -22,3 +22,39 @@ def wait_for_phase(job, phase, timeout=30):
     while job.status().phase != phase:
         assert time.monotonic() < deadline, f"{job.name} never reached {phase}: {job.status()}"
         time.sleep(0.02)
+
+
+async def get_json(jp_fetch, *parts, **kwargs):
+    """A jupyter-kf REST call that must succeed, as JSON."""
+    import json
+
+    response = await jp_fetch("jupyter-kf", "api", *parts, **kwargs)
+    assert response.code in (200, 201)
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def error_of(jp_fetch, *parts, **kwargs):
+    """A jupyter-kf REST call that must fail: (status, body); the message is one line."""
+    import json
+
+    import pytest
+    from tornado.httpclient import HTTPClientError
+
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("jupyter-kf", "api", *parts, **kwargs)
+    body = json.loads(info.value.response.body)
+    assert "\n" not in body["message"]
+    return info.value.code, body
+
+
+async def until(predicate, timeout=20.0):
+    """Await ``predicate()`` until it is truthy or ``timeout`` passes; its last value."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
@@ -11,6 +10,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_kf import api, errors
+
+from .helpers import error_of, get_json, until
 
 JOB_KEYS = {
     "name", "phase", "backend", "namespace", "kind", "created", "started", "finished", "workers",
@@ -46,30 +47,6 @@ def long_job():
         job.cancel()
     except errors.KfError:
         pass
-
-
-async def get_json(jp_fetch, *parts, **kwargs):
-    response = await jp_fetch("jupyter-kf", "api", *parts, **kwargs)
-    assert response.code in (200, 201)
-    assert response.headers["Content-Type"].startswith("application/json")
-    return json.loads(response.body)
-
-
-async def error_of(jp_fetch, *parts, **kwargs):
-    with pytest.raises(HTTPClientError) as info:
-        await jp_fetch("jupyter-kf", "api", *parts, **kwargs)
-    body = json.loads(info.value.response.body)
-    assert "\n" not in body["message"]
-    return info.value.code, body
-
-
-async def until(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
 
 
 async def test_routes_live_under_base_url(jp_fetch, jp_base_url):

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from jupyter_kf import api
 
 from .fake_kubelet import FakeKubelet
+
+from .helpers import error_of, get_json, until
 
 
 
@@ -31,28 +31,6 @@ def cluster(kf_cluster):
     for name in ("team-a", "team-b"):
         kf_cluster.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     return kf_cluster
-
-
-async def get_json(jp_fetch, *parts, **kwargs):
-    response = await jp_fetch("jupyter-kf", "api", *parts, **kwargs)
-    return json.loads(response.body)
-
-
-async def error_of(jp_fetch, *parts, **kwargs):
-    with pytest.raises(HTTPClientError) as info:
-        await jp_fetch("jupyter-kf", "api", *parts, **kwargs)
-    body = json.loads(info.value.response.body)
-    assert "\n" not in body["message"]
-    return info.value.code, body
-
-
-async def until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
 
 
 async def test_info_offers_the_cluster_and_the_allowed_namespaces(jp_fetch, cluster):

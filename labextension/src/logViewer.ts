@@ -5,6 +5,7 @@ import { Widget } from '@lumino/widgets';
 
 import { kubeflowIcon } from './icons';
 import { IWhere, streamLogs } from './request';
+import { el } from './dom';
 
 /** Lines kept in the view: a long job's log must not grow the page without bound. */
 const MAX_LINES = 20000;
@@ -220,19 +221,4 @@ export function createLogTab(
   widget.title.icon = kubeflowIcon;
   widget.title.closable = true;
   return widget;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }

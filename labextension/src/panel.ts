@@ -32,6 +32,7 @@ import {
   notebookUrl,
   undeployModel
 } from './request';
+import { el } from './dom';
 
 export const PANEL_ID = 'jupyter-kf-panel';
 
@@ -1213,20 +1214,5 @@ export function messageOf(error: unknown): string {
 function iconElement(icon: LabIcon): HTMLElement {
   const node = icon.element({ tag: 'span' });
   node.setAttribute('aria-hidden', 'true');
-  return node;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
   return node;
 }
