@@ -244,3 +244,10 @@ def test_follow_streams_until_the_job_ends():
 def test_a_line_without_newline_is_not_lost():
     job = api.train("import sys\nsys.stdout.write('no newline at the end')", name="partial-line", user_ns={}, wait=True)
     assert list(job.logs()) == ["no newline at the end"]
+
+
+def test_cancel_right_after_submit_is_never_lost():
+    """A cancel that lands while the supervisor is still starting its workers still stops the job."""
+    for i in range(5):
+        job = api.train("import time\ntime.sleep(30)", name=f"racy-{i}", user_ns={})
+        assert job.cancel().phase == "Cancelled"

@@ -138,15 +138,18 @@ class LocalBackend(Backend):
         status = self.status(name)
         if status.done:
             return status
-        (folder / "cancel").touch()
-        try:
-            pid = json.loads((folder / "status.json").read_text()).get("supervisor_pid")
-        except (FileNotFoundError, json.JSONDecodeError):
-            pid = None
-        if pid and self._supervisor_alive(folder, {"supervisor_pid": pid}, {}):
-            os.kill(pid, signal.SIGTERM)
+        (folder / "cancel").touch()  # a supervisor still starting reads this instead of a signal
+        signalled = False
         deadline = time.time() + 10
         while time.time() < deadline:
+            if not signalled:
+                try:
+                    pid = json.loads((folder / "status.json").read_text()).get("supervisor_pid")
+                except (FileNotFoundError, json.JSONDecodeError):
+                    pid = None
+                if pid and self._supervisor_alive(folder, {"supervisor_pid": pid}, {}):
+                    os.kill(pid, signal.SIGTERM)
+                    signalled = True
             status = self.status(name)
             if status.done:
                 break

@@ -87,6 +87,8 @@ class Supervisor:
             self.status.update(phase="Cancelled", finished=now(), message="cancelled before it started")
             return self.write()
         self.start()
+        if os.path.exists(os.path.join(self.dir, "cancel")):  # asked while the workers were starting
+            self.stop("Cancelled")
         if self.timeout:
             signal.signal(signal.SIGALRM, lambda *_: self.stop("timeout"))
             signal.setitimer(signal.ITIMER_REAL, float(self.timeout))
