@@ -129,9 +129,14 @@ class LocalBackend(Backend):
 
     def read_tail(self, name: str) -> list[tuple[int, str]]:
         """Lines not ended by a newline yet (a job that died mid-line), for a final flush."""
-        logs = self.folder(name) / "logs"
-        return [(int(p.stem.split("-")[1]), p.read_bytes().rsplit(b"\n", 1)[-1].decode("utf-8", "replace"))
-                for p in sorted(logs.glob("worker-*.log")) if p.read_bytes() and not p.read_bytes().endswith(b"\n")]
+        tails = []
+        for path in sorted((self.folder(name) / "logs").glob("worker-*.log")):
+            with open(path, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 65536))  # a line's end is near the file's end
+                tail = f.read().rsplit(b"\n", 1)[-1]
+            if tail:
+                tails.append((int(path.stem.split("-")[1]), tail.decode("utf-8", "replace")))
+        return tails
 
     def cancel(self, name: str) -> JobStatus:
         folder = self.folder(name)
