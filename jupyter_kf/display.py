@@ -38,6 +38,14 @@ def sparkline(points: list[tuple[float, float]], width: int = 260, height: int =
             f'<text x="{pad + 1}" y="{height - 2}" font-size="9" fill="#888">{y0:.4g}</text></svg>')
 
 
+def text_table(columns: list[str], rows: list[dict]) -> str:
+    """Rows as aligned plain-text columns under upper-case headers (the text twin of an HTML table)."""
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
 class JobTable:
     """``%kf_jobs``: one row a job, a coloured badge per phase."""
 
@@ -58,11 +66,7 @@ class JobTable:
         if not self.statuses:
             return f"no jobs on the {self.backend} backend yet: run a cell with %%kf_train"
         cols = ["name", "phase", "created", "duration", "resources", "where", "message"]
-        rows = [r for _, r in self._rows()]
-        widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-        lines = ["  ".join(c.upper().ljust(widths[c]) for c in cols)]
-        lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]
-        return "\n".join(line.rstrip() for line in lines)
+        return text_table(cols, [r for _, r in self._rows()])
 
     def _repr_html_(self):
         if not self.statuses:

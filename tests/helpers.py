@@ -24,6 +24,12 @@ def wait_for_phase(job, phase, timeout=30):
         time.sleep(0.02)
 
 
+def server_config(**extra) -> dict:
+    """pytest-jupyter's server config: only our extension, auth required, plus ``extra`` sections."""
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_kf": True}, "allow_unauthenticated_access": False,
+                          "terminals_enabled": False}, **extra}
+
+
 async def get_json(jp_fetch, *parts, **kwargs):
     """A jupyter-kf REST call that must succeed, as JSON."""
     import json

@@ -11,7 +11,7 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_kf import api, errors
 
-from .helpers import error_of, get_json, until
+from .helpers import error_of, get_json, server_config, until
 
 JOB_KEYS = {
     "name", "phase", "backend", "namespace", "kind", "created", "started", "finished", "workers",
@@ -30,13 +30,7 @@ ROUTES = [
 
 @pytest.fixture
 def jp_server_config():
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_kf": True},
-            "allow_unauthenticated_access": False,
-            "terminals_enabled": False,
-        }
-    }
+    return server_config()
 
 
 @pytest.fixture

@@ -9,21 +9,13 @@ import pytest
 from jupyter_kf import api
 
 from .fake_kubelet import FakeKubelet
-
-from .helpers import error_of, get_json, until
+from .helpers import error_of, get_json, server_config, until
 
 
 
 @pytest.fixture
 def jp_server_config():
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_kf": True},
-            "allow_unauthenticated_access": False,
-            "terminals_enabled": False,
-        },
-        "KfServer": {"namespaces": ["default", "team-a"]},
-    }
+    return server_config(KfServer={"namespaces": ["default", "team-a"]})
 
 
 @pytest.fixture

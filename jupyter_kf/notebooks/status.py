@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from dataclasses import asdict, dataclass, field
 
-from ..display import badge
+from ..display import badge, text_table
 
 PHASES = ("Starting", "Waiting", "Ready", "Stopped", "Error")
 LINK_STYLE = "color:#1565c0;text-decoration:underline"
@@ -89,11 +89,7 @@ class NotebookTable(list):
         if not self:
             return f"no notebook servers on the {self.backend} backend: %kf_notebook create NAME starts one"
         cols = ["name", "status", "resources", "workspace", "where", "url", "message"]
-        rows = [r for _, r in self._rows()]
-        widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-        lines = ["  ".join(c.upper().ljust(widths[c]) for c in cols)]
-        lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]
-        return "\n".join(line.rstrip() for line in lines)
+        return text_table(cols, [r for _, r in self._rows()])
 
     def _repr_html_(self) -> str:
         if not self:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-from ..display import badge
+from ..display import badge, text_table
 from .status import ModelStatus
 
 _BADGE = {"Ready": "Succeeded", "Pending": "Pending", "Failed": "Failed"}
@@ -29,11 +29,7 @@ class ModelTable:
     def __repr__(self):
         if not self.statuses:
             return f"no models on the {self.backend} backend yet: deploy one with %kf_deploy NAME --model VARIABLE"
-        rows = [r for _, r in self._rows()]
-        widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in self.COLUMNS}
-        lines = ["  ".join(c.upper().ljust(widths[c]) for c in self.COLUMNS)]
-        lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in self.COLUMNS) for r in rows]
-        return "\n".join(line.rstrip() for line in lines)
+        return text_table(self.COLUMNS, [r for _, r in self._rows()])
 
     def _repr_html_(self):
         if not self.statuses:
