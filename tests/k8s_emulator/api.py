@@ -13,7 +13,7 @@ from typing import Callable
 
 import yaml
 
-from . import builtin_schemas, crds, defaults, logs as podlogs, validation, watch as watching
+from . import builtin_schemas, crds, defaults, logs as podlogs, validation, watch as watching, webhooks
 from .deletion import POLICIES, Deleter
 from .errors import (STALE_OBJECT, ApiError, already_exists, bad_request, conflict, forbidden, gone, invalid,
                      method_not_allowed, not_found, resource_not_found, success_status, unsupported_media_type)
@@ -261,6 +261,7 @@ class Api:
                 if errs:
                     raise invalid(resource.kind, resource.group, meta.get("name", ""), errs)
             validation.validate(resource, obj)
+            webhooks.admit(resource, self.store, obj, None)
             if resource.namespaced:
                 self._check_namespace_open(resource, namespace, meta["name"])
             if self.store.get(resource.key, namespace, meta["name"]) is not None:
@@ -373,6 +374,8 @@ class Api:
                         detail=f"no new finalizers can be added if the object is being deleted, found new "
                                f"finalizers []string{{{', '.join(json.dumps(f) for f in added)}}}")])
             validation.validate(resource, new, old)
+            if sub != "status":
+                webhooks.admit(resource, self.store, new, old)
             headers = _warning_headers(warnings)
             if _without_rv(new) == _without_rv(resource.served(old)):
                 return Response(200, resource.served(old), headers=headers)
