@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lab bench emulator clean install test-deps chromium
+.PHONY: demo test test-matrix lab bench emulator clean install test-deps chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,8 +51,13 @@ chromium:
 demo: $(STAMP)
 	$(BIN)/python -m jupyter_kf.demo examples/quickstart.ipynb
 
+# The kernel-side suite on every other CPython 3.10+ found (pyenv or PATH), then everything on the default.
 test: test-deps
+	$(BIN)/python tests/python_matrix.py
 	$(BIN)/python -m pytest -q
+
+test-matrix: $(TEST_STAMP)
+	$(BIN)/python tests/python_matrix.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=examples
@@ -64,4 +69,4 @@ emulator: $(TEST_STAMP)
 	$(BIN)/python -m tests.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig
 
 clean:
-	rm -rf $(VENV) .venv-kfp .venv-kale node_modules lib .yarn tsconfig.tsbuildinfo jupyter_kf/labextension
+	rm -rf $(VENV) .venv-py* .venv-kfp .venv-kale node_modules lib .yarn tsconfig.tsbuildinfo jupyter_kf/labextension

@@ -107,6 +107,9 @@ class CellFlow:
     def stmt(self, node) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             self.definition(node)
+        elif isinstance(node, getattr(ast, "TypeAlias", ())):  # type X[T] = ... (3.12+)
+            self.expr(node.value, self.type_params(node))
+            self.write(node.name.id)
         elif isinstance(node, ast.If):
             self.expr(node.test)
             self.bound = self.branch(node.body) & self.branch(node.orelse)
@@ -200,16 +203,17 @@ class CellFlow:
     def definition(self, node) -> None:
         for deco in node.decorator_list:
             self.expr(deco)
+        params = self.type_params(node)
         if isinstance(node, ast.ClassDef):
             for base in node.bases + [k.value for k in node.keywords]:
-                self.expr(base)
+                self.expr(base, params)
         else:
             self.arguments(node.args)
             for arg in all_args(node.args):
                 if arg.annotation is not None:
-                    self.expr(arg.annotation)
+                    self.expr(arg.annotation, params)
             if node.returns is not None:
-                self.expr(node.returns)
+                self.expr(node.returns, params)
         reads, global_writes = scope_names(node)
         for name in reads:
             self.read(name)
@@ -217,6 +221,15 @@ class CellFlow:
             self.read(name)
             self.write(name)
         self.write(node.name)
+
+    def type_params(self, node) -> frozenset:
+        """PEP 695 type parameters (3.12+): local to the definition; their bounds and defaults are read."""
+        names = frozenset(p.name for p in getattr(node, "type_params", ()))
+        for param in getattr(node, "type_params", ()):
+            for part in (getattr(param, "bound", None), getattr(param, "default_value", None)):
+                if part is not None:
+                    self.expr(part, names)
+        return names
 
     def arguments(self, args: ast.arguments) -> None:
         for default in list(args.defaults) + [d for d in args.kw_defaults if d is not None]:

@@ -70,10 +70,14 @@ def read_frames(path, persistent_load=None):
         pos += -pos % ALIGN
         buffers.append(view[pos : pos + size])
         pos += size
-    unpickler = pickle.Unpickler(io.BytesIO(body), buffers=buffers)
-    if persistent_load is not None:
-        unpickler.persistent_load = persistent_load
-    return unpickler.load()
+    if persistent_load is None:
+        return pickle.Unpickler(io.BytesIO(body), buffers=buffers).load()
+
+    class _Unpickler(pickle.Unpickler):  # 3.13 made the attribute read-only on instances; a subclass may define it
+        def persistent_load(self, pid):
+            return persistent_load(pid)
+
+    return _Unpickler(io.BytesIO(body), buffers=buffers).load()
 
 
 def fingerprint(obj):
@@ -444,33 +448,51 @@ def main(argv=None):
     finally:
         if job.rank == 0:
             job.result["exit_code"] = code
-            if os.environ.get("KF_RESULT_VIA_LOG") == "1":
-                send_results_via_log(job)
+            via_log = os.environ.get("KF_RESULT_VIA_LOG") == "1"
+            pickled = send_results_via_log(job) if via_log else None
             write_json_atomic(job.path("result.json"), job.result)
-            if os.environ.get("KF_RESULT_VIA_LOG") == "1":
-                emit_file("json", job.path("result.json"))
+            if via_log:
+                summary = emit_file("json", job.path("result.json"))
+                key = os.environ.get(RESULT_KEY_ENV)
+                if key:  # without it the client refuses the results: nothing unsigned is unpickled there
+                    print(f"{RESULT_MARK} mac {result_mac(key, summary, pickled)}")
                 print(f"{RESULT_MARK} end", flush=True)
     return code
 
 
 RESULT_MARK = "::kf-result::"
 RESULT_LOG_LIMIT = 4 * 2**20
+RESULT_KEY_ENV = "KF_RESULT_KEY"  # the job's result key, from its bundle Secret (secretKeyRef)
+RESULT_MAC_CONTEXT = b"jupyter-kf result v1\0"
+
+
+def result_mac(key, summary, pickled):
+    """HMAC-SHA256 over what the client receives: the summary and the pickled results (``None``: none
+    were sent). Only a holder of the job's key can make it, so results another pod wrote are refused."""
+    import hashlib
+    import hmac
+
+    mac = hmac.new(key.encode("ascii") if isinstance(key, str) else key, RESULT_MAC_CONTEXT, hashlib.sha256)
+    mac.update(hashlib.sha256(summary).digest())
+    mac.update(b"\0" if pickled is None else b"\1" + hashlib.sha256(pickled).digest())
+    return mac.hexdigest()
 
 
 def send_results_via_log(job):
     """Small results travel in the pod's log as base64 lines that the client takes back out; larger
-    ones go to the store when there is one."""
+    ones go to the store when there is one. Returns the pickled bytes sent (None: none)."""
     path = job.path("result.pkl")
     if not os.path.exists(path):
-        return
+        return None
     size = os.path.getsize(path)
     limit = int(os.environ.get("KF_RESULT_LOG_LIMIT", RESULT_LOG_LIMIT))
     store = job.meta.get("store")
     if size > limit and store:
         with open(path, "rb") as f:
-            s3_request("PUT", store, store["prefix"] + "result.pkl", f.read())
+            pickled = f.read()
+        s3_request("PUT", store, store["prefix"] + "result.pkl", pickled)
         job.result["result_in_store"] = True
-        return
+        return pickled
     if size > limit:
         names = ", ".join(job.result["outputs"] + job.result["mutated"])
         job.result["unpicklable"].update({n: f"results are {size / 2**20:.1f} MiB together, over the {limit / 2**20:.0f} MiB "
@@ -478,19 +500,22 @@ def send_results_via_log(job):
                                           job.result["outputs"] + job.result["mutated"]})
         job.result["outputs"], job.result["mutated"] = [], []
         print(f"jupyter_kf runner: results ({names}) are too large to come back without a store", file=sys.stderr)
-        return
-    emit_file("pkl", path)
+        return None
+    return emit_file("pkl", path)
 
 
 def emit_file(kind, path):
+    """Print a file as base64 result lines; returns its bytes."""
     import base64
 
     with open(path, "rb") as f:
-        data = base64.b64encode(f.read()).decode("ascii")
+        raw = f.read()
+    data = base64.b64encode(raw).decode("ascii")
     sys.stdout.flush()
     for i in range(0, len(data), 4096):
         print(f"{RESULT_MARK} {kind} {data[i:i + 4096]}")
     sys.stdout.flush()
+    return raw
 
 
 if __name__ == "__main__":

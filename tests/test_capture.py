@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from jupyter_kf.capture import analyse
@@ -108,3 +110,13 @@ def test_syntax_error_names_the_cell_line():
 def test_comprehensions_inside_functions():
     """Python 3.12 inlined comprehensions out of symtable; the analysis must not miss ``k``."""
     assert sorted(inputs("def f():\n    return [x * k for x in data]")) == ["data", "k"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="PEP 695 syntax parses on Python 3.12+ (the matrix runs it)")
+def test_type_parameters_are_local_and_type_aliases_bind():
+    a = analyse("def first[T: Base](xs: list[T]) -> T:\n    return pick(xs)\ny = first(items)")
+    assert a.inputs == ["Base", "list", "pick", "items"] and a.outputs == ["first", "y"]
+    a = analyse("class Box[T](Generic):\n    def get(self) -> T:\n        return helper\nb = Box()")
+    assert a.inputs == ["Generic", "helper"] and a.outputs == ["Box", "b"]
+    a = analyse("type Pair[T] = tuple[T, Other]\nz = Pair")
+    assert [n for n in a.inputs if n != "tuple"] == ["Other"] and a.outputs == ["Pair", "z"]

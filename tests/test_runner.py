@@ -4,7 +4,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from jupyter_kf import api, runner
+
+from . import pythons
 
 
 def test_pet_contract_becomes_torch_env():
@@ -48,3 +52,35 @@ def test_frames_keep_large_buffers_aligned_and_exact(tmp_path):
     back = runner.read_frames(path)
     assert np.array_equal(back["a"], arrays["a"]) and np.array_equal(back["b"], arrays["b"]) and back["c"] == "text"
     assert back["a"].ctypes.data % 64 == 0 and back["a"].flags.writeable
+
+
+def test_a_job_on_another_python_refuses_before_unpickling(kf_state_dir, tmp_path):
+    """An image whose Python differs from the kernel's: exit 3 and one clear line, nothing unpickled."""
+    other = pythons.other_than_running()
+    if other is None:
+        pytest.skip("no second CPython 3.10+ on this machine (pyenv or python3.X on PATH)")
+    version, python = other
+    api.train("y = 1", name="elsewhere", user_ns={}, wait=True)
+    bundle = kf_state_dir / "jobs" / "elsewhere"
+    # A payload that would raise if unpickled: the check must come first.
+    runner.write_frames(str(bundle / "payload.bin"), _Boom())
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([str(python), str(bundle / "runner.py"), str(bundle), str(out)], capture_output=True,
+                          text=True, env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RANK")})
+    mine = "%d.%d" % sys.version_info[:2]
+    assert proc.returncode == runner.EXIT_PYTHON, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"jupyter_kf runner: the notebook pickled with Python {mine} but this job runs Python {version}: "
+        f"use an image with Python {mine} (e.g. python:{mine}-slim)"]
+    result = json.loads((out / "result.json").read_text())
+    assert result["error"]["kind"] == "python_mismatch" and result["status"] == "error"
+
+
+class _Boom:
+    def __reduce__(self):
+        return (_explode, ())
+
+
+def _explode():
+    raise AssertionError("unpickled before the version check")
