@@ -8,7 +8,7 @@ resources), the CRD's CEL rules that :mod:`.cel` understands, and a few Go rules
 """
 from __future__ import annotations
 
-from . import builtin_schemas, cel
+from . import builtin_schemas, cel, quantity
 from .errors import bad_request, invalid
 from .meta import validate_labels_and_annotations, validate_name
 from .resources import Resource
@@ -83,8 +83,42 @@ def _pod_spec_errors(spec: dict, path: str) -> list[FieldError]:
             if c.get("name") in seen:
                 errs.append(FieldError("FieldValueDuplicate", f"{where}.name", c["name"]))
             seen.add(c.get("name"))
+            errs += _resource_errors(c.get("resources"), f"{where}.resources")
     if isinstance(spec.get("containers"), list) and not spec["containers"]:
         errs.append(FieldError("FieldValueRequired", f"{path}.containers"))
+    return errs
+
+
+def _overcommit_allowed(name: str) -> bool:
+    """``IsOvercommitAllowed``: native resources (cpu, memory, ...) but hugepages; never nvidia.com/gpu."""
+    native = "/" not in name or name.startswith("kubernetes.io/")
+    return native and not name.startswith("hugepages-")
+
+
+def _resource_errors(res, path: str) -> list[FieldError]:
+    """``ValidateContainerResourceRequirements``: a request above its limit, an extended resource whose
+    request differs from its limit or has none (requests by resource name: Go's map order is random)."""
+    if not isinstance(res, dict):
+        return []
+    requests = res.get("requests") if isinstance(res.get("requests"), dict) else {}
+    limits = res.get("limits") if isinstance(res.get("limits"), dict) else {}
+    errs = []
+    for name in sorted(requests):
+        try:
+            asked = quantity.value(requests[name])
+            limit = quantity.value(limits[name]) if name in limits else None
+        except quantity.QuantityError:
+            continue  # the schema's quantity check reports it
+        if limit is not None:
+            shown, cap = quantity.canonical(requests[name]), quantity.canonical(limits[name])
+            if asked != limit and not _overcommit_allowed(name):
+                errs.append(FieldError("FieldValueInvalid", f"{path}.requests", shown, f"must be equal to {name} limit of {cap}"))
+            elif asked > limit:
+                errs.append(FieldError("FieldValueInvalid", f"{path}.requests", shown,
+                                       f"must be less than or equal to {name} limit of {cap}"))
+        elif not _overcommit_allowed(name):
+            errs.append(FieldError("FieldValueRequired", f"{path}.limits",
+                                   detail="Limit must be set for non overcommitable resources"))
     return errs
 
 
