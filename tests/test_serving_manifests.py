@@ -79,7 +79,9 @@ def test_sklearn_from_the_notebook():
     predictor = obj["spec"]["predictor"]
     assert predictor["model"] == {"modelFormat": {"name": "sklearn"}, "protocolVersion": "v1",
                                   "storageUri": "s3://models/ns/iris/v1",
-                                  "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}}
+                                  "resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                                "limits": {"cpu": "500m", "memory": "1Gi"}}}
+    assert predictor["name"] == "v1"  # Standard: named now, as a canary may not rename it later
     assert (predictor["minReplicas"], predictor["maxReplicas"], predictor["serviceAccountName"]) == (1, 3, "kf-store-s3-creds")
     assert obj["metadata"]["annotations"][m.MODE_ANNOTATION] == "Standard"
     assert obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "jupyter-kf", "jupyter-kf.io/model": "iris",
@@ -90,6 +92,7 @@ def test_sklearn_from_the_notebook():
 def test_huggingface_with_a_gpu_and_pytorch_on_triton():
     hf = m.model_block("huggingface", "hf://org/model", "v2", model_name="llm", gpus=1)
     obj = valid(m.build_inferenceservice("llm", "team-a", hf, "Knative", {}, version("v1", "hf://org/model", "huggingface")))
+    assert "name" not in obj["spec"]["predictor"]  # Knative: one Knative Service, its canary by traffic
     model = obj["spec"]["predictor"]["model"]
     assert model["args"] == ["--model_name=llm"] and model["storageUri"] == "hf://org/model"
     assert model["resources"] == {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}
@@ -120,7 +123,8 @@ def test_standard_canary_promote_rollback():
     base = iris("Standard")
     new = m.model_block("sklearn", "s3://models/ns/iris/v2", "v2")
     canary = valid(m.with_canary(base, new, 25, version("v2", "s3://models/ns/iris/v2")))
-    assert canary["spec"]["predictor"]["name"] == "v1" and "canaryTrafficPercent" not in canary["spec"]["predictor"]
+    assert canary["spec"]["predictor"]["name"] == base["spec"]["predictor"]["name"] == "v1"
+    assert "canaryTrafficPercent" not in canary["spec"]["predictor"]
     assert canary["spec"]["canary"] == [{"trafficPercent": 25, "predictor": {"name": "v2", "model": {
         "name": "kserve-container", "modelFormat": {"name": "sklearn"}, "protocolVersion": "v2",
         "storageUri": "s3://models/ns/iris/v2"}}}]

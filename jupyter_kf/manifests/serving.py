@@ -5,6 +5,10 @@ Knative re-applies the predictor with ``canaryTrafficPercent`` (traffic splits b
 last rolled-out revision); Standard (raw Deployments, v0.20+) adds ``spec.canary[]`` beside a named
 predictor. What each version is (format, protocol, where its files are) rides in an annotation, so that
 promote and rollback need nothing but the object.
+
+KServe's webhook refuses a ``predictor.name`` change that comes without a model change (the name names
+the stable Deployment, ``<isvc>-<name>-predictor``): a Standard service is named when it is created and
+keeps that name until a promote brings a new model with the canary's name.
 """
 from __future__ import annotations
 
@@ -48,6 +52,10 @@ def model_block(fmt: str, storage_uri: str, protocol: str, runtime: str | None =
     if fmt == "huggingface" and model_name:
         block["args"] = [f"--model_name={model_name}"]
     res = resources(cpu, memory, gpus, gpu_vendor)
+    if cpu:
+        # KServe merges the runtime's container under ours (sklearn server: limits.cpu 1): a request without
+        # its limit would exceed the runtime's and make the pods invalid. The limit goes with the request.
+        res.setdefault("limits", {})["cpu"] = cpu
     if res:
         block["resources"] = res
     return block
@@ -56,8 +64,11 @@ def model_block(fmt: str, storage_uri: str, protocol: str, runtime: str | None =
 def build_inferenceservice(name: str, namespace: str, model: dict, mode: str, labels: dict, version: dict,
                            min_replicas: int | None = None, max_replicas: int | None = None,
                            service_account: str | None = None) -> dict:
-    """A new InferenceService serving ``model`` (a ``model_block``); ``version`` is what we record about it."""
+    """A new InferenceService serving ``model`` (a ``model_block``); ``version`` is what we record about it.
+    In Standard mode the predictor is named after the version now, as a later canary cannot name it."""
     predictor: dict = {"model": copy.deepcopy(model)}
+    if mode == "Standard":
+        predictor = {"name": version["version"], **predictor}
     if min_replicas is not None:
         predictor["minReplicas"] = min_replicas
     if max_replicas is not None:
@@ -102,8 +113,7 @@ def with_canary(isvc: dict, model: dict, percent: int, version: dict) -> dict:
                                                                                            "protocolVersion", "args")},
                               **{k: v for k, v in model.items() if k != "name"}}
         predictor["canaryTrafficPercent"] = percent
-    else:
-        predictor["name"] = predictor.get("name") or (stable or {}).get("version") or "stable"
+    else:  # the stable predictor keeps its name: renaming it without a model change is refused
         canary_model = {"name": "kserve-container", **{k: v for k, v in model.items() if k != "name"}}
         out["spec"]["canary"] = [{"trafficPercent": percent, "predictor": {"name": version["version"], "model": canary_model}}]
     _set_versions(out, stable, {**version, "percent": percent})
@@ -125,8 +135,11 @@ def promoted(isvc: dict) -> dict:
     if mode_of(isvc) == "Standard":
         entry = (isvc["spec"].get("canary") or [{}])[0].get("predictor", {})
         if entry:
-            predictor["name"] = entry.get("name", predictor.get("name"))
-            predictor["model"] = {**predictor.get("model", {}), **{k: v for k, v in entry["model"].items() if k != "name"}}
+            model = {**predictor.get("model", {}), **{k: v for k, v in entry["model"].items() if k != "name"}}
+            if model.get("storageUri") != predictor.get("model", {}).get("storageUri"):
+                # the canary's Deployment becomes the stable one; the same files keep the stable Deployment
+                predictor["name"] = entry.get("name", predictor.get("name"))
+            predictor["model"] = model
     canary = dict(state["canary"] or {})
     canary.pop("percent", None)
     _set_versions(out, canary or state["stable"], None)

@@ -25,6 +25,9 @@ from .status import ModelStatus
 FAILED_WAITING = {"ErrImagePull": "image pull failed", "ImagePullBackOff": "image pull failed",
                   "InvalidImageName": "image name is invalid", "CrashLoopBackOff": "keeps crashing",
                   "CreateContainerConfigError": "cannot be configured"}
+# PredictorReady reasons KServe sets when it cannot make the predictor at all (an invalid Deployment...)
+FAILED_REASONS = ("ReconcileFailed", "InvalidWorkerSpecNotSet", "InvalidGPUAllocation")
+STOP_ANNOTATION = "serving.kserve.io/stop"
 
 
 def _user() -> str:
@@ -265,22 +268,31 @@ class KubernetesServing(ClusterClient):
         address = (st.get("address") or {}).get("url")
         out.url = (address if in_cluster and address else st.get("url")) or address or ""
         conditions = {c.get("type"): c for c in st.get("conditions") or []}
-        ready = conditions.get("Ready", {}).get("status") == "True"
-        generation_ok = st.get("observedGeneration") is None or st["observedGeneration"] >= meta.get("generation", 0)
+        if _stopped(isvc, conditions):
+            out.phase, out.url, out.traffic = "Stopped", "", ""
+            out.reasons = [f"stopped: the annotation {STOP_ANNOTATION}=true removed its pods; remove the annotation "
+                           "to serve it again"]
+            return out
         reasons = []
         for ctype, cond in conditions.items():
-            if cond.get("status") != "True" and (cond.get("reason") or cond.get("message")):
+            if ctype != "CanaryPredictorReady" and cond.get("status") != "True" and (cond.get("reason") or cond.get("message")):
                 reasons.append(f"{ctype}: " + " ".join(filter(None, (cond.get("reason"), cond.get("message")))))
+        canary_waiting = _canaries_not_ready(isvc, conditions)
+        if canary_waiting:
+            why = conditions.get("CanaryPredictorReady", {}).get("reason") or "not reported yet"
+            reasons.append(f"canary {', '.join(canary_waiting)} not ready ({why})")
+        ready = conditions.get("Ready", {}).get("status") == "True" and _observed(isvc) and not canary_waiting
         failure = (st.get("modelStatus") or {}).get("lastFailureInfo") or {}
         if failure.get("reason") or failure.get("message"):
             reasons.append(f"model: {' '.join(filter(None, (failure.get('reason'), failure.get('message'))))}")
         failed = (st.get("modelStatus") or {}).get("transitionStatus") in ("BlockedByFailedLoad", "InvalidSpec")
+        failed = failed or conditions.get("PredictorReady", {}).get("reason") in FAILED_REASONS
         if pods and not ready:
             pod_reasons, pod_failed = self._pod_reasons(meta["name"], meta["namespace"])
             reasons += [r for r in pod_reasons if r not in reasons]
             failed = failed or pod_failed
         out.reasons = _dedupe(reasons)
-        out.phase = "Ready" if ready and generation_ok else ("Failed" if failed else "Pending")
+        out.phase = "Ready" if ready else ("Failed" if failed else "Pending")
         return out
 
     def _pod_reasons(self, name: str, namespace: str) -> tuple[list[str], bool]:
@@ -327,6 +339,8 @@ class KubernetesServing(ClusterClient):
                 on_update(status)
             if status.ready:
                 return status
+            if status.phase == "Stopped":
+                raise NotReady(f"{name} is {status.message}")
             if timeout is None or time.monotonic() >= deadline:
                 why = status.message or "no condition reported yet (is the KServe controller running?)"
                 took = f" after {timeout:.0f} s" if timeout else ""
@@ -363,6 +377,35 @@ class KubernetesServing(ClusterClient):
         except JobNotFound:
             raise ModelNotFound(f"no model named {name!r} in namespace {namespace!r}: %kf_models lists the deployed models") from None
         self._drop_uploads([state["stable"], state["canary"]])
+
+
+def _stopped(isvc: dict, conditions: dict) -> bool:
+    """Stopped: KServe's ``Stopped`` condition, or the stop annotation it has not acted on yet."""
+    annotations = isvc.get("metadata", {}).get("annotations") or {}
+    return (conditions.get("Stopped", {}).get("status") == "True"
+            or str(annotations.get(STOP_ANNOTATION, "")).lower() == "true")
+
+
+def _observed(isvc: dict) -> bool:
+    """Whether the status speaks for the current spec. Knative mode copies the Knative Service's
+    observedGeneration, which moves with every edit we make; Standard mode copies the stable Deployment's,
+    which an edit that leaves that Deployment alone (a canary, a promote) never moves: no comparison there."""
+    st = isvc.get("status") or {}
+    mode = m.normalize_mode(st.get("deploymentMode")) or m.mode_of(isvc)
+    if mode != "Knative" or st.get("observedGeneration") is None:
+        return True
+    return st["observedGeneration"] >= isvc["metadata"].get("generation", 0)
+
+
+def _canaries_not_ready(isvc: dict, conditions: dict) -> list[str]:
+    """The Standard-mode canaries (``spec.canary[]``) not reported ready: ``Ready`` leaves them out, so a
+    broken canary would otherwise read as a healthy service."""
+    wanted = [c.get("predictor", {}).get("name", "") for c in isvc.get("spec", {}).get("canary") or []]
+    if not wanted:
+        return []
+    reported = {c.get("name"): c.get("ready") is True for c in (isvc.get("status") or {}).get("canaryStatuses") or []}
+    all_ready = conditions.get("CanaryPredictorReady", {}).get("status") == "True"
+    return [name for name in wanted if not (all_ready and reported.get(name))]
 
 
 def _ours(isvc: dict) -> bool:

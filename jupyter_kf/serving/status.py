@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 class ModelStatus:
     name: str
     backend: str
-    phase: str = "Pending"  # Pending, Ready, Failed, Unknown
+    phase: str = "Pending"  # Pending, Ready, Failed, Stopped (KServe's stop annotation), Unknown
     url: str = ""
     traffic: str = ""
     reasons: list = field(default_factory=list)  # why not Ready, one line each
