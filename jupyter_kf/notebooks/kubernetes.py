@@ -410,6 +410,11 @@ def build_status(kind: str, obj: dict, pods: list[dict], events: list[dict], nam
     status = NotebookStatus(name=name, phase="Starting", backend="kubernetes", kind=KIND_NAME[kind], namespace=namespace,
                             image=container.get("image", ""), resources=resources, workspace=workspace,
                             created=meta.get("creationTimestamp", ""))
+    if meta.get("deletionTimestamp"):
+        # deleted with dependents still going (the Kubeflow web app deletes in the foreground): its pod may
+        # still answer, but the server is on its way out; the controller no longer reconciles it
+        status.phase, status.message = "Terminating", "being deleted"
+        return status
     stopped = STOP_ANNOTATION in (meta.get("annotations") or {}) or (kind == "statefulset" and obj["spec"].get("replicas") == 0)
     if stopped:
         status.phase, status.message = "Stopped", "stopping" if pods else "its workspace is kept"

@@ -6,15 +6,17 @@ from dataclasses import asdict, dataclass, field
 
 from ..display import badge, text_table
 
-PHASES = ("Starting", "Waiting", "Ready", "Stopped", "Error")
+PHASES = ("Starting", "Waiting", "Ready", "Stopped", "Terminating", "Error")
 LINK_STYLE = "color:#1565c0;text-decoration:underline"
-_BADGE = {"Starting": "Pending", "Waiting": "Pending", "Ready": "Succeeded", "Stopped": "Cancelled", "Error": "Failed"}
+_BADGE = {"Starting": "Pending", "Waiting": "Pending", "Ready": "Succeeded", "Stopped": "Cancelled",
+          "Terminating": "Cancelled", "Error": "Failed"}
 
 
 @dataclass
 class NotebookStatus:
     """``phase``: Starting (being created, pulling the image), Waiting (cannot be scheduled: ``reason``
-    says why), Ready (``url`` opens it), Stopped (workspace kept) or Error (image, crash; ``message``)."""
+    says why), Ready (``url`` opens it), Stopped (workspace kept), Terminating (being deleted) or Error
+    (image, crash; ``message``)."""
 
     name: str
     phase: str
