@@ -7,12 +7,16 @@ over files, and flags win over everything.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from traitlets import Int, Unicode, default
 from traitlets.config import Config, Configurable
 
+from .errors import KfError
+
 _current: "KfConfig | None" = None
+WORKERS_PER_CORE = 4
 
 
 class KfConfig(Configurable):
@@ -28,6 +32,8 @@ class KfConfig(Configurable):
     payload_limit = Unicode("1Gi", help="Largest pickled inputs a job may take, a quantity such as '512Mi'.").tag(
         config=True
     )
+    local_max_workers = Int(0, help="Most workers the local jobs may run at once, all jobs together; 0: "
+                                    f"{WORKERS_PER_CORE} per CPU core of this machine.").tag(config=True)
     log_lines = Int(200, help="Log lines kept under a cell's live view.").tag(config=True)
     store = Unicode("", help="S3-compatible store for inputs and results too large for a ConfigMap or a log, "
                              "as s3://bucket/prefix; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.").tag(config=True)
@@ -51,7 +57,16 @@ class KfConfig(Configurable):
 
     @property
     def jobs_dir(self) -> Path:
-        return Path(self.state_dir).expanduser() / "jobs"
+        return state_root(self) / "jobs"
+
+    def max_local_workers(self) -> int:
+        if self.local_max_workers > 0:
+            return self.local_max_workers
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cores = os.cpu_count() or 1
+        return WORKERS_PER_CORE * cores
 
 
 def _file_config() -> Config:
@@ -85,6 +100,10 @@ def get() -> KfConfig:
             _current.backend = os.environ["JUPYTER_KF_BACKEND"]
         if os.environ.get("JUPYTER_KF_STATE_DIR"):
             _current.state_dir = os.environ["JUPYTER_KF_STATE_DIR"]
+        try:  # made private (or repaired) at start; a refused folder is reported where it is used
+            state_root(_current)
+        except (KfError, OSError):
+            pass
     return _current
 
 
@@ -92,3 +111,108 @@ def reset() -> None:
     """Forget the settings so the next ``get()`` reads them again (tests, config reloads)."""
     global _current
     _current = None
+
+
+# -- the state folder: this user's alone ---------------------------------------------------------
+# It holds notebook-server tokens, pickled inputs and results (reading a pickle runs code), cells'
+# sources and env values: folders 0700, files 0600, and one that another user could write is refused,
+# as ssh refuses such keys.
+_checked: set[str] = set()
+CHECKED = hasattr(os, "geteuid")  # POSIX owners and modes; Windows has neither
+
+
+class StateNotPrivate(KfError):
+    """The state folder, or a file in it, is another user's or writable by others."""
+
+    http_status = 500
+
+
+def _owner(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+def check_private(path: Path | str, what: str = "state folder", st: os.stat_result | None = None) -> os.stat_result:
+    """Refuse ``path`` unless this user owns it and no one else may write to it; its stat."""
+    st = st if st is not None else os.stat(path)
+    if CHECKED and (st.st_uid != os.geteuid() or st.st_mode & 0o022):
+        mine = st.st_uid == os.geteuid()
+        fix = (f"chmod go-w {path}" if mine else
+               "use a folder of your own (c.KfConfig.state_dir or JUPYTER_KF_STATE_DIR)")
+        raise StateNotPrivate(
+            f"jupyter_kf refuses {what} {path}: it is owned by {_owner(st.st_uid)} with mode "
+            f"{stat.S_IMODE(st.st_mode):04o}, so another user could plant jobs or results there that run code as you: {fix}")
+    return st
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` made (with its parents) if missing; 0700 either way."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if CHECKED:
+        os.chmod(path, 0o700)
+    return path
+
+
+def open_private(path: Path | str, mode: str = "ab"):
+    """Open a file that only this user may read (created 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+    return os.fdopen(fd, mode)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text`` in a 0600 file."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    with open_private(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def state_root(cfg: "KfConfig | None" = None) -> Path:
+    """The state folder, made 0700 if missing; refused (``StateNotPrivate``) when another user owns it or
+    may write to it. Once per process an existing tree's modes are repaired (group and others lose
+    every right: trees written before modes were set are 0755/0644)."""
+    root = Path((cfg or get()).state_dir).expanduser()
+    if not root.exists():
+        private_dir(root)
+    if not CHECKED:
+        return root
+    st = check_private(root)
+    key = str(root)
+    if key not in _checked:
+        if stat.S_IMODE(st.st_mode) & 0o077:  # an old tree: everything in it was made with the umask
+            _repair(root)
+        for section in os.scandir(root):  # jobs, notebooks, models...: each must be ours too
+            if section.is_dir(follow_symlinks=False):
+                sub = check_private(section.path, "state folder", section.stat(follow_symlinks=False))
+                if stat.S_IMODE(sub.st_mode) & 0o077:
+                    os.chmod(section.path, stat.S_IMODE(sub.st_mode) & 0o700)
+        os.chmod(root, 0o700)
+        _checked.add(key)
+    return root
+
+
+def _repair(root: Path) -> None:
+    """Take group and others' rights off everything of ours under ``root`` (symlinks are not followed)."""
+    me = os.geteuid()
+    stack = [str(root)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode) or st.st_uid != me:  # another's file is refused where it is read
+                continue
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                os.chmod(entry.path, stat.S_IMODE(st.st_mode) & 0o700)
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(entry.path)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runner
+from .config import check_private
 from .errors import ResultsNotReady
 
 _NO_VALUE = object()
@@ -63,7 +64,7 @@ def load(folder: Path, originals: dict | None = None) -> Results:
         kind, name = pid
         return refs[name]
 
-    data = runner.read_frames(str(folder / "result.pkl"), persistent_load)
+    data = runner.read_frames(_private(folder / "result.pkl"), persistent_load)
     results.value = data["outputs"].pop("__value__", _NO_VALUE)
     results.values = data["outputs"]
     for name, state in data["mutated"].items():  # the shipped object takes its new state, references see it
@@ -75,6 +76,14 @@ def load(folder: Path, originals: dict | None = None) -> Results:
     return results
 
 
+def _private(path: Path) -> str:
+    """Unpickling runs code: only a file of this user's, in a folder of this user's, that no one else may
+    write to, is read (``StateNotPrivate`` otherwise)."""
+    check_private(path.parent, "the job folder")
+    check_private(path, "the pickle")
+    return str(path)
+
+
 class _LazyPayload:
     """The job's inputs as it saw them, read only if a result refers to one (after a kernel restart)."""
 
@@ -83,7 +92,7 @@ class _LazyPayload:
 
     def __getitem__(self, name):
         if self.values is None:
-            self.values = runner.read_frames(str(self.path)) if self.path.exists() else {}
+            self.values = runner.read_frames(_private(self.path)) if self.path.exists() else {}
         return self.values[name]
 
 

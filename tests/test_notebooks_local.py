@@ -34,7 +34,9 @@ def http_get(url, token=None):
 
 
 def record(state, name):
-    return json.loads((state / "notebooks" / name / "record.json").read_text())
+    """The server's record, with its token (kept in a file of its own)."""
+    folder = state / "notebooks" / name
+    return {**json.loads((folder / "record.json").read_text()), "token": (folder / "token").read_text()}
 
 
 def test_a_real_server_created_reached_stopped_started_deleted(servers, kf_state_dir):

@@ -16,14 +16,19 @@ import time
 from pathlib import Path
 
 from .. import config
-from ..errors import JobExists, JobNotFound, KfError
+from ..errors import InvalidSpec, JobExists, JobNotFound, KfError
 from ..processes import alive
 from ..status import JobStatus, WorkerStatus
-from ..specs import TERMINAL, TrainSpec
+from ..specs import TERMINAL, TrainSpec, check_name
 from . import Backend
 
 SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 STARTUP_GRACE_SECONDS = 30
+ACTIVE = ".active"  # <jobs>/.active/<name>: the workers of each job not seen ended yet (never a job name)
+
+
+class TooManyWorkers(InvalidSpec):
+    """The local workers of the running jobs and this one together are more than this machine allows."""
 
 
 class LocalBackend(Backend):
@@ -33,16 +38,17 @@ class LocalBackend(Backend):
         self.root = Path(root) if root else config.get().jobs_dir
 
     def folder(self, name: str) -> Path:
-        folder = self.root / name
+        folder = self.root / check_name(name)
         if not (folder / "meta.json").is_file():
             raise JobNotFound(f"no job named {name!r} on the local backend: %kf_jobs lists the jobs there")
         return folder
 
     def prepare(self, spec: TrainSpec) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        folder = self.root / spec.name
+        self._check_workers(spec, 0)  # before anything is written; submit checks again, with the running jobs
+        config.private_dir(self.root)
+        folder = self.root / check_name(spec.name)
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
         except FileExistsError:
             phase = self._phase_or_unknown(spec.name)
             raise JobExists(
@@ -58,12 +64,67 @@ class LocalBackend(Backend):
             return "incomplete"
 
     def submit(self, spec: TrainSpec, bundle: Path) -> None:
-        with open(bundle / "supervisor.log", "ab") as log:
-            subprocess.Popen([sys.executable, "-I", "-S", str(SUPERVISOR), str(bundle)], stdin=subprocess.DEVNULL,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        _private_tree(bundle)  # the bundle was written with the umask; the job's own files are 0600 (umask 077)
+        with self._workers_lock():
+            self._check_workers(spec, self._running_workers())
+            active = config.private_dir(self.root / ACTIVE) / spec.name
+            config.write_private(active, str(spec.workers))
+            try:
+                with config.open_private(bundle / "supervisor.log") as log:
+                    subprocess.Popen([sys.executable, "-I", "-S", str(SUPERVISOR), str(bundle)], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            except BaseException:
+                active.unlink(missing_ok=True)
+                raise
 
     def discard(self, spec: TrainSpec, bundle: Path) -> None:
         shutil.rmtree(bundle, ignore_errors=True)
+        (self.root / ACTIVE / spec.name).unlink(missing_ok=True)
+
+    # -- the cap on local workers -----------------------------------------------------------------
+    def _check_workers(self, spec: TrainSpec, running: int) -> None:
+        cap = config.get().max_local_workers()
+        if running + spec.workers > cap:
+            busy = f" and the running jobs hold {running}" if running else ""
+            raise TooManyWorkers(
+                f"--workers {spec.workers}: local jobs may run {cap} workers at once on this machine{busy}: ask for at most "
+                f"{max(cap - running, 0)}, wait for a running job to end, or raise c.KfConfig.local_max_workers")
+
+    def _running_workers(self) -> int:
+        """Workers of the jobs not ended, all together; entries of jobs that ended are dropped."""
+        total = 0
+        active = self.root / ACTIVE
+        try:
+            entries = list(os.scandir(active))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                workers = int(Path(entry.path).read_text() or 0)
+                running = not self.status(entry.name).done
+            except (OSError, ValueError, KfError):
+                running = False
+            if running:
+                total += workers
+            else:
+                Path(entry.path).unlink(missing_ok=True)
+        return total
+
+    def _workers_lock(self):
+        """One submit at a time counts and starts workers (across processes: the REST server, kernels)."""
+        import contextlib
+        import fcntl
+
+        @contextlib.contextmanager
+        def locked():
+            with config.open_private(config.private_dir(self.root) / ".lock") as f:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+        return locked()
 
     def meta(self, name: str) -> dict:
         return json.loads((self.folder(name) / "meta.json").read_text())
@@ -104,7 +165,7 @@ class LocalBackend(Backend):
         for folder in self.root.iterdir():
             try:
                 meta = json.loads((folder / "meta.json").read_text())
-            except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            except (FileNotFoundError, NotADirectoryError, PermissionError, json.JSONDecodeError):
                 continue
             statuses.append((meta.get("created_ts", 0), self._status(folder, meta)))
         return [status for _, status in sorted(statuses, key=lambda pair: -pair[0])]
@@ -143,7 +204,7 @@ class LocalBackend(Backend):
         status = self.status(name)
         if status.done:
             return status
-        (folder / "cancel").touch()  # a supervisor still starting reads this instead of a signal
+        (folder / "cancel").touch(mode=0o600)  # a supervisor still starting reads this instead of a signal
         signalled = False
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -169,3 +230,10 @@ class LocalBackend(Backend):
 
     def result_dir(self, name: str) -> Path:
         return self.folder(name)
+
+
+def _private_tree(folder: Path) -> None:
+    """Folders 0700 and files 0600 (rights for the owner only) under ``folder``, itself included."""
+    for path in (folder, *folder.rglob("*")):
+        if not path.is_symlink():
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)

@@ -4,6 +4,11 @@ Started in its own session so the job outlives the kernel that submitted it. It 
 process per worker with the distributed env contract a cluster gives (RANK, WORLD_SIZE, MASTER_*,
 PET_*), sends each worker's output to ``logs/worker-N.log``, and records the job's phase in
 ``status.json`` (atomically) until every worker has ended. Stdlib only, imports nothing else.
+
+It trusts the folder no further than its owner: a folder (or meta, payload, runner) that is not this
+user's, or that others may write to, is refused, and the workers run the installed runner with this
+interpreter, never a program or interpreter the folder names (a pipeline step's program excepted: it
+is the pipeline's own code, in a folder checked as ours). Everything the job writes is 0600 (umask 077).
 """
 import json
 import os
@@ -14,6 +19,25 @@ import sys
 import time
 
 GRACE_SECONDS = 5
+RUNNER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runner.py")
+# Runs RUNNER as ``python RUNNER JOB_DIR`` would, with the job folder (not the package) first on sys.path.
+BOOTSTRAP = ("import sys; __file__ = sys.argv[1]; del sys.argv[0]; sys.path[0] = sys.argv[1]; "
+             "exec(compile(open(__file__, 'rb').read(), __file__, 'exec'))")
+
+
+class Refused(Exception):
+    pass
+
+
+def check_owned(path):
+    """Refuse a path that is not this user's or that group or others may write to."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or st.st_mode & 0o022):
+        raise Refused(f"jupyter_kf supervisor: refusing {path}: it is owned by uid {st.st_uid} with mode "
+                      f"{st.st_mode & 0o7777:04o}, not yours alone: nothing was run")
 
 
 def now():
@@ -23,6 +47,8 @@ def now():
 class Supervisor:
     def __init__(self, job_dir):
         self.dir = job_dir
+        for name in ("", "meta.json", "payload.bin", "runner.py", "step-args.json", "src"):
+            check_owned(os.path.join(job_dir, name))
         with open(os.path.join(job_dir, "meta.json")) as f:
             self.meta = json.load(f)
         spec = self.meta["spec"]
@@ -60,11 +86,13 @@ class Supervisor:
         logs = os.path.join(self.dir, "logs")
         os.makedirs(logs, exist_ok=True)
         port = free_port()
-        runner = os.path.join(self.dir, "runner.py")
-        python = self.meta.get("executable") or sys.executable
+        if self.meta.get("pipeline"):  # a pipeline step runs the program its pipeline carries
+            command = [sys.executable, "-u", os.path.join(self.dir, "runner.py"), self.dir]
+        else:
+            command = [sys.executable, "-u", "-c", BOOTSTRAP, RUNNER, self.dir]
         for rank in range(self.count):
             with open(os.path.join(logs, f"worker-{rank}.log"), "ab") as out:
-                proc = subprocess.Popen([python, "-u", runner, self.dir], stdin=subprocess.DEVNULL, stdout=out,
+                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT, env=self.env(rank, port), cwd=self.dir,
                                         start_new_session=True)
             self.procs[proc.pid] = rank
@@ -162,5 +190,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def main(job_dir):
+    os.umask(0o077)
+    try:
+        supervisor = Supervisor(job_dir)
+    except Refused as err:
+        print(err, file=sys.stderr, flush=True)
+        return 2
+    supervisor.run()
+    return 0
+
+
 if __name__ == "__main__":
-    Supervisor(sys.argv[1]).run()
+    sys.exit(main(sys.argv[1]))

@@ -2,7 +2,7 @@
 the kernel that made it), on a free loopback port with its own token and folder.
 
 ``<state>/notebooks/<name>/record.json`` is the whole record, so ``list`` finds servers again after a
-kernel restart. The workspace (the server's root folder) lives apart, in
+kernel restart; the server's token is kept apart, in ``token`` beside it (0600, as every file here). The workspace (the server's root folder) lives apart, in
 ``<state>/notebook-workspaces/<name>``, so that stop keeps it and ``delete --keep-workspace`` can too;
 a new server of the same name picks it up again, as a kept PVC does on a cluster.
 """
@@ -21,13 +21,16 @@ import urllib.request
 from pathlib import Path
 
 from .. import config
-from ..errors import InvalidSpec
+from ..errors import InvalidSpec, KfError
 from ..processes import alive, children
+from ..specs import check_name
 from .errors import NotebookExists, NotebookNotFound
 from .spec import NotebookSpec
 from .status import NotebookLink, NotebookStatus
 
 DROPPED_ENV = ("MPLBACKEND", "JPY_PARENT_PID", "JPY_SESSION_NAME", "JUPYTER_TOKEN", "KERNEL_LAUNCH_TIMEOUT")
+# Set by us for each local server (its token, port, runtime files, identity): --env may not change them.
+RESERVED_ENV = ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE", "JUPYTER_PORT", "JUPYTER_RUNTIME_DIR", "KF_NOTEBOOK_SERVER")
 
 
 def _app() -> str:
@@ -41,30 +44,44 @@ class LocalNotebooks:
     name = "local"
 
     def __init__(self, state_dir: Path | None = None):
-        state = Path(state_dir or config.get().state_dir).expanduser()
+        state = Path(state_dir).expanduser() if state_dir else config.state_root()
         self.root, self.workspaces, self.volumes = state / "notebooks", state / "notebook-workspaces", state / "volumes"
 
     def folder(self, name: str) -> Path:
-        folder = self.root / name
+        folder = self.root / check_name(name, "notebook server name")
         if not (folder / "record.json").is_file():
             raise NotebookNotFound(f"no notebook server named {name!r} on the local backend: %kf_notebook list shows them")
         return folder
 
     def _record(self, name: str) -> dict:
-        return json.loads((self.folder(name) / "record.json").read_text())
+        folder = self.folder(name)
+        record = json.loads((folder / "record.json").read_text())
+        if "token" in record:  # a record from before tokens had their own file
+            if not (folder / "token").exists():
+                config.write_private(folder / "token", record["token"])
+            self._save(name, record)
+        return record
 
     def _save(self, name: str, record: dict) -> None:
-        tmp = self.root / name / "record.json.tmp"
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, self.root / name / "record.json")
+        record.pop("token", None)
+        config.write_private(self.root / name / "record.json", json.dumps(record, indent=1))
+
+    def _token(self, name: str) -> str:
+        path = self.root / name / "token"
+        config.check_private(path, "the notebook server's token file")
+        return path.read_text().strip()
 
     # -- create ----------------------------------------------------------------------------------
     def create(self, spec: NotebookSpec) -> NotebookStatus:
+        reserved = sorted(set(spec.env) & set(RESERVED_ENV))
+        if reserved:
+            raise InvalidSpec(f"--env {reserved[0]} is set by jupyter_kf for a local notebook server (its token, port and "
+                              "runtime files come from it): leave it out")
         gpus = self._assign_gpus(spec.gpus)
-        self.root.mkdir(parents=True, exist_ok=True)
-        folder = self.root / spec.name
+        config.private_dir(self.root)
+        folder = self.root / check_name(spec.name, "notebook server name")
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
         except FileExistsError:
             raise NotebookExists(f"a notebook server named {spec.name!r} already exists on the local backend "
                                  f"({self._phase_or_unknown(spec.name)}): choose another name, or "
@@ -74,14 +91,15 @@ class LocalNotebooks:
         workspace = self.workspaces / spec.name if owned else self.volumes / spec.workspace.claim
         kept = workspace.is_dir()
         try:
-            workspace.mkdir(parents=True, exist_ok=True)
+            config.private_dir(workspace)
             for claim, path in spec.data_volumes:  # a local "claim" is a shared folder, linked in by the mount's name
                 target = self.volumes / claim
-                target.mkdir(parents=True, exist_ok=True)
+                config.private_dir(target)
                 link = workspace / Path(path).name
                 if not link.exists() and not link.is_symlink():
                     link.symlink_to(target, target_is_directory=True)
-            record = {"spec": spec.to_dict(), "token": secrets.token_hex(24), "gpus": gpus, "port": None, "pid": None,
+            config.write_private(folder / "token", secrets.token_hex(24))
+            record = {"spec": spec.to_dict(), "gpus": gpus, "port": None, "pid": None,
                       "app": _app(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stopped": False,
                       "workspace": str(workspace), "workspace_owned": owned, "workspace_reused": kept}
             self._save(spec.name, record)
@@ -124,10 +142,9 @@ class LocalNotebooks:
         from ..backends.local_supervisor import free_port
 
         folder = self.root / name
-        env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
-        env.update(JUPYTER_TOKEN=record["token"], JUPYTER_RUNTIME_DIR=str(folder / "runtime"), KF_NOTEBOOK_SERVER=name)
-        for key, value in record["spec"].get("env", {}).items():
-            env[key] = value
+        env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV and k not in RESERVED_ENV}
+        env.update({k: v for k, v in record["spec"].get("env", {}).items() if k not in RESERVED_ENV})
+        env.update(JUPYTER_TOKEN=self._token(name), JUPYTER_RUNTIME_DIR=str(folder / "runtime"), KF_NOTEBOOK_SERVER=name)
         if record["gpus"]:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(record["gpus"])
         elif visible_gpus():
@@ -139,9 +156,9 @@ class LocalNotebooks:
                    "--ServerApp.ip=127.0.0.1", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={record['workspace']}"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root; it is this user's own server
             command.append("--ServerApp.allow_root=True")
-        with open(folder / "server.log", "ab") as log:
+        with config.open_private(folder / "server.log") as log:  # umask 077: its files (notebooks too) are the user's alone
             proc = subprocess.Popen(command, env=env, cwd=record["workspace"], stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, umask=0o077)
         children[proc.pid] = proc
         record.update(port=port, pid=proc.pid, stopped=False, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self._save(name, record)
@@ -154,9 +171,9 @@ class LocalNotebooks:
         statuses = []
         for path in sorted(self.root.glob("*/record.json")) if self.root.is_dir() else []:
             try:
-                statuses.append(self._status(json.loads(path.read_text())))
-            except (OSError, ValueError, KeyError):
-                continue  # a record being written
+                statuses.append(self._status(self._record(path.parent.name)))
+            except (OSError, ValueError, KeyError, KfError):
+                continue  # a record being written (or not ours: get() says why)
         return sorted(statuses, key=lambda s: s.created, reverse=True)
 
     def _status(self, record: dict) -> NotebookStatus:
@@ -177,7 +194,7 @@ class LocalNotebooks:
             status.message = "the server exited" + (f": {worst[-1]}" if worst else "") + f" (log: {self.root / name / 'server.log'})"
             status.details = [f"log: {line}" for line in tail[-5:]]
             return status
-        if _answers(record["port"], record["token"]):
+        if _answers(record["port"], self._token(name)):
             status.phase = "Ready"
             status.url = self._url(record)
         else:
@@ -186,7 +203,7 @@ class LocalNotebooks:
 
     def _url(self, record: dict) -> str:
         page = "lab" if record.get("app") == "jupyterlab" else "api/status"
-        return f"http://127.0.0.1:{record['port']}/{page}?token={record['token']}"
+        return f"http://127.0.0.1:{record['port']}/{page}?token={self._token(record['spec']['name'])}"
 
     def url(self, name: str) -> NotebookLink:
         record = self._record(name)
