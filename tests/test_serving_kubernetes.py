@@ -74,7 +74,7 @@ def store(cluster, s3, moto_server):
 @pytest.fixture
 def model_server(tmp_path, iris):
     """A real model server on loopback standing in for KServe's predictor; the tests point status.url at it."""
-    servers = LocalServing(tmp_path / "server-state")
+    servers = LocalServing()  # in the state folder, where the client finds its token
     started = []
 
     def start(name, model):

@@ -31,9 +31,15 @@ def serving():
         backend.delete(status.name)
 
 
-def http(method, url, body=None):
+def http(method, url, body=None, token=True, headers=None):
+    """A raw request, with the model server's token (read from its 0600 file) unless ``token`` says otherwise."""
+    from jupyter_kf.serving.client import local_token
+
+    token = local_token(url, "") if token is True else token
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {}),
+               **(headers or {})}
     req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read()), {k.lower(): v for k, v in resp.headers.items()}

@@ -1,5 +1,9 @@
 """Predictions over HTTP in KServe's V1 or V2 (Open Inference Protocol) form: the same code for a model
-served on this machine and one on the cluster. One kept-alive connection per model."""
+served on this machine and one on the cluster. One kept-alive connection per model.
+
+A model served on this machine wants its server's token: for a loopback URL it is read from the
+model's folder (``<state>/models/<name>/token``, or the folder whose server listens on that port) and
+sent as ``Authorization: Bearer``, so callers never handle it."""
 from __future__ import annotations
 
 import http.client
@@ -46,13 +50,45 @@ def v2_output(reply: dict):
     return arr.reshape(out["shape"]) if out.get("shape") else arr
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def local_token(url: str, model_name: str) -> str | None:
+    """The token of the model server on this machine that ``url`` reaches, if it is one of ours."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname not in LOOPBACK_HOSTS or not parts.port:
+        return None
+    from .. import config
+    from ..processes import alive
+
+    try:
+        models = config.state_root() / "models"
+    except Exception:  # noqa: BLE001 - no usable state folder: no token to send (the server says what it wants)
+        return None
+    candidates = [models / model_name] if "/" not in model_name and model_name not in ("", ".", "..") else []
+    candidates += sorted(p for p in models.glob("*") if p not in candidates) if models.is_dir() else []
+    for folder in candidates:
+        try:
+            server = json.loads((folder / "server.json").read_text())
+            if server.get("port") != parts.port or not alive(server.get("pid"), "jupyter_kf.serving.local_server"):
+                continue  # never hand our token to whatever listens on a port our server left
+            token = folder / "token"
+            config.check_private(token, "the model server's token file")
+            return token.read_text().strip()
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
 class ModelClient:
-    def __init__(self, url: str, model_name: str, protocol: str = "v1", timeout: float = 60.0, host_header: str | None = None):
+    def __init__(self, url: str, model_name: str, protocol: str = "v1", timeout: float = 60.0, host_header: str | None = None,
+                 token: str | None = None):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PredictionError(f"model {model_name} has no usable URL ({url!r}): is it Ready? %kf_models shows it")
         self.url, self.model_name, self.protocol, self.timeout = url.rstrip("/"), model_name, protocol, timeout
         self._parts, self._host_header = parts, host_header
+        self._token = token if token is not None else local_token(url, model_name)
         self._conn = None
         self._lock = threading.Lock()
 
@@ -72,6 +108,8 @@ class ModelClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._host_header:
             headers["Host"] = self._host_header
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         full = self._parts.path.rstrip("/") + path
         with self._lock:
             for attempt in (0, 1):
