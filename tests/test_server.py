@@ -24,7 +24,7 @@ ROUTES = [
     ("POST", "jobs/j/cancel"), ("GET", "jobs/j/logs"), ("GET", "notebooks"), ("POST", "notebooks"),
     ("GET", "notebooks/n"), ("DELETE", "notebooks/n"), ("POST", "notebooks/n/stop"), ("POST", "notebooks/n/start"),
     ("GET", "notebooks/n/url"), ("GET", "models"), ("POST", "models"), ("GET", "models/m"), ("DELETE", "models/m"),
-    ("GET", "pipelines/runs"), ("POST", "pipelines/runs/r/cancel"),
+    ("POST", "models/m/predict"), ("GET", "pipelines/runs"), ("POST", "pipelines/runs/r/cancel"),
 ]
 
 
@@ -291,6 +291,7 @@ async def test_notebook_server_lifecycle_on_this_machine(jp_fetch):
         assert server["backend"] == "local"
         link = await get_json(jp_fetch, "notebooks", "rest-nb", "url")
         assert link["url"].startswith("http://127.0.0.1:")
+        assert "token=" in link["url"] and "token" not in server["url"]  # the token only from /url (execute)
 
         stopped = await get_json(jp_fetch, "notebooks", "rest-nb", "stop", method="POST", body=b"")
         assert stopped["phase"] == "Stopped"
@@ -327,6 +328,24 @@ async def test_models_say_when_serving_is_missing_or_list(jp_fetch):
         assert await get_json(jp_fetch, "models") == {"models": []}
         code, body = await error_of(jp_fetch, "models", method="POST", body=json.dumps({"name": "m"}))
         assert code == 400 and "uri" in body["message"]
+
+
+async def test_predict_through_the_api_with_the_model_servers_token(jp_fetch):
+    """The panel predicts through the REST API; the model server's token never leaves the server side."""
+    from sklearn.linear_model import LogisticRegression
+
+    from jupyter_kf.serving import api as serving
+
+    serving.deploy("rest-iris", LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
+    try:
+        for protocol in ("v1", "v2"):
+            reply = await get_json(jp_fetch, "models", "rest-iris", "predict", method="POST",
+                                   body=json.dumps({"instances": [[0.0], [1.0]], "protocol": protocol}))
+            assert reply == {"name": "rest-iris", "predictions": [0, 1]}
+        code, body = await error_of(jp_fetch, "models", "rest-iris", "predict", method="POST", body=b"{}")
+        assert code == 400 and body["message"].startswith("'instances' must be a non-empty list")
+    finally:
+        serving.undeploy("rest-iris")
 
 
 async def test_pipeline_runs_from_their_records_and_running_steps(jp_fetch, kf_state_dir):

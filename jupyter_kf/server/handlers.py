@@ -1,7 +1,11 @@
 """REST handlers: request parsing, one ``jupyter_kf`` call (or a cached listing), JSON.
 
-Every route is authenticated; writes (POST, DELETE) are XSRF-checked by ``APIHandler`` as all
-jupyter_server writes are. Listings come from the ``KfManager`` snapshots (``manager.py``): a ready
+Every route is authenticated and authorized by jupyter_server's ``Authorizer`` on the resource
+``jupyter_kf``: ``read`` for GET, ``execute`` for what runs code (creating jobs, notebook servers and
+models, starting a server, predicting, a server's URL with its token), ``write`` for cancel, stop and
+delete. Writes (POST, DELETE) are XSRF-checked by ``APIHandler`` as all jupyter_server writes are. A
+notebook server's token is only ever sent by ``notebooks/<name>/url``; names in paths are checked
+before anything is looked up. Listings come from the ``KfManager`` snapshots (``manager.py``): a ready
 snapshot is sent straight from the event loop, with no I/O. Other calls block (files, subprocesses,
 the Kubernetes client), so they run in a worker thread. A ``KfError`` becomes its ``http_status`` with
 ``{"message": <its one line>, "reason": <its class>}``. The API is described in ``docs/openapi.yaml``.
@@ -10,26 +14,47 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any, Callable
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.iostream import StreamClosedError
 
 from jupyter_kf.errors import InvalidSpec, KfError
+from jupyter_kf.specs import check_name
 
 from . import sections
-from .manager import KfManager
+from .manager import KfManager, without_token
 
 NAMESPACE = "jupyter-kf/api"
 MANAGER_KEY = "jupyter_kf_manager"
+AUTH_RESOURCE = "jupyter_kf"
 _NAME = r"(?P<name>[^/]+)"
+_RUN_ID = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,126}[A-Za-z0-9])?$")
 LOG_POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
+NOTEBOOK, MODEL = "notebook server name", "model name"
+SOURCE_LIMIT = 2**20  # a cell's source sent over REST; data belongs in files the cell loads, not in its code
+
+
+def valid(name: str, what: str) -> str:
+    """A name from the path, checked before it reaches a folder or a cluster call (400 otherwise)."""
+    if what == "pipeline run id":
+        if not _RUN_ID.match(name) or ".." in name:
+            raise InvalidSpec(f"pipeline run id {name[:80]!r} is invalid: use the id the listing shows (letters, digits, "
+                              "'-', '_' and '.')")
+        return name
+    if len(name) > 63:  # the line names it without echoing all of it
+        raise InvalidSpec(f"{what} {name[:40]!r}... is {len(name)} characters long: use at most 63")
+    return check_name(name, what)
 
 
 class KfAPIHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
     @property
     def manager(self) -> KfManager:
         return self.settings[MANAGER_KEY]
@@ -51,6 +76,8 @@ class KfAPIHandler(APIHandler):
             data = json.loads(self.request.body)
         except ValueError:
             raise InvalidSpec("the request body must be JSON") from None
+        except RecursionError:
+            raise InvalidSpec("the request body is nested too deeply: send a flat JSON object") from None
         if not isinstance(data, dict):
             raise InvalidSpec("the request body must be a JSON object")
         return data
@@ -63,7 +90,8 @@ class KfAPIHandler(APIHandler):
         return status
 
     def _guarded(self, action: Callable[[str, str], Any], name: str) -> Any:
-        """Act on a job only once its namespace is known to be allowed."""
+        """Act on a job only once its name is valid and its namespace is known to be allowed."""
+        valid(name, "job name")
         backend, _ = self.where()
         self.allowed(sections.get_job(name, backend))
         return action(name, backend)
@@ -96,6 +124,7 @@ class KfAPIHandler(APIHandler):
 
 class InfoHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self) -> None:
         await self.call(self.manager.info)
 
@@ -103,26 +132,40 @@ class InfoHandler(KfAPIHandler):
 # -- jobs -------------------------------------------------------------------------------------------
 class JobsHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self) -> None:
         await self.listing("jobs")
 
     @tornado.web.authenticated
+    @authorized("execute")
     async def post(self) -> None:
-        await self.call(lambda: sections.create_job(self.body(), *self.where()), invalidate="jobs", status=201)
+        await self.call(lambda: sections.create_job(self._checked(self.body()), *self.where()), invalidate="jobs", status=201)
+
+    @staticmethod
+    def _checked(body: dict) -> dict:
+        source = body.get("source")
+        size = len(source.encode("utf-8", "surrogatepass")) if isinstance(source, str) else 0
+        if size > SOURCE_LIMIT:
+            raise InvalidSpec(f"'source' is {size / 2**20:.1f} MiB: a cell sent over REST may be at most "
+                              f"{SOURCE_LIMIT // 2**20} MiB of code; load data inside the cell instead of pasting it")
+        return body
 
 
 class JobHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self, name: str) -> None:
         await self.call(lambda: self._guarded(sections.get_job, name))
 
     @tornado.web.authenticated
+    @authorized("write")
     async def delete(self, name: str) -> None:
         await self.call(lambda: self._guarded(sections.delete_job, name), invalidate="jobs")
 
 
 class CancelJobHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("write")
     async def post(self, name: str) -> None:
         await self.call(lambda: self._guarded(sections.cancel_job, name), invalidate="jobs")
 
@@ -145,10 +188,12 @@ class JobLogsHandler(KfAPIHandler):
         await self.flush()
 
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self, name: str) -> None:
         from jupyter_kf import api
 
         try:
+            valid(name, "job name")
             backend, _ = self.where()
             job = await asyncio.to_thread(api.job, name, backend)
             status = self.allowed((await asyncio.to_thread(job.status)).to_dict())
@@ -199,22 +244,28 @@ class JobLogsHandler(KfAPIHandler):
 # -- notebook servers -------------------------------------------------------------------------------
 class NotebooksHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self) -> None:
         await self.listing("notebooks")
 
     @tornado.web.authenticated
+    @authorized("execute")
     async def post(self) -> None:
-        await self.call(lambda: sections.create_notebook(self.body(), *self.where()), invalidate="notebooks", status=201)
+        await self.call(lambda: without_token(sections.create_notebook(self.body(), *self.where())), invalidate="notebooks",
+                        status=201)
 
 
 class NotebookHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self, name: str) -> None:
-        await self.call(lambda: sections.notebook_action("get", name, *self.where()))
+        await self.call(lambda: without_token(sections.notebook_action("get", valid(name, NOTEBOOK), *self.where())))
 
     @tornado.web.authenticated
+    @authorized("write")
     async def delete(self, name: str) -> None:
-        await self.call(lambda: sections.delete_notebook(name, self._keep_workspace(), *self.where()), invalidate="notebooks")
+        await self.call(lambda: sections.delete_notebook(valid(name, NOTEBOOK), self._keep_workspace(), *self.where()),
+                        invalidate="notebooks")
 
     def _keep_workspace(self) -> bool:
         keep = self.get_query_argument("keep_workspace", None)
@@ -227,49 +278,99 @@ class NotebookHandler(KfAPIHandler):
 class NotebookActionHandler(KfAPIHandler):
     """POST notebooks/<name>/stop and /start."""
 
+    action = ""
+
+    async def act(self, name: str) -> None:
+        await self.call(lambda: without_token(sections.notebook_action(self.action, valid(name, NOTEBOOK), *self.where())),
+                        invalidate="notebooks")
+
+
+class NotebookStopHandler(NotebookActionHandler):
+    action = "stop"
+
     @tornado.web.authenticated
-    async def post(self, name: str, action: str) -> None:
-        await self.call(lambda: sections.notebook_action(action, name, *self.where()), invalidate="notebooks")
+    @authorized("write")
+    async def post(self, name: str) -> None:
+        await self.act(name)
+
+
+class NotebookStartHandler(NotebookActionHandler):
+    action = "start"  # the server runs code: execute
+
+    @tornado.web.authenticated
+    @authorized("execute")
+    async def post(self, name: str) -> None:
+        await self.act(name)
 
 
 class NotebookUrlHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("execute")
     async def get(self, name: str) -> None:
-        await self.call(lambda: sections.notebook_action("url", name, *self.where()))
+        await self.call(lambda: sections.notebook_action("url", valid(name, NOTEBOOK), *self.where()))
 
 
 # -- models -------------------------------------------------------------------------------------------
 class ModelsHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self) -> None:
         await self.listing("models")
 
     @tornado.web.authenticated
+    @authorized("execute")
     async def post(self) -> None:
         await self.call(lambda: sections.deploy_model(self.body(), *self.where()), invalidate="models", status=201)
 
 
 class ModelHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self, name: str) -> None:
-        await self.call(lambda: sections.get_model(name, *self.where()))
+        await self.call(lambda: sections.get_model(valid(name, MODEL), *self.where()))
 
     @tornado.web.authenticated
+    @authorized("write")
     async def delete(self, name: str) -> None:
-        await self.call(lambda: sections.undeploy_model(name, *self.where()), invalidate="models")
+        await self.call(lambda: sections.undeploy_model(valid(name, MODEL), *self.where()), invalidate="models")
+
+
+class ModelPredictHandler(KfAPIHandler):
+    """POST models/<name>/predict ``{"instances": [[...], ...], "protocol": "v1"|"v2"}``: the panel's way to a
+    model, through ``kf.model(name).predict`` (which holds the model server's credentials)."""
+
+    @tornado.web.authenticated
+    @authorized("execute")
+    async def post(self, name: str) -> None:
+        await self.call(lambda: self._predict(valid(name, MODEL)))
+
+    def _predict(self, name: str) -> dict:
+        from jupyter_kf.serving import api as serving
+
+        body = self.body()
+        instances, protocol = body.get("instances"), body.get("protocol") or None
+        if not isinstance(instances, list) or not instances:
+            raise InvalidSpec("'instances' must be a non-empty list of rows, e.g. [[5.1, 3.5, 1.4, 0.2]]")
+        if protocol not in (None, "v1", "v2"):
+            raise InvalidSpec(f"'protocol' {str(protocol)[:20]!r} is unknown: use v1 or v2")
+        backend, namespace = self.where()
+        predictions = serving.model(name, backend=backend, namespace=namespace).predict(instances, protocol=protocol)
+        return {"name": name, "predictions": predictions.tolist()}
 
 
 # -- pipeline runs ------------------------------------------------------------------------------------
 class PipelineRunsHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self) -> None:
         await self.listing("pipelines")
 
 
 class CancelPipelineRunHandler(KfAPIHandler):
     @tornado.web.authenticated
+    @authorized("write")
     async def post(self, name: str) -> None:
-        await self.call(lambda: sections.cancel_pipeline_run(name), invalidate="pipelines")
+        await self.call(lambda: sections.cancel_pipeline_run(valid(name, "pipeline run id")), invalidate="pipelines")
 
 
 def setup_handlers(web_app, manager: KfManager) -> None:
@@ -289,10 +390,12 @@ def setup_handlers(web_app, manager: KfManager) -> None:
             (route(f"jobs/{_NAME}/logs"), JobLogsHandler),
             (route("notebooks"), NotebooksHandler),
             (route(f"notebooks/{_NAME}"), NotebookHandler),
-            (route(f"notebooks/{_NAME}/(?P<action>stop|start)"), NotebookActionHandler),
+            (route(f"notebooks/{_NAME}/stop"), NotebookStopHandler),
+            (route(f"notebooks/{_NAME}/start"), NotebookStartHandler),
             (route(f"notebooks/{_NAME}/url"), NotebookUrlHandler),
             (route("models"), ModelsHandler),
             (route(f"models/{_NAME}"), ModelHandler),
+            (route(f"models/{_NAME}/predict"), ModelPredictHandler),
             (route("pipelines/runs"), PipelineRunsHandler),
             (route(f"pipelines/runs/{_NAME}/cancel"), CancelPipelineRunHandler),
         ],

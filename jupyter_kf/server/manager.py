@@ -206,12 +206,24 @@ class KfManager:
         self._local_jobs: dict[Path, LocalJobsCache] = {}
         self._local_lock = threading.Lock()  # the jobs and pipelines listings share a LocalJobsCache
         self._cluster_jobs: dict[str, ClusterJobsCache] = {}
+        self._check_state()
         self._thread = threading.Thread(target=self._run, name="kf-server-refresh", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stopped = True
         self._wake.set()
+
+    def _check_state(self) -> None:
+        """The state folder made private (an old tree's modes repaired) at start; a refused one is said once
+        here and again by every request that needs it."""
+        from jupyter_kf import config
+
+        try:
+            config.state_root()
+        except (KfError, OSError) as err:
+            if self.log:
+                self.log.warning("jupyter_kf: %s", err)
 
     # -- what the panel may choose ---------------------------------------------------------------
     def backend_name(self, requested: str | None) -> str:
@@ -426,7 +438,20 @@ def _available(section: str) -> bool:
 def _list_notebooks(backend: str, namespace: str | None) -> list[dict]:
     from jupyter_kf import notebooks
 
-    return [status.to_dict() for status in notebooks.list(backend=backend, namespace=namespace)]
+    return [without_token(status.to_dict()) for status in notebooks.list(backend=backend, namespace=namespace)]
+
+
+def without_token(status: dict) -> dict:
+    """A notebook server's status without the token in its URL: listings are for whoever may read; the
+    token (it runs code) comes only from ``notebooks/<name>/url``, which needs the right to execute."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    url = status.get("url") if isinstance(status, dict) else None
+    if url and "token" in url:
+        parts = urlsplit(url)
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"])
+        status = {**status, "url": urlunsplit(parts._replace(query=query))}
+    return status
 
 
 def _list_models(backend: str, namespace: str | None) -> list[dict]:
