@@ -1,4 +1,6 @@
-/** A small DOM helper shared by the panel and the log viewer. */
+import { LabIcon } from '@jupyterlab/ui-components';
+
+/** Small DOM helpers shared by the panel and the log viewer. */
 
 /** An element with a class and, optionally, its text. */
 export function el<K extends keyof HTMLElementTagNameMap>(
@@ -13,5 +15,12 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   if (text !== undefined) {
     node.textContent = text;
   }
+  return node;
+}
+
+/** An icon as a decorative element: screen readers skip it. */
+export function iconElement(icon: LabIcon): HTMLElement {
+  const node = icon.element({ tag: 'span' });
+  node.setAttribute('aria-hidden', 'true');
   return node;
 }

@@ -8,7 +8,8 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { installCancelHook } from './cancelHook';
 import { LogViewer, createLogTab } from './logViewer';
 import { NotebookBridge } from './notebookBridge';
-import { JobsPanel, PANEL_ID } from './panel';
+// './panel/index', not './panel': a lib/panel.js left from before the split would win.
+import { JobsPanel, PANEL_ID } from './panel/index';
 import { IWhere } from './request';
 
 const COMMAND_SHOW_JOBS = 'jupyter-kf:show-jobs';

@@ -1,0 +1,189 @@
+import { Time } from '@jupyterlab/coreutils';
+
+import { el, iconElement } from '../dom';
+import { toneIcons } from '../icons';
+import { JOB_TONES, Tone } from './tones';
+
+/** A button of a row: what it says, what it does, and what it says while it runs. */
+export interface IAction {
+  id: string;
+  label: string;
+  aria: string;
+  busy?: string;
+  danger?: boolean;
+  run: () => Promise<unknown> | unknown;
+}
+
+/** What a section shows of one item, in the shape a `Row` renders. */
+export interface IRowView {
+  key: string;
+  phase: string;
+  tone: Tone;
+  created: string | null;
+  times?: string;
+  resources: string;
+  where: { text: string; title: string };
+  message: string;
+  actions: IAction[];
+  steps?: { name: string; phase: string; job: string }[];
+}
+
+/** One row; its DOM is updated in place so focus survives polls. */
+export class Row {
+  readonly node = el('li', 'jp-KFPanel-item');
+
+  constructor(
+    readonly key: string,
+    dataKey: string
+  ) {
+    this.node.dataset[dataKey] = key;
+    this.node.tabIndex = 0;
+
+    const main = el('div', 'jp-KFPanel-itemMain');
+    const label = el('span', 'jp-KFPanel-name', key);
+    label.title = key;
+    main.append(label, this._badge);
+    this._badge.className = 'jp-KFPanel-badge';
+    this._badge.append(this._badgeIcon, this._badgeLabel);
+
+    const details = el('div', 'jp-KFPanel-details');
+    this._age.className = 'jp-KFPanel-age';
+    this._resources.className = 'jp-KFPanel-resources';
+    this._where.className = 'jp-KFPanel-where';
+    details.append(this._age, this._resources, this._where);
+
+    this._message.className = 'jp-KFPanel-message';
+    this._steps.className = 'jp-KFPanel-steps';
+    this._steps.hidden = true;
+    this._actions.className = 'jp-KFPanel-actions';
+
+    this.node.append(main, details, this._message, this._steps, this._actions);
+    this.node.setAttribute('aria-label', key);
+  }
+
+  update(view: IRowView): void {
+    if (view.phase !== this._phase) {
+      this._phase = view.phase;
+      this.node.dataset.phase = view.phase;
+      this._badge.dataset.phase = view.phase;
+      this._badge.dataset.tone = view.tone;
+      this._badgeLabel.textContent = view.phase;
+      const icon = iconElement(toneIcons[view.tone] ?? toneIcons.unknown);
+      icon.classList.add('jp-KFPanel-badgeIcon');
+      this._badgeIcon.replaceWith(icon);
+      this._badgeIcon = icon;
+      this._busy.clear();
+    }
+    this._age.textContent = view.created ? Time.formatHuman(view.created) : '';
+    this._age.dateTime = view.created ?? '';
+    this._age.title = view.times ?? '';
+    this._resources.textContent = view.resources;
+    this._where.textContent = view.where.text;
+    this._where.title = view.where.title;
+    this._message.textContent = view.message;
+    this._message.hidden = !view.message;
+    this._updateSteps(view);
+    this._updateActions(view.actions);
+  }
+
+  private _updateSteps(view: IRowView): void {
+    const steps = view.steps ?? [];
+    this._steps.hidden = steps.length === 0;
+    const key = JSON.stringify(steps);
+    if (key === this._stepsKey) {
+      return;
+    }
+    this._stepsKey = key;
+    this._steps.replaceChildren(
+      ...steps.map(step => {
+        const chip = el('button', 'jp-KFPanel-step', step.name);
+        chip.type = 'button';
+        chip.dataset.step = step.name;
+        chip.dataset.tone = JOB_TONES[step.phase] ?? 'unknown';
+        chip.title = `${step.name}: ${step.phase}${step.job ? ' — show its log' : ''}`;
+        chip.setAttribute(
+          'aria-label',
+          `Step ${step.name}, ${step.phase}${step.job ? ': show its log' : ''}`
+        );
+        chip.disabled = !step.job;
+        chip.addEventListener('click', () => {
+          this.node.dispatchEvent(
+            new CustomEvent('kf-open-logs', { bubbles: true, detail: step.job })
+          );
+        });
+        return chip;
+      })
+    );
+  }
+
+  private _updateActions(actions: IAction[]): void {
+    const wanted = new Set(actions.map(a => a.id));
+    for (const [id, button] of this._buttons) {
+      button.hidden = !wanted.has(id);
+    }
+    actions.forEach((action, index) => {
+      let button = this._buttons.get(action.id);
+      if (!button) {
+        const created = el(
+          'button',
+          `jp-KFPanel-button jp-KFPanel-${action.id}`
+        );
+        created.type = 'button';
+        if (action.danger) {
+          created.classList.add('jp-mod-danger');
+        }
+        created.addEventListener('click', () => void this._run(action.id));
+        this._buttons.set(action.id, created);
+        button = created;
+      }
+      this._handlers.set(action.id, action);
+      button.setAttribute('aria-label', action.aria);
+      button.title = action.aria;
+      const busy = this._busy.has(action.id);
+      button.disabled = busy;
+      button.textContent = busy && action.busy ? action.busy : action.label;
+      const at = this._actions.children[index] ?? null;
+      if (at !== button) {
+        this._actions.insertBefore(button, at);
+      }
+    });
+    this._actions.hidden = actions.length === 0;
+  }
+
+  private async _run(id: string): Promise<void> {
+    const action = this._handlers.get(id);
+    const button = this._buttons.get(id);
+    if (!action || !button || this._busy.has(id)) {
+      return;
+    }
+    this._busy.add(id);
+    button.disabled = true;
+    if (action.busy) {
+      button.textContent = action.busy;
+    }
+    try {
+      await action.run();
+    } finally {
+      this._busy.delete(id);
+      if (!button.hidden) {
+        button.disabled = false;
+        button.textContent = this._handlers.get(id)?.label ?? action.label;
+      }
+    }
+  }
+
+  private _phase = '';
+  private _stepsKey = '';
+  private readonly _busy = new Set<string>();
+  private readonly _buttons = new Map<string, HTMLButtonElement>();
+  private readonly _handlers = new Map<string, IAction>();
+  private readonly _badge = document.createElement('span');
+  private _badgeIcon: HTMLElement = document.createElement('span');
+  private readonly _badgeLabel = document.createElement('span');
+  private readonly _age = document.createElement('time');
+  private readonly _resources = document.createElement('span');
+  private readonly _where = document.createElement('span');
+  private readonly _message = document.createElement('div');
+  private readonly _steps = document.createElement('div');
+  private readonly _actions = document.createElement('div');
+}
