@@ -37,8 +37,9 @@ def _manifest_cases():
 
 @pytest.mark.parametrize("relpath", _manifest_cases())
 def test_reference_manifests(relpath, k8s_api_client, k8s_emulator):
-    k8s_emulator.create_namespace("team-a")
     docs = [d for d in yaml.safe_load_all((MANIFESTS / relpath).read_text()) if d]
+    for namespace in {"team-a"} | {d["metadata"]["namespace"] for d in docs if d["metadata"].get("namespace")}:
+        k8s_emulator.create_namespace(namespace)
     results = []
     for doc in docs:
         try:
