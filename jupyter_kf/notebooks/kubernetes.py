@@ -18,7 +18,7 @@ from ..manifests.common import MANAGED_BY, owner_reference
 from ..manifests.notebook import (LABEL_SERVER, STOP_ANNOTATION, TOKEN_KEY, build_notebook, build_statefulset,
                                   start_patch, stop_patch, url_path)
 from .errors import NotebookExists, NotebookNotFound, QuotaExceeded
-from .spec import NotebookSpec
+from .spec import WORKSPACE_MOUNT, NotebookSpec
 from .status import NotebookLink, NotebookStatus
 
 NOTEBOOK_API = ("kubeflow.org/v1", "notebooks")
@@ -320,9 +320,7 @@ class KubernetesNotebooks(ClusterClient):
         return self._own_workspace(namespace, name, obj)
 
     def _own_workspace(self, namespace: str, name: str, obj: dict) -> str | None:
-        pod = obj["spec"]["template"]["spec"]
-        claim = next((v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes") or []
-                      if v.get("name") == "workspace" and "persistentVolumeClaim" in v), None)
+        claim = workspace_claim(obj["spec"]["template"]["spec"])
         if not claim:
             return None
         try:
@@ -395,6 +393,14 @@ def _event_lines(events: list[dict]) -> list[str]:
     return lines
 
 
+def workspace_claim(pod_spec: dict) -> str | None:
+    """The claim mounted at /home/jovyan: ours names its volume ``workspace``, the Kubeflow web app after the claim."""
+    mounts = (pod_spec.get("containers") or [{}])[0].get("volumeMounts") or []
+    name = next((m.get("name") for m in mounts if m.get("mountPath", "").rstrip("/") == WORKSPACE_MOUNT), None)
+    return next((v["persistentVolumeClaim"]["claimName"] for v in pod_spec.get("volumes") or []
+                 if v.get("name") == name and "persistentVolumeClaim" in v), None)
+
+
 def build_status(kind: str, obj: dict, pods: list[dict], events: list[dict], namespace: str) -> NotebookStatus:
     meta = obj["metadata"]
     name = meta["name"]
@@ -405,8 +411,7 @@ def build_status(kind: str, obj: dict, pods: list[dict], events: list[dict], nam
     gpu = next(((k, v) for k, v in limits.items() if k not in ("cpu", "memory", "ephemeral-storage")), None)
     resources = {"cpu": requests.get("cpu", ""), "memory": requests.get("memory", ""),
                  "gpus": int(gpu[1]) if gpu else 0, "gpu_vendor": gpu[0] if gpu else ""}
-    workspace = next((v["persistentVolumeClaim"]["claimName"] for v in pod_spec.get("volumes") or []
-                      if v.get("name") == "workspace" and "persistentVolumeClaim" in v), "")
+    workspace = workspace_claim(pod_spec) or ""
     status = NotebookStatus(name=name, phase="Starting", backend="kubernetes", kind=KIND_NAME[kind], namespace=namespace,
                             image=container.get("image", ""), resources=resources, workspace=workspace,
                             created=meta.get("creationTimestamp", ""))
