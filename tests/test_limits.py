@@ -25,7 +25,7 @@ def jp_server_config():
 
 def job_folders(state) -> list[str]:
     jobs = state / "jobs"
-    return sorted(p.name for p in jobs.iterdir() if not p.name.startswith(".")) if jobs.is_dir() else []
+    return sorted(p.name for p in jobs.iterdir()) if jobs.is_dir() else []
 
 
 # -- 6. local workers -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from . import Backend
 
 SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 STARTUP_GRACE_SECONDS = 30
-ACTIVE = ".active"  # <jobs>/.active/<name>: the workers of each job not seen ended yet (never a job name)
+WORKERS = "local-workers"  # <state>/local-workers/<name>: the workers of each job not seen ended yet, and .lock
 
 
 class TooManyWorkers(InvalidSpec):
@@ -36,6 +36,7 @@ class LocalBackend(Backend):
 
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root else config.get().jobs_dir
+        self.workers = self.root.parent / WORKERS
 
     def folder(self, name: str) -> Path:
         folder = self.root / check_name(name)
@@ -67,7 +68,7 @@ class LocalBackend(Backend):
         _private_tree(bundle)  # the bundle was written with the umask; the job's own files are 0600 (umask 077)
         with self._workers_lock():
             self._check_workers(spec, self._running_workers())
-            active = config.private_dir(self.root / ACTIVE) / spec.name
+            active = self.workers / spec.name
             config.write_private(active, str(spec.workers))
             try:
                 with config.open_private(bundle / "supervisor.log") as log:
@@ -79,7 +80,7 @@ class LocalBackend(Backend):
 
     def discard(self, spec: TrainSpec, bundle: Path) -> None:
         shutil.rmtree(bundle, ignore_errors=True)
-        (self.root / ACTIVE / spec.name).unlink(missing_ok=True)
+        (self.workers / spec.name).unlink(missing_ok=True)
 
     # -- the cap on local workers -----------------------------------------------------------------
     def _check_workers(self, spec: TrainSpec, running: int) -> None:
@@ -93,12 +94,9 @@ class LocalBackend(Backend):
     def _running_workers(self) -> int:
         """Workers of the jobs not ended, all together; entries of jobs that ended are dropped."""
         total = 0
-        active = self.root / ACTIVE
-        try:
-            entries = list(os.scandir(active))
-        except FileNotFoundError:
-            return 0
-        for entry in entries:
+        for entry in list(os.scandir(self.workers)):
+            if entry.name.startswith("."):
+                continue
             try:
                 workers = int(Path(entry.path).read_text() or 0)
                 running = not self.status(entry.name).done
@@ -117,7 +115,7 @@ class LocalBackend(Backend):
 
         @contextlib.contextmanager
         def locked():
-            with config.open_private(config.private_dir(self.root) / ".lock") as f:
+            with config.open_private(config.private_dir(self.workers) / ".lock") as f:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX)
                 try:
                     yield
