@@ -103,8 +103,8 @@ class ConditionSet:
             cond["reason"] = reason
         if message:
             cond["message"] = message
-        if ctype in ("Stopped", "CanaryPredictorReady", "LatestDeploymentReady", "RoutesReady") or ctype.endswith("RouteReady") \
-                or ctype.endswith("ConfigurationReady"):
+        if ctype in ("Stopped", "CanaryPredictorReady", "LatestDeploymentReady", "RoutesReady") \
+                or ctype.endswith(("RouteReady", "ConfigurationReady")):
             cond["severity"] = "Info"
         cond["lastTransitionTime"] = old["lastTransitionTime"] if old and old["status"] == status else rfc3339()
         self.items[ctype] = cond
@@ -223,11 +223,11 @@ class FakeKServe:
             self.emu.set_pod_phase(self.namespace, name, "Running")
             self.emu.restart_container(self.namespace, name, exit_code=1, reason="Error")
 
-            def backoff(p):
+            def backoff(p, pod_name=name):
                 cs = p["status"]["containerStatuses"][0]
                 cs["lastState"]["terminated"]["message"] = message
                 cs["state"] = {"waiting": {"reason": "CrashLoopBackOff",
-                                           "message": f"back-off 40s restarting failed container=kserve-container pod={name}"}}
+                                           "message": f"back-off 40s restarting failed container=kserve-container pod={pod_name}"}}
                 cs["ready"] = False
             self.emu.update_object("", "v1", "pods", self.namespace, name, backoff)
 
@@ -317,7 +317,7 @@ class FakeKServe:
         if stop:
             for dep in self._predictor_deployments(name):
                 self.emu.delete_object("apps", "v1", "deployments", self.namespace, dep["metadata"]["name"])
-            if not (conditions.items.get("PredictorReady", {}).get("reason") == "Stopped"):
+            if conditions.items.get("PredictorReady", {}).get("reason") != "Stopped":
                 status, conditions = {"deploymentMode": status.get("deploymentMode")}, ConditionSet()
                 status = {k: v for k, v in status.items() if v}
                 conditions.set("PredictorReady", "False", "Stopped")

@@ -15,6 +15,8 @@ from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.serving import api
 from jupyter_kf.serving.errors import ModelNotFound, NoStore, NotReady, PredictionError
 from jupyter_kf.serving.local import LocalServing
+from tests.fake_kserve import FakeKServe, predictor_service_name
+from tests.k8s_emulator.testing import eventually
 
 G, V, P = "serving.kserve.io", "v1beta1", "inferenceservices"
 
@@ -92,13 +94,16 @@ def isvc(emu, name="iris"):
     return emu.get_object(G, V, P, "default", name)
 
 
-def become_ready(emu, name, url, traffic=None):
-    status = {"url": url, "address": {"url": f"http://{name}.default.svc.cluster.local"}, "observedGeneration": 99,
-              "conditions": [{"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
-                             for t in ("IngressReady", "PredictorReady", "Ready")]}
-    if traffic:
-        status["components"] = {"predictor": {"traffic": traffic}}
-    emu.set_status(G, V, P, "default", name, status)
+def become_ready(kserve, name="iris"):
+    """KServe (tests/fake_kserve.py) reconciles the last edit and its pods come up: Ready as KServe writes it."""
+    isvc = kserve.emu.get_object(G, V, P, "default", name)
+    kserve.reconcile(name)
+    if kserve._mode(None, isvc["metadata"].get("annotations") or {}) == "Knative":
+        kserve.revision_ready(name)
+    else:
+        for canary in [{"predictor": isvc["spec"]["predictor"]}] + (isvc["spec"].get("canary") or []):
+            kserve.roll_out(predictor_service_name(name, canary["predictor"].get("name", "")))
+    return kserve.reconcile(name)
 
 
 def knative(emu):
@@ -137,7 +142,8 @@ def test_deploy_predict_canary_promote_rollback_undeploy(cluster, store, model_s
     with pytest.raises(NotReady, match="iris has no URL yet"):
         model.predict(X[:2])
     url = model_server("iris", clf)
-    become_ready(cluster, "iris", url)
+    kserve = FakeKServe(cluster, default_mode=mode, url=url)
+    become_ready(kserve)
     status = model.status()
     assert status.ready and status.url == url and status.traffic == "100% v1"
     np.testing.assert_array_equal(api.model("iris").predict(X[:5]), clf.predict(X[:5]))
@@ -156,12 +162,17 @@ def test_deploy_predict_canary_promote_rollback_undeploy(cluster, store, model_s
         canary_uri = entry["predictor"]["model"]["storageUri"]
     assert "/iris/v2-" in canary_uri and len(store.keys()) == 2
     assert api.model("iris").status().traffic == "90% v1 / 10% v2 (canary)"
+    become_ready(kserve)  # from KServe's status now
+    status = api.model("iris").status()
+    assert status.ready and status.traffic == "90% v1 / 10% v2 (canary)"
 
     status = api.model("iris").promote()
     obj = isvc(cluster)
     assert "canary" not in obj["spec"] and "canaryTrafficPercent" not in obj["spec"]["predictor"]
     assert obj["spec"]["predictor"]["model"]["storageUri"] == canary_uri and status.traffic == "100% v2"
     assert store.keys() == [canary_uri.split("/", 3)[3] + "/model.joblib"]  # v1's copy went with it
+    status = become_ready(kserve)
+    assert api.model("iris").wait(timeout=5).traffic == "100% v2"
 
     api.deploy("iris", clf, canary=50, wait=False)
     third = store.keys()
@@ -185,9 +196,20 @@ def test_mode_from_config_wins_and_knative_traffic_from_status(cluster, store, i
     config.get().serving_mode = "RawDeployment"
     api.deploy("iris", iris[0], wait=False)
     assert isvc(cluster)["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
-    become_ready(cluster, "iris", "http://iris.default.example.com",
-                 traffic=[{"percent": 100, "revisionName": "iris-predictor-00001", "latestRevision": True}])
-    assert api.model("iris").status().traffic == "100% iris-predictor-00001"
+    status = become_ready(FakeKServe(cluster))
+    assert status["deploymentMode"] == "Standard" and api.model("iris").status().traffic == "100% v1"
+
+
+def test_knative_traffic_is_read_from_the_status(cluster):
+    knative(cluster)
+    kserve = FakeKServe(cluster, default_mode="Knative")
+    api.deploy("iris", "s3://models/iris/v1", format="sklearn", wait=False)
+    become_ready(kserve)
+    api.deploy("iris", "s3://models/iris/v2", format="sklearn", canary=25, wait=False)
+    status = become_ready(kserve)
+    assert [(t["percent"], t["revisionName"]) for t in status["components"]["predictor"]["traffic"]] == [
+        (25, "iris-predictor-00002"), (75, "iris-predictor-00001")]
+    assert api.model("iris").status().traffic == "75% v1 / 25% v2 (canary)"
 
 
 def test_uri_models_are_used_as_given_with_resources(cluster):
@@ -231,13 +253,18 @@ def test_bad_input_creates_nothing(cluster, store, iris):
 def test_waits_for_ready_then_predicts_over_http(cluster, store, model_server, iris):
     clf, _, X = iris
     url = model_server("iris", clf)
-    timer = threading.Timer(0.6, lambda: become_ready(cluster, "iris", url))
-    timer.start()
+
+    def controller():  # KServe acts once the InferenceService exists and has been read as Pending once
+        reads = lambda: len(cluster.requests_matching(verb="get", path=r"/inferenceservices/iris$")) >= 2
+        eventually(reads, timeout=20)
+        become_ready(FakeKServe(cluster, url=url))
+    thread = threading.Thread(target=controller, daemon=True)
+    thread.start()
     updates = []
     try:
         model = api.deploy("iris", clf, timeout=20, on_update=updates.append)
     finally:
-        timer.join()
+        thread.join(timeout=20)
     assert updates[0].phase == "Pending" and updates[-1].ready and updates[-1].url == url
     np.testing.assert_array_equal(model.predict(X[:3], protocol="v2"), clf.predict(X[:3]))
     with pytest.raises(PredictionError) as err:

@@ -168,10 +168,18 @@ def traffic(isvc: dict) -> str:
     spec = isvc.get("spec", {})
     state = versions(isvc)
     stable = (state["stable"] or {}).get("version", "stable")
-    reported = (((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}).get("traffic") or []
-    if reported:
-        parts = [f"{t.get('percent', 0)}% {t.get('tag') or t.get('revisionName') or '?'}" for t in reported]
-        return " / ".join(parts)
+    st = isvc.get("status") or {}
+    reported = ((st.get("components") or {}).get("predictor") or {}).get("traffic") or []
+    if st.get("observedGeneration", 0) < isvc.get("metadata", {}).get("generation", 0):
+        reported = []  # it speaks of an earlier spec than ours: the spec says more
+    if reported:  # Knative: the latest revision is the canary while there is one, the other the stable version
+        canary = (state["canary"] or {}).get("version")
+        if all("latestRevision" in t for t in reported) and state["stable"]:
+            named = sorted(((t.get("percent", 0), f"{canary} (canary)" if canary and t["latestRevision"] else stable)
+                            for t in reported), key=lambda pair: pair[1].endswith("(canary)"))
+        else:
+            named = [(t.get("percent", 0), t.get("tag") or t.get("revisionName") or "?") for t in reported]
+        return " / ".join(f"{percent}% {who}" for percent, who in named)
     percent = spec.get("predictor", {}).get("canaryTrafficPercent")
     if percent is None and spec.get("canary"):
         percent = spec["canary"][0].get("trafficPercent")

@@ -270,8 +270,8 @@ class KubernetesServing(ClusterClient):
         conditions = {c.get("type"): c for c in st.get("conditions") or []}
         if _stopped(isvc, conditions):
             out.phase, out.url, out.traffic = "Stopped", "", ""
-            out.reasons = [f"stopped: the annotation {STOP_ANNOTATION}=true removed its pods; remove the annotation "
-                           "to serve it again"]
+            out.reasons = [(f"stopped: the annotation {STOP_ANNOTATION}=true removed its pods; remove the annotation "
+                            "to serve it again")]
             return out
         reasons = []
         for ctype, cond in conditions.items():

@@ -177,7 +177,8 @@ def _stubs(created: list, body_box: dict) -> None:
 
     api = types.SimpleNamespace(create_notebook=create_notebook, create_pvc=create_pvc, deserialize=deserialize,
                                 success_response=lambda *a: None, list_notebook_events=lambda *a: [])
-    passthrough = lambda *a, **k: (lambda fn: fn)  # noqa: E731
+    def passthrough(*args, **kwargs):
+        return lambda fn: fn
     crud = {"api": api, "helpers": types.SimpleNamespace(load_yaml=load_yaml, load_param_yaml=load_param_yaml),
             "logging": __import__("logging"), "authn": types.SimpleNamespace(get_username=lambda: CREATOR),
             "decorators": types.SimpleNamespace(request_is_json_type=lambda fn: fn, required_body_params=passthrough),
