@@ -1,9 +1,10 @@
 """Plays what a cluster's controllers and kubelet would do for a jupyter_kf workload on the emulator.
 
-It makes the pods a TrainJob, PyTorchJob or Job would get (names, labels, ranks), gives each the
-env its controller injects, lays the bundle ConfigMap out as its volume would, and runs our real
-runner for every worker as a local process whose output becomes the pod's log. Then it moves the
-pods and the workload to their final state. What it checks on the way is what a kubelet would refuse.
+It makes the pods a TrainJob, PyTorchJob or Job would get (names, labels, ranks, and the owner chain:
+TrainJob -> JobSet -> Job -> pods, PyTorchJob -> pods, Job -> pods), gives each the env its controller
+injects, lays the bundle Secret out as its volume would, and runs our real runner for every worker as a
+local process whose output becomes the pod's log. Then it moves the pods and the workload to their
+final state. What it checks on the way is what a kubelet would refuse.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 
 KINDS = {"trainjob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"), "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
@@ -21,8 +23,9 @@ SUCCESS = {"trainjob": "Complete", "pytorchjob": "Succeeded", "job": "Complete"}
 
 
 class FakeKubelet:
-    def __init__(self, emulator):
+    def __init__(self, emulator, suffix: str = "abcde"):
         self.emu = emulator
+        self.suffix = suffix  # the random part of pod names (a rerun's pods get other names)
 
     def workload(self, namespace: str, name: str) -> tuple[str, dict]:
         for kind, (group, version, plural) in KINDS.items():
@@ -39,7 +42,7 @@ class FakeKubelet:
         pods = []
         for rank in range(workers):
             if kind == "trainjob":
-                pods.append((f"{name}-node-0-{rank}-abcde", {"jobset.sigs.k8s.io/jobset-name": name},
+                pods.append((f"{name}-node-0-{rank}-{self.suffix}", {"jobset.sigs.k8s.io/jobset-name": name},
                              {"batch.kubernetes.io/job-completion-index": str(rank)}))
             elif kind == "pytorchjob":
                 kind_label = "master" if rank == 0 else "worker"
@@ -47,7 +50,7 @@ class FakeKubelet:
                 pods.append((f"{name}-{kind_label}-{index}", {"training.kubeflow.org/replica-type": kind_label,
                                                               "training.kubeflow.org/replica-index": str(index)}, {}))
             else:
-                pods.append((f"{name}-{rank}-fghij", {"job-name": name, "batch.kubernetes.io/job-completion-index": str(rank)},
+                pods.append((f"{name}-{rank}-{self.suffix}", {"job-name": name, "batch.kubernetes.io/job-completion-index": str(rank)},
                              {"batch.kubernetes.io/job-completion-index": str(rank)}))
         return pods
 
@@ -57,7 +60,7 @@ class FakeKubelet:
         spec = obj["spec"]
         if kind == "trainjob":
             trainer = spec["trainer"]
-            patch = spec["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+            patch = FakeKubelet.pod_patch(obj)
             mounts = patch["spec"]["containers"][0]["volumeMounts"]
             return ({"command": trainer["command"], "env": trainer.get("env", []), "volumeMounts": mounts},
                     patch["metadata"].get("labels", {}), trainer["numNodes"])
@@ -68,6 +71,15 @@ class FakeKubelet:
             return template["spec"]["containers"][0], template["metadata"].get("labels", {}), count
         template = spec["template"]
         return template["spec"]["containers"][0], template["metadata"].get("labels", {}), spec["completions"]
+
+    @staticmethod
+    def pod_patch(trainjob: dict) -> dict:
+        """The pod template (metadata, spec) a TrainJob patches: v2.2+ runtimePatches, v2.1 podTemplateOverrides."""
+        spec = trainjob["spec"]
+        if "runtimePatches" in spec:
+            return spec["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+        override = spec["podTemplateOverrides"][0]
+        return {"metadata": override.get("metadata", {}), "spec": override["spec"]}
 
     def env(self, kind: str, namespace: str, name: str, container: dict, rank: int, workers: int, port: int) -> dict:
         env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
@@ -94,31 +106,63 @@ class FakeKubelet:
         return env
 
     def lay_out_bundle(self, namespace: str, obj: dict, kind: str, root: Path) -> None:
-        volumes = (obj["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
-                   ["template"]["spec"]["template"]["spec"]["volumes"] if kind == "trainjob"
+        volumes = (self.pod_patch(obj)["spec"]["volumes"] if kind == "trainjob"
                    else (obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["volumes"] if kind == "pytorchjob"
                          else obj["spec"]["template"]["spec"]["volumes"]))
         volume = next(v for v in volumes if v["name"] == "kf-bundle")
-        cm = self.emu.get_object("", "v1", "configmaps", namespace, volume["configMap"]["name"])
-        if cm is None:
-            raise RuntimeError("FailedMount: configmap not found")
-        for item in volume["configMap"]["items"]:
+        if "secret" in volume:
+            source, items = self.emu.get_object("", "v1", "secrets", namespace, volume["secret"]["secretName"]), volume["secret"]["items"]
+        else:
+            source, items = self.emu.get_object("", "v1", "configmaps", namespace, volume["configMap"]["name"]), volume["configMap"]["items"]
+        if source is None:
+            raise RuntimeError("FailedMount: the bundle volume's source is not found")
+        for item in items:
             key = item["key"]
-            content = cm.get("data", {}).get(key)
-            data = content.encode() if content is not None else base64.b64decode(cm["binaryData"][key])
+            if "secret" in volume:
+                data = base64.b64decode(source["data"][key])
+            else:
+                text = source.get("data", {}).get(key)
+                data = text.encode() if text is not None else base64.b64decode(source["binaryData"][key])
             target = root / "bundle" / item["path"]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
 
-    def run(self, namespace: str, name: str, fail_rank: int | None = None, start_only: bool = False) -> dict[int, int]:
-        """Create the pods, run every worker to the end (or just mark them Running), finish the workload."""
+    def owner_of_pods(self, namespace: str, kind: str, obj: dict) -> dict:
+        """What the pods' controller ownerReference names: for a TrainJob the Job its JobSet made."""
+        if kind != "trainjob":
+            return obj
+        name = obj["metadata"]["name"]
+        try:
+            jobset = self.emu.create_object({
+                "apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+                "metadata": {"name": name, "namespace": namespace, "ownerReferences": [_controller_ref(obj)]},
+                "spec": {"replicatedJobs": [{"name": "node", "replicas": 1}]}})
+        except KeyError:  # JobSet's API is not installed: the Job still names its JobSet, which cannot be read
+            jobset = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+                      "metadata": {"name": name, "uid": str(uuid.uuid4())}}
+        labels = {"jobset.sigs.k8s.io/jobset-name": name, "jobset.sigs.k8s.io/replicatedjob-name": "node"}
+        return self.emu.create_object({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": f"{name}-node-0", "namespace": namespace, "labels": labels,
+                         "ownerReferences": [_controller_ref(jobset)]},
+            "spec": {"completionMode": "Indexed", "completions": obj["spec"]["trainer"]["numNodes"],
+                     "parallelism": obj["spec"]["trainer"]["numNodes"],
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"restartPolicy": "Never", "containers": [{"name": "node", "image": "trainer"}]}}}})
+
+    def run(self, namespace: str, name: str, fail_rank: int | None = None, start_only: bool = False,
+            env: dict | None = None) -> dict[int, int]:
+        """Create the pods, run every worker to the end (or just mark them Running), finish the workload.
+
+        ``env`` overrides variables in every worker (e.g. a wrong result key)."""
         from jupyter_kf.backends.local_supervisor import free_port
 
         kind, obj = self.workload(namespace, name)
         container, labels, workers = self.container(kind, obj)
         pods = self.pod_names(kind, name, workers)
+        owner = self.owner_of_pods(namespace, kind, obj)
         for pod, extra_labels, pod_annotations in pods:
-            self.emu.make_pod(namespace, pod, owner=obj, labels={**labels, **extra_labels}, annotations=pod_annotations,
+            self.emu.make_pod(namespace, pod, owner=owner, labels={**labels, **extra_labels}, annotations=pod_annotations,
                               phase="Running", containers=(container.get("name", "node"),))
         if start_only:
             return {}
@@ -131,10 +175,10 @@ class FakeKubelet:
             out.mkdir()
             command = [sys.executable if part == "python" else part.replace("/kf/bundle", str(root / "bundle")).replace("/kf/out", str(out))
                        for part in container["command"]]
-            env = self.env(kind, namespace, name, container, rank, workers, port)
+            worker_env = {**self.env(kind, namespace, name, container, rank, workers, port), **(env or {})}
             if rank == fail_rank:
                 command = [sys.executable, "-c", "import sys; print('worker crashed'); sys.exit(3)"]
-            proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=out)
+            proc = subprocess.Popen(command, env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=out)
             pump = threading.Thread(target=self._pump, args=(namespace, pod, proc), daemon=True)
             pump.start()
             procs.append((pod, proc, pump))
@@ -157,3 +201,9 @@ class FakeKubelet:
         self.emu.set_condition(group, version, plural, namespace, name, ctype, "True",
                                reason="JobCompleted" if succeeded else "JobFailed",
                                message=message or ("" if succeeded else "a worker failed"))
+
+
+def _controller_ref(owner: dict) -> dict:
+    meta = owner["metadata"]
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}

@@ -48,7 +48,7 @@ def test_cell_runs_on_each_kind_and_results_come_back(cluster, kind, remove, wor
     assert not any(line.startswith("::kf-result::") for line in lines)
     group, version, plural = KINDS[kind]
     workload = cluster.get_object(group, version, plural, "default", job.name)
-    owners = lambda: cluster.get_object("", "v1", "configmaps", "default", f"{job.name}-kf-bundle")["metadata"].get("ownerReferences")
+    owners = lambda: cluster.get_object("", "v1", "secrets", "default", f"{job.name}-kf-bundle")["metadata"].get("ownerReferences")
     wait_for(owners)
     assert owners()[0]["uid"] == workload["metadata"]["uid"]
     assert workload["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "jupyter-kf"
@@ -62,7 +62,7 @@ def test_dry_run_shows_the_manifests_and_creates_nothing(cluster):
     assert "kueue.x-k8s.io/queue-name: team-gpus" in text and "torchrun" in text
     assert "binaryData" in text or "data:" in text
     assert cluster.list_objects("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default") == []
-    assert cluster.list_objects("", "v1", "configmaps", "default") == []
+    assert cluster.list_objects("", "v1", "secrets", "default") == []
 
 
 def test_forbidden_creates_nothing_and_says_what_and_where(cluster):
@@ -72,7 +72,7 @@ def test_forbidden_creates_nothing_and_says_what_and_where(cluster):
     message = str(err.value)
     assert "not allowed to create trainjobs in namespace 'default'" in message and "cannot create resource" in message
     assert "ask a cluster admin to grant it" in message
-    assert cluster.list_objects("", "v1", "configmaps", "default") == []
+    assert cluster.list_objects("", "v1", "secrets", "default") == []
 
 
 def test_missing_crd_for_the_requested_kind(cluster):
@@ -90,7 +90,7 @@ def test_name_taken(cluster):
 def test_unknown_training_runtime_lists_the_ones_there(cluster):
     with pytest.raises(KfError, match="training runtime 'torch-gpu' not found: the cluster has torch-distributed; pick one with --runtime"):
         api.train("x = 1", name="rt", user_ns={}, runtime="torch-gpu")
-    assert cluster.list_objects("", "v1", "configmaps", "default") == []
+    assert cluster.list_objects("", "v1", "secrets", "default") == []
 
 
 def test_pending_says_why(cluster):
@@ -135,7 +135,7 @@ def test_cancel_deletes_in_background_and_keeps_the_logs(cluster):
     status = job.cancel()
     assert status.phase == "Cancelled"
     assert cluster.get_object("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "long") is None
-    wait_for(lambda: cluster.get_object("", "v1", "configmaps", "default", "long-kf-bundle") is None)
+    wait_for(lambda: cluster.get_object("", "v1", "secrets", "default", "long-kf-bundle") is None)
     deletes = [r for r in cluster.requests if r.verb == "delete" and r.path.endswith("trainjobs/long")]
     assert deletes and "Background" in deletes[-1].body.decode() + str(deletes[-1].query)
     assert list(job.logs()) == ["2026-01-01 hello from the pod"]
@@ -167,10 +167,10 @@ def test_reattach_after_a_kernel_restart(cluster, kf_state_dir):
 
 
 def test_server_errors_are_retried_then_reported(cluster):
-    cluster.fail_next("create", r"/configmaps$", status=503, times=2)
+    cluster.fail_next("create", r"/secrets$", status=503, times=2)
     api.train("x = 1", name="retried", user_ns={})
-    assert cluster.get_object("", "v1", "configmaps", "default", "retried-kf-bundle") is not None
-    cluster.fail_next("create", r"/configmaps$", status=500, times=20)
+    assert cluster.get_object("", "v1", "secrets", "default", "retried-kf-bundle") is not None
+    cluster.fail_next("create", r"/secrets$", status=500, times=20)
     with pytest.raises(KfError, match="kept answering 500 .* after 5 retries"):
         api.train("x = 1", name="given-up", user_ns={})
 
@@ -179,7 +179,7 @@ def test_invalid_object_reports_the_servers_field_message(cluster):
     cluster.fail_next("create", r"/trainjobs$", status=422, message='TrainJob.trainer.kubeflow.org "bad" is invalid: spec.trainer.numNodes: Invalid value: 0')
     with pytest.raises(KfError, match=r"rejected create trainjobs in namespace 'default': .*spec.trainer.numNodes"):
         api.train("x = 1", name="bad", user_ns={})
-    assert cluster.list_objects("", "v1", "configmaps", "default") == []  # rolled back
+    assert cluster.list_objects("", "v1", "secrets", "default") == []  # rolled back
 
 
 def test_unreachable_api_server_names_the_context(tmp_path, monkeypatch):
@@ -212,7 +212,7 @@ def test_secrets_are_referenced_never_inlined(cluster):
                                             name="secret", secret_env=["HF_TOKEN=hf/token"])
     assert ns["seen"] == "terces-repus"
     workload = cluster.get_object("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "secret")
-    text = str(workload) + str(cluster.get_object("", "v1", "configmaps", "default", "secret-kf-bundle"))
+    text = str(workload) + str(cluster.get_object("", "v1", "secrets", "default", "secret-kf-bundle"))
     assert "super-secret" not in text and "c3VwZXItc2VjcmV0" not in text
     assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}} in workload["spec"]["trainer"]["env"]
 
@@ -283,8 +283,8 @@ def test_large_inputs_and_results_go_through_the_store(cluster, s3_store):
     assert ns["small"] == 599_998.0 and np.array_equal(ns["Y"], np.concatenate([X, X]) * 2)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="kf-bucket")["Contents"])
     assert keys == ["jobs/default/big/payload.bin", "jobs/default/big/result.pkl"]
-    cm = cluster.get_object("", "v1", "configmaps", "default", "big-kf-bundle")
-    assert "payload.bin" not in {**cm.get("data", {}), **cm.get("binaryData", {})}  # it travelled through the store
+    cm = cluster.get_object("", "v1", "secrets", "default", "big-kf-bundle")
+    assert "payload.bin" not in cm["data"]  # it travelled through the store
     env = cluster.get_object("batch", "v1", "jobs", "default", "big")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "kf-store", "key": "AWS_SECRET_ACCESS_KEY"}}} in env
     assert "kf-test-secret" not in str(cm) + str(env)
@@ -293,6 +293,6 @@ def test_large_inputs_and_results_go_through_the_store(cluster, s3_store):
 def test_too_large_without_a_store_is_refused_before_anything_is_created(cluster):
     import numpy as np
 
-    with pytest.raises(KfError, match=r"more than it carries .* no store is configured: set c.KfConfig.store"):
+    with pytest.raises(KfError, match=r"more than a Secret carries .* no store is configured: set c.KfConfig.store"):
         api.train("Y = X * 2", name="too-big", user_ns={"X": np.zeros(300_000)})
-    assert cluster.list_objects("", "v1", "configmaps", "default") == []
+    assert cluster.list_objects("", "v1", "secrets", "default") == []

@@ -63,6 +63,8 @@ class Cluster:
 
     def error(self, err, what: str) -> KfError:
         message = _status_message(err)
+        if message.startswith("admission webhook "):  # a controller's webhook refused it: not a permission
+            return ClusterError(f"the cluster refused {what}: {message}")
         if err.status == 403:
             return Forbidden(f"not allowed to {what}: {message}; ask a cluster admin to grant it")
         if err.status == 404:
@@ -96,7 +98,12 @@ class Cluster:
         return plural in self.apis().get(group_version, set())
 
     def trainer_minor(self) -> int:
-        """Kubeflow Trainer's minor version (its TrainJob API changed in every v2 minor)."""
+        """Kubeflow Trainer's minor version (its TrainJob API changed in every v2 minor).
+
+        v2.2+ publish it in the ``kubeflow-trainer-public`` ConfigMap, readable by every authenticated
+        user. Without it (v2.1 ships none) the TrainJob CRD's schema tells v2.0/v2.1 from v2.2+; when
+        the CRD cannot be read either, the missing ConfigMap itself means v2.1.
+        """
         if self._trainer_minor is None:
             from kubernetes import client
 
@@ -107,8 +114,29 @@ class Cluster:
                 version = (cm.data or {}).get("kubeflow_trainer_version", "")
                 self._trainer_minor = int(version.lstrip("v").split(".")[1])
             except (KfError, ValueError, IndexError):
-                self._trainer_minor = LATEST_TRAINER_MINOR
+                self._trainer_minor = self._trainer_minor_from_crd()
         return self._trainer_minor
+
+    def _trainer_minor_from_crd(self) -> int:
+        from kubernetes import client
+
+        try:
+            resp = self.call(client.ApiextensionsV1Api(self.api_client).read_custom_resource_definition,
+                             "trainjobs.trainer.kubeflow.org", what="read the TrainJob CRD", _preload_content=False)
+            crd = json.loads(resp.data)
+        except (KfError, ValueError):
+            return 1  # no version ConfigMap (v2.2+ always has one) and no CRD to look at: v2.1
+        for version in crd.get("spec", {}).get("versions", []):
+            if version.get("name") == "v1alpha1":
+                spec = version.get("schema", {}).get("openAPIV3Schema", {}).get("properties", {}).get("spec", {})
+                fields = spec.get("properties", {})
+                if "runtimePatches" in fields:
+                    return LATEST_TRAINER_MINOR  # v2.2 and v2.3 take the same TrainJob body
+                if "podTemplateOverrides" in fields:
+                    return 1
+                if "podSpecOverrides" in fields:
+                    return 0
+        return 1
 
 
 class ClusterClient:
@@ -140,7 +168,7 @@ class ClusterClient:
                 pass
 
 
-WATCHED_GROUPS = {"trainer.kubeflow.org", "kubeflow.org", "kueue.x-k8s.io", "serving.kserve.io"}
+WATCHED_GROUPS = {"trainer.kubeflow.org", "kubeflow.org", "kueue.x-k8s.io", "serving.kserve.io", "jobset.x-k8s.io"}
 LATEST_TRAINER_MINOR = 3
 _connections: dict[tuple, Cluster] = {}
 

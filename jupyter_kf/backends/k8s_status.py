@@ -23,6 +23,21 @@ def pod_rank(pod: dict) -> int:
     return 0
 
 
+def controller_of(obj: dict) -> dict | None:
+    """The ownerReference marked ``controller`` (the object that made this one), if any."""
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+def controlled_by(obj: dict, owner: dict, kind: str | None = None) -> bool:
+    """``obj`` was made by ``owner`` itself (its UID: a replaced owner of the same name does not count)."""
+    ref = controller_of(obj)
+    return (ref is not None and ref.get("uid") == owner.get("metadata", {}).get("uid")
+            and (kind is None or ref.get("kind") == kind))
+
+
 def worker_status(pod: dict) -> WorkerStatus:
     """A pod as a worker: its phase and, when it is stuck or failed, why."""
     status = pod.get("status", {})

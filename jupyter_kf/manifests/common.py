@@ -1,4 +1,4 @@
-"""Pieces every workload shares: labels that find our objects again, the bundle ConfigMap, a pod."""
+"""Pieces every workload shares: labels that find our objects again, the bundle Secret, a pod."""
 from __future__ import annotations
 
 import base64
@@ -11,6 +11,9 @@ LABEL_NOTEBOOK = "jupyter-kf.io/notebook"
 LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
 BUNDLE_MOUNT = "/kf/bundle"
 OUTPUT_MOUNT = "/kf/out"
+RESULT_KEY_FIELD = "kf-result-key"  # the bundle Secret's key holding the job's result HMAC key
+# Kubeflow profile namespaces inject Istio sidecars; a sidecar keeps a finished training pod Running.
+NO_ISTIO_SIDECAR = {"sidecar.istio.io/inject": "false"}
 
 
 def label_value(text: str) -> str:
@@ -26,27 +29,26 @@ def job_labels(name: str, user: str = "", notebook: str = "", queue: str | None 
     return labels
 
 
-def configmap_key(path: str) -> str:
-    """A bundle path (``src/pkg/mod.py``) as a ConfigMap key (``[-._a-zA-Z0-9]+``)."""
+def bundle_key(path: str) -> str:
+    """A bundle path (``src/pkg/mod.py``) as a Secret/ConfigMap key (``[-._a-zA-Z0-9]+``)."""
     return re.sub(r"[^-._a-zA-Z0-9]", "_", path.replace("/", "__"))
 
 
-def bundle_configmap(name: str, namespace: str, files: dict[str, bytes], labels: dict) -> tuple[dict, list[dict]]:
-    """The job's bundle (runner, meta, payload, shipped sources) as a ConfigMap, and the volume items
-    that lay the files out again under the mount."""
-    data, binary, items = {}, {}, []
+def bundle_secret(name: str, namespace: str, files: dict[str, bytes], labels: dict, result_key: str) -> tuple[dict, list[dict]]:
+    """The job's bundle (runner, meta, payload, shipped sources) and its result key as a Secret, and the
+    volume items that lay the files out again under the mount (the key is not one of them: it reaches
+    the runner as an env var).
+
+    A Secret rather than a ConfigMap: Kubernetes' ``view`` role reads ConfigMaps, not Secrets, and the
+    bundle holds the notebook's data."""
+    data, items = {}, []
     for path, content in sorted(files.items()):
-        key = configmap_key(path)
-        try:
-            data[key] = content.decode("utf-8")
-        except UnicodeDecodeError:
-            binary[key] = base64.b64encode(content).decode("ascii")
+        key = bundle_key(path)
+        data[key] = base64.b64encode(content).decode("ascii")
         items.append({"key": key, "path": path})
-    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}}
-    if data:
-        body["data"] = data
-    if binary:
-        body["binaryData"] = binary
+    data[RESULT_KEY_FIELD] = base64.b64encode(result_key.encode("ascii")).decode("ascii")
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}, "data": data}
     return body, items
 
 
@@ -79,9 +81,9 @@ def env_list(env: dict[str, str], secret_env: dict[str, tuple[str, str]], extra:
     return items + list(extra)
 
 
-def volumes_and_mounts(configmap: str, items: list[dict], claims: tuple) -> tuple[list[dict], list[dict]]:
+def volumes_and_mounts(bundle: str, items: list[dict], claims: tuple) -> tuple[list[dict], list[dict]]:
     volumes = [
-        {"name": "kf-bundle", "configMap": {"name": configmap, "items": items}},
+        {"name": "kf-bundle", "secret": {"secretName": bundle, "items": items}},
         {"name": "kf-out", "emptyDir": {}},
         {"name": "dshm", "emptyDir": {"medium": "Memory"}},
     ]

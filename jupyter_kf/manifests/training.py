@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import InvalidSpec
+from ..runner import RESULT_KEY_ENV
 from ..specs import TrainSpec
-from .common import BUNDLE_MOUNT, OUTPUT_MOUNT, env_list, resources, volumes_and_mounts
+from .common import (BUNDLE_MOUNT, NO_ISTIO_SIDECAR, OUTPUT_MOUNT, RESULT_KEY_FIELD, env_list, resources,
+                     volumes_and_mounts)
 
 MASTER_PORT = 29500
-TRAINER_PATCH_MANAGER = "jupyter-kf.io"
+# The Trainer's JobSet plugin requires a domain-prefixed path (validation.IsDomainPrefixedPath).
+TRAINER_PATCH_MANAGER = "jupyter-kf.io/jupyter-kf"
+TRAINER_GROUP = "trainer.kubeflow.org"
+KUEUE_PRIORITY = "kueue.x-k8s.io/priority-class"
 COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 
 
@@ -19,10 +25,11 @@ class TrainPlan:
     spec: TrainSpec
     namespace: str
     image: str
-    configmap: str
+    bundle: str  # the bundle Secret's name
     bundle_items: list = field(default_factory=list)
     labels: dict = field(default_factory=dict)
     runtime: str = "torch-distributed"
+    runtime_kind: str = "ClusterTrainingRuntime"
     trainer_minor: int = 3
 
     @property
@@ -38,7 +45,8 @@ class TrainPlan:
 
     def env(self, extra=()) -> list[dict]:
         base = [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "KF_JOB_NAME", "value": self.spec.name},
-                {"name": "KF_INSTALL_PIP", "value": "1"}]
+                {"name": "KF_INSTALL_PIP", "value": "1"},
+                {"name": RESULT_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": self.bundle, "key": RESULT_KEY_FIELD}}}]
         return env_list(self.spec.env, self.spec.secret_env, base + list(extra))
 
     def pod_spec_parts(self) -> dict:
@@ -54,8 +62,14 @@ class TrainPlan:
             parts["priorityClassName"] = self.spec.priority_class
         return parts
 
+    def pod_metadata(self) -> dict:
+        """Labels that find the pods again (Kueue's belong on the workload alone: on pods, Kueue's pod
+        integration would queue each pod by itself); no Istio sidecar, which keeps a finished pod Running."""
+        labels = {k: v for k, v in self.labels.items() if not k.startswith("kueue.x-k8s.io/")}
+        return {"labels": labels, "annotations": dict(NO_ISTIO_SIDECAR)}
+
     def container(self, name: str, extra_env=()) -> dict:
-        volumes, mounts = volumes_and_mounts(self.configmap, self.bundle_items, self.spec.volumes)
+        volumes, mounts = volumes_and_mounts(self.bundle, self.bundle_items, self.spec.volumes)
         container = {"name": name, "image": self.image, "command": self.command(), "env": self.env(extra_env),
                      "volumeMounts": mounts, "workingDir": f"{OUTPUT_MOUNT}"}
         res = resources(self.spec.cpu, self.spec.memory, self.spec.gpus, self.spec.gpu_vendor)
@@ -64,15 +78,26 @@ class TrainPlan:
         return container
 
     def volumes(self) -> list[dict]:
-        return volumes_and_mounts(self.configmap, self.bundle_items, self.spec.volumes)[0]
+        return volumes_and_mounts(self.bundle, self.bundle_items, self.spec.volumes)[0]
 
     def metadata(self) -> dict:
         return {"name": self.spec.name, "namespace": self.namespace, "labels": dict(self.labels)}
 
 
 def build_trainjob(plan: TrainPlan) -> dict:
-    """A TrainJob for Kubeflow Trainer v2.2+ (``runtimePatches``) or v2.1 (``podTemplateOverrides``)."""
+    """A TrainJob for Kubeflow Trainer v2.2+ (``runtimePatches``) or v2.1 (``podTemplateOverrides``).
+
+    Pods get their labels and annotations through the patch/override's pod metadata: v2.1's
+    ``spec.labels`` reach only the JobSet. ``--priority-class`` is Kueue's WorkloadPriorityClass (a
+    label on the TrainJob): neither version lets a TrainJob set the pods' ``priorityClassName``.
+    """
     spec = plan.spec
+    if spec.retries:
+        raise InvalidSpec(f"--retries {spec.retries}: a TrainJob has no retry setting (its training runtime decides "
+                          "restarts): leave --retries out, or use --kind pytorchjob or --kind job, which accept --retries N")
+    if plan.trainer_minor < 2 and spec.timeout:
+        raise InvalidSpec(f"--timeout: this cluster runs Kubeflow Trainer v2.{plan.trainer_minor}, whose TrainJob has "
+                          "no deadline (v2.2+ has): leave --timeout out, or use --kind pytorchjob or --kind job")
     container = plan.container("node")
     trainer = {"image": plan.image, "command": container["command"], "env": container["env"],
                "numNodes": spec.workers, "numProcPerNode": plan.procs_per_worker}
@@ -80,25 +105,26 @@ def build_trainjob(plan: TrainPlan) -> dict:
         trainer["resourcesPerNode"] = container["resources"]
     pod_spec = {"volumes": plan.volumes(), "containers": [{"name": "node", "volumeMounts": container["volumeMounts"]}],
                 **plan.pod_spec_parts()}
-    pod_labels = {k: v for k, v in plan.labels.items() if not k.startswith("kueue.")}
-    body = {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": plan.metadata(),
-            "spec": {"runtimeRef": {"name": plan.runtime}, "trainer": trainer}}
+    priority = pod_spec.pop("priorityClassName", None)
+    pod_metadata = plan.pod_metadata()
+    body = {"apiVersion": f"{TRAINER_GROUP}/v1alpha1", "kind": "TrainJob", "metadata": plan.metadata(),
+            "spec": {"runtimeRef": {"name": plan.runtime, "kind": plan.runtime_kind},
+                     "trainer": trainer}}
+    if priority:
+        body["metadata"]["labels"][KUEUE_PRIORITY] = priority
     if plan.trainer_minor >= 2:
-        priority = pod_spec.pop("priorityClassName", None)  # not patchable on the pod in v2.2+
         body["spec"]["runtimePatches"] = [{
             "manager": TRAINER_PATCH_MANAGER,
             "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{
                 "name": "node",
-                "template": {"spec": {"template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}}},
+                "template": {"spec": {"template": {"metadata": pod_metadata, "spec": pod_spec}}},
             }]}}},
         }]
-        if priority:
-            body["metadata"].setdefault("labels", {})["kueue.x-k8s.io/priority-class"] = priority
         if spec.timeout:
             body["spec"]["activeDeadlineSeconds"] = int(spec.timeout)
     else:
-        body["spec"]["labels"] = pod_labels
-        body["spec"]["podTemplateOverrides"] = [{"targetJobs": [{"name": "node"}], "spec": pod_spec}]
+        body["spec"]["podTemplateOverrides"] = [{"targetJobs": [{"name": "node"}], "metadata": pod_metadata,
+                                                 "spec": pod_spec}]
     return body
 
 
@@ -110,8 +136,9 @@ def build_pytorchjob(plan: TrainPlan) -> dict:
         container = plan.container("pytorch")
         if master:
             container["ports"] = [{"name": "pytorchjob-port", "containerPort": 23456}]
-        return {"replicas": count, "restartPolicy": "Never",
-                "template": {"metadata": {"labels": dict(plan.labels)},
+        # The operator's backoffLimit counts restarts under OnFailure/Always/ExitCode only, never under Never.
+        return {"replicas": count, "restartPolicy": "OnFailure" if spec.retries else "Never",
+                "template": {"metadata": plan.pod_metadata(),
                              "spec": {"containers": [container], "volumes": plan.volumes(), **plan.pod_spec_parts()}}}
 
     replicas = {"Master": replica(1, True)}
@@ -140,7 +167,7 @@ def build_batch_job(plan: TrainPlan) -> list[dict]:
         pod_spec["subdomain"] = name
     job_spec = {"completionMode": "Indexed", "completions": spec.workers, "parallelism": spec.workers,
                 "backoffLimit": spec.retries, "ttlSecondsAfterFinished": 7 * 24 * 3600,
-                "template": {"metadata": {"labels": dict(plan.labels)}, "spec": pod_spec}}
+                "template": {"metadata": plan.pod_metadata(), "spec": pod_spec}}
     if spec.timeout:
         job_spec["activeDeadlineSeconds"] = int(spec.timeout)
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": plan.metadata(), "spec": job_spec}
