@@ -45,7 +45,8 @@ class KfMagics(Magics):
     @argument("--node-selector", action="append", default=[], metavar="KEY=VALUE", help="schedule on nodes with this label")
     @argument("--toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]", help="tolerate a node taint")
     @argument("--queue", help="Kueue LocalQueue for quota")
-    @argument("--priority-class", help="priority class")
+    @argument("--priority-class", help="TrainJob (Trainer v2.1+): a Kueue WorkloadPriorityClass, not a pod PriorityClass; "
+                                       "PyTorchJob/Job: the pods' PriorityClass")
     @argument("--retries", default="0", help="times to retry failed workers")
     @argument("--secret-env", action="append", default=[], metavar="NAME=SECRET/KEY", help="env var read from a Secret (never copied)")
     @argument("--volume", action="append", default=[], metavar="pvc:CLAIM:/PATH", help="mount a PersistentVolumeClaim")
