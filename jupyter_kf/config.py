@@ -108,9 +108,11 @@ def get() -> KfConfig:
 
 
 def reset() -> None:
-    """Forget the settings so the next ``get()`` reads them again (tests, config reloads)."""
+    """Forget the settings so the next ``get()`` reads them again (tests, config reloads), and checks the
+    state folder again."""
     global _current
     _current = None
+    _checked.clear()
 
 
 # -- the state folder: this user's alone ---------------------------------------------------------
@@ -136,10 +138,27 @@ def _owner(uid: int) -> str:
         return f"uid {uid}"
 
 
+def _only_member(gid: int, uid: int) -> bool:
+    """The group has exactly one member, this user (a user-private group, as Kubernetes' fsGroup and
+    umask 002 systems make them): its write right gives no one else anything. Debian's ssh accepts
+    group-writable keys on the same rule."""
+    try:
+        import grp
+        import pwd
+
+        group, me = grp.getgrgid(gid), pwd.getpwuid(uid)
+    except (ImportError, KeyError):
+        return False
+    primary = [entry.pw_uid for entry in pwd.getpwall() if entry.pw_gid == gid]
+    others = [name for name in group.gr_mem if name != me.pw_name]
+    return primary == [uid] and not others
+
+
 def check_private(path: Path | str, what: str = "state folder", st: os.stat_result | None = None) -> os.stat_result:
     """Refuse ``path`` unless this user owns it and no one else may write to it; its stat."""
     st = st if st is not None else os.stat(path)
-    if CHECKED and (st.st_uid != os.geteuid() or st.st_mode & 0o022):
+    if CHECKED and (st.st_uid != os.geteuid() or st.st_mode & 0o002
+                    or (st.st_mode & 0o020 and not _only_member(st.st_gid, os.geteuid()))):
         mine = st.st_uid == os.geteuid()
         fix = (f"chmod go-w {path}" if mine else
                "use a folder of your own (c.KfConfig.state_dir or JUPYTER_KF_STATE_DIR)")

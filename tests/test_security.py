@@ -138,6 +138,23 @@ def test_a_state_folder_of_another_user_is_refused(kf_state_dir):
     assert "use a folder of your own (c.KfConfig.state_dir or JUPYTER_KF_STATE_DIR)" in str(err.value)
 
 
+@as_root
+def test_a_group_writable_state_folder_is_refused_unless_the_group_is_the_users_alone(kf_state_dir):
+    """As Debian's ssh: group write is harmless in a group of one (Kubernetes' fsGroup, umask 002 systems)."""
+    api.jobs()
+    os.chmod(kf_state_dir, 0o770)
+    os.chown(kf_state_dir, -1, nobody_ids()[1])  # nobody's group: another user is in it
+    config.reset()
+    with pytest.raises(StateNotPrivate) as err:
+        api.jobs()
+    assert "mode 0770" in str(err.value)
+    os.chown(kf_state_dir, -1, os.getegid())  # this user's own group, no other member
+    assert config._only_member(os.getegid(), os.geteuid())
+    config.reset()
+    assert api.jobs() == []
+    assert stat.S_IMODE(kf_state_dir.stat().st_mode) == 0o700  # and made private at start
+
+
 class Boom:
     """Unpickling this runs code: it creates ``path``."""
 
