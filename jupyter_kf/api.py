@@ -133,6 +133,9 @@ def jobs(backend: str | None = None) -> list[JobStatus]:
 
 
 def job(name: str, backend: str | None = None) -> "Job":
+    from .specs import check_name
+
+    check_name(name)  # before any backend builds a path or a request from it
     target = get_backend(backend)
     target.status(name)  # raises JobNotFound with the message users see
     return Job(name, target)

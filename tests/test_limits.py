@@ -64,13 +64,14 @@ async def test_rest_refuses_too_many_workers_before_forking(jp_fetch, kf_state_d
 
 # -- 9. names ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["../../etc", "a" * 5000, "Upper", "x/y", ""])
-def test_names_are_checked_on_every_call(name):
-    with pytest.raises(errors.InvalidSpec):
-        api.job(name)
-    with pytest.raises(errors.InvalidSpec):
-        notebooks.get(name, backend="local")
-    with pytest.raises(errors.InvalidSpec):
-        serving.model(name, backend="local")
+@pytest.mark.parametrize("backend", ["local", "kubernetes"])
+def test_names_are_checked_on_every_call(name, backend):
+    """Before any backend builds a path or a request from it (no cluster is needed to refuse one)."""
+    for call in (lambda: api.job(name, backend=backend), lambda: notebooks.get(name, backend=backend),
+                 lambda: notebooks.url(name, backend=backend), lambda: notebooks.delete(name, True, backend=backend),
+                 lambda: serving.model(name, backend=backend)):
+        with pytest.raises(errors.InvalidSpec):
+            call()
 
 
 async def test_rest_names_are_400_and_never_reach_outside_the_state_folder(jp_fetch, http_server_client, jp_auth_header,

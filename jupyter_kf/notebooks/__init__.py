@@ -33,6 +33,13 @@ def __getattr__(name):
     raise AttributeError(f"module 'jupyter_kf.notebooks' has no attribute {name!r}")
 
 
+def _named(name: str) -> str:
+    """A server's name, checked before any backend builds a path or a request from it."""
+    from ..specs import check_name
+
+    return check_name(name, "notebook server name")
+
+
 def backend_for(backend: str | None = None, namespace: str | None = None):
     """The local or Kubernetes implementation, chosen as for jobs (flag > config > kubeconfig > local)."""
     from ..backends import resolve_name
@@ -77,11 +84,13 @@ def list(backend: str | None = None, namespace: str | None = None) -> NotebookTa
 
 
 def get(name: str, backend: str | None = None, namespace: str | None = None) -> NotebookStatus:
+    name = _named(name)
     return backend_for(backend, namespace).get(name)
 
 
 def stop(name: str, backend: str | None = None, namespace: str | None = None) -> NotebookStatus:
     """Stop the server; its workspace (and data volumes) stay, ``start`` brings it back."""
+    name = _named(name)
     return backend_for(backend, namespace).stop(name)
 
 
@@ -90,6 +99,7 @@ def start(name: str, backend: str | None = None, namespace: str | None = None, w
     from ..specs import parse_duration
     from .spec import DEFAULT_TIMEOUT
 
+    name = _named(name)
     impl = backend_for(backend, namespace)
     status = impl.start(name)
     return _wait(impl, name, parse_duration(timeout) or DEFAULT_TIMEOUT, on_update, status) if wait else status
@@ -100,11 +110,13 @@ def wait(name: str, timeout=None, on_update=None, backend: str | None = None, na
     from ..specs import parse_duration
     from .spec import DEFAULT_TIMEOUT
 
+    name = _named(name)
     return _wait(backend_for(backend, namespace), name, parse_duration(timeout) or DEFAULT_TIMEOUT, on_update)
 
 
 def url(name: str, backend: str | None = None, namespace: str | None = None) -> NotebookLink:
     """The address to open it (with its token where it has one), and the step needed first, if any."""
+    name = _named(name)
     return backend_for(backend, namespace).url(name)
 
 
@@ -112,6 +124,7 @@ def delete(name: str, keep_workspace: bool | None = None, backend: str | None = 
            confirm=None) -> str | None:
     """Delete the server. Its workspace goes too if ``keep_workspace`` is False; None asks first (``confirm``,
     default: a yes/no prompt). Returns where the kept workspace is, if it was kept."""
+    name = _named(name)
     impl = backend_for(backend, namespace)
     if keep_workspace is None:
         workspace = impl.workspace_of(name)
