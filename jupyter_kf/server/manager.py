@@ -442,15 +442,15 @@ def _list_notebooks(backend: str, namespace: str | None) -> list[dict]:
 
 
 def without_token(status: dict) -> dict:
-    """A notebook server's status without the token in its URL: listings are for whoever may read; the
-    token (it runs code) comes only from ``notebooks/<name>/url``, which needs the right to execute."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
+    """A notebook server's status without a URL that carries its token: listings are for whoever may read;
+    the token (it runs code) comes only from ``notebooks/<name>/url``, which needs the right to execute
+    (the panel's Open asks it there when a status has no URL)."""
     url = status.get("url") if isinstance(status, dict) else None
-    if url and "token" in url:
-        parts = urlsplit(url)
-        query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"])
-        status = {**status, "url": urlunsplit(parts._replace(query=query))}
+    if url:
+        from urllib.parse import parse_qs, urlsplit
+
+        if "token" in parse_qs(urlsplit(url).query):
+            status = {**status, "url": ""}
     return status
 
 
