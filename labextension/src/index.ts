@@ -4,31 +4,48 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { MainAreaWidget } from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { installCancelHook } from './cancelHook';
 import { LogViewer, createLogTab } from './logViewer';
 import { NotebookBridge } from './notebookBridge';
 // './panel/index', not './panel': a lib/panel.js left from before the split would win.
 import { JobsPanel, PANEL_ID } from './panel/index';
+import { readPreferences } from './preferences';
 import { IWhere } from './request';
 
+const PLUGIN_ID = 'jupyter-kf:plugin';
 const COMMAND_SHOW_JOBS = 'jupyter-kf:show-jobs';
 const COMMAND_SHOW_LOGS = 'jupyter-kf:show-logs';
 
-/** Adds the Kubeflow panel (jobs, notebook servers, models, pipeline runs) to the left sidebar. */
+/**
+ * Adds the Kubeflow panel (jobs, notebook servers, models, pipeline runs) to
+ * the left sidebar. Its preferences (schema: labextension/schema/plugin.json)
+ * apply as soon as they change; without a setting registry it uses the defaults.
+ */
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyter-kf:plugin',
+  id: PLUGIN_ID,
   description:
     'Kubeflow sidebar: jobs, notebook servers, models and pipeline runs, locally or on a cluster.',
   autoStart: true,
-  optional: [ILayoutRestorer],
-  activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null) => {
+  optional: [ILayoutRestorer, ISettingRegistry],
+  activate: async (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    registry: ISettingRegistry | null
+  ) => {
+    const preferences = await loadPreferences(registry);
     const settings = app.serviceManager.serverSettings;
     const logTabs = new Map<string, MainAreaWidget<LogViewer>>();
     const openLogs = (job: string, where: IWhere = {}) => {
       let tab = logTabs.get(job);
       if (!tab || tab.isDisposed) {
-        tab = createLogTab(job, settings, where);
+        tab = createLogTab(
+          job,
+          settings,
+          where,
+          readPreferences(preferences).logLines
+        );
         logTabs.set(job, tab);
         tab.disposed.connect(() => logTabs.delete(job));
         app.shell.add(tab, 'main', { mode: 'split-right' });
@@ -37,7 +54,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     const panel = new JobsPanel({
       settings,
-      host: { openLogs, bridge: new NotebookBridge(app) }
+      host: { openLogs, bridge: new NotebookBridge(app) },
+      preferences: readPreferences(preferences)
+    });
+    preferences?.changed.connect(() => {
+      const values = readPreferences(preferences);
+      panel.configure(values);
+      for (const tab of logTabs.values()) {
+        tab.content.maxLines = values.logLines;
+      }
     });
     app.shell.add(panel, 'left', { rank: 900 });
     restorer?.add(panel, PANEL_ID);
@@ -52,6 +77,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
   }
 };
+
+/** This plugin's settings; null (the defaults apply) without a registry or when they cannot be loaded. */
+async function loadPreferences(
+  registry: ISettingRegistry | null
+): Promise<ISettingRegistry.ISettings | null> {
+  if (!registry) {
+    return null;
+  }
+  try {
+    return await registry.load(PLUGIN_ID);
+  } catch (error) {
+    console.warn(`jupyter-kf: settings not loaded, defaults apply: ${error}`);
+    return null;
+  }
+}
 
 /** Cancel buttons under `%%kf_train` cells work while the kernel waits for the job. */
 const cellCancel: JupyterFrontEndPlugin<void> = {

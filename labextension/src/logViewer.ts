@@ -3,12 +3,10 @@ import { ServerConnection } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { kubeflowIcon } from './icons';
-import { IWhere, streamLogs } from './request';
 import { el } from './dom';
-
-/** Lines kept in the view: a long job's log must not grow the page without bound. */
-const MAX_LINES = 20000;
+import { kubeflowIcon } from './icons';
+import { DEFAULT_PREFERENCES } from './preferences';
+import { IWhere, streamLogs } from './request';
 
 /**
  * A job's log in a main-area tab: streamed from the server while the job runs,
@@ -19,10 +17,12 @@ export class LogViewer extends Widget {
   constructor(
     readonly job: string,
     private readonly _settings: ServerConnection.ISettings,
-    private readonly _where: IWhere = {}
+    private readonly _where: IWhere = {},
+    maxLines: number = DEFAULT_PREFERENCES.logLines
   ) {
     super();
     this.addClass('jp-KFLog');
+    this._maxLines = maxLines;
     this.id = LogViewer.idFor(job);
 
     const toolbar = el('div', 'jp-KFLog-toolbar');
@@ -85,6 +85,19 @@ export class LogViewer extends Widget {
     return `jupyter-kf-logs-${job}`;
   }
 
+  /** Lines kept: a long job's log must not grow the page without bound; older lines go first. */
+  get maxLines(): number {
+    return this._maxLines;
+  }
+
+  set maxLines(value: number) {
+    this._maxLines = value;
+    this._trim();
+    if (this._search.value) {
+      this._countMatches();
+    }
+  }
+
   /** The lines shown (for tests and copy). */
   get lines(): string[] {
     return Array.from(this._body.children).map(n => n.textContent ?? '');
@@ -145,14 +158,18 @@ export class LogViewer extends Widget {
       fragment.appendChild(node);
     }
     this._body.appendChild(fragment);
-    while (this._body.childElementCount > MAX_LINES) {
-      this._body.firstElementChild!.remove();
-    }
+    this._trim();
     if (query) {
       this._countMatches();
     }
     if (this._follow.checked) {
       this._scrollToEnd();
+    }
+  }
+
+  private _trim(): void {
+    while (this._body.childElementCount > this._maxLines) {
+      this._body.firstElementChild!.remove();
     }
   }
 
@@ -202,6 +219,7 @@ export class LogViewer extends Widget {
   private readonly _follow = document.createElement('input');
   private readonly _state = document.createElement('span');
   private readonly _body = document.createElement('div');
+  private _maxLines: number;
   private _started = false;
   private _autoScrolling = false;
   private _current = -1;
@@ -211,9 +229,10 @@ export class LogViewer extends Widget {
 export function createLogTab(
   job: string,
   settings: ServerConnection.ISettings,
-  where: IWhere = {}
+  where: IWhere = {},
+  maxLines?: number
 ): MainAreaWidget<LogViewer> {
-  const content = new LogViewer(job, settings, where);
+  const content = new LogViewer(job, settings, where, maxLines);
   const widget = new MainAreaWidget({ content });
   widget.id = `${content.id}-tab`;
   widget.title.label = `Log: ${job}`;

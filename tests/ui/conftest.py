@@ -48,11 +48,13 @@ def start_lab(tmp_path, kf_state_dir):
     """Start JupyterLab (once per call, stopped at teardown); returns (base_url, token).
 
     ``env`` adds environment variables (a kubeconfig, a backend), ``args`` server flags
-    (``--KfServer.namespaces=...``), ``theme`` a JupyterLab theme name (e.g. "JupyterLab Dark").
+    (``--KfServer.namespaces=...``), ``theme`` a JupyterLab theme name (e.g. "JupyterLab Dark"),
+    ``user_settings`` the user's JupyterLab settings by plugin id (``{"jupyter-kf:plugin": {...}}``).
     """
     procs = []
 
-    def start(env: dict | None = None, args: list[str] | None = None, theme: str | None = None):
+    def start(env: dict | None = None, args: list[str] | None = None, theme: str | None = None,
+              user_settings: dict[str, dict] | None = None):
         token = secrets.token_hex(16)
         port = _free_port()
         home = tmp_path / f"lab-home-{len(procs)}"
@@ -62,6 +64,11 @@ def start_lab(tmp_path, kf_state_dir):
         (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
         if theme:
             (settings / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}))
+        for plugin_id, values in (user_settings or {}).items():
+            package, plugin = plugin_id.split(":")
+            path = home / "settings" / package / f"{plugin}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
         root = tmp_path / "notebooks"
         root.mkdir(exist_ok=True)
         full_env = {

@@ -1,12 +1,13 @@
 import { ServerConnection } from '@jupyterlab/services';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
-import { Poll } from '@lumino/polling';
+import { IPoll, Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { el, iconElement } from '../dom';
 import { kubeflowIcon } from '../icons';
 import { NotebookBridge } from '../notebookBridge';
+import { DEFAULT_PREFERENCES, IPreferences } from '../preferences';
 import { IServerInfo, IWhere, getInfo } from '../request';
 import { messageOf } from './format';
 import { JobsSection } from './jobs';
@@ -33,6 +34,7 @@ export class JobsPanel extends Widget {
     super();
     this.settings = options.settings ?? ServerConnection.makeSettings();
     this.host = options.host ?? { openLogs: () => undefined, bridge: null };
+    this._preferences = { ...(options.preferences ?? DEFAULT_PREFERENCES) };
     this.id = PANEL_ID;
     this.title.icon = kubeflowIcon;
     this.title.caption = 'Kubeflow';
@@ -47,11 +49,7 @@ export class JobsPanel extends Widget {
     this._poll = new Poll<void, unknown>({
       name: 'jupyter-kf:panel',
       factory: () => this._load(),
-      frequency: {
-        interval: options.interval ?? 2000,
-        backoff: true,
-        max: 30 * 1000
-      },
+      frequency: Private.frequency(this._preferences.refreshInterval),
       standby: () => !this.isVisible || 'when-hidden'
     });
   }
@@ -67,6 +65,37 @@ export class JobsPanel extends Widget {
       backend: this._backend.value || undefined,
       namespace: this._namespace.value || null
     };
+  }
+
+  /** The preferences in use (see `configure`). */
+  get preferences(): Readonly<IPreferences> {
+    return this._preferences;
+  }
+
+  /**
+   * Apply changed preferences at once: the poll follows a new refresh
+   * interval from now on, a changed default backend or namespace is selected
+   * when the server offers it.
+   */
+  configure(preferences: IPreferences): void {
+    const old = this._preferences;
+    this._preferences = { ...preferences };
+    if (preferences.refreshInterval !== old.refreshInterval) {
+      this._poll.frequency = Private.frequency(preferences.refreshInterval);
+      void this._poll.schedule({ interval: this._poll.frequency.interval });
+      this._showInterval();
+    }
+    if (
+      this.info &&
+      (preferences.defaultBackend !== old.defaultBackend ||
+        preferences.defaultNamespace !== old.defaultNamespace)
+    ) {
+      const before = JSON.stringify(this.where);
+      this._selectDefaults(this.info);
+      if (JSON.stringify(this.where) !== before) {
+        this._whereChanged();
+      }
+    }
   }
 
   /** Fetch everything now instead of waiting for the next tick. */
@@ -90,9 +119,10 @@ export class JobsPanel extends Widget {
   private _buildDom(): void {
     const header = el('header', 'jp-KFPanel-header');
     const title = el('h2', 'jp-KFPanel-title', 'Kubeflow');
-    const refresh = el('button', 'jp-KFPanel-iconButton jp-KFPanel-refresh');
+    const refresh = this._refreshButton;
+    refresh.className = 'jp-KFPanel-iconButton jp-KFPanel-refresh';
     refresh.type = 'button';
-    refresh.title = 'Refresh';
+    this._showInterval();
     refresh.setAttribute('aria-label', 'Refresh jobs');
     refresh.appendChild(iconElement(refreshIcon));
     refresh.addEventListener('click', () => void this.refresh());
@@ -135,6 +165,26 @@ export class JobsPanel extends Widget {
     void this.refresh();
   }
 
+  /** The refresh button's tooltip says how often the panel refreshes by itself. */
+  private _showInterval(): void {
+    this._refreshButton.title = `Refresh (every ${this._preferences.refreshInterval} s)`;
+  }
+
+  /** Select the preferred backend and namespace where the server offers them, else the server's own. */
+  private _selectDefaults(info: IServerInfo): void {
+    const { defaultBackend, defaultNamespace } = this._preferences;
+    Private.select(
+      this._backend,
+      info.backends.includes(defaultBackend) ? defaultBackend : info.backend
+    );
+    Private.select(
+      this._namespace,
+      info.namespaces.includes(defaultNamespace)
+        ? defaultNamespace
+        : info.namespace
+    );
+  }
+
   private _applyInfo(info: IServerInfo): void {
     this.info = info;
     this._backend.replaceChildren(
@@ -145,7 +195,6 @@ export class JobsPanel extends Widget {
           name === 'local' ? 'local (this machine)' : 'kubernetes'
         );
         option.value = name;
-        option.selected = name === info.backend;
         return option;
       })
     );
@@ -153,10 +202,10 @@ export class JobsPanel extends Widget {
       ...info.namespaces.map(name => {
         const option = el('option', '', name);
         option.value = name;
-        option.selected = name === info.namespace;
         return option;
       })
     );
+    this._selectDefaults(info);
     this._whereBar.hidden = false;
     this._syncNamespace();
     for (const section of this.sections) {
@@ -220,6 +269,8 @@ export class JobsPanel extends Widget {
   }
 
   private readonly _poll: Poll<void, unknown>;
+  private _preferences: IPreferences;
+  private readonly _refreshButton = document.createElement('button');
   private readonly _backend = document.createElement('select');
   private readonly _namespace = document.createElement('select');
   private readonly _namespaceLabel = document.createElement('label');
@@ -231,9 +282,24 @@ export namespace JobsPanel {
   export interface IOptions {
     /** Server settings; defaults to the page's base URL and token. */
     settings?: ServerConnection.ISettings;
-    /** Poll interval in milliseconds while visible. */
-    interval?: number;
+    /** Refresh interval, default backend and namespace; later changes go through `configure`. */
+    preferences?: IPreferences;
     /** Log tabs and the active notebook. */
     host?: IPanelHost;
+  }
+}
+
+namespace Private {
+  /** Poll every `seconds` while visible; after failures back off up to 30 s (or the interval, if longer). */
+  export function frequency(seconds: number): IPoll.Frequency {
+    const interval = Math.max(Math.round(seconds * 1000), 0);
+    return { interval, backoff: true, max: Math.max(interval, 30 * 1000) };
+  }
+
+  /** Select the option with this value; none has it: the first (as a new select does). */
+  export function select(node: HTMLSelectElement, value: string | null): void {
+    for (const option of Array.from(node.options)) {
+      option.selected = option.value === value;
+    }
   }
 }
