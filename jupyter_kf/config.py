@@ -100,10 +100,11 @@ def get() -> KfConfig:
             _current.backend = os.environ["JUPYTER_KF_BACKEND"]
         if os.environ.get("JUPYTER_KF_STATE_DIR"):
             _current.state_dir = os.environ["JUPYTER_KF_STATE_DIR"]
-        try:  # made private (or repaired) at start; a refused folder is reported where it is used
-            state_root(_current)
-        except (KfError, OSError):
-            pass
+        if Path(_current.state_dir).expanduser().exists():  # made private (an old tree repaired) at start;
+            try:  # a refused folder is reported where it is used; a missing one is made private on first use
+                state_root(_current)
+            except (KfError, OSError):
+                pass
     return _current
 
 

@@ -84,10 +84,11 @@ def test_a_second_user_reads_no_state_file_nor_token(shared_machine_state):
     from sklearn.linear_model import LogisticRegression
 
     state = shared_machine_state
+    serving.deploy("private-model", LogisticRegression().fit([[0.0], [1.0]], [0, 1]))  # first: it makes the folder
+    assert readable_by_nobody([state, *state.rglob("*")]) == []  # its server made the tree private at start
     api.train("secret_result = 42", name="private-job", user_ns={}, env={"API_KEY": "hunter2"}, wait=True)
     assert api.job("private-job").results() == {"secret_result": 42}
     notebooks.create("private-lab", timeout="90")
-    serving.deploy("private-model", LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
 
     everything = [state, *state.rglob("*")]
     tokens = [state / "notebooks" / "private-lab" / "token", state / "models" / "private-model" / "token"]

@@ -316,6 +316,7 @@ def main(argv=None) -> int:
     folder = Path((argv or sys.argv[1:])[0])
     from jupyter_kf import config
 
+    config.get()  # the state folder made private, should a first deploy have made it with the umask
     config.check_private(folder, "the model folder")
     private_tree(folder)
     token = token_for(folder)
