@@ -16,7 +16,6 @@ from jupyter_kf.serving import api
 from jupyter_kf.serving.errors import ModelNotFound, NoStore, NotReady, PredictionError
 from jupyter_kf.serving.local import LocalServing
 from tests.fake_kserve import FakeKServe, predictor_service_name
-from tests.k8s_emulator.testing import eventually
 
 G, V, P = "serving.kserve.io", "v1beta1", "inferenceservices"
 
@@ -254,15 +253,19 @@ def test_waits_for_ready_then_predicts_over_http(cluster, store, model_server, i
     clf, _, X = iris
     url = model_server("iris", clf)
 
-    def controller():  # KServe acts once the InferenceService exists and has been read as Pending once
-        reads = lambda: len(cluster.requests_matching(verb="get", path=r"/inferenceservices/iris$")) >= 2
-        eventually(reads, timeout=20)
-        become_ready(FakeKServe(cluster, url=url))
+    updates, waiting = [], threading.Event()
+
+    def on_update(status):
+        updates.append(status)
+        waiting.set()
+
+    def controller():  # KServe acts once the wait has seen the InferenceService Pending
+        if waiting.wait(timeout=20):
+            become_ready(FakeKServe(cluster, url=url))
     thread = threading.Thread(target=controller, daemon=True)
     thread.start()
-    updates = []
     try:
-        model = api.deploy("iris", clf, timeout=20, on_update=updates.append)
+        model = api.deploy("iris", clf, timeout=20, on_update=on_update)
     finally:
         thread.join(timeout=20)
     assert updates[0].phase == "Pending" and updates[-1].ready and updates[-1].url == url
