@@ -53,11 +53,11 @@ demo: $(STAMP)
 
 # The kernel-side suite on every other CPython 3.10+ found (pyenv or PATH), then everything on the default.
 test: test-deps
-	$(BIN)/python tests/python_matrix.py
+	$(BIN)/python tests/support/python_matrix.py
 	$(BIN)/python -m pytest -q
 
 test-matrix: $(TEST_STAMP)
-	$(BIN)/python tests/python_matrix.py
+	$(BIN)/python tests/support/python_matrix.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=examples
@@ -66,7 +66,7 @@ bench: $(TEST_STAMP) .venv-kale/bin/kale .venv-kserve/bin/python
 	cd bench && ../$(BIN)/python run_all.py
 
 emulator: $(TEST_STAMP)
-	$(BIN)/python -m tests.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig
+	$(BIN)/python -m tests.support.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig
 
 clean:
 	rm -rf $(VENV) .venv-py* .venv-kfp .venv-kale node_modules lib .yarn tsconfig.tsbuildinfo jupyter_kf/labextension

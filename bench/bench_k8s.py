@@ -21,7 +21,7 @@ CONTROLLER = """
 import sys, time, yaml
 sys.path.insert(0, {root!r})
 from tests.fake_kubelet import FakeKubelet
-from tests.k8s_emulator.emulator import K8sEmulator
+from tests.support.k8s_emulator.emulator import K8sEmulator
 emu = K8sEmulator(crds="all").start()
 emu.create_object(yaml.safe_load(open({runtime!r})))
 emu.write_kubeconfig({kubeconfig!r})
@@ -60,8 +60,8 @@ def main(repeat: int = 15):
         import numpy as np
         from kubernetes import client
 
-        from jupyter_kf import api
-        from jupyter_kf.backends import kubernetes as k8s
+        from jupyter_kf.training import api
+        from jupyter_kf.training.backends import kubernetes as k8s
 
         k8s.reset()
         backend = k8s.KubernetesBackend()
@@ -99,7 +99,7 @@ def main(repeat: int = 15):
         controller.terminate()
         controller.wait(timeout=10)
         os.environ.pop("KUBECONFIG", None)  # the next benchmarks run on the local backend
-        from jupyter_kf.backends import kubernetes
+        from jupyter_kf.training.backends import kubernetes
 
         kubernetes.reset()
 

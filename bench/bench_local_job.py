@@ -7,7 +7,7 @@ from common import isolated_state, report, timed
 
 def main(repeat: int = 15):
     isolated_state()
-    from jupyter_kf import api
+    from jupyter_kf.training import api
 
     ns = {"a": 1}
     counter = iter(range(10_000))

@@ -150,7 +150,7 @@ def main(repeat: int = 40):
     state = isolated_state()
     make_jobs(Path(state), JOBS)
     extra = Path(tempfile.mkdtemp(prefix="kf-bench-ext-"))
-    from jupyter_kf import api
+    from jupyter_kf.training import api
 
     proc = None
     try:

@@ -16,7 +16,7 @@ MB = 1_000_000
 
 def main(repeat: int = 7):
     state = isolated_state()
-    from jupyter_kf import api
+    from jupyter_kf.training import api
 
     X = np.random.default_rng(0).random(100 * MB // 8)
     ns = {"X": X, "a": 1}

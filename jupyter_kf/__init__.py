@@ -12,11 +12,11 @@ _SERVING = ("deploy", "model", "models", "undeploy")  # jupyter_kf.serving.api
 
 def __getattr__(name):
     if name in _SERVING:
-        from .serving import api as serving_api
+        from jupyter_kf.serving import api as serving_api
 
         return getattr(serving_api, name)
     if name in _API:
-        from . import api
+        from jupyter_kf.training import api
 
         return getattr(api, name)
     if name in _SUBPACKAGES:  # kf.notebooks, kf.pipeline: imported on first use
@@ -27,7 +27,7 @@ def __getattr__(name):
 
 
 def load_ipython_extension(ipython):
-    from .magics import load_ipython_extension as load
+    from jupyter_kf.magics import load_ipython_extension as load
 
     load(ipython)
 

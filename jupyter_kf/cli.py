@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .errors import KfError
+from jupyter_kf.errors import KfError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(verb, help=text).add_argument("name")
     results = sub.add_parser("results", help="names and types of a finished job's results")
     results.add_argument("name")
-    from .pipeline.cli import add_parser as add_pipeline_parser
+    from jupyter_kf.pipeline.cli import add_parser as add_pipeline_parser
 
     add_pipeline_parser(sub)
     return parser
@@ -32,12 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "pipeline":
-        from .pipeline.cli import run_cli
+        from jupyter_kf.pipeline.cli import run_cli
 
         return run_cli(args)
-    from . import api
-    from .backends import resolve_name
-    from .display import JobTable
+    from jupyter_kf.training import api
+    from jupyter_kf.training.backends import resolve_name
+    from jupyter_kf.display import JobTable
 
     try:
         if args.command == "jobs":

@@ -13,7 +13,7 @@ from pathlib import Path
 from traitlets import Int, Unicode, default
 from traitlets.config import Config, Configurable
 
-from .errors import KfError
+from jupyter_kf.errors import KfError
 
 _current: "KfConfig | None" = None
 WORKERS_PER_CORE = 4

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-from .status import JobStatus, elapsed
+from jupyter_kf.training.status import JobStatus, elapsed
 
 PHASE_STYLE = {  # colour, icon
     "Pending": ("#b26a00", "&#9203;"),

@@ -8,7 +8,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .errors import KfError
+from jupyter_kf.errors import KfError
 
 
 class Detached(KfError):
@@ -59,7 +59,8 @@ class KfMagics(Magics):
     @cell_magic
     def kf_train(self, line, cell):
         """Run this cell as a training job; its results come back as notebook variables."""
-        from . import api, config
+        from jupyter_kf.training import api
+        from jupyter_kf import config
 
         args = _parse(self.kf_train, line)
         job = api.train(
@@ -87,7 +88,8 @@ class KfMagics(Magics):
     @line_magic
     def kf_attach(self, line):
         """Watch a job again (also after a kernel restart) and bring its results into the notebook."""
-        from . import api, config
+        from jupyter_kf.training import api
+        from jupyter_kf import config
 
         args = _parse(self.kf_attach, line)
         return self._watch(api.job(args.name, backend=args.backend), config.get().log_lines)
@@ -96,7 +98,7 @@ class KfMagics(Magics):
     def _view(job, log_lines: int):
         from IPython.display import display
 
-        from .widgets import JobView
+        from jupyter_kf.training.widgets import JobView
 
         status = job.status()
         view = JobView(job.name, job.backend.name, workers=status.resources.get("workers", 1), log_lines=log_lines,
@@ -126,7 +128,7 @@ class KfMagics(Magics):
         threading.Thread(target=follow, name=f"kf-follow-{job.name}", daemon=True).start()
 
     def _finish(self, job, status, view):
-        from .errors import JobFailed
+        from jupyter_kf.errors import JobFailed
 
         took = "" if status.started is None else f" in {_took(status)}"
         try:
@@ -156,9 +158,9 @@ class KfMagics(Magics):
     @line_magic
     def kf_jobs(self, line):
         """A table of jobs, newest first."""
-        from . import api
-        from .backends import resolve_name
-        from .display import JobTable
+        from jupyter_kf.training import api
+        from jupyter_kf.training.backends import resolve_name
+        from jupyter_kf.display import JobTable
 
         args = _parse(self.kf_jobs, line)
         return JobTable(api.jobs(backend=args.backend), resolve_name(args.backend))
@@ -173,7 +175,7 @@ class KfMagics(Magics):
         """A job's output, every worker's (prefixed [rank] when there are several)."""
         from collections import deque
 
-        from . import api
+        from jupyter_kf.training import api
 
         args = _parse(self.kf_logs, line)
         job = api.job(args.name, backend=args.backend)
@@ -192,7 +194,7 @@ class KfMagics(Magics):
     @line_magic
     def kf_cancel(self, line):
         """Stop a job; what it wrote so far (logs, partial results) is kept."""
-        from . import api
+        from jupyter_kf.training import api
 
         args = _parse(self.kf_cancel, line)
         status = api.job(args.name, backend=args.backend).cancel()
@@ -204,7 +206,7 @@ class KfMagics(Magics):
     @line_magic
     def kf_delete(self, line):
         """Remove a job with its logs and results (cancels it first if it still runs)."""
-        from . import api
+        from jupyter_kf.training import api
 
         args = _parse(self.kf_delete, line)
         api.job(args.name, backend=args.backend).delete()
@@ -217,7 +219,7 @@ class KfMagics(Magics):
     @line_magic
     def kf_results(self, line):
         """Bring a finished job's results into the notebook (``--no-apply``: just return them)."""
-        from . import api
+        from jupyter_kf.training import api
 
         args = _parse(self.kf_results, line)
         job = api.job(args.name, backend=args.backend)
@@ -233,7 +235,7 @@ def _names(text: str) -> list[str]:
 
 
 def _took(status) -> str:
-    from .status import elapsed
+    from jupyter_kf.training.status import elapsed
 
     secs = elapsed(status)
     return f"{secs:.0f} s" if secs is not None else "?"
@@ -247,9 +249,9 @@ def _show_kf_error(shell, etype, value, tb, tb_offset=None):
 
 
 def load_ipython_extension(ipython):
-    from .notebooks.magics import NotebookMagics
-    from .pipeline.magics import PipelineMagics
-    from .serving.magics import ServingMagics
+    from jupyter_kf.notebooks.magics import NotebookMagics
+    from jupyter_kf.pipeline.magics import PipelineMagics
+    from jupyter_kf.serving.magics import ServingMagics
 
     for magics in (KfMagics, PipelineMagics, NotebookMagics, ServingMagics):
         ipython.register_magics(magics(shell=ipython, parent=ipython))

@@ -2,7 +2,7 @@
 
 import pytest
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s_emulator.fixtures"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.support.k8s_emulator.fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +24,9 @@ def kf_cluster(k8s_emulator, kubeconfig_path, monkeypatch):
     import yaml
 
     from jupyter_kf import config
-    from jupyter_kf.backends import kubernetes
+    from jupyter_kf.training.backends import kubernetes
 
-    from .helpers import STOCK_RUNTIME
+    from tests.support.helpers import STOCK_RUNTIME
 
     monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
     config.reset()

@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from jupyter_kf import api
+from jupyter_kf.training import api
 
 
 def kf(*args):

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from jupyter_kf import api
+from jupyter_kf.training import api
 
 pytestmark = pytest.mark.cluster
 
@@ -18,7 +18,7 @@ def real_cluster(monkeypatch):
         pytest.fail("set KUBECONFIG to a real cluster to run the cluster suite")
     monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
     from jupyter_kf import config
-    from jupyter_kf.backends import kubernetes
+    from jupyter_kf.training.backends import kubernetes
 
     config.reset()
     kubernetes.reset()

@@ -21,7 +21,7 @@ def test_python_config_file(tmp_path, monkeypatch):
 
 
 def test_config_defaults_reach_jobs_and_flags_override(tmp_path, monkeypatch):
-    from jupyter_kf import api
+    from jupyter_kf.training import api
 
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
     (tmp_path / "jupyter_kf_config.json").write_text(json.dumps({"KfConfig": {"memory": "2Gi", "cpu": "1"}}))

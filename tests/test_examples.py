@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from .notebooks import errors, text
+from tests.support.notebook_runs import errors, text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXPECTED = {

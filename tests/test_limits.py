@@ -11,11 +11,12 @@ import urllib.request
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_kf import api, config, errors, notebooks
-from jupyter_kf.backends.local import TooManyWorkers
+from jupyter_kf.training import api
+from jupyter_kf import config, errors, notebooks
+from jupyter_kf.training.backends.local import TooManyWorkers
 from jupyter_kf.serving import api as serving
 
-from .helpers import error_of, server_config, wait_for_phase
+from tests.support.helpers import error_of, server_config, wait_for_phase
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def iris_model():
 
 @pytest.fixture
 def model_url(kf_state_dir, iris_model):
-    from jupyter_kf.serving.local import LocalServing
+    from jupyter_kf.serving.backends.local import LocalServing
 
     model = serving.deploy("iris", iris_model)
     token = (kf_state_dir / "models" / "iris" / "token").read_text()

@@ -18,12 +18,13 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import HTTPClientError
 
-from jupyter_kf import api, config, notebooks, runner
+from jupyter_kf.training import api, runner
+from jupyter_kf import config, notebooks
 from jupyter_kf.serving import api as serving
 from jupyter_kf.config import StateNotPrivate
 from jupyter_kf.errors import InvalidSpec
 
-from .helpers import get_json, server_config
+from tests.support.helpers import get_json, server_config
 
 NOBODY = "nobody"
 as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("runuser"),
@@ -70,7 +71,7 @@ def shared_machine_state(monkeypatch):
     yield state
     for status in notebooks.list():
         notebooks.delete(status.name, keep_workspace=False)
-    from jupyter_kf.serving.local import LocalServing
+    from jupyter_kf.serving.backends.local import LocalServing
 
     for status in LocalServing().list():
         LocalServing().delete(status.name)
@@ -184,9 +185,9 @@ def test_a_planted_result_is_never_unpickled(kf_state_dir, tmp_path, how):
 
 def test_the_supervisor_runs_the_installed_runner_and_interpreter(kf_state_dir, tmp_path):
     """A job folder's runner.py and recorded interpreter are not what runs."""
-    from jupyter_kf import capture, payload
-    from jupyter_kf.backends.local import LocalBackend
-    from jupyter_kf.specs import TrainSpec
+    from jupyter_kf.training import capture, payload
+    from jupyter_kf.training.backends.local import LocalBackend
+    from jupyter_kf.training.spec import TrainSpec
 
     backend = LocalBackend()
     spec = TrainSpec.create(name="tampered")
@@ -210,9 +211,9 @@ def test_the_supervisor_runs_the_installed_runner_and_interpreter(kf_state_dir, 
 
 @as_root
 def test_the_supervisor_refuses_a_folder_it_does_not_own(kf_state_dir, tmp_path):
-    from jupyter_kf import capture, payload
-    from jupyter_kf.backends.local import SUPERVISOR, LocalBackend
-    from jupyter_kf.specs import TrainSpec
+    from jupyter_kf.training import capture, payload
+    from jupyter_kf.training.backends.local import SUPERVISOR, LocalBackend
+    from jupyter_kf.training.spec import TrainSpec
 
     spec = TrainSpec.create(name="not-mine")
     analysis = capture.analyse("open(PATH, 'w')")
@@ -241,7 +242,7 @@ def test_reserved_env_names_are_refused_for_a_local_notebook_server(kf_state_dir
 def served_model(kf_state_dir):
     from sklearn.linear_model import LogisticRegression
 
-    from jupyter_kf.serving.local import LocalServing
+    from jupyter_kf.serving.backends.local import LocalServing
 
     model = serving.deploy("guarded", LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
     yield model

@@ -9,12 +9,12 @@ import time
 
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidSpec
-from .errors import NotebookExists, NotebookNotFound, NotebookNotReady, QuotaExceeded
+from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.notebooks.errors import NotebookExists, NotebookNotFound, NotebookNotReady, QuotaExceeded
 
 if TYPE_CHECKING:  # imported on first use: ``%load_ext jupyter_kf`` loads this package and must stay fast
-    from .spec import NotebookSpec
-    from .status import NotebookLink, NotebookStatus, NotebookTable
+    from jupyter_kf.notebooks.spec import NotebookSpec
+    from jupyter_kf.notebooks.status import NotebookLink, NotebookStatus, NotebookTable
 
 __all__ = ["create", "list", "get", "stop", "start", "url", "delete", "wait", "NotebookSpec", "NotebookStatus",
            "NotebookExists", "NotebookNotFound", "NotebookNotReady", "QuotaExceeded"]
@@ -23,11 +23,11 @@ POLL_SECONDS = 0.5
 
 def __getattr__(name):
     if name == "NotebookSpec":
-        from .spec import NotebookSpec
+        from jupyter_kf.notebooks.spec import NotebookSpec
 
         return NotebookSpec
     if name in ("NotebookStatus", "NotebookTable", "NotebookLink"):
-        from . import status
+        from jupyter_kf.notebooks import status
 
         return getattr(status, name)
     raise AttributeError(f"module 'jupyter_kf.notebooks' has no attribute {name!r}")
@@ -35,22 +35,22 @@ def __getattr__(name):
 
 def _named(name: str) -> str:
     """A server's name, checked before any backend builds a path or a request from it."""
-    from ..specs import check_name
+    from jupyter_kf.training.spec import check_name
 
     return check_name(name, "notebook server name")
 
 
 def backend_for(backend: str | None = None, namespace: str | None = None):
     """The local or Kubernetes implementation, chosen as for jobs (flag > config > kubeconfig > local)."""
-    from ..backends import resolve_name
+    from jupyter_kf.training.backends import resolve_name
 
     name = resolve_name(backend)
     if name == "local":
-        from .local import LocalNotebooks
+        from jupyter_kf.notebooks.backends.local import LocalNotebooks
 
         return LocalNotebooks()
     if name == "kubernetes":
-        from .kubernetes import KubernetesNotebooks
+        from jupyter_kf.notebooks.backends.kubernetes import KubernetesNotebooks
 
         return KubernetesNotebooks(namespace=namespace)
     raise InvalidSpec(f"backend {name!r} is unknown: use local, kubernetes or auto")
@@ -63,7 +63,7 @@ def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=N
 
     ``workspace``: a size for a new volume at /home/jovyan (default 5Gi), ``pvc:CLAIM``, or ``none``;
     ``data_volumes``: ``["datasets:/data"]``; ``configurations``: Kubeflow PodDefault labels."""
-    from .spec import NotebookSpec
+    from jupyter_kf.notebooks.spec import NotebookSpec
 
     spec = NotebookSpec.create(name, image=image, cpu=cpu, memory=memory, gpus=gpus, gpu_vendor=gpu_vendor,
                                workspace=workspace, data_volumes=data_volumes, configurations=configurations, env=env,
@@ -77,8 +77,8 @@ def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=N
 
 def list(backend: str | None = None, namespace: str | None = None) -> NotebookTable:  # noqa: A001 - kf.notebooks.list()
     """Every notebook server, newest first (on Kubeflow also those made in its web UI)."""
-    from ..backends import resolve_name
-    from .status import NotebookTable
+    from jupyter_kf.training.backends import resolve_name
+    from jupyter_kf.notebooks.status import NotebookTable
 
     return NotebookTable(backend_for(backend, namespace).list(), resolve_name(backend))
 
@@ -96,8 +96,8 @@ def stop(name: str, backend: str | None = None, namespace: str | None = None) ->
 
 def start(name: str, backend: str | None = None, namespace: str | None = None, wait: bool = True, timeout=None,
           on_update=None) -> NotebookStatus:
-    from ..specs import parse_duration
-    from .spec import DEFAULT_TIMEOUT
+    from jupyter_kf.training.spec import parse_duration
+    from jupyter_kf.notebooks.spec import DEFAULT_TIMEOUT
 
     name = _named(name)
     impl = backend_for(backend, namespace)
@@ -107,8 +107,8 @@ def start(name: str, backend: str | None = None, namespace: str | None = None, w
 
 def wait(name: str, timeout=None, on_update=None, backend: str | None = None, namespace: str | None = None) -> NotebookStatus:
     """Block until the server is ready; a line naming why not (pod conditions, events) if it is not in time."""
-    from ..specs import parse_duration
-    from .spec import DEFAULT_TIMEOUT
+    from jupyter_kf.training.spec import parse_duration
+    from jupyter_kf.notebooks.spec import DEFAULT_TIMEOUT
 
     name = _named(name)
     return _wait(backend_for(backend, namespace), name, parse_duration(timeout) or DEFAULT_TIMEOUT, on_update)

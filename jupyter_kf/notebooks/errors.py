@@ -1,5 +1,5 @@
 """What can go wrong with a notebook server, each error one line for the user (see ``jupyter_kf.errors``)."""
-from ..errors import JobExists, JobNotFound, KfError
+from jupyter_kf.errors import JobExists, JobNotFound, KfError
 
 
 class NotebookNotFound(JobNotFound):

@@ -6,8 +6,8 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Unicode
 
-from ..errors import KfError
-from ..magics import _parse
+from jupyter_kf.errors import KfError
+from jupyter_kf.magics import _parse
 
 ACTIONS = ("create", "list", "status", "stop", "start", "url", "delete")
 CREATE_ONLY = ("image", "cpu", "memory", "gpus", "gpu_vendor", "workspace", "data_volume", "configuration", "env", "no_shm", "kind")
@@ -49,7 +49,7 @@ class NotebookMagics(Magics):
     @line_magic
     def kf_notebook(self, line):
         """Notebook servers: create, list, status, stop, start, url, delete; no arguments: a form."""
-        from .. import notebooks
+        from jupyter_kf import notebooks
 
         args = _parse(self.kf_notebook, line)
         action = args.action
@@ -97,7 +97,7 @@ class NotebookMagics(Magics):
         """A live status view under the cell while ``call`` creates/starts and waits; one line at the end."""
         from IPython.display import display
 
-        from .widgets import NotebookView
+        from jupyter_kf.notebooks.widgets import NotebookView
 
         view = NotebookView(name)
         display(view)
@@ -119,7 +119,7 @@ class NotebookMagics(Magics):
         return None
 
     def _form(self, args):
-        from .widgets import NotebookForm
+        from jupyter_kf.notebooks.widgets import NotebookForm
 
         return NotebookForm(backend=args.backend, namespace=args.namespace, image=self.image,
                             workspace=self.workspace, timeout=args.timeout or self.timeout)

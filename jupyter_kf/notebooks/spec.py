@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..errors import InvalidSpec
-from ..specs import _LABEL_KEY, _RESOURCE_NAME, check_count, check_image, check_name, parse_duration, parse_env, parse_quantity
+from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.training.spec import _LABEL_KEY, _RESOURCE_NAME, check_count, check_image, check_name, parse_duration, parse_env, parse_quantity
 
 KINDS = ("auto", "notebook", "statefulset")
 GPU_VENDORS = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi")  # the Kubeflow spawner form's choices

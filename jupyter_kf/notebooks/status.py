@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from dataclasses import asdict, dataclass, field
 
-from ..display import badge, text_table
+from jupyter_kf.display import badge, text_table
 
 PHASES = ("Starting", "Waiting", "Ready", "Stopped", "Terminating", "Error")
 LINK_STYLE = "color:#1565c0;text-decoration:underline"

@@ -9,9 +9,9 @@ import threading
 
 import ipywidgets as w
 
-from ..errors import KfError
-from .spec import DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_WORKSPACE, GPU_VENDORS
-from .status import NotebookStatus, status_html
+from jupyter_kf.errors import KfError
+from jupyter_kf.notebooks.spec import DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_WORKSPACE, GPU_VENDORS
+from jupyter_kf.notebooks.status import NotebookStatus, status_html
 
 LABEL = w.Layout(width="auto")
 FIELD = {"style": {"description_width": "120px"}, "layout": w.Layout(width="460px")}
@@ -48,8 +48,8 @@ class NotebookForm(w.VBox):
 
     def __init__(self, backend: str | None = None, namespace: str | None = None, image: str = "",
                  workspace: str = DEFAULT_WORKSPACE, timeout: str = "5m"):
-        from ..backends import resolve_name
-        from .kubernetes import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
+        from jupyter_kf.training.backends import resolve_name
+        from jupyter_kf.notebooks.backends.kubernetes import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
 
         self.backend, self.namespace, self.timeout = backend, namespace, timeout
         where = resolve_name(backend)
@@ -82,7 +82,7 @@ class NotebookForm(w.VBox):
 
     def launch(self) -> NotebookStatus | None:
         """Create from the fields; a bad field is one red line and nothing is created."""
-        from .. import notebooks
+        from jupyter_kf import notebooks
 
         self.error_html.value = ""
         try:

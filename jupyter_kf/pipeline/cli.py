@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import KfError
+from jupyter_kf.errors import KfError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def default_output(notebook: str) -> str:
 def execute(args, out=print, err=None) -> int:
     """Carry out parsed ``args``; the exit code. Shared by the CLI and the magic (which passes its own printers)."""
     err = err or (lambda text: print(text, file=sys.stderr))
-    from .. import pipeline
+    from jupyter_kf import pipeline
 
     if args.pipeline_command == "convert":
         conversion = pipeline.convert(args.notebook, name=args.name, image=args.image, description=args.description,
@@ -82,7 +82,7 @@ def execute(args, out=print, err=None) -> int:
         out(conversion.summary())
         return 0
     if args.pipeline_command == "run":
-        from ..specs import parse_duration
+        from jupyter_kf.training.spec import parse_duration
 
         line = (lambda text: None) if args.quiet else (lambda text: out(text))
         result = pipeline.run(args.notebook, parameters=args.param, name=args.name, image=args.image,
@@ -90,7 +90,7 @@ def execute(args, out=print, err=None) -> int:
         if args.quiet:
             out(result.summary())
         if result.phase != "Succeeded":
-            from .local import failure_line
+            from jupyter_kf.pipeline.local import failure_line
 
             err(f"error: {failure_line(result)}")
             return 1

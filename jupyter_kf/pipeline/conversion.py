@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import dataflow, ir, render, tags
-from .model import Pipeline
+from jupyter_kf.pipeline import dataflow, ir, render, tags
+from jupyter_kf.pipeline.model import Pipeline
 
 _BARE_PYTHON = re.compile(r"^((docker\.io/)?(library/)?)?python(:[\w.-]+)?$")
 
@@ -86,7 +86,7 @@ def convert(notebook, output: str | os.PathLike | None = None, *, name: str | No
 
 def default_image() -> str:
     """``c.KfConfig.image``, else python:<this Python>-slim (the Python the values are pickled with)."""
-    from .. import config
+    from jupyter_kf import config
 
     return config.get().image or "python:%d.%d-slim" % sys.version_info[:2]
 

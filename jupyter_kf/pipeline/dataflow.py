@@ -14,8 +14,8 @@ import builtins
 import sys
 import textwrap
 
-from .. import capture
-from .model import Cell, Pipeline, PipelineError, Step
+from jupyter_kf.training import capture
+from jupyter_kf.pipeline.model import Cell, Pipeline, PipelineError, Step
 
 _BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython"}
 # methods that leave their object as it was: a call statement with one of these is not a mutation

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 
-from .. import __version__
-from ..specs import parse_quantity
-from . import step_runner
-from .model import Pipeline, PipelineError, Step
+from jupyter_kf import __version__
+from jupyter_kf.training.spec import parse_quantity
+from jupyter_kf.pipeline import step_runner
+from jupyter_kf.pipeline.model import Pipeline, PipelineError, Step
 
 SCHEMA_VERSION = "2.1.0"
 SDK_VERSION = f"jupyter_kf-{__version__}"

@@ -11,7 +11,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 
-from ..errors import KfError
+from jupyter_kf.errors import KfError
 
 INSTALL_HINT = "pip install 'jupyter_kf[kfp]'"
 
@@ -75,8 +75,8 @@ def submit(notebook, *, host: str | None = None, experiment: str | None = None, 
            image: str | None = None, enable_caching: bool | None = None) -> SubmittedRun:
     """Convert ``notebook`` and start a run of it on Kubeflow Pipelines (needs ``jupyter_kf[kfp]``)."""
     load_kfp()
-    from .conversion import Conversion, convert
-    from .local import parse_parameters
+    from jupyter_kf.pipeline.conversion import Conversion, convert
+    from jupyter_kf.pipeline.local import parse_parameters
 
     conversion = notebook if isinstance(notebook, Conversion) else convert(notebook, name=name, image=image)
     pipeline = conversion.pipeline

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import config
-from ..errors import KfError
-from ..specs import TrainSpec
-from .conversion import Conversion, convert
-from .model import PipelineError, PipelineFailed
+from jupyter_kf import config
+from jupyter_kf.errors import KfError
+from jupyter_kf.training.spec import TrainSpec
+from jupyter_kf.pipeline.conversion import Conversion, convert
+from jupyter_kf.pipeline.model import PipelineError, PipelineFailed
 
 _PLACEHOLDER = re.compile(r"\{\{\$(?:\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](\.path)?)?\}\}")
 DONE = frozenset({"Succeeded", "Failed", "Cancelled", "Skipped"})
@@ -81,7 +81,7 @@ class PipelineRun:
 
     def load(self, name: str, step: str | None = None):
         """A value passed between steps, read back (numpy arrays as arrays, and so on)."""
-        from .step_runner import load_value
+        from jupyter_kf.pipeline.step_runner import load_value
 
         return load_value(str(self.artifact(name, step)))
 
@@ -107,7 +107,7 @@ class PipelineRun:
     def _repr_html_(self) -> str:
         import html
 
-        from . import render
+        from jupyter_kf.pipeline import render
 
         phases = {s.name: s.phase for s in self.steps.values()}
         return (f"<div class='kf-pipeline-run'>{render.svg(self.conversion.pipeline, phases)}"
@@ -204,7 +204,7 @@ def failure_line(result: PipelineRun) -> str:
 
 class _LocalRun:
     def __init__(self, conversion, run_id, folder, values, workdir, parallel, timeout, emit):
-        from ..backends.local import LocalBackend
+        from jupyter_kf.training.backends.local import LocalBackend
 
         self.conversion, self.id, self.folder, self.values = conversion, run_id, folder, values
         self.workdir, self.timeout, self.emit = workdir, timeout, emit

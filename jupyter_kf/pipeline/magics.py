@@ -28,8 +28,8 @@ class PipelineMagics(Magics):
         """
         from IPython.display import display
 
-        from .. import pipeline
-        from .cli import build_parser, default_output
+        from jupyter_kf import pipeline
+        from jupyter_kf.pipeline.cli import build_parser, default_output
 
         args = self._parse(line, build_parser)
         args.notebook = args.notebook or self._this_notebook()
@@ -42,7 +42,7 @@ class PipelineMagics(Magics):
             display(conversion)
             return None
         if args.pipeline_command == "run":
-            from ..specs import parse_duration
+            from jupyter_kf.training.spec import parse_duration
 
             result = pipeline.run(args.notebook, parameters=args.param, name=args.name, image=args.image,
                                   parallel=args.parallel, timeout=parse_duration(args.timeout), raise_on_failure=False,
@@ -50,8 +50,8 @@ class PipelineMagics(Magics):
             display(_RunView(result))
             self.shell.user_ns["_kf_pipeline_run"] = result
             if result.phase != "Succeeded":
-                from .local import failure_line
-                from .model import PipelineFailed
+                from jupyter_kf.pipeline.local import failure_line
+                from jupyter_kf.pipeline.model import PipelineFailed
 
                 raise PipelineFailed(failure_line(result), run=result)
             return None
@@ -89,7 +89,7 @@ class _RunView:
         return ""  # the summary was printed with the logs
 
     def _repr_html_(self):
-        from . import render
+        from jupyter_kf.pipeline import render
 
         phases = {s.name: s.phase for s in self.result.steps.values()}
         return f"<div class='kf-pipeline-run'>{render.svg(self.result.conversion.pipeline, phases)}</div>"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import KfError
+from jupyter_kf.errors import KfError
 
 
 class PipelineError(KfError):

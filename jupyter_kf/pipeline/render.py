@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-from .model import Pipeline
+from jupyter_kf.pipeline.model import Pipeline
 
 _MODES = {"tags": "cell tags", "headings": "markdown headings", "single": "the whole notebook"}
 

@@ -1,7 +1,7 @@
 """Runs one pipeline step: ``python3 -u -c PROGRAM --spec JSON [--param|--input|--output NAME VALUE]...``.
 
 ``program()`` builds PROGRAM from this file and the framing and IPython stand-in of
-``jupyter_kf.runner``, and the IR carries it in the container command: the step's image needs only
+``jupyter_kf.training.runner``, and the IR carries it in the container command: the step's image needs only
 Python and what the step's own code imports (cloudpickle only for values without a better format).
 No kfp, no jupyter_kf, nothing downloaded at start. The local backend runs the same program as
 ``python runner.py JOB_DIR`` with the arguments in ``JOB_DIR/step-args.json``.
@@ -19,7 +19,7 @@ import time
 import traceback
 
 try:  # inside the package; the built program has these defined above instead
-    from ..runner import FRAME_MAGIC, RemoteShell, display, read_frames, run_code, write_frames
+    from jupyter_kf.training.runner import FRAME_MAGIC, RemoteShell, display, read_frames, run_code, write_frames
 except ImportError:  # pragma: no cover - the standalone program
     pass
 
@@ -346,7 +346,7 @@ def program():
     if _PROGRAM is None:
         import ast
 
-        from .. import runner
+        from jupyter_kf.training import runner
 
         with open(runner.__file__) as f:
             runner_source = f.read()
@@ -362,7 +362,7 @@ def program():
         head, _, rest = own.partition("try:  # inside the package")
         rest = rest.split("\n\n", 1)[1]  # drop the package import block
         body = rest.split("# -- the program the IR carries")[0].rstrip()
-        header = '"""jupyter_kf pipeline step (built from jupyter_kf/pipeline/step_runner.py and jupyter_kf/runner.py)."""'
+        header = '"""jupyter_kf pipeline step (built from jupyter_kf/pipeline/step_runner.py and jupyter_kf/training/runner.py)."""'
         text = "\n".join([*imports, "", *parts, "", _strip_docstring(head), body, "",
                           "if __name__ == '__main__':", "    sys.exit(main())", ""])
         _PROGRAM = header + "\n" + _compact(ast.parse(text)) + "\n"

@@ -17,9 +17,9 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import InvalidSpec
-from ..specs import check_image, parse_quantity
-from .model import Cell, Parameter, Pipeline, PipelineError, Step
+from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.training.spec import check_image, parse_quantity
+from jupyter_kf.pipeline.model import Cell, Parameter, Pipeline, PipelineError, Step
 
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -81,7 +81,7 @@ def cell_code(source: str) -> str:
         return text
     except SyntaxError:
         pass
-    from ..capture import transform_magics
+    from jupyter_kf.training.capture import transform_magics
 
     code = transform_magics(text)
     try:

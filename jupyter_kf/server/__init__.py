@@ -5,8 +5,8 @@ Settings: ``c.KfServer.namespaces = ["team-a", "team-b"]`` (the allow-list) and 
 """
 from __future__ import annotations
 
-from .handlers import MANAGER_KEY, setup_handlers
-from .manager import KfManager, KfServer
+from jupyter_kf.server.handlers import MANAGER_KEY, setup_handlers
+from jupyter_kf.server.manager import KfManager, KfServer
 
 __all__ = ["KfServer", "KfManager"]
 

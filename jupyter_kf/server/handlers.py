@@ -24,10 +24,10 @@ from jupyter_server.utils import url_path_join
 from tornado.iostream import StreamClosedError
 
 from jupyter_kf.errors import InvalidSpec, KfError
-from jupyter_kf.specs import check_name
+from jupyter_kf.training.spec import check_name
 
-from . import sections
-from .manager import KfManager, without_token
+from jupyter_kf.server import sections
+from jupyter_kf.server.manager import KfManager, without_token
 
 NAMESPACE = "jupyter-kf/api"
 MANAGER_KEY = "jupyter_kf_manager"
@@ -190,7 +190,7 @@ class JobLogsHandler(KfAPIHandler):
     @tornado.web.authenticated
     @authorized("read")
     async def get(self, name: str) -> None:
-        from jupyter_kf import api
+        from jupyter_kf.training import api
 
         try:
             valid(name, "job name")

@@ -68,7 +68,7 @@ class LocalJobsCache:
     """Statuses of the local backend's jobs, re-read from a job folder only when its files changed."""
 
     def __init__(self, root: Path):
-        from jupyter_kf.backends.local import LocalBackend
+        from jupyter_kf.training.backends.local import LocalBackend
 
         self.backend = LocalBackend(root)
         self.root = Path(root)
@@ -137,7 +137,7 @@ class ClusterJobsCache:
     """Statuses of our jobs in one namespace, from the Kubernetes backend's watch-fed ``NamespaceCache``."""
 
     def __init__(self, namespace: str):
-        from jupyter_kf.backends.kubernetes import KubernetesBackend
+        from jupyter_kf.training.backends.kubernetes import KubernetesBackend
 
         self.backend = KubernetesBackend()
         self.namespace = namespace
@@ -146,7 +146,7 @@ class ClusterJobsCache:
         self.dirty.set()
 
     def _start(self) -> None:
-        from jupyter_kf.backends.kubernetes import LABEL_JOB, MANAGED_BY, MANAGED_KEY
+        from jupyter_kf.training.backends.kubernetes import LABEL_JOB, MANAGED_BY, MANAGED_KEY
 
         backend, namespace = self.backend, self.namespace
         # One checked call first: the informers retry silently forever, so a 403 would never show.
@@ -165,8 +165,8 @@ class ClusterJobsCache:
             self.dirty.set()
 
     def jobs(self) -> list[dict]:
-        from jupyter_kf.backends.k8s_status import build_status
-        from jupyter_kf.backends.kubernetes import LABEL_USER, _user, label_value
+        from jupyter_kf.training.backends.kubernetes_status import build_status
+        from jupyter_kf.training.backends.kubernetes import LABEL_USER, _user, label_value
 
         if self.cache is None:
             self._start()
@@ -227,7 +227,7 @@ class KfManager:
 
     # -- what the panel may choose ---------------------------------------------------------------
     def backend_name(self, requested: str | None) -> str:
-        from jupyter_kf.backends import resolve_name
+        from jupyter_kf.training.backends import resolve_name
 
         name = resolve_name(requested or None)
         if name not in ("local", "kubernetes"):
@@ -242,7 +242,7 @@ class KfManager:
         if config.get().namespace:
             return config.get().namespace
         try:
-            from jupyter_kf.backends.k8s_client import connect
+            from jupyter_kf.kube.client import connect
 
             return connect().namespace
         except Exception:  # noqa: BLE001 - no cluster: the allow-list or "default" stands in
@@ -266,7 +266,7 @@ class KfManager:
         return namespace
 
     def info(self) -> dict:
-        from jupyter_kf.backends import resolve_name
+        from jupyter_kf.training.backends import resolve_name
 
         kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) or os.path.exists(kubeconfig.split(os.pathsep)[0])
@@ -359,7 +359,7 @@ class KfManager:
         if section == "pipelines":  # local runs; their steps' statuses come from the local jobs cache
             from jupyter_kf import config
 
-            from . import sections
+            from jupyter_kf.server import sections
 
             root = config.get().jobs_dir
             cache = self._local_jobs.setdefault(root, LocalJobsCache(root))
@@ -417,7 +417,7 @@ class KfManager:
 def _available(section: str) -> bool:
     import importlib.util
 
-    module = {"jobs": "jupyter_kf.api", "notebooks": "jupyter_kf.notebooks", "models": "jupyter_kf.serving",
+    module = {"jobs": "jupyter_kf.training.api", "notebooks": "jupyter_kf.notebooks", "models": "jupyter_kf.serving",
               "pipelines": "jupyter_kf.pipeline"}[section]
     try:
         spec = importlib.util.find_spec(module)
@@ -427,7 +427,7 @@ def _available(section: str) -> bool:
         return False
     if section == "models":
         try:
-            from . import sections
+            from jupyter_kf.server import sections
 
             sections._serving()
         except KfError:
@@ -455,7 +455,7 @@ def without_token(status: dict) -> dict:
 
 
 def _list_models(backend: str, namespace: str | None) -> list[dict]:
-    from . import sections
+    from jupyter_kf.server import sections
 
     return sections.list_models(backend, namespace)
 

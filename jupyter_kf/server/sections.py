@@ -29,13 +29,13 @@ def as_dict(value: Any) -> Any:
 
 # -- jobs --------------------------------------------------------------------------------------
 def get_job(name: str, backend: str) -> dict:
-    from jupyter_kf import api
+    from jupyter_kf.training import api
 
     return api.job(name, backend=backend).status().to_dict()
 
 
 def cancel_job(name: str, backend: str) -> dict:
-    from jupyter_kf import api
+    from jupyter_kf.training import api
 
     job = api.job(name, backend=backend)
     job.cancel()
@@ -43,7 +43,7 @@ def cancel_job(name: str, backend: str) -> dict:
 
 
 def delete_job(name: str, backend: str) -> dict:
-    from jupyter_kf import api
+    from jupyter_kf.training import api
 
     api.job(name, backend=backend).delete()
     return {"deleted": name}
@@ -56,7 +56,7 @@ TRAIN_OPTIONS = ("workers", "cpu", "memory", "gpus", "env", "timeout", "image", 
 def create_job(body: dict, backend: str, namespace: str | None) -> dict:
     """``kf.train`` from a cell's source; the server has no kernel namespace, so the cell must be self-contained
     (the panel's form runs ``%%kf_train`` in the notebook's kernel instead, which ships the cell's inputs)."""
-    from jupyter_kf import api
+    from jupyter_kf.training import api
     from jupyter_kf.errors import InvalidSpec
 
     source = body.get("source")
@@ -235,7 +235,7 @@ def list_pipeline_runs(jobs: list[dict] | None = None) -> list[dict]:
 
 def _local_jobs_with_steps() -> list[dict]:
     from jupyter_kf import config
-    from jupyter_kf.backends.local import LocalBackend
+    from jupyter_kf.training.backends.local import LocalBackend
 
     jobs_root = config.get().jobs_dir
     backend = LocalBackend(jobs_root)
@@ -255,7 +255,7 @@ def _local_jobs_with_steps() -> list[dict]:
 
 def cancel_pipeline_run(run_id: str) -> dict:
     """Cancel a running run's active steps; its driver then ends the run as Cancelled."""
-    from jupyter_kf import api
+    from jupyter_kf.training import api
 
     run = next((r for r in list_pipeline_runs() if r["id"] == run_id), None)
     if run is None:

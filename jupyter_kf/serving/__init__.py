@@ -8,7 +8,7 @@ _API = ("deploy", "model", "models", "undeploy", "Model")
 
 def __getattr__(name):
     if name in _API:
-        from . import api
+        from jupyter_kf.serving import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'jupyter_kf.serving' has no attribute {name!r}")

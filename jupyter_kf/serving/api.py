@@ -1,21 +1,21 @@
 """``kf.deploy``, ``kf.model``, ``kf.models``, ``kf.undeploy``: the one API the serving magics call."""
 from __future__ import annotations
 
-from .spec import ServingSpec, looks_like_uri
-from .status import ModelStatus
+from jupyter_kf.serving.spec import ServingSpec, looks_like_uri
+from jupyter_kf.serving.status import ModelStatus
 
 __all__ = ["deploy", "model", "models", "undeploy", "Model"]
 
 
 def _backend(name: str | None):
-    from ..backends import resolve_name
+    from jupyter_kf.training.backends import resolve_name
 
     chosen = resolve_name(name)
     if chosen == "local":
-        from .local import LocalServing
+        from jupyter_kf.serving.backends.local import LocalServing
 
         return LocalServing()
-    from .kubernetes import KubernetesServing
+    from jupyter_kf.serving.backends.kubernetes import KubernetesServing
 
     return KubernetesServing()
 
@@ -24,7 +24,7 @@ class Model:
     """A deployed model: its status, predictions, canary promotion and rollback, removal."""
 
     def __init__(self, name: str, backend=None, namespace: str | None = None):
-        from ..specs import check_name
+        from jupyter_kf.training.spec import check_name
 
         self.name = check_name(name, "model name")
         self.backend = backend if backend is not None and not isinstance(backend, str) else _backend(backend)
@@ -48,8 +48,8 @@ class Model:
     def predict(self, data, protocol: str | None = None):
         """Predictions for ``data`` (rows: an array, a list, a DataFrame) as a numpy array, over HTTP in the
         model's protocol (V1 or V2), exactly as any other client of the model would send them."""
-        from .client import ModelClient
-        from .errors import NotReady
+        from jupyter_kf.serving.client import ModelClient
+        from jupyter_kf.serving.errors import NotReady
 
         status = self.status()
         if not status.url:
@@ -89,7 +89,7 @@ def deploy(name: str, model, format: str | None = None, protocol: str | None = N
                               min_replicas=min_replicas, max_replicas=max_replicas, runtime=runtime, canary=canary,
                               namespace=namespace, backend=backend, timeout=timeout)
     if uri is None and isinstance(model, str):
-        from ..errors import InvalidSpec
+        from jupyter_kf.errors import InvalidSpec
 
         raise InvalidSpec(f"--model {model!r} is neither a model URI nor a model object: use s3://, gs://, pvc://, hf://, "
                           "oci://, http(s):// URIs, or the name of a variable holding a trained model")

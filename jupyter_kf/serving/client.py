@@ -11,7 +11,7 @@ import json
 import threading
 import urllib.parse
 
-from .errors import PredictionError
+from jupyter_kf.serving.errors import PredictionError
 
 
 def as_array(data):
@@ -27,7 +27,7 @@ def v1_body(arr) -> dict:
 
 
 def v2_body(arr) -> dict:
-    from .local_server import v2_datatype
+    from jupyter_kf.serving.local_server import v2_datatype
 
     if arr.dtype.kind in "OUS":
         data = [str(v) for v in arr.ravel().tolist()]
@@ -39,7 +39,7 @@ def v2_body(arr) -> dict:
 def v2_output(reply: dict):
     import numpy as np
 
-    from .local_server import V2_TYPES
+    from jupyter_kf.serving.local_server import V2_TYPES
 
     outputs = reply.get("outputs") or []
     if not outputs:
@@ -58,8 +58,8 @@ def local_token(url: str, model_name: str) -> str | None:
     parts = urllib.parse.urlsplit(url)
     if parts.hostname not in LOOPBACK_HOSTS or not parts.port:
         return None
-    from .. import config
-    from ..processes import alive
+    from jupyter_kf import config
+    from jupyter_kf.processes import alive
 
     try:
         models = config.state_root() / "models"

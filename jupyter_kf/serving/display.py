@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import html
 
-from ..display import badge, text_table
-from .status import ModelStatus
+from jupyter_kf.display import badge, text_table
+from jupyter_kf.serving.status import ModelStatus
 
 _BADGE = {"Ready": "Succeeded", "Pending": "Pending", "Failed": "Failed"}
 

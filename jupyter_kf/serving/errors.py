@@ -1,5 +1,5 @@
 """What can go wrong when serving a model, each error one line for the user (see ``jupyter_kf.errors``)."""
-from ..errors import InvalidSpec, JobExists, JobNotFound, KfError
+from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
 
 
 class ModelNotFound(JobNotFound):

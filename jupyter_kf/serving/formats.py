@@ -17,8 +17,8 @@ import pickle
 import warnings
 from pathlib import Path
 
-from .errors import CannotSave
-from .spec import FORMATS
+from jupyter_kf.serving.errors import CannotSave
+from jupyter_kf.serving.spec import FORMATS
 
 SAVEABLE = ("sklearn", "xgboost", "lightgbm", "pytorch", "onnx", "tensorflow")
 _MODULE_FORMAT = {"sklearn": "sklearn", "xgboost": "xgboost", "lightgbm": "lightgbm", "torch": "pytorch",

@@ -4,11 +4,11 @@ from __future__ import annotations
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import InvalidSpec
+from jupyter_kf.errors import InvalidSpec
 
 
 def _parse(func, line):
-    from ..magics import _parse as parse
+    from jupyter_kf.magics import _parse as parse
 
     return parse(func, line)
 
@@ -40,9 +40,9 @@ class ServingMagics(Magics):
         """Serve a model: KServe InferenceService on a cluster, a V1/V2 model server on this machine."""
         from IPython.display import display
 
-        from . import api
-        from .errors import NotReady
-        from .widgets import ModelView
+        from jupyter_kf.serving import api
+        from jupyter_kf.serving.errors import NotReady
+        from jupyter_kf.serving.widgets import ModelView
 
         args = _parse(self.kf_deploy, line)
         if args.promote or args.rollback:
@@ -80,7 +80,7 @@ class ServingMagics(Magics):
         return None
 
     def _model(self, text: str):
-        from .spec import looks_like_uri
+        from jupyter_kf.serving.spec import looks_like_uri
 
         if looks_like_uri(text):
             return text, text
@@ -95,7 +95,7 @@ class ServingMagics(Magics):
     @line_magic
     def kf_predict(self, line):
         """``%kf_predict NAME [--protocol v1|v2] [--backend B] [--namespace NS] DATA``: the predictions, as an array."""
-        from . import api
+        from jupyter_kf.serving import api
 
         name, options, expr = _split_predict(line)
         if not expr:
@@ -113,9 +113,9 @@ class ServingMagics(Magics):
     @line_magic
     def kf_models(self, line):
         """A table of deployed models: name, ready, URL, traffic."""
-        from ..backends import resolve_name
-        from . import api
-        from .display import ModelTable
+        from jupyter_kf.training.backends import resolve_name
+        from jupyter_kf.serving import api
+        from jupyter_kf.serving.display import ModelTable
 
         args = _parse(self.kf_models, line)
         return ModelTable(api.models(backend=args.backend, namespace=args.namespace), resolve_name(args.backend))
@@ -127,7 +127,7 @@ class ServingMagics(Magics):
     @line_magic
     def kf_undeploy(self, line):
         """Remove a deployed model (and the copies of it jupyter_kf uploaded)."""
-        from . import api
+        from jupyter_kf.serving import api
 
         args = _parse(self.kf_undeploy, line)
         api.undeploy(args.name, backend=args.backend, namespace=args.namespace)

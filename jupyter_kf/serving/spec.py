@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..errors import InvalidSpec
-from ..specs import check_count, check_name, parse_duration, parse_quantity
+from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.training.spec import check_count, check_name, parse_duration, parse_quantity
 
 FORMATS = ("sklearn", "xgboost", "lightgbm", "pytorch", "onnx", "tensorflow", "huggingface")
 PROTOCOLS = ("v1", "v2")

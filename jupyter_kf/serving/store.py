@@ -15,10 +15,10 @@ import os
 import shutil
 from pathlib import Path
 
-from .. import config
-from ..errors import KfError
-from .errors import NoStore
-from .spec import check_uri
+from jupyter_kf import config
+from jupyter_kf.errors import KfError
+from jupyter_kf.serving.errors import NoStore
+from jupyter_kf.serving.spec import check_uri
 
 
 class StoreError(KfError):
@@ -57,7 +57,7 @@ class S3Store:
     def _request(self, method: str, key: str, body: bytes = b""):
         import urllib.error
 
-        from ..runner import s3_request
+        from jupyter_kf.training.runner import s3_request
 
         if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
             raise StoreError(f"no credentials for store {self.uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "

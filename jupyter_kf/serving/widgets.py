@@ -5,8 +5,8 @@ import html
 
 import ipywidgets as w
 
-from .display import model_badge
-from .status import ModelStatus
+from jupyter_kf.serving.display import model_badge
+from jupyter_kf.serving.status import ModelStatus
 
 
 class ModelView(w.VBox):

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from .test_cell_view import open_notebook, run_all, write_notebook
+from tests.ui.test_cell_view import open_notebook, run_all, write_notebook
 
 pytestmark = pytest.mark.ui
 
@@ -19,7 +19,7 @@ DOCS_IMAGE = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "images
 def no_servers_left(kf_state_dir):
     """The kernel in JupyterLab starts a real local server: it goes when the test ends."""
     yield
-    from jupyter_kf.notebooks.local import LocalNotebooks
+    from jupyter_kf.notebooks.backends.local import LocalNotebooks
 
     local = LocalNotebooks()
     for status in local.list():

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import expect
 
-from jupyter_kf import api
+from jupyter_kf.training import api
 
-from .conftest import open_panel, save_docs_image, section
+from tests.ui.conftest import open_panel, save_docs_image, section
 
 pytestmark = pytest.mark.ui
 

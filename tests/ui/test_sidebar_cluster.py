@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from jupyter_kf import api
+from jupyter_kf.training import api
 
-from ..fake_kubelet import FakeKubelet
-from .conftest import open_panel, save_docs_image, section
+from tests.support.fake_kubelet import FakeKubelet
+from tests.ui.conftest import open_panel, save_docs_image, section
 
 pytestmark = pytest.mark.ui
 

@@ -8,9 +8,9 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from jupyter_kf import api
+from jupyter_kf.training import api
 
-from .conftest import open_panel, save_docs_image, section
+from tests.ui.conftest import open_panel, save_docs_image, section
 
 pytestmark = pytest.mark.ui
 
@@ -108,7 +108,7 @@ def test_models_listed_deploy_form_and_undeploy(lab, page, screenshots):
 def test_pipeline_runs_live_with_their_steps(lab, page, tmp_path, screenshots):
     from jupyter_kf.pipeline import run
 
-    from ..pipeline_helpers import write
+    from tests.support.pipeline_helpers import write
 
     path = write(tmp_path, "flow.ipynb", ("import time\ntime.sleep(4)\nx = 21", ["step:prepare"]),
                  ("y = x * 2\nprint('y is', y)", ["step:train"]))

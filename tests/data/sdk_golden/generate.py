@@ -1,4 +1,4 @@
-"""Golden request bodies from the official Kubeflow SDKs, for tests/test_training_sdk_golden.py.
+"""Golden request bodies from the official Kubeflow SDKs, for tests/training/test_sdk_golden.py.
 
 Builds, without a cluster, the exact body each SDK would POST for a few training requests and saves it
 as JSON beside this file. The SDKs' own builders run unchanged; only their API objects are replaced

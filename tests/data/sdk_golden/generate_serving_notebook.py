@@ -1,5 +1,5 @@
 """Golden request bodies for serving (KServe SDK) and notebook servers (Kubeflow Jupyter web app), for
-tests/test_serving_sdk_golden.py and tests/test_notebooks_sdk_golden.py.
+tests/serving/test_sdk_golden.py and tests/notebooks/test_sdk_golden.py.
 
 Serving: the InferenceService bodies the official KServe SDK's model classes (``V1beta1InferenceService``,
 ``V1beta1PredictorSpec``, ``V1beta1ModelSpec``, ``V1beta1CanarySpec``...) give for a few requests, written

@@ -1,0 +1,125 @@
+"""Watch-fed caches, one per kernel and namespace: statuses without a request each, waiters woken by events.
+
+An ``Informer`` lists a resource once, then watches from that resourceVersion; a 410 Gone (history
+compacted) or a cut stream makes it list again and carry on. Log followers stream each pod's log
+with timestamps, so a reconnect resumes exactly where it stopped: no line lost, none repeated.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+
+LOG_LINES_KEPT = 20_000  # per pod: bounded memory however long a job talks
+
+
+class Informer:
+    def __init__(self, cluster, list_fn, args: tuple, selector: str, changed: threading.Condition):
+        self.cluster, self.list_fn, self.args, self.selector = cluster, list_fn, args, selector
+        self.objects: dict[str, dict] = {}
+        self.synced = threading.Event()
+        self.changed = changed
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, name=f"kf-informer-{args[-1]}", daemon=True)
+        self.thread.start()
+
+    def _list(self) -> str:
+        resp = self.list_fn(*self.args, label_selector=self.selector, _preload_content=False)
+        body = json.loads(resp.data)
+        with self.changed:
+            self.objects = {o["metadata"]["name"]: o for o in body["items"]}
+            self.changed.notify_all()
+        self.synced.set()
+        return body["metadata"].get("resourceVersion", "")
+
+    def _run(self) -> None:
+        from kubernetes import watch
+
+        delay = 0.5
+        while not self.stopped:
+            try:
+                version = self._list()
+                stream = watch.Watch().stream(self.list_fn, *self.args, label_selector=self.selector,
+                                              resource_version=version, timeout_seconds=300, allow_watch_bookmarks=True)
+                for event in stream:
+                    obj = event["raw_object"]
+                    if event["type"] == "ERROR":
+                        break  # 410 Gone or another error: list again
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    with self.changed:
+                        if event["type"] == "DELETED":
+                            self.objects.pop(obj["metadata"]["name"], None)
+                        else:
+                            self.objects[obj["metadata"]["name"]] = obj
+                        self.changed.notify_all()
+                delay = 0.5
+            except Exception:  # network or server trouble: back off, then list and watch again
+                time.sleep(delay)
+                delay = min(delay * 2, 10)
+
+
+class LogFollower:
+    """One pod's log, streamed (follow) into a bounded buffer; reconnects resume by timestamp."""
+
+    def __init__(self, cluster, core_api, namespace: str, pod: str, finished, changed: threading.Condition):
+        self.cluster, self.core, self.namespace, self.pod = cluster, core_api, namespace, pod
+        self.finished = finished  # () -> bool: the pod's containers have ended
+        self.changed = changed
+        self.lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
+        self.total = 0  # lines ever received (cursor positions count from the first line)
+        self.done = threading.Event()
+        self._ts, self._n = "", 0
+        threading.Thread(target=self._run, name=f"kf-log-{pod}", daemon=True).start()
+
+    def _run(self) -> None:
+        from jupyter_kf.training.backends.kubernetes import _ts_key
+
+        delay = 0.2
+        while True:
+            ended_before = self.finished()
+            kwargs = {"follow": True, "timestamps": True, "_preload_content": False}
+            if self._ts:
+                kwargs["since_seconds"] = max(1, int(time.time() - _epoch(self._ts)) + 5)
+            try:
+                resp = self.core.read_namespaced_pod_log(self.pod, self.namespace, **kwargs)
+                buffer = b""
+                count_at: dict = {}
+                last = _ts_key(self._ts) if self._ts else None
+                for chunk in resp.stream(4096):
+                    buffer += chunk
+                    *complete, buffer = buffer.split(b"\n")
+                    for raw in complete:
+                        ts, _, text = raw.decode("utf-8", "replace").partition(" ")
+                        key = _ts_key(ts)
+                        count_at[key] = count_at.get(key, 0) + 1
+                        if last is not None and (key < last or (key == last and count_at[key] <= self._n)):
+                            continue
+                        self._ts, self._n, last = ts, count_at[key], None
+                        with self.changed:
+                            self.lines.append(text)
+                            self.total += 1
+                            self.changed.notify_all()
+                delay = 0.2
+            except Exception:
+                time.sleep(delay)
+                delay = min(delay * 2, 5)
+            if ended_before:  # the stream ended after the container had: nothing more will come
+                self.done.set()
+                with self.changed:
+                    self.changed.notify_all()
+                return
+            time.sleep(0.05)
+
+    def since(self, position: int) -> tuple[list[str], int]:
+        """Lines after ``position`` (lines that fell out of the bounded buffer are skipped)."""
+        first = self.total - len(self.lines)
+        start = max(position, first)
+        return list(self.lines)[start - first:], self.total
+
+
+def _epoch(ts: str) -> float:
+    from jupyter_kf.training.backends.kubernetes import _epoch as epoch
+
+    return epoch(ts)

@@ -1,0 +1,233 @@
+"""The one Python API every face calls: ``import jupyter_kf as kf``.
+
+``kf.train(...)`` turns code into a job; ``kf.jobs()`` lists them; ``kf.job(name)`` gets a handle
+for status, logs, cancel and results, also after a kernel restart.
+"""
+from __future__ import annotations
+
+import inspect
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from jupyter_kf.training import capture, payload, results as _results
+from jupyter_kf import config
+from jupyter_kf.training.backends import Backend, get_backend
+from jupyter_kf.errors import JobFailed, JobNotFound, KfError
+from jupyter_kf.training.status import JobStatus
+from jupyter_kf.training.spec import TrainSpec
+
+__all__ = ["train", "jobs", "job", "Job", "DryRun"]
+
+
+@dataclass
+class DryRun:
+    """What ``train`` would do, without doing it."""
+
+    spec: TrainSpec
+    analysis: capture.CellAnalysis
+    captured: payload.Captured
+    backend: str
+    manifests: str = ""
+
+    def summary(self) -> str:
+        sizes = self.captured.sizes()
+        lines = [f"dry run: job {self.spec.name!r} on the {self.backend} backend, {self.spec.workers} worker(s)"
+                 + "".join(f", {k} {v}" for k, v in (("cpu", self.spec.cpu), ("memory", self.spec.memory)) if v)
+                 + (f", {self.spec.gpus} GPU(s)" if self.spec.gpus else "")]
+        if self.spec.env:
+            lines.append("env: " + " ".join(f"{k}={v}" for k, v in self.spec.env.items()))
+        lines.append(f"inputs ({len(sizes)}, {payload.format_size(sum(max(s, 0) for s in sizes.values()))}):")
+        for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {name:<20} {type(self.captured.values[name]).__name__:<14} "
+                         + (payload.format_size(size) if size >= 0 else "cannot be pickled"))
+        for name, module in self.captured.modules.items():
+            lines.append(f"  {name:<20} module         import {module}")
+        if self.captured.local_files:
+            lines.append("local modules shipped as source: " + ", ".join(sorted(self.captured.local_files)))
+        if self.analysis.outputs:
+            lines.append("assigns: " + ", ".join(self.analysis.outputs))
+        if self.captured.missing:
+            lines.append("not defined in the notebook (NameError expected): " + ", ".join(self.captured.missing))
+        lines += [f"warning: {w}" for w in self.analysis.warnings]
+        if self.manifests:
+            lines += ["manifests:", self.manifests.rstrip()]
+        lines.append("nothing was started")
+        return "\n".join(lines)
+
+
+def new_job_name(prefix: str = "train") -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return f"{prefix}-{''.join(secrets.choice(alphabet) for _ in range(5))}"
+
+
+def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None, memory=None, gpus=None, env=None,
+          timeout=None, backend: str | None = None, image=None, namespace=None, user_ns: dict | None = None,
+          include=(), exclude=(), ship_all=False, wait=False, replace=False, dry_run=False, **cluster) -> "Job | DryRun":
+    """Run ``cell`` (source code, or a function called with no arguments) as a job.
+
+    The names the code reads are taken from ``user_ns`` (default: the caller's globals). ``cluster``
+    takes the cluster-only options of ``TrainSpec`` (kind, runtime, pip, gpu_vendor, node_selector,
+    tolerations, queue, priority_class, retries, secret_env, volumes).
+    """
+    cfg = config.get()
+    if callable(cell):
+        user_ns = {"_kf_function": cell}
+        source = "_kf_function()"
+    else:
+        source = cell
+        if user_ns is None:
+            user_ns = inspect.currentframe().f_back.f_globals
+    spec = TrainSpec.create(
+        name=name or new_job_name(), workers=workers, cpu=cpu or cfg.cpu or None, memory=memory or cfg.memory or None,
+        gpus=gpus if gpus is not None else cfg.gpus, env=env, timeout=timeout, backend=backend, image=image or cfg.image or None,
+        namespace=namespace or None, **cluster,
+    )
+    analysis = capture.analyse(source)
+    captured = payload.capture_inputs(analysis, user_ns, include=include, exclude=exclude, ship_all=ship_all)
+    target = get_backend(spec.backend)
+    if dry_run:
+        return DryRun(spec, analysis, captured, target.name, manifests=_render(target, spec, analysis, captured))
+    if replace:
+        _remove_finished(target, spec.name)
+    bundle = target.prepare(spec)
+    try:
+        payload.write_bundle(bundle, spec, analysis, captured)
+        target.submit(spec, bundle)
+    except BaseException:
+        target.discard(spec, bundle)
+        raise
+    originals = dict(captured.values)
+    job_handle = Job(spec.name, target, originals=originals)
+    if wait:
+        job_handle.wait()
+    return job_handle
+
+
+def _render(target: Backend, spec: TrainSpec, analysis, captured) -> str:
+    """What the backend would create, as YAML (empty for backends that create nothing to show)."""
+    if not hasattr(target, "render"):
+        return ""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="kf-dry-") as tmp:
+        payload.write_bundle(Path(tmp), spec, analysis, captured)
+        return target.render(spec, Path(tmp))
+
+
+def _remove_finished(target: Backend, name: str) -> None:
+    try:
+        status = target.status(name)
+    except JobNotFound:
+        return
+    if not status.done:
+        raise KfError(f"job {name!r} is still {status.phase}: --replace only removes finished jobs; %kf_cancel {name} first")
+    target.delete(name)
+
+
+def jobs(backend: str | None = None) -> list[JobStatus]:
+    """Every job the backend knows, newest first."""
+    return get_backend(backend).list()
+
+
+def job(name: str, backend: str | None = None) -> "Job":
+    from jupyter_kf.training.spec import check_name
+
+    check_name(name)  # before any backend builds a path or a request from it
+    target = get_backend(backend)
+    target.status(name)  # raises JobNotFound with the message users see
+    return Job(name, target)
+
+
+class Job:
+    """A handle on one job; cheap to make, holds no connection."""
+
+    def __init__(self, name: str, backend: Backend, originals: dict | None = None):
+        self.name = name
+        self.backend = backend
+        self._originals = originals  # the notebook objects that were shipped (None after a restart)
+        self._cursor: dict | None = None
+
+    def __repr__(self):
+        return f"<Job {self.name} {self.status().phase} ({self.backend.name})>"
+
+    def status(self) -> JobStatus:
+        return self.backend.status(self.name)
+
+    def wait(self, timeout: float | None = None, on_update: Callable | None = None) -> JobStatus:
+        """Block until the job ends (decided from its status, not its logs); ``on_update(status, lines)``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        cursor = None
+        pause = getattr(self.backend, "pause", lambda name, seconds: time.sleep(seconds))
+        while True:
+            status = self.status()
+            lines, cursor = self.backend.read_logs(self.name, cursor)
+            if status.done:
+                more, cursor = self.backend.read_logs(self.name, cursor)
+                lines += more
+            if on_update is not None:
+                on_update(status, lines)
+            if status.done:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.name!r} is still {status.phase} after {timeout:g} s")
+            pause(self.name, delay)
+            delay = 0.005 if lines else min(delay * 1.5, 0.25)
+
+    def logs(self, follow: bool = False, prefix: bool | None = None) -> Iterator[str]:
+        """Log lines of every worker (prefixed ``[rank]`` when there are several); ``follow`` until the end."""
+        workers = self.status().resources.get("workers", 1)
+        prefix = workers > 1 if prefix is None else prefix
+        cursor = None
+        while True:
+            done = self.status().done
+            lines, cursor = self.backend.read_logs(self.name, cursor)
+            for rank, line in lines:
+                yield f"[{rank}] {line}" if prefix else line
+            if not follow or done:
+                if done and hasattr(self.backend, "read_tail"):
+                    for rank, line in self.backend.read_tail(self.name):
+                        yield f"[{rank}] {line}" if prefix else line
+                return
+            if not lines:
+                time.sleep(0.1)
+
+    def cancel(self) -> JobStatus:
+        return self.backend.cancel(self.name)
+
+    def delete(self) -> None:
+        self.backend.delete(self.name)
+
+    def load_results(self) -> _results.Results:
+        status = self.status()
+        folder = self.backend.result_dir(self.name)
+        summary = _results.read_summary(folder)
+        if summary is None:
+            if status.done:
+                raise JobFailed(f"job {self.name!r} {status.phase.lower()} without results: {status.message or 'no result was written'}"
+                                f" (%kf_logs {self.name} shows its output)")
+            raise _results.ResultsNotReady(f"job {self.name!r} is still {status.phase}: its results come when it ends "
+                                           f"(%kf_attach {self.name} waits for them)")
+        return _results.load(folder, self._originals)
+
+    def results(self) -> dict:
+        """The names the job assigned or changed, with their values.
+
+        Inputs the job mutated are updated in place, as if the cell had run here.
+        """
+        loaded = self.load_results()
+        return {**loaded.mutated, **loaded.values}
+
+    def value(self):
+        """The value of the cell's last expression (a function's return value), or None."""
+        loaded = self.load_results()
+        return loaded.value if loaded.has_value else None
+
+    def apply(self, user_ns: dict) -> tuple[_results.Results, list[str]]:
+        """Bind the results into a namespace (the notebook's), aliases intact."""
+        loaded = self.load_results()
+        return loaded, _results.apply(loaded, user_ns)

@@ -1,0 +1,66 @@
+"""Small helpers shared by the tests."""
+import time
+from pathlib import Path
+
+from jupyter_kf.training import api
+
+# Kubeflow Trainer v2.3.0's stock ClusterTrainingRuntime, as a cluster with the Trainer has it.
+STOCK_RUNTIME = Path(__file__).resolve().parents[3] / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
+
+
+def run_cell(source, ns, **kwargs):
+    """Run ``source`` as a local job reading ``ns``; bind its results into ``ns``; return (job, status, results)."""
+    kwargs.setdefault("name", api.new_job_name("t"))
+    job = api.train(source, user_ns=ns, **kwargs)
+    status = job.wait(timeout=60)
+    loaded, _ = job.apply(ns)
+    return job, status, loaded
+
+
+def wait_for_phase(job, phase, timeout=30):
+    deadline = time.monotonic() + timeout
+    while job.status().phase != phase:
+        assert time.monotonic() < deadline, f"{job.name} never reached {phase}: {job.status()}"
+        time.sleep(0.02)
+
+
+def server_config(**extra) -> dict:
+    """pytest-jupyter's server config: only our extension, auth required, plus ``extra`` sections."""
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_kf": True}, "allow_unauthenticated_access": False,
+                          "terminals_enabled": False}, **extra}
+
+
+async def get_json(jp_fetch, *parts, **kwargs):
+    """A jupyter-kf REST call that must succeed, as JSON."""
+    import json
+
+    response = await jp_fetch("jupyter-kf", "api", *parts, **kwargs)
+    assert response.code in (200, 201)
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def error_of(jp_fetch, *parts, **kwargs):
+    """A jupyter-kf REST call that must fail: (status, body); the message is one line."""
+    import json
+
+    import pytest
+    from tornado.httpclient import HTTPClientError
+
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("jupyter-kf", "api", *parts, **kwargs)
+    body = json.loads(info.value.response.body)
+    assert "\n" not in body["message"]
+    return info.value.code, body
+
+
+async def until(predicate, timeout=20.0):
+    """Await ``predicate()`` until it is truthy or ``timeout`` passes; its last value."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)

@@ -1,0 +1,23 @@
+from jupyter_kf.training.metrics import MetricSeries, parse_metrics
+
+
+def test_name_value_pairs_are_metrics():
+    assert parse_metrics("epoch=2 loss=0.31 acc=9.5e-1") == {"epoch": 2.0, "loss": 0.31, "acc": 0.95}
+    assert parse_metrics("train/loss=-1.5, lr=.001") == {"train/loss": -1.5, "lr": 0.001}
+
+
+def test_other_text_is_not():
+    assert parse_metrics("saved to model=best.pt") == {}
+    assert parse_metrics("url=http://x?a=1") == {}
+    assert parse_metrics("nothing here") == {}
+
+
+def test_series_use_the_step_key_or_the_line_count():
+    series = MetricSeries()
+    for line in ["epoch=0 loss=1.0", "noise", "epoch=1 loss=0.5"]:
+        series.add_line(line)
+    assert series.series == {"loss": [(0.0, 1.0), (1.0, 0.5)]}
+    plain = MetricSeries()
+    plain.add_line("loss=3")
+    plain.add_line("loss=2")
+    assert plain.series == {"loss": [(1.0, 3.0), (2.0, 2.0)]}

@@ -1,0 +1,86 @@
+"""The runner on its own: the contract a pod relies on."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jupyter_kf.training import api, runner
+
+from tests.support import pythons
+
+
+def test_pet_contract_becomes_torch_env():
+    env = runner.distributed_env({"PET_NODE_RANK": "2", "PET_NNODES": "4", "PET_MASTER_ADDR": "job-node-0-0.job",
+                                  "PET_MASTER_PORT": "29500"})
+    assert env == {"RANK": "2", "WORLD_SIZE": "4", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "GROUP_RANK": "2",
+                   "MASTER_ADDR": "job-node-0-0.job", "MASTER_PORT": "29500"}
+    assert runner.distributed_env({"RANK": "0", "PET_NODE_RANK": "1"}) == {}  # torchrun already set it
+    assert runner.distributed_env({}) == {}
+
+
+def test_read_only_bundle_with_a_separate_output_folder(kf_state_dir, tmp_path):
+    """As in a pod: the bundle is a read-only ConfigMap mount; results go to a writable volume."""
+    job = api.train("x = 41 + 1\nimport os\nwhere = os.getcwd()", name="bundle", user_ns={}, wait=True)
+    bundle = kf_state_dir / "jobs" / "bundle"
+    for name in ("result.json", "result.pkl"):
+        (bundle / name).unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(bundle, 0o555)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "RANK"}
+        env.update(PET_NODE_RANK="0", PET_NNODES="1")
+        proc = subprocess.run([sys.executable, str(bundle / "runner.py"), str(bundle), str(out)], env=env,
+                              capture_output=True, text=True)
+    finally:
+        os.chmod(bundle, 0o755)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["outputs"] == ["where", "x"] and result["status"] == "ok"
+    assert runner.read_frames(str(out / "result.pkl"))["outputs"]["where"] == str(out / "work")
+    assert job.name == "bundle"
+
+
+def test_frames_keep_large_buffers_aligned_and_exact(tmp_path):
+    import numpy as np
+
+    arrays = {"a": np.arange(1001, dtype=np.float64), "b": np.arange(7, dtype=np.int8), "c": "text"}
+    path = str(tmp_path / "f.bin")
+    runner.write_frames(path, arrays)
+    back = runner.read_frames(path)
+    assert np.array_equal(back["a"], arrays["a"]) and np.array_equal(back["b"], arrays["b"]) and back["c"] == "text"
+    assert back["a"].ctypes.data % 64 == 0 and back["a"].flags.writeable
+
+
+def test_a_job_on_another_python_refuses_before_unpickling(kf_state_dir, tmp_path):
+    """An image whose Python differs from the kernel's: exit 3 and one clear line, nothing unpickled."""
+    other = pythons.other_than_running()
+    if other is None:
+        pytest.skip("no second CPython 3.10+ on this machine (pyenv or python3.X on PATH)")
+    version, python = other
+    api.train("y = 1", name="elsewhere", user_ns={}, wait=True)
+    bundle = kf_state_dir / "jobs" / "elsewhere"
+    # A payload that would raise if unpickled: the check must come first.
+    runner.write_frames(str(bundle / "payload.bin"), _Boom())
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([str(python), str(bundle / "runner.py"), str(bundle), str(out)], capture_output=True,
+                          text=True, env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RANK")})
+    mine = "%d.%d" % sys.version_info[:2]
+    assert proc.returncode == runner.EXIT_PYTHON, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"jupyter_kf runner: the notebook pickled with Python {mine} but this job runs Python {version}: "
+        f"use an image with Python {mine} (e.g. python:{mine}-slim)"]
+    result = json.loads((out / "result.json").read_text())
+    assert result["error"]["kind"] == "python_mismatch" and result["status"] == "error"
+
+
+class _Boom:
+    def __reduce__(self):
+        return (_explode, ())
+
+
+def _explode():
+    raise AssertionError("unpickled before the version check")

@@ -1,0 +1,61 @@
+from decimal import Decimal
+
+import pytest
+
+from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.training.spec import TrainSpec, check_name, parse_duration, parse_env, parse_quantity
+
+
+@pytest.mark.parametrize("text,value", [("1Gi", 2**30), ("512Mi", 512 * 2**20), ("500m", Decimal("0.5")), ("2", 2),
+                                        ("1.5G", Decimal("1.5e9")), ("1e3", 1000), (".5", Decimal("0.5"))])
+def test_quantities_kubernetes_accepts(text, value):
+    assert parse_quantity(text, "memory") == value
+
+
+@pytest.mark.parametrize("text", ["1GB", "1gb", "abc", "-1Gi", "1 Gi", "", "1Gii"])
+def test_quantities_kubernetes_rejects(text):
+    with pytest.raises(InvalidSpec, match="not a Kubernetes quantity"):
+        parse_quantity(text, "memory")
+
+
+def test_gigabytes_get_a_hint():
+    with pytest.raises(InvalidSpec, match="1Gi or 1G, not 1GB"):
+        TrainSpec.create(name="a", memory="1GB")
+
+
+@pytest.mark.parametrize("workers,msg", [("0", "too small"), ("-1", "too small"), ("abc", "not a whole number"), ("1.5", "not a whole number")])
+def test_workers_must_be_positive_integers(workers, msg):
+    with pytest.raises(InvalidSpec, match=msg) as err:
+        TrainSpec.create(name="a", workers=workers)
+    assert "--workers" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["Fit", "fit_1", "1fit", "fit-", "-fit", "a" * 64, "", "fit.1"])
+def test_names_must_be_dns_labels(name):
+    with pytest.raises(InvalidSpec, match="lowercase letters"):
+        check_name(name)
+
+
+def test_valid_spec_round_trips():
+    spec = TrainSpec.create(name="fit-1", workers="2", cpu="1", memory="1Gi", env=["SEED=3", "A=b=c"], timeout="15m")
+    assert spec.to_dict()["env"] == {"SEED": "3", "A": "b=c"}
+    assert (spec.workers, spec.timeout) == (2, 900.0)
+
+
+def test_env_and_durations_reject_bad_forms():
+    with pytest.raises(InvalidSpec, match="NAME=VALUE"):
+        parse_env(["SEED"])
+    with pytest.raises(InvalidSpec, match="variable name"):
+        parse_env(["1X=2"])
+    with pytest.raises(InvalidSpec, match="duration"):
+        parse_duration("soon")
+    assert parse_duration("2h") == 7200
+
+
+def test_memory_without_unit_is_caught():
+    with pytest.raises(InvalidSpec, match="did you mean 4Mi or 4Gi"):
+        TrainSpec.create(name="a", memory="4")
+    with pytest.raises(InvalidSpec, match="more than zero"):
+        TrainSpec.create(name="a", cpu="0")
+    with pytest.raises(InvalidSpec, match="backend 'cloud' is unknown"):
+        TrainSpec.create(name="a", backend="cloud")
