@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections import deque
+from datetime import datetime, timezone
 
 LOG_LINES_KEPT = 20_000  # per pod: bounded memory however long a job talks
 
@@ -74,25 +75,23 @@ class LogFollower:
         threading.Thread(target=self._run, name=f"kf-log-{pod}", daemon=True).start()
 
     def _run(self) -> None:
-        from jupyter_kf.training.backends.kubernetes import _ts_key
-
         delay = 0.2
         while True:
             ended_before = self.finished()
             kwargs = {"follow": True, "timestamps": True, "_preload_content": False}
             if self._ts:
-                kwargs["since_seconds"] = max(1, int(time.time() - _epoch(self._ts)) + 5)
+                kwargs["since_seconds"] = max(1, int(time.time() - epoch(self._ts)) + 5)
             try:
                 resp = self.core.read_namespaced_pod_log(self.pod, self.namespace, **kwargs)
                 buffer = b""
                 count_at: dict = {}
-                last = _ts_key(self._ts) if self._ts else None
+                last = ts_key(self._ts) if self._ts else None
                 for chunk in resp.stream(4096):
                     buffer += chunk
                     *complete, buffer = buffer.split(b"\n")
                     for raw in complete:
                         ts, _, text = raw.decode("utf-8", "replace").partition(" ")
-                        key = _ts_key(ts)
+                        key = ts_key(ts)
                         count_at[key] = count_at.get(key, 0) + 1
                         if last is not None and (key < last or (key == last and count_at[key] <= self._n)):
                             continue
@@ -119,7 +118,12 @@ class LogFollower:
         return list(self.lines)[start - first:], self.total
 
 
-def _epoch(ts: str) -> float:
-    from jupyter_kf.training.backends.kubernetes import _epoch as epoch
+def epoch(ts: str) -> float:
+    """Seconds since the epoch of an RFC 3339 timestamp (the API server's, always UTC)."""
+    return datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
 
-    return epoch(ts)
+
+def ts_key(ts: str) -> tuple[str, str]:
+    """RFC3339Nano sorts wrongly as text (Go trims trailing zeros): compare seconds, then nanoseconds."""
+    seconds, _, frac = ts.rstrip("Z").partition(".")
+    return seconds, frac.ljust(9, "0")

@@ -7,14 +7,10 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Unicode
 
 from jupyter_kf.errors import KfError
-from jupyter_kf.magics import _parse
+from jupyter_kf.magic_args import Detached, parse, where
 
 ACTIONS = ("create", "list", "status", "stop", "start", "url", "delete")
 CREATE_ONLY = ("image", "cpu", "memory", "gpus", "gpu_vendor", "workspace", "data_volume", "configuration", "env", "no_shm", "kind")
-
-
-class Detached(KfError):
-    """Interrupted while waiting: the server goes on starting."""
 
 
 @magics_class
@@ -40,8 +36,7 @@ class NotebookMagics(Magics):
     @argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable (repeatable)")
     @argument("--no-shm", action="store_true", help="no memory-backed /dev/shm")
     @argument("--kind", help="on a cluster: notebook (Kubeflow) or statefulset (default: what the cluster offers)")
-    @argument("--namespace", help="Kubernetes namespace")
-    @argument("--backend", help="local or kubernetes (default: config, else auto)")
+    @where
     @argument("--timeout", help="how long create/start wait for ready (default 5m)")
     @argument("--no-wait", action="store_true", help="return at once; %%kf_notebook status NAME shows how it goes")
     @argument("--keep-workspace", action="store_true", help="delete: keep the workspace volume")
@@ -51,7 +46,7 @@ class NotebookMagics(Magics):
         """Notebook servers: create, list, status, stop, start, url, delete; no arguments: a form."""
         from jupyter_kf import notebooks
 
-        args = _parse(self.kf_notebook, line)
+        args = parse(self.kf_notebook, line)
         action = args.action
         if action is None:
             return self._form(args)
@@ -63,34 +58,34 @@ class NotebookMagics(Magics):
             raise UsageError(f"{given[0]} goes with %kf_notebook create only")
         if action != "list" and not args.name:
             raise UsageError(f"%kf_notebook {action} needs a server name, e.g. %kf_notebook {action} big-gpu")
-        where = {"backend": args.backend, "namespace": args.namespace}
+        place = {"backend": args.backend, "namespace": args.namespace}
         if action == "list":
-            return notebooks.list(**where)
+            return notebooks.list(**place)
         if action == "status":
-            return notebooks.get(args.name, **where)
+            return notebooks.get(args.name, **place)
         if action == "url":
-            return notebooks.url(args.name, **where)
+            return notebooks.url(args.name, **place)
         if action == "stop":
-            notebooks.stop(args.name, **where)
+            notebooks.stop(args.name, **place)
             print(f"notebook server {args.name} stopped; its workspace is kept: %kf_notebook start {args.name} brings it back")
             return None
         if action == "delete":
             if args.keep_workspace and args.delete_workspace:
                 raise UsageError("--keep-workspace and --delete-workspace contradict each other: give one")
             keep = True if args.keep_workspace else (False if args.delete_workspace else None)
-            kept = notebooks.delete(args.name, keep_workspace=keep, **where)
+            kept = notebooks.delete(args.name, keep_workspace=keep, **place)
             print(f"notebook server {args.name} deleted" + (f"; its workspace {kept} is kept (a new server named "
                                                             f"{args.name} picks it up)" if kept else ""))
             return None
         timeout = args.timeout or self.timeout
         if action == "start":
             return self._watch(args.name, lambda view: notebooks.start(
-                args.name, wait=not args.no_wait, timeout=timeout, on_update=view.update, **where))
+                args.name, wait=not args.no_wait, timeout=timeout, on_update=view.update, **place))
         return self._watch(args.name, lambda view: notebooks.create(
             args.name, image=args.image or self.image or None, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
             gpu_vendor=args.gpu_vendor, workspace=args.workspace or self.workspace, data_volumes=args.data_volume,
             configurations=args.configuration, env=args.env, shm=not args.no_shm, kind=args.kind, timeout=timeout,
-            wait=not args.no_wait, on_update=view.update, **where))
+            wait=not args.no_wait, on_update=view.update, **place))
 
     @staticmethod
     def _watch(name: str, call):

@@ -5,12 +5,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_kf.errors import InvalidSpec
-
-
-def _parse(func, line):
-    from jupyter_kf.magics import _parse as parse
-
-    return parse(func, line)
+from jupyter_kf.magic_args import parse, where
 
 
 @magics_class
@@ -31,8 +26,7 @@ class ServingMagics(Magics):
     @argument("--canary", help="deploy as a canary taking this percent of the traffic (1-99)")
     @argument("--promote", action="store_true", help="give the canary all the traffic")
     @argument("--rollback", action="store_true", help="remove the canary; the stable version takes all the traffic")
-    @argument("--backend", help="local or kubernetes (default: config, else auto)")
-    @argument("--namespace", help="Kubernetes namespace")
+    @where
     @argument("--timeout", default="5m", help="how long to wait for Ready (90, 5m)")
     @argument("--no-wait", action="store_true", help="return at once; %%kf_models shows when it is Ready")
     @line_magic
@@ -44,7 +38,7 @@ class ServingMagics(Magics):
         from jupyter_kf.serving.errors import NotReady
         from jupyter_kf.serving.widgets import ModelView
 
-        args = _parse(self.kf_deploy, line)
+        args = parse(self.kf_deploy, line)
         if args.promote or args.rollback:
             if args.promote and args.rollback:
                 raise InvalidSpec("--promote and --rollback contradict each other: use one")
@@ -108,8 +102,7 @@ class ServingMagics(Magics):
         return handle.predict(data, protocol=options.get("protocol"))
 
     @magic_arguments()
-    @argument("--backend")
-    @argument("--namespace")
+    @where
     @line_magic
     def kf_models(self, line):
         """A table of deployed models: name, ready, URL, traffic."""
@@ -117,19 +110,18 @@ class ServingMagics(Magics):
         from jupyter_kf.serving import api
         from jupyter_kf.serving.display import ModelTable
 
-        args = _parse(self.kf_models, line)
+        args = parse(self.kf_models, line)
         return ModelTable(api.models(backend=args.backend, namespace=args.namespace), resolve_name(args.backend))
 
     @magic_arguments()
     @argument("name")
-    @argument("--backend")
-    @argument("--namespace")
+    @where
     @line_magic
     def kf_undeploy(self, line):
         """Remove a deployed model (and the copies of it jupyter_kf uploaded)."""
         from jupyter_kf.serving import api
 
-        args = _parse(self.kf_undeploy, line)
+        args = parse(self.kf_undeploy, line)
         api.undeploy(args.name, backend=args.backend, namespace=args.namespace)
         print(f"model {args.name} undeployed")
 

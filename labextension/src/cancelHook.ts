@@ -2,7 +2,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { cancelJob } from './request';
 
-/** The class `jupyter_kf.widgets.JobView` gives its ipywidgets Cancel button. */
+/** The class `jupyter_kf.training.widgets.JobView` gives its ipywidgets Cancel button. */
 export const CANCEL_CLASS = 'jp-kf-cancel';
 
 /** The button's other class names the job: `kf-job-<name>`. */

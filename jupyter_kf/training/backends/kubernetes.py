@@ -22,7 +22,6 @@ import secrets
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from jupyter_kf import config
@@ -34,6 +33,7 @@ from jupyter_kf.training.runner import RESULT_MARK
 from jupyter_kf.training.spec import TrainSpec
 from jupyter_kf.training.status import JobStatus
 from jupyter_kf.training.backends import Backend
+from jupyter_kf.kube.watch import epoch
 from jupyter_kf.kube.client import ClusterClient, ClusterError, Forbidden, MissingApi
 from jupyter_kf.training.backends.kubernetes_status import ANNOTATION_SPEC, build_status, controlled_by, controller_of, pod_rank
 
@@ -401,7 +401,7 @@ class KubernetesBackend(ClusterClient, Backend):
         except KfError:
             return None
         if jobset is UNREADABLE:  # a Job made before this TrainJob was made for a replaced one
-            return _epoch(job["metadata"]["creationTimestamp"]) >= _epoch(workload["metadata"]["creationTimestamp"])
+            return epoch(job["metadata"]["creationTimestamp"]) >= epoch(workload["metadata"]["creationTimestamp"])
         return jobset["metadata"].get("uid") == parent.get("uid") and controlled_by(jobset, workload, "TrainJob")
 
     def _jobset(self, namespace: str, name: str):
@@ -689,16 +689,6 @@ def _add_env(workload: dict, env: dict) -> None:
                 visit(value)
 
     visit(workload["spec"])
-
-
-def _epoch(ts: str) -> float:
-    return datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-
-
-def _ts_key(ts: str) -> tuple[str, str]:
-    """RFC3339Nano sorts wrongly as text (Go trims trailing zeros): compare seconds, then nanoseconds."""
-    seconds, _, frac = ts.rstrip("Z").partition(".")
-    return seconds, frac.ljust(9, "0")
 
 
 def _status_from_dict(data: dict) -> JobStatus:
