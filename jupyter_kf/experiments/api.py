@@ -1,0 +1,216 @@
+"""The search API every face calls: ``kf.tune(...)``, ``kf.experiment(name)``, ``kf.experiments()``.
+
+A trial is the cell run as a ``%%kf_train`` job (``jupyter_kf.training.api.train``) with the parameters
+bound: the trial's code starts with one line that reads them from its environment (``KF_PARAM_<name>``)
+and casts them (float, int, str), so values travel as text locally exactly as Katib substitutes them on
+a cluster, and the parameter variables come back with the best trial's results.
+"""
+from __future__ import annotations
+
+import inspect
+import secrets
+import string
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from jupyter_kf.errors import KfError
+from jupyter_kf.experiments.backends import get_backend
+from jupyter_kf.experiments.spec import ExperimentSpec, Param
+from jupyter_kf.experiments.status import ExperimentStatus, TrialStatus
+
+__all__ = ["tune", "experiment", "experiments", "Experiment", "Best"]
+ENV_PREFIX = "KF_PARAM_"
+TRAIN_OPTIONS = ("workers", "cpu", "memory", "gpus", "env", "timeout", "image", "include", "exclude", "ship_all",
+                 "kind", "runtime", "pip", "gpu_vendor", "node_selector", "tolerations", "queue", "priority_class",
+                 "retries", "secret_env", "volumes")
+_CASTS = {"double": "float", "int": "int", "categorical": "str"}
+
+
+@dataclass
+class Best:
+    """The best trial so far: its parameters (typed), objective value and trial name."""
+
+    params: dict
+    objective: float
+    trial: str
+
+
+def new_name() -> str:
+    return "tune-" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+
+
+def prelude(params: tuple[Param, ...]) -> str:
+    """The trial code's first line: each parameter read from the environment as text and cast back."""
+    parts = []
+    for p in params:
+        read = f'__import__("os").environ["{ENV_PREFIX}{p.name}"]'
+        if p.kind == "discrete":
+            whole = all(float(v).is_integer() for v in p.values)
+            parts.append(f"{p.name} = {'int(float(' + read + '))' if whole else 'float(' + read + ')'}")
+        elif p.kind == "int":
+            parts.append(f"{p.name} = int(float({read}))")
+        else:
+            parts.append(f"{p.name} = {_CASTS[p.kind]}({read})")
+    return "; ".join(parts) + "\n"
+
+
+def trial_source(cell: str | Callable, spec: ExperimentSpec) -> tuple[str, dict]:
+    """The code every trial runs, and the extra names it reads (the function, for a function)."""
+    if callable(cell):
+        call = ", ".join(f"{p.name}={p.name}" for p in spec.params)
+        body = (f"_kf_value = _kf_function({call})\n"
+                f"if isinstance(_kf_value, (int, float)):\n    print('{spec.objective}=%r' % float(_kf_value))\n")
+        return prelude(spec.params) + body, {"_kf_function": cell}
+    return prelude(spec.params) + cell, {}
+
+
+def unread_params(cell: str | Callable, spec: ExperimentSpec) -> list[str]:
+    """Parameters the code never reads (a warning: the search would vary nothing)."""
+    if callable(cell):
+        sig = inspect.signature(cell)
+        if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+            return []
+        return [p.name for p in spec.params if p.name not in sig.parameters]
+    from jupyter_kf.training import capture
+
+    inputs = set(capture.analyse(cell).inputs)
+    return [p.name for p in spec.params if p.name not in inputs]
+
+
+def tune(cell: str | Callable, *, params, objective: str, goal: str = "minimize", trials: int = 12,
+         parallel: int = 3, algorithm: str = "tpe", target=None, early_stopping=None, max_failed=None, seed=None,
+         name: str | None = None, backend: str | None = None, namespace: str | None = None,
+         user_ns: dict | None = None, wait: bool = True, replace: bool = False, dry_run: bool = False,
+         on_update: Callable | None = None, **train_options) -> "Experiment | str":
+    """Search ``params`` for the best ``objective`` the code prints (``loss=0.1``) or a function returns.
+
+    ``params``: ``{"lr": "loguniform(1e-4,1e-1)", "layers": "int(1,4)"}``. Each trial runs the code as a
+    training job with the parameters bound as ordinary variables; ``train_options`` are ``kf.train``'s
+    (workers, cpu, memory, env, image, ...). With ``wait`` the call returns once the search has ended.
+    ``dry_run`` returns what would be created (the Katib Experiment on a cluster) as text, starting nothing.
+
+    Raises ``InvalidSpec`` (one line) before anything starts when a flag, parameter or name is wrong.
+    """
+    unknown = set(train_options) - set(TRAIN_OPTIONS)
+    if unknown:
+        raise TypeError(f"tune() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    spec = ExperimentSpec.create(
+        name=name or new_name(), params=params, objective=objective, goal=goal, trials=trials, parallel=parallel,
+        algorithm=algorithm, target=target, early_stopping=early_stopping, max_failed=max_failed, seed=seed,
+        backend=backend, namespace=namespace, train={k: v for k, v in train_options.items() if v not in (None, ())})
+    if user_ns is None and not callable(cell):
+        user_ns = inspect.currentframe().f_back.f_globals
+    for missing in unread_params(cell, spec):
+        print(f"warning: the code never reads parameter {missing!r}: every trial gets the same result for it",
+              file=sys.stderr)
+    source, extra = trial_source(cell, spec)
+    namespace_ = {**(user_ns or {}), **extra}
+    target_backend = get_backend(backend)
+    if dry_run:
+        return target_backend.render(spec, source, namespace_)
+    target_backend.create(spec, source, replace=replace)
+    handle = Experiment(spec.name, target_backend)
+    handle.start(namespace_, on_update=on_update)
+    if wait:
+        handle.wait()
+    return handle
+
+
+def experiments(backend: str | None = None) -> list[ExperimentStatus]:
+    """Every search the backend knows, newest first."""
+    return get_backend(backend).list()
+
+
+def experiment(name: str, backend: str | None = None) -> "Experiment":
+    from jupyter_kf.experiments.spec import check_name
+
+    check_name(name)
+    target = get_backend(backend)
+    target.status(name)  # raises the not-found line users see
+    return Experiment(name, target)
+
+
+class Experiment:
+    """A handle on one search: status, trials, best, stop, delete, resume; cheap, also after a restart."""
+
+    def __init__(self, name: str, backend):
+        self.name, self.backend = name, backend
+
+    def __repr__(self):
+        status = self.status()
+        return f"<Experiment {self.name} {status.phase} {status.progress()} ({self.backend.name})>"
+
+    def status(self) -> ExperimentStatus:
+        return self.backend.status(self.name)
+
+    @property
+    def best(self) -> Best | None:
+        status = self.status()
+        trial = status.best
+        if trial is None:
+            return None
+        spec = self.backend.spec(self.name)
+        return Best({p.name: p.cast(trial.params[p.name]) for p in spec.params}, trial.objective, trial.name)
+
+    def trials(self):
+        """One row a trial (parameters typed, status, objective, duration): a DataFrame with pandas, else dicts."""
+        spec = self.backend.spec(self.name)
+        rows = [trial_row(t, spec) for t in self.status().trials]
+        try:
+            import pandas
+        except ImportError:
+            return rows
+        return pandas.DataFrame(rows)
+
+    def start(self, user_ns: dict, on_update: Callable | None = None):
+        """Coordinate the search in this process (the local backend; a cluster's Katib needs nothing)."""
+        return self.backend.start(self.name, user_ns, on_update=on_update)
+
+    def resume(self, user_ns: dict | None = None, on_update: Callable | None = None):
+        """Take up a search that lost its coordinator (a kernel restart): running trials are followed again,
+        the budget is completed with the notebook's current variables."""
+        if user_ns is None:
+            user_ns = inspect.currentframe().f_back.f_globals
+        if not self.status().done and self.backend.active(self.name) is None:
+            if "_kf_function(" in self.backend.source(self.name) and "_kf_function" not in user_ns:
+                raise KfError(f"experiment {self.name!r} searched a function, which a restart lost: "
+                              "kf.experiment(name).resume({'_kf_function': f}) with the same function")
+            self.start(user_ns, on_update=on_update)
+        return self
+
+    def wait(self, timeout: float | None = None) -> ExperimentStatus:
+        search = self.backend.active(self.name)
+        if search is not None:
+            search.wait(timeout)
+        return self.status()
+
+    def stop(self) -> ExperimentStatus:
+        """Stop asking for trials; running trials are cancelled; the best so far stays."""
+        return self.backend.cancel(self.name)
+
+    cancel = stop
+
+    def delete(self) -> None:
+        self.backend.delete(self.name)
+
+    def apply(self, user_ns: dict):
+        """Bind the best trial's results (its variables, the parameters among them) into ``user_ns``."""
+        from jupyter_kf.training.api import Job
+        from jupyter_kf.training.backends import get_backend as training_backend
+
+        best = self.status().best
+        if best is None:
+            raise KfError(f"experiment {self.name!r} has no successful trial yet: nothing to bring back")
+        job = Job(best.name, training_backend(self.backend.trial_backend))
+        return best, job.apply(user_ns)
+
+
+def trial_row(trial: TrialStatus, spec: ExperimentSpec) -> dict:
+    row = {"trial": trial.name}
+    for p in spec.params:
+        row[p.name] = p.cast(trial.params[p.name]) if p.name in trial.params else None
+    row.update(status=trial.phase, objective=trial.objective,
+               duration=None if trial.started is None or trial.finished is None else
+               round(trial.finished - trial.started, 3))
+    return row
