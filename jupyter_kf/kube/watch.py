@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
+from jupyter_kf.terminal import render_line
 
 LOG_LINES_KEPT = 20_000  # per pod: bounded memory however long a job talks
 
@@ -91,6 +92,7 @@ class LogFollower:
                     *complete, buffer = buffer.split(b"\n")
                     for raw in complete:
                         ts, _, text = raw.decode("utf-8", "replace").partition(" ")
+                        text = render_line(text)  # a line redrawn with \r (tqdm): its last state
                         key = ts_key(ts)
                         count_at[key] = count_at.get(key, 0) + 1
                         if last is not None and (key < last or (key == last and count_at[key] <= self._n)):

@@ -196,6 +196,11 @@ class Job:
             if not lines:
                 time.sleep(0.1)
 
+    def pending_lines(self) -> list[tuple[int, str]]:
+        """Each worker's line not ended yet (a progress bar being redrawn); [] where the backend cannot tell."""
+        read_tail = getattr(self.backend, "read_tail", None)
+        return read_tail(self.name) if read_tail else []
+
     def cancel(self) -> JobStatus:
         return self.backend.cancel(self.name)
 

@@ -89,6 +89,7 @@ class KfMagics(Magics):
         status = job.status()
         view = JobView(job.name, job.backend.name, workers=status.resources.get("workers", 1), log_lines=log_lines,
                        on_cancel=job.cancel)
+        view.pending_source = job.pending_lines  # a progress bar being redrawn shows before its line ends
         display(view)
         return view
 
@@ -221,7 +222,6 @@ def _names(text: str) -> list[str]:
 
 
 def _took(status) -> str:
-    from jupyter_kf.training.status import elapsed
+    from jupyter_kf.training.status import elapsed, format_duration
 
-    secs = elapsed(status)
-    return f"{secs:.0f} s" if secs is not None else "?"
+    return format_duration(elapsed(status)) or "?"

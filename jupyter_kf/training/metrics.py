@@ -13,19 +13,47 @@ def parse_metrics(line: str) -> dict[str, float]:
 
 
 class MetricSeries:
-    """Metrics a job printed, as series against a step (``step``/``epoch``/... or the line count)."""
+    """Metrics a job printed, per worker, as series against a step (``step``/``epoch``/... or the line count).
+
+    ``series`` is rank 0's (or the first rank's); ``by_rank[rank][name]`` every worker's; ``step_key`` the
+    name of the step the job printed ("" when points are numbered by line).
+    """
 
     def __init__(self):
-        self.series: dict[str, list[tuple[float, float]]] = {}
-        self._count = 0
+        self.by_rank: dict[int, dict[str, list[tuple[float, float]]]] = {}
+        self.step_key = ""
+        self._count: dict[int, int] = {}
 
-    def add_line(self, line: str) -> bool:
+    @property
+    def series(self) -> dict[str, list[tuple[float, float]]]:
+        if not self.by_rank:
+            return {}
+        return self.by_rank.get(0) or self.by_rank[min(self.by_rank)]
+
+    def add_line(self, line: str, rank: int = 0) -> bool:
         metrics = parse_metrics(line)
         if not metrics:
             return False
-        self._count += 1
+        self._count[rank] = self._count.get(rank, 0) + 1
         step_key = next((k for k in STEP_KEYS if k in metrics), None)
-        step = metrics.pop(step_key) if step_key else float(self._count)
+        step = metrics.pop(step_key) if step_key else float(self._count[rank])
+        if step_key and not self.step_key:
+            self.step_key = step_key
+        target = self.by_rank.setdefault(rank, {})
         for key, value in metrics.items():
-            self.series.setdefault(key, []).append((step, value))
+            target.setdefault(key, []).append((step, value))
         return bool(metrics)
+
+    def names(self) -> list[str]:
+        """Every metric name any worker printed, in the order first seen."""
+        seen: dict[str, None] = {}
+        for series in self.by_rank.values():
+            seen.update(dict.fromkeys(series))
+        return list(seen)
+
+    def constant(self, name: str) -> dict[int, float] | None:
+        """Each worker's value of a metric that never changed on it (``SEED=3``), else None: a value, not a chart."""
+        values = {rank: {v for _, v in series[name]} for rank, series in self.by_rank.items() if name in series}
+        if values and all(len(v) == 1 for v in values.values()):
+            return {rank: next(iter(v)) for rank, v in sorted(values.items())}
+        return None

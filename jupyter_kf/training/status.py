@@ -40,11 +40,30 @@ class JobStatus:
 
 def elapsed(status: JobStatus) -> float | None:
     """Seconds since the job started (or between start and end)."""
-    from datetime import datetime, timezone
-
     if not status.started:
         return None
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    start = datetime.strptime(status.started, fmt).replace(tzinfo=timezone.utc).timestamp()
-    end = datetime.strptime(status.finished, fmt).replace(tzinfo=timezone.utc).timestamp() if status.finished else time.time()
-    return max(0.0, end - start)
+    end = rfc3339_seconds(status.finished) if status.finished else time.time()
+    return max(0.0, end - rfc3339_seconds(status.started))
+
+
+def rfc3339_seconds(ts: str) -> float:
+    """Seconds since the epoch of a UTC RFC 3339 time, with or without fractions of a second."""
+    from datetime import datetime, timezone
+
+    whole, _, frac = ts.rstrip("Z").partition(".")
+    seconds = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return seconds + (float(f"0.{frac}") if frac.isdigit() else 0.0)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0.8s`` and ``9.9s`` (tenths below ten seconds), ``42s``, ``3m 05s``, ``2h 01m``; "" when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
+    if seconds < 59.5:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    return f"{minutes // 60}h {minutes % 60:02d}m"

@@ -21,3 +21,20 @@ def test_series_use_the_step_key_or_the_line_count():
     plain.add_line("loss=3")
     plain.add_line("loss=2")
     assert plain.series == {"loss": [(1.0, 3.0), (2.0, 2.0)]}
+
+
+def test_series_per_worker_and_the_printed_step():
+    series = MetricSeries()
+    for rank, line in [(0, "iter=1 loss=2"), (1, "iter=1 loss=3"), (0, "iter=2 loss=1"), (1, "SEED=4")]:
+        series.add_line(line, rank)
+    assert series.step_key == "iter"
+    assert series.by_rank == {0: {"loss": [(1.0, 2.0), (2.0, 1.0)]}, 1: {"loss": [(1.0, 3.0)], "SEED": [(2.0, 4.0)]}}
+    assert series.series == series.by_rank[0] and series.names() == ["loss", "SEED"]
+
+
+def test_a_metric_constant_on_every_worker_is_constant():
+    series = MetricSeries()
+    for rank, line in [(0, "SEED=3 lr=0.1"), (1, "SEED=4 lr=0.1"), (0, "SEED=3 lr=0.05")]:
+        series.add_line(line, rank)
+    assert series.constant("SEED") == {0: 3.0, 1: 4.0}
+    assert series.constant("lr") is None and series.constant("missing") is None

@@ -34,6 +34,7 @@ from jupyter_kf.training.spec import TrainSpec
 from jupyter_kf.training.status import JobStatus
 from jupyter_kf.training.backends import Backend
 from jupyter_kf.kube.watch import epoch
+from jupyter_kf.terminal import render_line
 from jupyter_kf.kube.client import ClusterClient, ClusterError, Forbidden, MissingApi
 from jupyter_kf.training.backends.kubernetes_status import ANNOTATION_SPEC, build_status, controlled_by, controller_of, pod_rank
 
@@ -528,7 +529,8 @@ class KubernetesBackend(ClusterClient, Backend):
                                          what=f"read the log of pod {pod['metadata']['name']!r}", _preload_content=False)
             except KfError:
                 continue
-            logs[pod_rank(pod)] = resp.data.decode("utf-8", "replace").splitlines()
+            text = resp.data.decode("utf-8", "replace")  # lines end at \n only: a \r redraws its line
+            logs[pod_rank(pod)] = [render_line(line) for line in text.removesuffix("\n").split("\n")] if text else []
         return logs
 
     def _save_logs(self, name: str, namespace: str, kind: str, workload: dict) -> None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from jupyter_kf import config
+from jupyter_kf.terminal import render_line
 from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
 from jupyter_kf.processes import alive
 from jupyter_kf.training.status import JobStatus, WorkerStatus
@@ -181,8 +182,8 @@ class LocalBackend(Backend):
             end = chunk.rfind(b"\n") + 1
             if not end:
                 continue
-            for raw in chunk[:end].splitlines():
-                lines.append((rank, raw.decode("utf-8", "replace")))
+            for raw in chunk[:end].split(b"\n")[:-1]:  # not splitlines: a \r redraws a line, it ends none
+                lines.append((rank, render_line(raw.decode("utf-8", "replace"))))
             cursor[str(rank)] = offset + end
         return lines, cursor
 
@@ -191,10 +192,15 @@ class LocalBackend(Backend):
         tails = []
         for path in sorted((self.folder(name) / "logs").glob("worker-*.log")):
             with open(path, "rb") as f:
-                f.seek(max(0, os.fstat(f.fileno()).st_size - 65536))  # a line's end is near the file's end
-                tail = f.read().rsplit(b"\n", 1)[-1]
+                start = max(0, os.fstat(f.fileno()).st_size - 65536)  # a line's end is near the file's end
+                f.seek(start)
+                chunk = f.read()
+            tail = chunk.rsplit(b"\n", 1)[-1]
+            if start and len(tail) == len(chunk) and b"\r" in tail:  # a long redrawn line: from a whole redraw
+                tail = tail[tail.index(b"\r"):]
+            tail = render_line(tail.decode("utf-8", "replace"))
             if tail:
-                tails.append((int(path.stem.split("-")[1]), tail.decode("utf-8", "replace")))
+                tails.append((int(path.stem.split("-")[1]), tail))
         return tails
 
     def cancel(self, name: str) -> JobStatus:

@@ -41,7 +41,9 @@ def check_owned(path):
 
 
 def now():
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """RFC 3339 with milliseconds: a one-second job's duration is shown in tenths."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
 class Supervisor:
