@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 _API = ("train", "jobs", "job", "Job")
 _SUBPACKAGES = ("notebooks", "pipeline")
 _SERVING = ("deploy", "model", "models", "undeploy")  # jupyter_kf.serving.api
+_EXPERIMENTS = ("tune", "experiment", "experiments")  # jupyter_kf.experiments.api
 
 
 def __getattr__(name):
@@ -15,6 +16,10 @@ def __getattr__(name):
         from jupyter_kf.serving import api as serving_api
 
         return getattr(serving_api, name)
+    if name in _EXPERIMENTS:
+        from jupyter_kf.experiments import api as experiments_api
+
+        return getattr(experiments_api, name)
     if name in _API:
         from jupyter_kf.training import api
 

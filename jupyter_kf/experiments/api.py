@@ -16,11 +16,10 @@ from typing import Callable
 
 from jupyter_kf.errors import KfError
 from jupyter_kf.experiments.backends import get_backend
-from jupyter_kf.experiments.spec import ExperimentSpec, Param
+from jupyter_kf.experiments.spec import ENV_PREFIX, ExperimentSpec, Param
 from jupyter_kf.experiments.status import ExperimentStatus, TrialStatus
 
 __all__ = ["tune", "experiment", "experiments", "Experiment", "Best"]
-ENV_PREFIX = "KF_PARAM_"
 TRAIN_OPTIONS = ("workers", "cpu", "memory", "gpus", "env", "timeout", "image", "include", "exclude", "ship_all",
                  "kind", "runtime", "pip", "gpu_vendor", "node_selector", "tolerations", "queue", "priority_class",
                  "retries", "secret_env", "volumes")

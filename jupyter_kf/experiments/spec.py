@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from jupyter_kf.errors import InvalidSpec
 
+ENV_PREFIX = "KF_PARAM_"  # a trial reads parameter NAME from $KF_PARAM_NAME, as text
 NAME_MAX = 40  # Katib's limit on Experiment names
 ALGORITHMS = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization", "hyperband")
 LOCAL_ALGORITHMS = ALGORITHMS[:-1]  # hyperband has no optuna twin (katib.md §12)

@@ -88,7 +88,7 @@ class LocalExperiments:
 
     def start(self, name: str, user_ns: dict, on_update=None) -> "Search":
         """Coordinate ``name`` in this process; each trial is ``kf.train`` of the trial code."""
-        from jupyter_kf.experiments.api import ENV_PREFIX
+        from jupyter_kf.experiments.spec import ENV_PREFIX
         from jupyter_kf.training import api as training
 
         spec, source = self.spec(name), self.source(name)
