@@ -1,0 +1,370 @@
+"""``kf.data``: versioned datasets, stored by content, mounted into jobs, traced to what read and wrote them.
+
+``kf.data.put(name, path_or_value)`` makes a version (or says nothing changed), ``kf.data.load(name)``
+brings it back, ``get`` copies its files out, ``list``/``show`` describe them, ``delete`` removes one
+version or a whole dataset. Versions are immutable: ``name@N``, ``name@sha256:HASH``; ``name`` alone is
+the latest. A ``put`` inside a job records the job as the version's producer.
+"""
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from jupyter_kf import config
+from jupyter_kf.datasets.errors import CannotStore, DatasetInUse, DatasetNotFound
+from jupyter_kf.datasets.spec import DataMount, DataRef, check_name, parse_mounts
+from jupyter_kf.datasets.status import DatasetDetail, DatasetTable, DataVersion, format_size
+from jupyter_kf.datasets.store import LocalStore, Manifest
+from jupyter_kf.errors import InvalidSpec, KfError
+
+__all__ = ["put", "get", "load", "list", "show", "delete", "resolve"]
+OBJECT_FILES = {"parquet": "data.parquet", "pickle": "data.pkl", "npy": "data.npy", "json": "data.json"}
+
+
+def _store() -> LocalStore:
+    return LocalStore()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _producer() -> dict | None:
+    """Inside a job (its supervisor sets KF_JOB_NAME), the job is what wrote the version."""
+    job = os.environ.get("KF_JOB_NAME")
+    return {"job": job, "rank": os.environ.get("RANK", "0")} if job else None
+
+
+def _view(manifest: Manifest, **extra) -> DataVersion:
+    return DataVersion(name=manifest.name, version=manifest.version, digest=manifest.digest, files=len(manifest.files),
+                       size=manifest.size, created=manifest.created, kind=manifest.kind, format=manifest.format,
+                       source=manifest.source, producer=manifest.producer, **extra)
+
+
+def put(name: str, data, *, format: str | None = None) -> DataVersion:  # noqa: A002 - the user's word
+    """Store ``data`` as the next version of dataset ``name``; the same content as the latest makes none.
+
+    Args:
+        name: the dataset (lowercase letters, digits, '-').
+        data: a folder or file path (str or Path), a pandas DataFrame (Parquet when pyarrow is installed,
+            else pickle), a numpy ndarray (.npy), or plain data (dicts, lists, numbers, strings: JSON).
+        format: force ``pickle`` for a value (e.g. a DataFrame when Parquet would lose something).
+    Returns:
+        The version made (``unchanged`` True when the content was already the latest version).
+    Raises:
+        InvalidSpec: a bad name; CannotStore: a path that does not exist, a value with no format.
+    """
+    check_name(name)
+    store = _store()
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data).expanduser()
+        files, source = _listed_files(path, str(data))
+        kind, fmt, note, writer = "files", None, "", None
+        extra = {"file": True} if path.is_file() else {}
+    else:
+        files, source = None, type(data).__name__
+        kind = "object"
+        fmt, note, writer = _serializer(data, format)
+        extra = {}
+    with store.lock(exclusive=False):
+        if files is not None:
+            entries, new = _add_files(store, files)
+        else:
+            digest, size, fresh = store.add_written(writer)
+            entries, new = {OBJECT_FILES[fmt]: (digest, size)}, int(fresh)
+        manifest = Manifest(name=name, version=0, files=entries, kind=kind, format=fmt, source=source,
+                            created=_now(), producer=_producer(), extra=extra)
+        latest = store.versions(name)[-1:] or [None]
+        if latest[0] is not None and latest[0].digest == manifest.digest:
+            return _view(latest[0], unchanged=True)
+        store.commit(manifest)
+    return _view(manifest, new_objects=new, note=note)
+
+
+def _listed_files(path: Path, given: str) -> tuple[dict, str]:
+    """Relative path -> file on disk, for a folder (recursively, sorted) or one file."""
+    if not path.exists():
+        raise CannotStore(f"kf.data.put: {given!r} does not exist: give a folder, a file, or a value")
+    if path.is_file():
+        return {path.name: path}, str(path.resolve())
+    files = {}
+    for folder, dirs, names in os.walk(path):
+        dirs.sort()
+        for entry in sorted(names):
+            full = Path(folder) / entry
+            if full.is_file():
+                files[full.relative_to(path).as_posix()] = full
+    if not files:
+        raise CannotStore(f"kf.data.put: folder {given!r} has no files: a dataset needs at least one")
+    return files, str(path.resolve())
+
+
+def _add_files(store: LocalStore, files: dict) -> tuple[dict, int]:
+    entries, new = {}, 0
+    for rel, full in files.items():
+        try:
+            digest, size, fresh = store.add_file(full)
+        except OSError as err:
+            raise CannotStore(f"kf.data.put: cannot read {full}: {err.strerror or err}; nothing was made") from None
+        entries[rel] = (digest, size)
+        new += fresh
+    return entries, new
+
+
+def _serializer(value, forced: str | None):
+    """(format, note, writer(path)) for a value; CannotStore for a type with no format."""
+    kind = type(value)
+    if forced not in (None, "pickle"):
+        raise InvalidSpec(f"format {forced!r} is not accepted: only 'pickle' may be forced (the default is chosen "
+                          "by the value's type)")
+    if forced == "pickle":
+        return "pickle", "pickle, as asked", lambda path: _pickle(value, path)
+    if kind.__name__ == "DataFrame" and kind.__module__.split(".")[0] == "pandas":
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is not None:
+            return "parquet", "", lambda path: value.to_parquet(path)
+        return "pickle", "pyarrow is not installed: pickle, not Parquet", lambda path: _pickle(value, path)
+    if kind.__name__ == "ndarray" and kind.__module__ == "numpy":
+        if value.dtype.hasobject:
+            return "pickle", "an object array: pickle, not .npy", lambda path: _pickle(value, path)
+        return "npy", "", lambda path: _save_npy(value, path)
+    if _plain(value):
+        return "json", "", lambda path: Path(path).write_text(json.dumps(value))
+    raise CannotStore(f"kf.data.put: a {kind.__name__} has no dataset format: put a folder or file path, a DataFrame, "
+                      "an ndarray or plain data (dicts, lists, numbers, strings), or pass format='pickle'")
+
+
+def _pickle(value, path) -> None:
+    import pickle
+
+    with open(path, "wb") as f:
+        pickle.dump(value, f, protocol=5)
+
+
+def _save_npy(value, path) -> None:
+    import numpy as np
+
+    with open(path, "wb") as f:
+        np.save(f, value, allow_pickle=False)
+
+
+def _plain(value, depth: int = 0) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if depth > 50:
+        return False
+    if isinstance(value, (builtins.list, tuple)):
+        return all(_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def resolve(ref) -> Manifest:
+    """The manifest ``ref`` names (``name``: the latest); DatasetNotFound names what exists instead."""
+    ref = DataRef.parse(ref)
+    versions = _store().versions(ref.name)
+    if not versions:
+        raise DatasetNotFound(f"no dataset named {ref.name!r} on the local store: %kf_data list shows the datasets")
+    if ref.version is not None:
+        for manifest in versions:
+            if manifest.version == ref.version:
+                return manifest
+        have = ", ".join(str(m.version) for m in versions)
+        raise DatasetNotFound(f"dataset {ref.name!r} has no version {ref.version}: its versions are {have} "
+                              f"(%kf_data show {ref.name})")
+    if ref.digest:
+        found = [m for m in versions if m.digest.startswith(ref.digest)]
+        if len(found) > 1:
+            numbers = ", ".join(str(m.version) for m in found)
+            raise InvalidSpec(f"{ref} matches versions {numbers}: give more of the hash")
+        if not found:
+            raise DatasetNotFound(f"dataset {ref.name!r} has no version with hash {ref.digest}: %kf_data show "
+                                  f"{ref.name} lists their hashes")
+        return found[0]
+    return versions[-1]
+
+
+def get(ref, dest) -> Path:
+    """Copy a version's files into folder ``dest`` (made if missing); refuses to overwrite a different file.
+
+    Returns the folder. Nothing is written when any file would clash."""
+    manifest = resolve(ref)
+    store = _store()
+    dest = Path(dest).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise InvalidSpec(f"%kf_data get: {str(dest)!r} is a file: give a folder to copy {manifest.name}@"
+                          f"{manifest.version} into")
+    for rel, (digest, size) in manifest.files.items():
+        target = dest / rel
+        if target.exists() and (not target.is_file() or target.stat().st_size != size
+                                or _sha256(target) != digest):
+            raise InvalidSpec(f"%kf_data get: {target} exists and differs from {manifest.name}@{manifest.version}'s "
+                              "copy: choose an empty folder, or remove it first; nothing was written")
+    for rel, (digest, _) in manifest.files.items():
+        target = dest / rel
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.kf-tmp{os.getpid()}")
+        shutil.copyfile(_object(store, manifest, digest), tmp)
+        os.replace(tmp, target)
+    return dest
+
+
+def _sha256(path: Path) -> str:
+    from jupyter_kf.datasets.store import _hash
+
+    return _hash(path)[0]
+
+
+def _object(store: LocalStore, manifest: Manifest, digest: str) -> Path:
+    path = store.object_path(digest)
+    if not path.is_file():
+        raise KfError(f"{manifest.name}@{manifest.version} is damaged: object sha256:{digest[:12]} is missing from "
+                      f"{store.objects}; put the data again to repair it")
+    return path
+
+
+def load(ref):
+    """A version back in the notebook: the value that was put (DataFrame, ndarray, plain data), or for files
+    a read-only folder (a file put alone: that file) to open as usual."""
+    manifest = resolve(ref)
+    store = _store()
+    if manifest.kind == "object":
+        (digest, _), = manifest.files.values()
+        path = _object(store, manifest, digest)
+        return _read_value(manifest.format, path)
+    from jupyter_kf.datasets.backends.local import view_of
+
+    folder = view_of(store, manifest)
+    return folder / next(iter(manifest.files)) if manifest.extra.get("file") else folder
+
+
+def _read_value(fmt: str, path: Path):
+    if fmt == "json":
+        return json.loads(path.read_text())
+    if fmt == "npy":
+        import numpy as np
+
+        return np.load(path, allow_pickle=False)
+    if fmt == "parquet":
+        import pandas as pd
+
+        return pd.read_parquet(path)
+    import pickle
+
+    with open(path, "rb") as f:  # the store is this user's alone (checked private), as the job results are
+        return pickle.load(f)
+
+
+def list() -> DatasetTable:  # noqa: A001 - kf.data.list()
+    """Every dataset with its latest version: NAME VERSIONS LATEST SIZE FILES CREATED WHERE."""
+    store = _store()
+    rows = []
+    for name in store.names():
+        versions = store.versions(name)
+        if not versions:
+            continue
+        latest = versions[-1]
+        rows.append({"name": name, "versions": len(versions), "latest": f"{name}@{latest.version}",
+                     "size": format_size(latest.size), "files": len(latest.files), "created": latest.created,
+                     "where": store.where})
+    return DatasetTable(rows, store.where)
+
+
+def show(ref) -> DatasetDetail:
+    """A dataset's versions, the files of one (``name``: the latest), and who read or wrote each version."""
+    shown = resolve(ref)
+    store = _store()
+    versions = store.versions(shown.name)
+    lineage = []
+    for manifest in versions:
+        if manifest.producer:
+            lineage.append((manifest.version, "<-", f"written by job {manifest.producer.get('job')}"))
+    for record in store.readers(shown.name):
+        gone = "" if _job_exists(record) else " (job deleted since)"
+        for version in record.get("versions", []):
+            at = record.get("mounts", {}).get(str(version), "")
+            lineage.append((version, "->", f"read by job {record['job']}" + (f" at {at}" if at else "") + gone))
+    lineage.sort(key=lambda entry: (entry[0], entry[1] != "<-"))
+    return DatasetDetail(shown.name, [_view(m) for m in versions], dict(shown.files), shown.version, lineage)
+
+
+def _job_exists(record: dict) -> bool:
+    """A reader job is still there (a local job's folder); jobs elsewhere are taken as present."""
+    if record.get("backend", "local") != "local":
+        return True
+    return (config.get().jobs_dir / record["job"] / "meta.json").is_file()
+
+
+def delete(ref, force: bool = False) -> str:
+    """Delete one version (``name@N``) or a whole dataset (``name``); refused while a job still there read it,
+    unless ``force``. Content no remaining version uses is freed. Returns what was done, as a line."""
+    parsed = DataRef.parse(ref)
+    store = _store()
+    whole = parsed.version is None and parsed.digest is None
+    targets = store.versions(parsed.name) if whole else [resolve(parsed)]
+    if not targets:
+        resolve(parsed)  # raises DatasetNotFound
+    numbers = {m.version for m in targets}
+    if not force:
+        for record in store.readers(parsed.name):
+            used = numbers & set(record.get("versions", []))
+            if used and _job_exists(record):
+                raise DatasetInUse(f"{parsed.name}@{min(used)} is read by job {record['job']}, which is still there: "
+                                   f"%kf_delete {record['job']} first, or add --force (force=True)")
+    with store.lock(exclusive=True):
+        for manifest in targets:
+            store.remove_version(parsed.name, manifest.version)
+        freed = store.collect()
+    what = f"dataset {parsed.name} ({len(targets)} version(s))" if whole else f"{parsed.name}@{targets[0].version}"
+    return f"deleted {what}; {freed} stored object(s) freed"
+
+
+# -- jobs: the versions they read ------------------------------------------------------------------
+def resolve_mounts(items, backend: str) -> list[tuple[DataMount, Manifest]]:
+    """Each ``NAME[@V]:MOUNT`` with the exact version it names now; refused before anything is submitted."""
+    resolved = []
+    for mount in parse_mounts(items):
+        if backend == "local" and not mount.relative:
+            raise InvalidSpec(f"--data {mount}: an absolute mount point needs a cluster; on the local backend use a "
+                              f"relative one (under the job's working folder), e.g. {mount.ref}:data")
+        if backend != "local":
+            raise InvalidSpec(f"--data {mount}: datasets are mounted into local jobs only for now (the cluster store "
+                              "is not there yet): add --backend local")
+        resolved.append((mount, resolve(mount.ref)))
+    return resolved
+
+
+def mount_into(folder: Path, resolved: list, record: Path) -> dict:
+    """Read-only views of the resolved versions under a local job's working folder, and the job's record of
+    the exact versions it reads (``record``, JSON)."""
+    from jupyter_kf.datasets.backends.local import make_view
+
+    store = _store()
+    read = {"data": []}
+    for mount, manifest in resolved:
+        make_view(store, manifest, folder / mount.mount)
+        read["data"].append({"name": manifest.name, "version": manifest.version, "digest": manifest.digest,
+                             "mount": mount.mount})
+    config.write_private(record, json.dumps(read))
+    return read
+
+
+def record_reads(job: str, resolved: list, backend: str = "local") -> None:
+    """Lineage: ``job`` read these versions (each dataset keeps a record per job)."""
+    store = _store()
+    by_name: dict[str, dict] = {}
+    for mount, manifest in resolved:
+        entry = by_name.setdefault(manifest.name, {"job": job, "backend": backend, "created": _now(), "versions": [],
+                                                   "mounts": {}})
+        entry["versions"].append(manifest.version)
+        entry["mounts"][str(manifest.version)] = mount.mount
+    for name, entry in by_name.items():
+        store.add_reader(name, job, entry)

@@ -1,0 +1,59 @@
+"""Read-only views of a version on this machine: real folders whose files are symlinks to the stored objects.
+
+Nothing is copied; the objects are 0400, so a job reads them and cannot write through them. A view is
+built in a hidden folder beside its place and renamed in, so it appears whole.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from jupyter_kf import config
+from jupyter_kf.datasets.errors import DatasetNotFound
+from jupyter_kf.datasets.store import LocalStore, Manifest
+
+
+def make_view(store: LocalStore, manifest: Manifest, place: Path) -> Path:
+    """The files of ``manifest`` at ``place`` (a folder that must not exist yet), as symlinks to the objects."""
+    if place.exists() or place.is_symlink():
+        raise FileExistsError(f"{place} exists already: a dataset view needs a folder of its own")
+    _private_dirs(place.parent)
+    building = place.with_name(f".{place.name}.kf-view{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        for rel, (digest, _) in manifest.files.items():
+            obj = store.object_path(digest)
+            if not obj.is_file():
+                raise DatasetNotFound(f"{manifest.name}@{manifest.version} is damaged: object sha256:{digest[:12]} is "
+                                      "missing; put the data again to repair it")
+            link = building / rel
+            _private_dirs(link.parent)
+            os.symlink(obj, link)
+        config.private_dir(building)
+        os.rename(building, place)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return place
+
+
+def view_of(store: LocalStore, manifest: Manifest) -> Path:
+    """A view kept under the store for ``kf.data.load`` (built once per version)."""
+    place = store.root / "views" / manifest.name / str(manifest.version)
+    if place.is_dir():
+        return place
+    store.folder(place.parent)
+    try:
+        return make_view(store, manifest, place)
+    except FileExistsError:  # another kernel built it meanwhile
+        return place
+
+
+def _private_dirs(path: Path) -> None:
+    """``path`` and each missing folder above it made 0700 (``os.makedirs`` leaves the parents to the umask)."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        config.private_dir(folder)
