@@ -18,12 +18,24 @@ class CaptureError(KfError):
     """The cell cannot be shipped: syntax error, unpicklable input, payload too large."""
 
 
-class JobNotFound(KfError):
+class NotFound(KfError):
+    """What was asked for does not exist (a job, server, model, run, or a cluster object)."""
+
     http_status = 404
 
 
-class JobExists(KfError):
+class AlreadyExists(KfError):
+    """A name is taken."""
+
     http_status = 409
+
+
+class JobNotFound(NotFound):
+    pass
+
+
+class JobExists(AlreadyExists):
+    pass
 
 
 class JobFailed(KfError):

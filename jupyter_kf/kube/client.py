@@ -7,7 +7,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from jupyter_kf.errors import JobExists, JobNotFound, KfError
+from jupyter_kf.errors import AlreadyExists, KfError, NotFound
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
 RETRIES = 5
@@ -68,9 +68,9 @@ class Cluster:
         if err.status == 403:
             return Forbidden(f"not allowed to {what}: {message}; ask a cluster admin to grant it")
         if err.status == 404:
-            return JobNotFound(f"{what}: {message}")
+            return NotFound(f"{what}: {message}")
         if err.status == 409:
-            return JobExists(f"{what}: {message}")
+            return AlreadyExists(f"{what}: {message}")
         if err.status == 422:
             return ClusterError(f"the API server rejected {what}: {message}")
         if err.status in RETRY_STATUS:

@@ -7,6 +7,7 @@ with timestamps, so a reconnect resumes exactly where it stopped: no line lost, 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -14,6 +15,16 @@ from datetime import datetime, timezone
 from jupyter_kf.terminal import render_line
 
 LOG_LINES_KEPT = 20_000  # per pod: bounded memory however long a job talks
+log = logging.getLogger("jupyter_kf.watch")
+
+
+def _noted(where: str, err: Exception, last: str | None) -> str:
+    """Log what a background loop caught (it retries; a repeat of the last failure is not logged again)
+    and return the line a status can show."""
+    line = f"{where}: {type(err).__name__}: {err}"
+    if line != last:
+        log.warning("%s (retrying)", line)
+    return line
 
 
 class Informer:
@@ -23,6 +34,9 @@ class Informer:
         self.synced = threading.Event()
         self.changed = changed
         self.stopped = False
+        self.last_error: str | None = None  # the last failure the loop retried past, for a status to show
+        resource = args[-1] if len(args) > 1 else list_fn.__name__.rpartition("_")[2] + "s"
+        self.what = f"watching {resource} in namespace {args[-2] if len(args) > 1 else args[0]}"
         self.thread = threading.Thread(target=self._run, name=f"kf-informer-{args[-1]}", daemon=True)
         self.thread.start()
 
@@ -56,8 +70,9 @@ class Informer:
                         else:
                             self.objects[obj["metadata"]["name"]] = obj
                         self.changed.notify_all()
-                delay = 0.5
-            except Exception:  # network or server trouble: back off, then list and watch again
+                delay, self.last_error = 0.5, None
+            except Exception as err:  # network or server trouble: back off, then list and watch again
+                self.last_error = _noted(self.what, err, self.last_error)
                 time.sleep(delay)
                 delay = min(delay * 2, 10)
 
@@ -69,6 +84,7 @@ class LogFollower:
         self.cluster, self.core, self.namespace, self.pod = cluster, core_api, namespace, pod
         self.finished = finished  # () -> bool: the pod's containers have ended
         self.changed = changed
+        self.last_error: str | None = None
         self.lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
         self.total = 0  # lines ever received (cursor positions count from the first line)
         self.done = threading.Event()
@@ -102,8 +118,9 @@ class LogFollower:
                             self.lines.append(text)
                             self.total += 1
                             self.changed.notify_all()
-                delay = 0.2
-            except Exception:
+                delay, self.last_error = 0.2, None
+            except Exception as err:
+                self.last_error = _noted(f"following the log of pod {self.pod}", err, self.last_error)
                 time.sleep(delay)
                 delay = min(delay * 2, 5)
             if ended_before:  # the stream ended after the container had: nothing more will come

@@ -1,12 +1,12 @@
 """What can go wrong with a notebook server, each error one line for the user (see ``jupyter_kf.errors``)."""
-from jupyter_kf.errors import JobExists, JobNotFound, KfError
+from jupyter_kf.errors import AlreadyExists, KfError, NotFound
 
 
-class NotebookNotFound(JobNotFound):
+class NotebookNotFound(NotFound):
     """No server of that name where we looked (404 in REST)."""
 
 
-class NotebookExists(JobExists):
+class NotebookExists(AlreadyExists):
     """The name is taken (409 in REST)."""
 
 

@@ -115,7 +115,7 @@ class LocalJobsCache:
                 continue
             try:
                 meta = json.loads((folder / "meta.json").read_text())
-                status = self.backend._status(folder, meta).to_dict()
+                status = self.backend.status_of(folder, meta).to_dict()
                 if meta.get("pipeline"):  # a step of a local pipeline run
                     status["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
             except (OSError, ValueError, KeyError):
@@ -146,16 +146,9 @@ class ClusterJobsCache:
         self.dirty.set()
 
     def _start(self) -> None:
-        from jupyter_kf.training.backends.kubernetes import LABEL_JOB, MANAGED_BY, MANAGED_KEY
-
-        backend, namespace = self.backend, self.namespace
-        # One checked call first: the informers retry silently forever, so a 403 would never show.
-        backend.cluster.call(backend._api("CoreV1Api").list_namespaced_pod, namespace, limit=1,
-                             label_selector=f"{MANAGED_KEY}={MANAGED_BY[MANAGED_KEY]}", _preload_content=False,
-                             what=f"list pods in namespace {namespace!r}")
-        self.cache = backend.cache(namespace)
-        self._label_job = LABEL_JOB
-        threading.Thread(target=self._watch, name=f"kf-server-{namespace}", daemon=True).start()
+        self.backend.check_access(self.namespace)
+        self.cache = self.backend.cache(self.namespace)
+        threading.Thread(target=self._watch, name=f"kf-server-{self.namespace}", daemon=True).start()
 
     def _watch(self) -> None:
         cache = self.cache
@@ -165,32 +158,9 @@ class ClusterJobsCache:
             self.dirty.set()
 
     def jobs(self) -> list[dict]:
-        from jupyter_kf.training.backends.kubernetes_status import build_status
-        from jupyter_kf.training.backends.kubernetes import LABEL_USER, _user, label_value
-
         if self.cache is None:
             self._start()
-        cache = self.cache
-        for informer in [cache.pods, *cache.workloads.values()]:
-            informer.synced.wait(5.0)
-        user = label_value(_user())
-        with cache.changed:
-            pods: dict[str, list] = {}
-            for pod in cache.pods.objects.values():
-                pods.setdefault(pod["metadata"].get("labels", {}).get(self._label_job, ""), []).append(pod)
-            workloads = [(kind, obj) for kind, informer in cache.workloads.items() for obj in informer.objects.values()
-                         if obj["metadata"].get("labels", {}).get(LABEL_USER) == user]
-        statuses = {}
-        for kind, obj in workloads:
-            status = build_status(kind, obj, pods.get(obj["metadata"]["name"], []))
-            statuses[status.name] = status.to_dict()
-        for saved in (self.backend.records / self.namespace).glob("*/status.json"):  # cancelled or ended, recorded
-            try:
-                data = json.loads(saved.read_text())
-            except (OSError, ValueError):
-                continue
-            statuses[data["name"]] = data  # the record is final: it wins over what the watch still shows
-        return sorted(statuses.values(), key=lambda s: s.get("created") or "", reverse=True)
+        return [status.to_dict() for status in self.backend.watched(self.namespace)]
 
 
 class KfManager:
@@ -277,7 +247,7 @@ class KfManager:
             "cluster_configured": cluster,
             "namespaces": self.allowed_namespaces() if cluster or default == "kubernetes" else [],
             "namespace": self.default_namespace() if cluster or default == "kubernetes" else None,
-            "sections": {name: _available(name) for name in SECTIONS},
+            "sections": {name: True for name in SECTIONS},
         }
 
     # -- listings ----------------------------------------------------------------------------------
@@ -412,27 +382,6 @@ class KfManager:
                     self._refresh(entry)
             self._wake.wait(min(self.settings.refresh_interval, 0.5))
             self._wake.clear()
-
-
-def _available(section: str) -> bool:
-    import importlib.util
-
-    module = {"jobs": "jupyter_kf.training.api", "notebooks": "jupyter_kf.notebooks", "models": "jupyter_kf.serving",
-              "pipelines": "jupyter_kf.pipeline"}[section]
-    try:
-        spec = importlib.util.find_spec(module)
-    except ModuleNotFoundError:
-        return False
-    if spec is None or spec.origin is None:  # absent, or a folder without __init__ (being written)
-        return False
-    if section == "models":
-        try:
-            from jupyter_kf.server import sections
-
-            sections._serving()
-        except KfError:
-            return False
-    return True
 
 
 def _list_notebooks(backend: str, namespace: str | None) -> list[dict]:

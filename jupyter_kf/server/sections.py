@@ -1,6 +1,6 @@
-"""The calls behind each section of the panel, one ``jupyter_kf`` API call each (plus the JSON shape).
+"""The calls behind each section of the panel, one public ``jupyter_kf`` API call each (plus the JSON shape).
 
-Models go through ``jupyter_kf.serving`` (``kf.models()``, ``kf.deploy``, ``kf.model(name)``,
+Models go through ``jupyter_kf.serving.api`` (``kf.models()``, ``kf.deploy``, ``kf.model(name)``,
 ``kf.undeploy``) and notebook servers through ``jupyter_kf.notebooks``. Pipeline runs have no listing
 call in the core yet: their records (``<state>/pipelines/<run>/run.json``, written when a run ends)
 and their steps' local jobs are read here.
@@ -12,12 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jupyter_kf.errors import KfError
-
-
-class SectionMissing(KfError):
-    http_status = 501
-
+from jupyter_kf import notebooks
+from jupyter_kf.serving import api as serving
 
 def as_dict(value: Any) -> Any:
     if hasattr(value, "to_dict"):
@@ -73,14 +69,6 @@ def create_job(body: dict, backend: str, namespace: str | None) -> dict:
 NOTEBOOK_OPTIONS = ("image", "cpu", "memory", "gpus", "workspace", "data_volumes", "env", "kind")
 
 
-def _notebooks():
-    try:
-        from jupyter_kf import notebooks
-    except ImportError as err:  # pragma: no cover - shipped with this version
-        raise SectionMissing(f"notebook servers are not available in this version of jupyter_kf ({err})") from None
-    return notebooks
-
-
 def create_notebook(body: dict, backend: str, namespace: str | None) -> dict:
     from jupyter_kf.errors import InvalidSpec
 
@@ -88,12 +76,11 @@ def create_notebook(body: dict, backend: str, namespace: str | None) -> dict:
     if not isinstance(name, str) or not name:
         raise InvalidSpec("'name' is required: a DNS-1123 label such as 'gpu-lab'")
     options = {k: body[k] for k in NOTEBOOK_OPTIONS if body.get(k) not in (None, "")}
-    status = _notebooks().create(name, backend=backend, namespace=namespace, wait=False, **options)
+    status = notebooks.create(name, backend=backend, namespace=namespace, wait=False, **options)
     return status.to_dict()
 
 
 def notebook_action(action: str, name: str, backend: str, namespace: str | None) -> dict:
-    notebooks = _notebooks()
     if action == "stop":
         return notebooks.stop(name, backend=backend, namespace=namespace).to_dict()
     if action == "start":
@@ -105,41 +92,13 @@ def notebook_action(action: str, name: str, backend: str, namespace: str | None)
 
 
 def delete_notebook(name: str, keep_workspace: bool, backend: str, namespace: str | None) -> dict:
-    kept = _notebooks().delete(name, keep_workspace=keep_workspace, backend=backend, namespace=namespace)
+    kept = notebooks.delete(name, keep_workspace=keep_workspace, backend=backend, namespace=namespace)
     return {"deleted": name, "workspace_kept": kept}
 
 
 # -- models ---------------------------------------------------------------------------------------
-def _serving():
-    try:
-        from jupyter_kf import serving
-    except ImportError:
-        serving = None
-    if serving is None or not all(hasattr(serving, f) for f in ("models", "deploy", "model", "undeploy")):
-        raise SectionMissing("model deployment is not available in this version of jupyter_kf "
-                             "(jupyter_kf.serving is missing or has no models/deploy/model/undeploy)")
-    return serving
-
-
-def _call(fn, *args, backend: str, namespace: str | None, **kwargs):
-    """Call a serving function with the backend/namespace keywords it accepts."""
-    import inspect
-
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        params = {}
-    takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    for key, value in (("backend", backend), ("namespace", namespace)):
-        if value is not None and (takes_all or key in params):
-            kwargs[key] = value
-    return fn(*args, **kwargs)
-
-
 def list_models(backend: str, namespace: str | None) -> list[dict]:
-    serving = _serving()
-    models = _call(serving.models, backend=backend, namespace=namespace)
-    return [as_dict(m) for m in models]
+    return [as_dict(m) for m in serving.models(backend=backend, namespace=namespace)]
 
 
 MODEL_OPTIONS = ("format", "protocol", "runtime", "cpu", "memory", "gpus", "min_replicas", "max_replicas")
@@ -155,18 +114,8 @@ def deploy_model(body: dict, backend: str, namespace: str | None) -> dict:
     if not isinstance(uri, str) or not uri:
         raise InvalidSpec("'uri' is required: where the model is, e.g. s3://bucket/models/iris or pvc://claim/path")
     options = {k: body[k] for k in MODEL_OPTIONS if body.get(k) not in (None, "")}
-    deployed = _serving().deploy(name, uri, backend=backend, namespace=namespace, wait=False, **options)
+    deployed = serving.deploy(name, uri, backend=backend, namespace=namespace, wait=False, **options)
     return _model_dict(deployed)
-
-
-def _accepts(fn, key: str) -> bool:
-    import inspect
-
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return key in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _model_dict(value) -> dict:
@@ -176,12 +125,11 @@ def _model_dict(value) -> dict:
 
 
 def get_model(name: str, backend: str, namespace: str | None) -> dict:
-    serving = _serving()
-    return _model_dict(_call(serving.model, name, backend=backend, namespace=namespace))
+    return _model_dict(serving.model(name, backend=backend, namespace=namespace))
 
 
 def undeploy_model(name: str, backend: str, namespace: str | None) -> dict:
-    _call(_serving().undeploy, name, backend=backend, namespace=namespace)
+    serving.undeploy(name, backend=backend, namespace=namespace)
     return {"deleted": name}
 
 
@@ -247,7 +195,7 @@ def _local_jobs_with_steps() -> list[dict]:
             except (OSError, ValueError):
                 continue
             if meta.get("pipeline"):
-                status = backend._status(folder, meta).to_dict()
+                status = backend.status_of(folder, meta).to_dict()
                 status["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
                 jobs.append(status)
     return jobs
@@ -259,9 +207,9 @@ def cancel_pipeline_run(run_id: str) -> dict:
 
     run = next((r for r in list_pipeline_runs() if r["id"] == run_id), None)
     if run is None:
-        from jupyter_kf.errors import JobNotFound
+        from jupyter_kf.errors import NotFound
 
-        raise JobNotFound(f"no pipeline run {run_id!r} on this machine")
+        raise NotFound(f"no pipeline run {run_id!r} on this machine")
     for step in run["steps"]:
         if step.get("job") and step.get("phase") in ("Pending", "Running"):
             api.job(step["job"], backend="local").cancel()

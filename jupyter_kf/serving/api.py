@@ -1,23 +1,11 @@
 """``kf.deploy``, ``kf.model``, ``kf.models``, ``kf.undeploy``: the one API the serving magics call."""
 from __future__ import annotations
 
+from jupyter_kf.serving.backends import get_backend
 from jupyter_kf.serving.spec import ServingSpec, looks_like_uri
 from jupyter_kf.serving.status import ModelStatus
 
 __all__ = ["deploy", "model", "models", "undeploy", "Model"]
-
-
-def _backend(name: str | None):
-    from jupyter_kf.training.backends import resolve_name
-
-    chosen = resolve_name(name)
-    if chosen == "local":
-        from jupyter_kf.serving.backends.local import LocalServing
-
-        return LocalServing()
-    from jupyter_kf.serving.backends.kubernetes import KubernetesServing
-
-    return KubernetesServing()
 
 
 class Model:
@@ -27,23 +15,20 @@ class Model:
         from jupyter_kf.training.spec import check_name
 
         self.name = check_name(name, "model name")
-        self.backend = backend if backend is not None and not isinstance(backend, str) else _backend(backend)
+        self.backend = backend if backend is not None and not isinstance(backend, str) else get_backend(backend)
         self.namespace = namespace
         self._client = None
         self._client_key = None
 
-    def _ns(self) -> dict:
-        return {"namespace": self.namespace} if self.backend.name == "kubernetes" else {}
-
     def status(self) -> ModelStatus:
-        return self.backend.status(self.name, **self._ns())
+        return self.backend.status(self.name, namespace=self.namespace)
 
     @property
     def url(self) -> str:
         return self.status().url
 
     def wait(self, timeout: float | None = 300, on_update=None) -> ModelStatus:
-        return self.backend.wait(self.name, timeout=timeout, on_update=on_update, **self._ns())
+        return self.backend.wait(self.name, timeout=timeout, on_update=on_update, namespace=self.namespace)
 
     def predict(self, data, protocol: str | None = None):
         """Predictions for ``data`` (rows: an array, a list, a DataFrame) as a numpy array, over HTTP in the
@@ -63,15 +48,15 @@ class Model:
         return self._client.predict(data, protocol)
 
     def promote(self) -> ModelStatus:
-        return self.backend.promote(self.name, **self._ns())
+        return self.backend.promote(self.name, namespace=self.namespace)
 
     def rollback(self) -> ModelStatus:
-        return self.backend.rollback(self.name, **self._ns())
+        return self.backend.rollback(self.name, namespace=self.namespace)
 
     def undeploy(self) -> None:
         if self._client is not None:
             self._client.close()
-        self.backend.delete(self.name, **self._ns())
+        self.backend.delete(self.name, namespace=self.namespace)
 
     def __repr__(self):
         return f"<Model {self.name} on {self.backend.name}>"
@@ -93,7 +78,7 @@ def deploy(name: str, model, format: str | None = None, protocol: str | None = N
 
         raise InvalidSpec(f"--model {model!r} is neither a model URI nor a model object: use s3://, gs://, pvc://, hf://, "
                           "oci://, http(s):// URIs, or the name of a variable holding a trained model")
-    handle = Model(name, _backend(backend), namespace)
+    handle = Model(name, get_backend(backend), namespace)
     handle.backend.deploy(spec, None if uri else model, what or "the model")
     if wait:
         handle.wait(spec.timeout, on_update)
@@ -102,15 +87,14 @@ def deploy(name: str, model, format: str | None = None, protocol: str | None = N
 
 def model(name: str, backend: str | None = None, namespace: str | None = None) -> Model:
     """A handle on a deployed model (found again after a kernel restart); ModelNotFound if there is none."""
-    handle = Model(name, _backend(backend), namespace)
+    handle = Model(name, get_backend(backend), namespace)
     handle.status()
     return handle
 
 
 def models(backend: str | None = None, namespace: str | None = None) -> list[ModelStatus]:
-    chosen = _backend(backend)
-    return chosen.list(namespace) if chosen.name == "kubernetes" else chosen.list()
+    return get_backend(backend).list(namespace)
 
 
 def undeploy(name: str, backend: str | None = None, namespace: str | None = None) -> None:
-    Model(name, _backend(backend), namespace).undeploy()
+    Model(name, get_backend(backend), namespace).undeploy()

@@ -1,12 +1,12 @@
 """What can go wrong when serving a model, each error one line for the user (see ``jupyter_kf.errors``)."""
-from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
+from jupyter_kf.errors import AlreadyExists, InvalidSpec, KfError, NotFound
 
 
-class ModelNotFound(JobNotFound):
+class ModelNotFound(NotFound):
     """No deployed model of that name where we looked (404 in REST)."""
 
 
-class ModelExists(JobExists):
+class ModelExists(AlreadyExists):
     """The name is taken by a deployment of another kind or owner (409 in REST)."""
 
 

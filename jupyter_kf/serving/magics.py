@@ -49,8 +49,9 @@ class ServingMagics(Magics):
         if not args.model:
             raise InvalidSpec("--model is required: a variable holding a trained model, or a URI such as s3://bucket/models/iris")
         model, what = self._model(args.model)
-        spec_backend = api._backend(args.backend)
-        view = ModelView(args.name, spec_backend.name)
+        from jupyter_kf.training.backends import resolve_name
+
+        view = ModelView(args.name, resolve_name(args.backend))
         display(view)
         try:
             api.deploy(args.name, model, format=args.format, protocol=args.protocol, gpus=args.gpus, cpu=args.cpu,

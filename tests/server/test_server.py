@@ -86,8 +86,8 @@ async def test_listing_follows_new_jobs_without_a_scan_per_request(jp_fetch, jp_
     from jupyter_kf.training.backends import local
 
     reads = []
-    original = local.LocalBackend._status
-    monkeypatch.setattr(local.LocalBackend, "_status", lambda self, folder, meta: reads.append(folder.name) or original(self, folder, meta))
+    original = local.LocalBackend.status_of
+    monkeypatch.setattr(local.LocalBackend, "status_of", lambda self, folder, meta: reads.append(folder.name) or original(self, folder, meta))
     api.train("x = 1", name="rest-new", wait=True)
 
     async def listed():
@@ -310,25 +310,11 @@ async def test_notebook_server_lifecycle_on_this_machine(jp_fetch):
     assert await until(gone, 10)
 
 
-async def test_models_say_when_serving_is_missing_or_list(jp_fetch):
-    from jupyter_kf.server import sections
-
-    try:
-        sections._serving()
-        missing = False
-    except errors.KfError:
-        missing = True
-    if missing:
-        code, body = await error_of(jp_fetch, "models")
-        assert code == 501 and "jupyter_kf.serving" in body["message"]
-        code, _ = await error_of(jp_fetch, "models", method="POST", body=json.dumps({"name": "m", "uri": "/tmp/m"}))
-        assert code == 501
-        info = await get_json(jp_fetch, "info")
-        assert info["sections"]["models"] is False
-    else:
-        assert await get_json(jp_fetch, "models") == {"models": []}
-        code, body = await error_of(jp_fetch, "models", method="POST", body=json.dumps({"name": "m"}))
-        assert code == 400 and "uri" in body["message"]
+async def test_models_list_and_a_deploy_without_uri_is_refused(jp_fetch):
+    assert await get_json(jp_fetch, "models") == {"models": []}
+    code, body = await error_of(jp_fetch, "models", method="POST", body=json.dumps({"name": "m"}))
+    assert code == 400 and "uri" in body["message"]
+    assert (await get_json(jp_fetch, "info"))["sections"]["models"] is True
 
 
 async def test_predict_through_the_api_with_the_model_servers_token(jp_fetch):

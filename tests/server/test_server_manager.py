@@ -33,8 +33,8 @@ def counted(monkeypatch):
     from jupyter_kf.training.backends import local
 
     reads: list[str] = []
-    original = local.LocalBackend._status
-    monkeypatch.setattr(local.LocalBackend, "_status",
+    original = local.LocalBackend.status_of
+    monkeypatch.setattr(local.LocalBackend, "status_of",
                         lambda self, folder, meta: reads.append(folder.name) or original(self, folder, meta))
     return reads
 

@@ -13,7 +13,7 @@ import secrets
 import time
 
 from jupyter_kf.kube.client import Cluster, ClusterClient, Forbidden, MissingApi
-from jupyter_kf.errors import JobExists, JobNotFound, KfError
+from jupyter_kf.errors import AlreadyExists, KfError, NotFound
 from jupyter_kf.kube.objects import MANAGED_BY, owner_reference
 from jupyter_kf.notebooks.manifests import LABEL_SERVER, STOP_ANNOTATION, TOKEN_KEY, build_notebook, build_statefulset, start_patch, stop_patch, url_path
 from jupyter_kf.notebooks.errors import NotebookExists, NotebookNotFound, QuotaExceeded
@@ -87,7 +87,7 @@ class KubernetesNotebooks(ClusterClient):
                 created.append((obj["kind"], obj["metadata"]["name"]))
             if kind == "statefulset":
                 self._own(namespace, spec.name, [o for o in objects if o["kind"] in ("Secret", "Service")])
-        except JobExists:
+        except AlreadyExists:
             self._undo(namespace, created)
             raise NotebookExists(f"a notebook server named {spec.name!r} already exists in namespace {namespace!r}: "
                                  "choose another name") from None
@@ -116,7 +116,7 @@ class KubernetesNotebooks(ClusterClient):
             try:
                 self._call(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, claim, namespace,
                            what=f"read persistentvolumeclaim {claim!r} in namespace {namespace!r}")
-            except JobNotFound:
+            except NotFound:
                 raise NotebookNotFound(f"{flag}: no PersistentVolumeClaim named {claim!r} in namespace {namespace!r}: "
                                        "create it first, or mount another") from None
 
@@ -138,7 +138,7 @@ class KubernetesNotebooks(ClusterClient):
         try:
             self._create(namespace, pvc)
             return True
-        except JobExists:
+        except AlreadyExists:
             name = pvc["metadata"]["name"]
             existing = self._call(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, name, namespace,
                                   what=f"read persistentvolumeclaim {name!r}")
@@ -181,12 +181,12 @@ class KubernetesNotebooks(ClusterClient):
                 return "notebook", self.cluster.call(self._api("CustomObjectsApi").get_namespaced_custom_object, group,
                                                      version, namespace, NOTEBOOK_API[1], name,
                                                      what=f"get notebook {name!r} in namespace {namespace!r}")
-            except JobNotFound:
+            except NotFound:
                 pass
         try:
             sts = self._call(self._api("AppsV1Api").read_namespaced_stateful_set, name, namespace,
                              what=f"get statefulset {name!r} in namespace {namespace!r}")
-        except JobNotFound:
+        except NotFound:
             return None
         if sts["metadata"].get("labels", {}).get(LABEL_SERVER) == name:
             return "statefulset", sts
@@ -325,7 +325,7 @@ class KubernetesNotebooks(ClusterClient):
         try:
             pvc = self._call(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, claim, namespace,
                              what=f"read persistentvolumeclaim {claim!r}")
-        except JobNotFound:
+        except NotFound:
             return None
         return claim if pvc["metadata"].get("labels", {}).get(LABEL_SERVER) == name else None
 
@@ -340,12 +340,12 @@ class KubernetesNotebooks(ClusterClient):
             for other, other_name in (("Service", name), ("Secret", f"{name}-token")):
                 try:
                     self._delete_object(namespace, other, other_name)
-                except JobNotFound:
+                except NotFound:
                     pass
         if claim and not keep_workspace:
             try:
                 self._delete_object(namespace, "PersistentVolumeClaim", claim)
-            except JobNotFound:
+            except NotFound:
                 pass
             return None
         return claim

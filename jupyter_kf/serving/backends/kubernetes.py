@@ -15,12 +15,13 @@ from pathlib import Path
 
 from jupyter_kf import config
 from jupyter_kf.kube.client import Cluster, ClusterClient, MissingApi
-from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
+from jupyter_kf.errors import AlreadyExists, InvalidSpec, KfError, NotFound
 from jupyter_kf.serving import manifests as m
 from jupyter_kf.serving import formats
 from jupyter_kf.serving.errors import ModelExists, ModelNotFound, NotReady
 from jupyter_kf.serving.spec import ServingSpec, check_protocol
 from jupyter_kf.serving.status import ModelStatus
+from jupyter_kf.serving.backends import ServingBackend
 
 FAILED_WAITING = {"ErrImagePull": "image pull failed", "ImagePullBackOff": "image pull failed",
                   "InvalidImageName": "image name is invalid", "CrashLoopBackOff": "keeps crashing",
@@ -39,7 +40,7 @@ def _user() -> str:
         return "unknown"
 
 
-class KubernetesServing(ClusterClient):
+class KubernetesServing(ClusterClient, ServingBackend):
     name = "kubernetes"
 
     def __init__(self, context: str | None = None, cluster: Cluster | None = None):
@@ -84,7 +85,7 @@ class KubernetesServing(ClusterClient):
         try:
             return self.cluster.call(self._api("CustomObjectsApi").get_namespaced_custom_object, m.GROUP, m.VERSION,
                                      namespace, m.PLURAL, name, what=f"get inferenceservice {name!r} in namespace {namespace!r}")
-        except JobNotFound:
+        except NotFound:
             return None
 
     def _must_get(self, name: str, namespace: str, own: bool = False) -> dict:
@@ -103,8 +104,8 @@ class KubernetesServing(ClusterClient):
             return self.cluster.call(self._api("CustomObjectsApi").create_namespaced_custom_object, m.GROUP, m.VERSION, ns,
                                      m.PLURAL, body, field_validation="Strict",
                                      what=f"create inferenceservices in namespace {ns!r}")
-        except JobExists:
-            raise JobExists(f"a model named {body['metadata']['name']!r} already exists in namespace {ns!r}") from None
+        except AlreadyExists:
+            raise ModelExists(f"a model named {body['metadata']['name']!r} already exists in namespace {ns!r}") from None
 
     def _replace(self, body: dict) -> dict:
         meta = body["metadata"]
@@ -121,7 +122,7 @@ class KubernetesServing(ClusterClient):
             body.pop("status", None)
             try:
                 return self._replace(body)
-            except JobExists:
+            except AlreadyExists:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -208,7 +209,7 @@ class KubernetesServing(ClusterClient):
         try:
             self.cluster.call(self._api("CoreV1Api").create_namespaced_service_account, namespace, body,
                               field_validation="Strict", what=f"create serviceaccounts in namespace {namespace!r}")
-        except JobExists:
+        except AlreadyExists:
             pass  # made by an earlier deploy: it names the same Secret
         self._annotate_secret(namespace, cfg)
         return name
@@ -374,7 +375,7 @@ class KubernetesServing(ClusterClient):
             self.cluster.call(self._api("CustomObjectsApi").delete_namespaced_custom_object, m.GROUP, m.VERSION, namespace,
                               m.PLURAL, name, propagation_policy="Background",
                               what=f"delete inferenceservice {name!r} in namespace {namespace!r}")
-        except JobNotFound:
+        except NotFound:
             raise ModelNotFound(f"no model named {name!r} in namespace {namespace!r}: %kf_models lists the deployed models") from None
         self._drop_uploads([state["stable"], state["canary"]])
 

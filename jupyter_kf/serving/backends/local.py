@@ -22,12 +22,13 @@ from jupyter_kf.serving import formats
 from jupyter_kf.serving.errors import ModelNotFound, NotReady
 from jupyter_kf.serving.spec import ServingSpec, check_protocol
 from jupyter_kf.serving.status import ModelStatus
+from jupyter_kf.serving.backends import ServingBackend
 
 START_TIMEOUT = 60.0
 MARKER = "jupyter_kf.serving.local_server"
 
 
-class LocalServing:
+class LocalServing(ServingBackend):
     name = "local"
 
     def __init__(self, state_dir: Path | None = None):
@@ -160,7 +161,7 @@ class LocalServing:
         return server if server and alive(server.get("pid"), MARKER) else None
 
     # -- read -----------------------------------------------------------------------------------
-    def status(self, name: str) -> ModelStatus:
+    def status(self, name: str, namespace: str | None = None) -> ModelStatus:
         record = self.record(name)
         folder = self.folder(name)
         server = self._server(folder)
@@ -178,7 +179,7 @@ class LocalServing:
                               f"deploy it again or %kf_undeploy {name}"]
         return status
 
-    def list(self) -> list[ModelStatus]:
+    def list(self, namespace: str | None = None) -> list[ModelStatus]:
         if not self.root.is_dir():
             return []
         out = []
@@ -190,7 +191,7 @@ class LocalServing:
                     continue
         return out
 
-    def wait(self, name: str, timeout: float | None = None, on_update=None) -> ModelStatus:
+    def wait(self, name: str, timeout: float | None = None, on_update=None, namespace: str | None = None) -> ModelStatus:
         status = self.status(name)
         if on_update:
             on_update(status)
@@ -199,7 +200,7 @@ class LocalServing:
         return status
 
     # -- change ---------------------------------------------------------------------------------
-    def promote(self, name: str) -> ModelStatus:
+    def promote(self, name: str, namespace: str | None = None) -> ModelStatus:
         record = self.record(name)
         if not record.get("canary"):
             raise InvalidSpec(f"{name} has no canary to promote: deploy one with --canary PERCENT")
@@ -210,7 +211,7 @@ class LocalServing:
         self._retire(name, [old])
         return self.status(name)
 
-    def rollback(self, name: str) -> ModelStatus:
+    def rollback(self, name: str, namespace: str | None = None) -> ModelStatus:
         record = self.record(name)
         if not record.get("canary"):
             raise InvalidSpec(f"{name} has no canary to roll back: deploy one with --canary PERCENT")
@@ -221,7 +222,7 @@ class LocalServing:
         self._retire(name, [old])
         return self.status(name)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, namespace: str | None = None) -> None:
         self.record(name)  # ModelNotFound when there is none
         folder = self.folder(name)
         self._stop(folder)

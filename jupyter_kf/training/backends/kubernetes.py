@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from jupyter_kf import config
-from jupyter_kf.errors import CaptureError, InvalidSpec, JobExists, JobNotFound, KfError
+from jupyter_kf.errors import AlreadyExists, CaptureError, InvalidSpec, JobExists, JobNotFound, KfError, NotFound
 from jupyter_kf.kube.objects import LABEL_JOB, LABEL_USER, MANAGED_BY, RESULT_KEY_FIELD, bundle_secret, job_labels, label_value, owner_reference
 from jupyter_kf.training.manifests import TrainPlan, build_workload
 from jupyter_kf.training import runner
@@ -87,6 +87,13 @@ class NamespaceCache:
 
     def synced(self, kind: str, timeout: float = 5.0) -> bool:
         return self.pods.synced.wait(timeout) and kind in self.workloads and self.workloads[kind].synced.wait(timeout)
+
+    def trouble(self, kind: str) -> str | None:
+        """The last failure a watch retried past, so a stale status says why it may be stale."""
+        for informer in (self.workloads.get(kind), self.pods):
+            if informer is not None and informer.last_error:
+                return f"status may be stale ({informer.last_error}; retrying)"
+        return None
 
     def job_pods(self, name: str) -> list[dict]:
         with self.changed:
@@ -169,7 +176,7 @@ class KubernetesBackend(ClusterClient, Backend):
             if meta_file.is_file() and not json.loads(meta_file.read_text()).get("deleted"):
                 try:
                     phase = self.status(spec.name).phase
-                except JobNotFound:
+                except NotFound:
                     phase = None
                 if phase is not None:
                     raise JobExists(f"a job named {spec.name!r} already exists ({phase}) in namespace "
@@ -293,7 +300,7 @@ class KubernetesBackend(ClusterClient, Backend):
                 created.append(("service", obj["metadata"]["name"]))
             workload = self._create_workload(namespace, kind, objects[-1])
             created.append((kind, name))
-        except JobExists:
+        except AlreadyExists:
             self._undo(namespace, created)
             raise JobExists(f"a job named {name!r} already exists in namespace {namespace!r}: choose another --name, "
                             "or add --replace") from None
@@ -397,7 +404,7 @@ class KubernetesBackend(ClusterClient, Backend):
                     or parent.get("kind") != "JobSet" or parent.get("name") != workload["metadata"]["name"]):
                 return False
             jobset = self._jobset(namespace, parent["name"])
-        except JobNotFound:
+        except NotFound:
             return False
         except KfError:
             return None
@@ -429,12 +436,14 @@ class KubernetesBackend(ClusterClient, Backend):
         if obj is None:  # not seen by the watch yet (just created), or gone
             try:
                 obj = self._get(namespace, kind, name)
-            except JobNotFound:
+            except NotFound:
                 raise JobNotFound(f"job {name!r} is gone from namespace {namespace!r}: it was deleted outside jupyter_kf "
                                   "(kubectl, another user, or a TTL); its logs and results are lost unless they were fetched") from None
         status = build_status(kind, obj, self._job_pods(namespace, kind, obj, watched))
         if status.done:
             self._keep(name, status, kind, obj)
+        elif trouble := cache.trouble(kind):
+            status.message = f"{status.message}; {trouble}" if status.message else trouble
         return status
 
     def _keep(self, name: str, status: JobStatus, kind: str, obj: dict) -> None:
@@ -467,6 +476,37 @@ class KubernetesBackend(ClusterClient, Backend):
             statuses.setdefault(saved.name, saved)
         return sorted(statuses.values(), key=lambda s: s.created or "", reverse=True)
 
+    def check_access(self, namespace: str) -> None:
+        """One checked call: the watches retry quietly forever, so a 403 must show before they start."""
+        self.cluster.call(self._api("CoreV1Api").list_namespaced_pod, namespace, limit=1,
+                          label_selector=f"{MANAGED_KEY}={MANAGED_BY[MANAGED_KEY]}", _preload_content=False,
+                          what=f"list pods in namespace {namespace!r}")
+
+    def watched(self, namespace: str) -> list[JobStatus]:
+        """This user's jobs in ``namespace`` from the watch-fed cache (no request per call), newest first;
+        pods count only when the workload made them, and a recorded (ended, cancelled) status wins."""
+        cache = self.cache(namespace)
+        for informer in [cache.pods, *cache.workloads.values()]:
+            informer.synced.wait(5.0)
+        user = label_value(_user())
+        with cache.changed:
+            pods: dict[str, list] = {}
+            for pod in cache.pods.objects.values():
+                pods.setdefault(pod["metadata"].get("labels", {}).get(LABEL_JOB, ""), []).append(pod)
+            workloads = [(kind, obj) for kind, informer in cache.workloads.items() for obj in informer.objects.values()
+                         if obj["metadata"].get("labels", {}).get(LABEL_USER) == user]
+        statuses = {}
+        for kind, obj in workloads:
+            mine = self._owned(namespace, kind, obj, pods.get(obj["metadata"]["name"], []))
+            statuses[obj["metadata"]["name"]] = build_status(kind, obj, mine)
+        for saved in (self.records / namespace).glob("*/status.json"):
+            try:
+                status = _status_from_dict(json.loads(saved.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            statuses[status.name] = status
+        return sorted(statuses.values(), key=lambda s: s.created or "", reverse=True)
+
     def _list_kind(self, namespace: str, kind: str, selector: str) -> list[dict]:
         what = f"list {KINDS[kind][1]} in namespace {namespace!r}"
         if kind == "job":
@@ -496,7 +536,7 @@ class KubernetesBackend(ClusterClient, Backend):
         cache = self.cache(namespace)
         try:
             workload = self._workload(namespace, meta["kind"], name)
-        except JobNotFound:
+        except NotFound:
             return lines, cursor
         for pod in self._job_pods(namespace, meta["kind"], workload):
             rank, uid = pod_rank(pod), pod["metadata"]["uid"]
@@ -597,7 +637,7 @@ class KubernetesBackend(ClusterClient, Backend):
             secret = self.cluster.call(self._api("CoreV1Api").read_namespaced_secret, name, meta["namespace"],
                                        what=f"read secret {name!r}", _preload_content=False)
             return base64.b64decode(json.loads(secret.data)["data"][RESULT_KEY_FIELD]).decode("ascii")
-        except (JobNotFound, Forbidden, KeyError, ValueError):
+        except (NotFound, Forbidden, KeyError, ValueError):
             return None
 
     # -- actions -------------------------------------------------------------------------------
@@ -623,7 +663,7 @@ class KubernetesBackend(ClusterClient, Backend):
         namespace = meta["namespace"]
         try:
             self._delete_object(namespace, meta["kind"], name)
-        except JobNotFound:
+        except NotFound:
             pass
         shutil.rmtree(self.record(name, namespace), ignore_errors=True)
 

@@ -131,9 +131,10 @@ class LocalBackend(Backend):
     def status(self, name: str) -> JobStatus:
         folder = self.folder(name)
         meta = json.loads((folder / "meta.json").read_text())
-        return self._status(folder, meta)
+        return self.status_of(folder, meta)
 
-    def _status(self, folder: Path, meta: dict) -> JobStatus:
+    def status_of(self, folder: Path, meta: dict) -> JobStatus:
+        """The status of the job in ``folder`` (its meta already read: listings read each once)."""
         spec = meta["spec"]
         try:
             state = json.loads((folder / "status.json").read_text())
@@ -166,7 +167,7 @@ class LocalBackend(Backend):
                 meta = json.loads((folder / "meta.json").read_text())
             except (FileNotFoundError, NotADirectoryError, PermissionError, json.JSONDecodeError):
                 continue
-            statuses.append((meta.get("created_ts", 0), self._status(folder, meta)))
+            statuses.append((meta.get("created_ts", 0), self.status_of(folder, meta)))
         return [status for _, status in sorted(statuses, key=lambda pair: -pair[0])]
 
     def read_logs(self, name: str, cursor: dict | None = None):
