@@ -46,6 +46,15 @@ class KfConfig(Configurable):
                                    "pvc://claim/prefix (models are written there).").tag(config=True)
     serving_mode = Unicode("", help="KServe deployment mode to use: 'Standard' or 'Knative'; empty: the cluster's "
                                     "default (ConfigMap kserve/inferenceservice-config).").tag(config=True)
+    notebook_image = Unicode("", help="Default notebook server image on a cluster; empty: Kubeflow's jupyter-scipy "
+                                      "(jupyter-pytorch-cuda-full with GPUs).").tag(config=True)
+    notebook_workspace = Unicode("5Gi", help="Default notebook server workspace: a size, pvc:CLAIM, or none.").tag(
+        config=True)
+    notebook_timeout = Unicode("5m", help="How long creating or starting a notebook server waits for it (90, 15m).").tag(
+        config=True)
+    kfp_host = Unicode("", help="Kubeflow Pipelines endpoint runs are submitted to; empty: $KF_PIPELINES_ENDPOINT, "
+                                "else the in-cluster endpoint.").tag(config=True)
+    kfp_experiment = Unicode("", help="KFP experiment runs are submitted to; empty: Default.").tag(config=True)
     serving_service_account = Unicode("", help="ServiceAccount deployed models run as (it must reach the store); empty: "
                                                "one made for c.KfConfig.store_secret.").tag(config=True)
 

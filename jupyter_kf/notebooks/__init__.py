@@ -96,22 +96,25 @@ def stop(name: str, backend: str | None = None, namespace: str | None = None) ->
 
 def start(name: str, backend: str | None = None, namespace: str | None = None, wait: bool = True, timeout=None,
           on_update=None) -> NotebookStatus:
-    from jupyter_kf.training.spec import parse_duration
-    from jupyter_kf.notebooks.spec import DEFAULT_TIMEOUT
-
     name = _named(name)
     impl = backend_for(backend, namespace)
     status = impl.start(name)
-    return _wait(impl, name, parse_duration(timeout) or DEFAULT_TIMEOUT, on_update, status) if wait else status
+    return _wait(impl, name, _timeout(timeout), on_update, status) if wait else status
+
+
+def _timeout(timeout) -> float:
+    """``timeout`` in seconds, else ``c.KfConfig.notebook_timeout``."""
+    from jupyter_kf import config
+    from jupyter_kf.notebooks.spec import DEFAULT_TIMEOUT
+    from jupyter_kf.training.spec import parse_duration
+
+    return parse_duration(timeout or config.get().notebook_timeout) or DEFAULT_TIMEOUT
 
 
 def wait(name: str, timeout=None, on_update=None, backend: str | None = None, namespace: str | None = None) -> NotebookStatus:
     """Block until the server is ready; a line naming why not (pod conditions, events) if it is not in time."""
-    from jupyter_kf.training.spec import parse_duration
-    from jupyter_kf.notebooks.spec import DEFAULT_TIMEOUT
-
     name = _named(name)
-    return _wait(backend_for(backend, namespace), name, parse_duration(timeout) or DEFAULT_TIMEOUT, on_update)
+    return _wait(backend_for(backend, namespace), name, _timeout(timeout), on_update)
 
 
 def url(name: str, backend: str | None = None, namespace: str | None = None) -> NotebookLink:
@@ -153,10 +156,10 @@ def _wait(impl, name: str, timeout: float, on_update=None, status: NotebookStatu
         if status.phase == "Ready":
             return status
         waited = time.monotonic() - deadline + timeout
-        if status.phase in ("Error", "Stopped") or time.monotonic() > deadline:
+        if status.phase in ("Error", "Stopped", "Terminating") or time.monotonic() > deadline:
             shown = [d for d in status.details if not d.startswith("log: ")]  # a local server's log: its path is enough
             why = "; ".join(builtins.list(dict.fromkeys([status.message, *shown]))) or status.phase
-            verdict = f"cannot start ({status.phase})" if status.phase in ("Error", "Stopped") else f"is not ready after {waited:.0f}s"
+            verdict = f"cannot start ({status.phase})" if status.phase in ("Error", "Stopped", "Terminating") else f"is not ready after {waited:.0f}s"
             raise NotebookNotReady(f"notebook server {name!r} {verdict}: {why}. It is kept: fix the cause and "
                                    f"%kf_notebook start {name}, or %kf_notebook delete {name}")
         time.sleep(POLL_SECONDS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Unicode
 
 from jupyter_kf.errors import KfError
 from jupyter_kf.magic_args import Detached, parse, where
@@ -15,12 +14,7 @@ CREATE_ONLY = ("image", "cpu", "memory", "gpus", "gpu_vendor", "workspace", "dat
 
 @magics_class
 class NotebookMagics(Magics):
-    """Defaults come from ``c.NotebookMagics.*`` in a Jupyter/IPython config file."""
-
-    image = Unicode("", help="Default notebook server image on a cluster; empty: Kubeflow's jupyter-scipy "
-                             "(jupyter-pytorch-cuda-full with GPUs).").tag(config=True)
-    workspace = Unicode("5Gi", help="Default workspace: a size, pvc:CLAIM, or none.").tag(config=True)
-    timeout = Unicode("5m", help="How long create/start wait for the server to be ready (90, 15m).").tag(config=True)
+    """Defaults come from ``c.KfConfig.notebook_*`` (image, workspace, timeout), as for ``kf.notebooks``."""
 
     @magic_arguments()
     @argument("action", nargs="?", help="create, list, status, stop, start, url or delete (none: the form)")
@@ -77,13 +71,13 @@ class NotebookMagics(Magics):
             print(f"notebook server {args.name} deleted" + (f"; its workspace {kept} is kept (a new server named "
                                                             f"{args.name} picks it up)" if kept else ""))
             return None
-        timeout = args.timeout or self.timeout
+        timeout = args.timeout
         if action == "start":
             return self._watch(args.name, lambda view: notebooks.start(
                 args.name, wait=not args.no_wait, timeout=timeout, on_update=view.update, **place))
         return self._watch(args.name, lambda view: notebooks.create(
-            args.name, image=args.image or self.image or None, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
-            gpu_vendor=args.gpu_vendor, workspace=args.workspace or self.workspace, data_volumes=args.data_volume,
+            args.name, image=args.image, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
+            gpu_vendor=args.gpu_vendor, workspace=args.workspace, data_volumes=args.data_volume,
             configurations=args.configuration, env=args.env, shm=not args.no_shm, kind=args.kind, timeout=timeout,
             wait=not args.no_wait, on_update=view.update, **place))
 
@@ -116,8 +110,11 @@ class NotebookMagics(Magics):
     def _form(self, args):
         from jupyter_kf.notebooks.widgets import NotebookForm
 
-        return NotebookForm(backend=args.backend, namespace=args.namespace, image=self.image,
-                            workspace=self.workspace, timeout=args.timeout or self.timeout)
+        from jupyter_kf import config
+
+        settings = config.get()
+        return NotebookForm(backend=args.backend, namespace=args.namespace, image=settings.notebook_image,
+                            workspace=settings.notebook_workspace, timeout=args.timeout or settings.notebook_timeout)
 
 
 def load_ipython_extension(ipython):

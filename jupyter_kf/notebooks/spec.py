@@ -86,6 +86,12 @@ class NotebookSpec:
     @classmethod
     def create(cls, name, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=None, workspace=None, data_volumes=(),
                configurations=(), env=None, shm=True, namespace=None, backend=None, kind=None, timeout=None) -> "NotebookSpec":
+        from jupyter_kf import config
+
+        settings = config.get()  # c.KfConfig.notebook_*: the same defaults for the magic, the API, the CLI and REST
+        image = image or settings.notebook_image or None
+        workspace = workspace if workspace not in (None, "") else settings.notebook_workspace
+        timeout = timeout if timeout not in (None, "") else settings.notebook_timeout
         name = check_name(name, "notebook server name")
         if len(name) > 52:  # the StatefulSet's pod name <name>-0 and controller-revision-hash label need room
             raise InvalidSpec(f"notebook server name {name!r} is too long: use at most 52 characters")

@@ -75,6 +75,7 @@ def submit(notebook, *, host: str | None = None, experiment: str | None = None, 
            image: str | None = None, enable_caching: bool | None = None) -> SubmittedRun:
     """Convert ``notebook`` and start a run of it on Kubeflow Pipelines (needs ``jupyter_kf[kfp]``)."""
     load_kfp()
+    from jupyter_kf import config
     from jupyter_kf.pipeline.conversion import Conversion, convert
     from jupyter_kf.pipeline.local import parse_parameters
 
@@ -87,6 +88,8 @@ def submit(notebook, *, host: str | None = None, experiment: str | None = None, 
         path = os.path.join(folder, f"{pipeline.name}.yaml")
         conversion.write(path)
         conversion.path = None
-        return submit_package(path, host=host or pipeline.host, experiment=experiment or pipeline.experiment,
+        settings = config.get()  # c.KfConfig.kfp_host / kfp_experiment: the same defaults for magic, API and CLI
+        return submit_package(path, host=host or pipeline.host or settings.kfp_host or None,
+                              experiment=experiment or pipeline.experiment or settings.kfp_experiment or None,
                               run_name=run_name, arguments=arguments, namespace=namespace, token=token,
                               pipeline=pipeline.name, enable_caching=enable_caching)

@@ -1,7 +1,7 @@
 """``%kf_pipeline convert|run|submit [NOTEBOOK] [flags]``: the pipeline commands inside a notebook.
 
 The same flags as ``jupyter kf pipeline``; without a notebook path it converts the notebook it runs
-in, as last saved. Defaults live in traitlets: ``c.PipelineMagics.host = "http://..."``.
+in, as last saved. Defaults live on ``c.KfConfig`` (``kfp_host``, ``kfp_experiment``, ``image``), as for the API and the CLI.
 """
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ import shlex
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from traitlets import Unicode
 
 
 @magics_class
 class PipelineMagics(Magics):
-    host = Unicode("", help="KFP endpoint used by %kf_pipeline submit when --host is not given.").tag(config=True)
-    experiment = Unicode("", help="Experiment used by %kf_pipeline submit when --experiment is not given.").tag(config=True)
-    image = Unicode("", help="Image for steps without an image: tag when --image is not given.").tag(config=True)
-
     @line_magic
     def kf_pipeline(self, line):
         """Convert this notebook to a KFP v2 pipeline, run it locally, or submit it:
@@ -33,7 +28,6 @@ class PipelineMagics(Magics):
 
         args = self._parse(line, build_parser)
         args.notebook = args.notebook or self._this_notebook()
-        args.image = args.image or self.image or None
         if args.pipeline_command == "convert":
             conversion = pipeline.convert(args.notebook, name=args.name, image=args.image, description=args.description,
                                           cache=False if args.no_cache else None)
@@ -55,8 +49,8 @@ class PipelineMagics(Magics):
 
                 raise PipelineFailed(failure_line(result), run=result)
             return None
-        submitted = pipeline.submit(args.notebook, host=args.host or self.host or None,
-                                    experiment=args.experiment or self.experiment or None, run_name=args.run_name,
+        submitted = pipeline.submit(args.notebook, host=args.host,
+                                    experiment=args.experiment, run_name=args.run_name,
                                     parameters=args.param, namespace=args.namespace, token=args.token, name=args.name,
                                     image=args.image)
         print(repr(submitted))
