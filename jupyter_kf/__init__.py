@@ -28,6 +28,10 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name == "data":  # kf.data: the datasets domain
+        import importlib
+
+        return importlib.import_module(".datasets", __name__)
     raise AttributeError(f"module 'jupyter_kf' has no attribute {name!r}")
 
 

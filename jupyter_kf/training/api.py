@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 from jupyter_kf.training import capture, payload, results as _results
 from jupyter_kf import config
+from jupyter_kf.datasets import api as data_api
 from jupyter_kf.training.backends import Backend, get_backend
 from jupyter_kf.errors import JobFailed, JobNotFound, KfError
 from jupyter_kf.training.status import JobStatus
@@ -37,6 +38,8 @@ class DryRun:
         lines = [f"dry run: job {self.spec.name!r} on the {self.backend} backend, {self.spec.workers} worker(s)"
                  + "".join(f", {k} {v}" for k, v in (("cpu", self.spec.cpu), ("memory", self.spec.memory)) if v)
                  + (f", {self.spec.gpus} GPU(s)" if self.spec.gpus else "")]
+        if self.spec.data:
+            lines.append("data: " + ", ".join(str(m) for m in self.spec.data))
         if self.spec.env:
             lines.append("env: " + " ".join(f"{k}={v}" for k, v in self.spec.env.items()))
         lines.append(f"inputs ({len(sizes)}, {payload.format_size(sum(max(s, 0) for s in sizes.values()))}):")
@@ -65,12 +68,14 @@ def new_job_name(prefix: str = "train") -> str:
 
 def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None, memory=None, gpus=None, env=None,
           timeout=None, backend: str | None = None, image=None, namespace=None, user_ns: dict | None = None,
-          include=(), exclude=(), ship_all=False, wait=False, replace=False, dry_run=False, **cluster) -> "Job | DryRun":
+          include=(), exclude=(), ship_all=False, wait=False, replace=False, dry_run=False, data=(),
+          **cluster) -> "Job | DryRun":
     """Run ``cell`` (source code, or a function called with no arguments) as a job.
 
     The names the code reads are taken from ``user_ns`` (default: the caller's globals). ``cluster``
     takes the cluster-only options of ``TrainSpec`` (kind, runtime, pip, gpu_vendor, node_selector,
-    tolerations, queue, priority_class, retries, secret_env, volumes).
+    tolerations, queue, priority_class, retries, secret_env, volumes). ``data``: dataset versions the job
+    reads, ``["mnist@1:data"]`` (``NAME[@V]:MOUNT``, a relative mount under the job's working folder).
     """
     cfg = config.get()
     if callable(cell):
@@ -83,11 +88,12 @@ def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None,
     spec = TrainSpec.create(
         name=name or new_job_name(), workers=workers, cpu=cpu or cfg.cpu or None, memory=memory or cfg.memory or None,
         gpus=gpus if gpus is not None else cfg.gpus, env=env, timeout=timeout, backend=backend, image=image or cfg.image or None,
-        namespace=namespace or None, **cluster,
+        namespace=namespace or None, data=data, **cluster,
     )
     analysis = capture.analyse(source)
     captured = payload.capture_inputs(analysis, user_ns, include=include, exclude=exclude, ship_all=ship_all)
     target = get_backend(spec.backend)
+    mounts = data_api.resolve_mounts(spec.data, target.name) if spec.data else []
     if dry_run:
         return DryRun(spec, analysis, captured, target.name, manifests=_render(target, spec, analysis, captured))
     if replace:
@@ -95,10 +101,14 @@ def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None,
     bundle = target.prepare(spec)
     try:
         payload.write_bundle(bundle, spec, analysis, captured)
+        if mounts:
+            data_api.mount_into(bundle / "work", mounts, record=bundle / "data.json")  # work/: the cell's folder
         target.submit(spec, bundle)
     except BaseException:
         target.discard(spec, bundle)
         raise
+    if mounts:
+        data_api.record_reads(spec.name, mounts, target.name)
     originals = dict(captured.values)
     job_handle = Job(spec.name, target, originals=originals)
     if wait:

@@ -36,6 +36,8 @@ class KfMagics(Magics):
     @argument("--retries", default="0", help="times to retry failed workers")
     @argument("--secret-env", action="append", default=[], metavar="NAME=SECRET/KEY", help="env var read from a Secret (never copied)")
     @argument("--volume", action="append", default=[], metavar="pvc:CLAIM:/PATH", help="mount a PersistentVolumeClaim")
+    @argument("--data", action="append", default=[], metavar="NAME[@V]:MOUNT",
+              help="mount a dataset version read-only (repeatable; a relative MOUNT is under the job's working folder)")
     @argument("--include", default="", help="comma-separated names to ship even if the analysis misses them")
     @argument("--exclude", default="", help="comma-separated names never to ship")
     @argument("--ship-all", action="store_true", help="ship every notebook variable (for exec/eval cells)")
@@ -56,7 +58,7 @@ class KfMagics(Magics):
             ship_all=args.ship_all, replace=args.replace, dry_run=args.dry_run, kind=args.kind, runtime=args.runtime,
             pip=args.pip, gpu_vendor=args.gpu_vendor, node_selector=args.node_selector, tolerations=args.toleration,
             queue=args.queue, priority_class=args.priority_class, retries=args.retries, secret_env=args.secret_env,
-            volumes=args.volume,
+            volumes=args.volume, data=args.data,
         )
         if args.dry_run:
             print(job.summary())

@@ -184,11 +184,15 @@ class TrainSpec:
     retries: int = 0
     secret_env: dict = field(default_factory=dict)
     volumes: tuple = ()
+    data: tuple = ()  # DataMount: dataset versions the job reads (``--data NAME[@V]:MOUNT``)
 
     @classmethod
     def create(cls, name, workers=1, cpu=None, memory=None, gpus=0, env=None, timeout=None, backend=None,
                image=None, namespace=None, kind=None, runtime=None, pip=(), gpu_vendor=None, node_selector=None,
-               tolerations=(), queue=None, priority_class=None, retries=0, secret_env=(), volumes=()) -> "TrainSpec":
+               tolerations=(), queue=None, priority_class=None, retries=0, secret_env=(), volumes=(),
+               data=()) -> "TrainSpec":
+        from jupyter_kf.datasets.spec import parse_mounts
+
         if cpu not in (None, ""):
             if parse_quantity(cpu, "cpu") <= 0:
                 raise InvalidSpec(f"cpu {cpu!r} must be more than zero, e.g. 1 or 500m")
@@ -231,6 +235,7 @@ class TrainSpec:
             retries=check_count(retries or 0, "--retries", minimum=0),
             secret_env=secret_refs,
             volumes=tuple(v if isinstance(v, tuple) else parse_volume(v) for v in volumes or ()),
+            data=parse_mounts(data),
         )
 
     def to_dict(self) -> dict:
@@ -241,6 +246,7 @@ class TrainSpec:
         data["volumes"] = [list(v) for v in self.volumes]
         data["tolerations"] = [dict(t) for t in self.tolerations]
         data["pip"] = list(self.pip)
+        data["data"] = [str(m) for m in self.data]
         return data
 
 
