@@ -98,6 +98,7 @@ def tune(cell: str | Callable, *, params, objective: str, goal: str = "minimize"
         name=name or new_name(), params=params, objective=objective, goal=goal, trials=trials, parallel=parallel,
         algorithm=algorithm, target=target, early_stopping=early_stopping, max_failed=max_failed, seed=seed,
         backend=backend, namespace=namespace, train={k: v for k, v in train_options.items() if v not in (None, ())})
+    check_train_options(spec)
     if user_ns is None and not callable(cell):
         user_ns = inspect.currentframe().f_back.f_globals
     for missing in unread_params(cell, spec):
@@ -114,6 +115,16 @@ def tune(cell: str | Callable, *, params, objective: str, goal: str = "minimize"
     if wait:
         handle.wait()
     return handle
+
+
+def check_train_options(spec: ExperimentSpec) -> None:
+    """The trials' %%kf_train options, checked once here rather than at every trial (env normalised to a dict)."""
+    from jupyter_kf.training.spec import TrainSpec, parse_env
+
+    if "env" in spec.train:
+        spec.train["env"] = parse_env(spec.train["env"])
+    options = {k: v for k, v in spec.train.items() if k not in ("include", "exclude", "ship_all")}
+    TrainSpec.create(name="trial", backend=spec.backend, namespace=spec.namespace, **options)
 
 
 def experiments(backend: str | None = None) -> list[ExperimentStatus]:
