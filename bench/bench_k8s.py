@@ -50,7 +50,7 @@ def main(repeat: int = 15):
     isolated_state()
     tmp = Path(tempfile.mkdtemp(prefix="kf-bench-k8s-"))
     kubeconfig = tmp / "kubeconfig"
-    runtime = ROOT.parent / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
+    runtime = ROOT / "tests/data/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
     controller = subprocess.Popen([sys.executable, "-c", CONTROLLER.format(root=str(ROOT), runtime=str(runtime),
                                                                            kubeconfig=str(kubeconfig))],
                                   stdout=subprocess.PIPE, text=True)

@@ -4,7 +4,7 @@ Inputs are the names a cell reads before it definitely assigns them. Module-leve
 walked in order on the AST (``if`` binds what both branches bind; loop and ``try`` bodies bind
 nothing for sure); def and class bodies go through ``symtable``; lambdas and comprehensions are
 scoped on the AST (Python 3.12 inlined comprehensions out of symtable). See
-``shared/reference/cell-capture.md`` for why each rule exists.
+the README's "%%kf_train: a cell as a job" for why each rule exists.
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from jupyter_kf.serving import manifests as m
+from tests.support.helpers import REFERENCE_MANIFESTS
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 CRD = SHARED / "crds/kserve/serving.kserve.io_inferenceservices.yaml"
@@ -62,7 +63,7 @@ def iris(mode="Standard", **kw):
     return m.build_inferenceservice("iris", "team-a", model, mode, m.model_labels("iris", "ana"), version(), **kw)
 
 
-@pytest.mark.parametrize("path", sorted((SHARED / "reference/manifests/kserve").glob("*.yaml")))
+@pytest.mark.parametrize("path", sorted((REFERENCE_MANIFESTS / "kserve").glob("*.yaml")))
 def test_the_validator_accepts_the_reference_examples(path):
     for doc in yaml.safe_load_all(path.read_text()):
         valid(doc)

@@ -5,7 +5,8 @@ from pathlib import Path
 from jupyter_kf.training import api
 
 # Kubeflow Trainer v2.3.0's stock ClusterTrainingRuntime, as a cluster with the Trainer has it.
-STOCK_RUNTIME = Path(__file__).resolve().parents[3] / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
+REFERENCE_MANIFESTS = Path(__file__).resolve().parents[1] / "data" / "reference" / "manifests"  # copied from shared/
+STOCK_RUNTIME = REFERENCE_MANIFESTS / "trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
 
 
 def run_cell(source, ns, **kwargs):

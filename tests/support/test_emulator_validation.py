@@ -7,9 +7,10 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.support.k8s_emulator import crds as crd_files
+from tests.support.helpers import REFERENCE_MANIFESTS
 from tests.support.k8s_emulator.testing import error_body, raw
 
-MANIFESTS = crd_files.default_crds_dir().parent / "reference" / "manifests"
+MANIFESTS = REFERENCE_MANIFESTS
 INVALID = {  # manifests README: 9x- files are invalid on purpose
     "notebook/90-notebook-missing-image.yaml": (422, "spec.template.spec.containers[0].image: Required value"),
     "trainer-v2/90-kueue-doc-runtime-old-field.yaml": (

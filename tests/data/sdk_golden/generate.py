@@ -23,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "team-a"
-STOCK_RUNTIME = HERE.parents[3] / "shared/reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
+STOCK_RUNTIME = HERE.parent / "reference/manifests/trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
 
 # The same requests as jupyter_kf flags; the test builds ours from "request" and compares field by field.
 # "command" is what jupyter_kf runs (its runner); it is passed to the SDK where the SDK lets one set it.
