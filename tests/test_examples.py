@@ -11,6 +11,10 @@ from tests.support.notebook_runs import errors, text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXPECTED = {
+    "data.ipynb": ["points@1: 2 file(s), 5.6 KiB", "unchanged: still version 1 of points", "1 new object(s) stored",
+                   "points@1 -> read by job fit-points at data", "weights@1 <- written by job fit-points",
+                   "weights from the store: [ 3. -2.  1.]", "['test.csv', 'train.csv']",
+                   "refused: points@1 is read by job fit-points", "deleted points@1; 1 stored object(s) freed"],
     "quickstart.ipynb": ["R^2 = 0.99", "fit-1  Succeeded", "epoch=7 loss=", "Succeeded {'w_short': array("],
     "distributed.ipynb": ["3 workers learned [ 2.  -1.   0.5  3. ]"],
     "pipeline.ipynb": ["test accuracy 0.925", "pipeline 'logistic-regression': 4 step(s) from markdown headings",
