@@ -59,9 +59,8 @@ class Informer:
                 stream = watch.Watch().stream(self.list_fn, *self.args, label_selector=self.selector,
                                               resource_version=version, timeout_seconds=300, allow_watch_bookmarks=True)
                 for event in stream:
+                    # No ERROR event gets here: the client raises it (410 Gone included) as an ApiException.
                     obj = event["raw_object"]
-                    if event["type"] == "ERROR":
-                        break  # 410 Gone or another error: list again
                     if event["type"] == "BOOKMARK":
                         continue
                     with self.changed:
@@ -71,7 +70,7 @@ class Informer:
                             self.objects[obj["metadata"]["name"]] = obj
                         self.changed.notify_all()
                 delay, self.last_error = 0.5, None
-            except Exception as err:  # network or server trouble: back off, then list and watch again
+            except Exception as err:  # 410 Gone, network or server trouble: back off, list and watch again
                 self.last_error = _noted(self.what, err, self.last_error)
                 time.sleep(delay)
                 delay = min(delay * 2, 10)
