@@ -23,6 +23,7 @@ class MetricSeries:
         self.by_rank: dict[int, dict[str, list[tuple[float, float]]]] = {}
         self.step_key = ""
         self._count: dict[int, int] = {}
+        self._stepped: set[str] = set()  # printed beside a step: a series that has only begun, not a constant
 
     @property
     def series(self) -> dict[str, list[tuple[float, float]]]:
@@ -39,6 +40,8 @@ class MetricSeries:
         step = metrics.pop(step_key) if step_key else float(self._count[rank])
         if step_key and not self.step_key:
             self.step_key = step_key
+        if step_key:
+            self._stepped.update(metrics)
         target = self.by_rank.setdefault(rank, {})
         for key, value in metrics.items():
             target.setdefault(key, []).append((step, value))
@@ -54,6 +57,9 @@ class MetricSeries:
     def constant(self, name: str) -> dict[int, float] | None:
         """Each worker's value of a metric that never changed on it (``SEED=3``), else None: a value, not a chart."""
         values = {rank: {v for _, v in series[name]} for rank, series in self.by_rank.items() if name in series}
+        points = max((len(series.get(name, ())) for series in self.by_rank.values()), default=0)
+        if name in self._stepped and points < 2:
+            return None
         if values and all(len(v) == 1 for v in values.values()):
             return {rank: next(iter(v)) for rank, v in sorted(values.items())}
         return None

@@ -96,8 +96,10 @@ class JobView(w.VBox):
     def _progress_html(self) -> str:
         bars = []
         for rank, found in sorted(self.progress.items()):
-            label = f"worker {rank}" if self.worker_count > 1 else (found.label or "progress")
-            bars.append(progress_bar(label, found.percent, found.text(), worker_colour(rank)))
+            several = self.worker_count > 1
+            label = f"worker {rank}" if several else (found.label or "progress")
+            text = f"{found.label}: {found.text()}" if several and found.label else found.text()
+            bars.append(progress_bar(label, found.percent, text, worker_colour(rank)))
         return "".join(bars)
 
     def _charts_html(self) -> str:

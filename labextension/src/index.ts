@@ -9,6 +9,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { installCancelHook } from './cancelHook';
 import { LogViewer, createLogTab } from './logViewer';
 import { NotebookBridge } from './notebookBridge';
+import { OutcomeNotifier } from './notifications';
 // './panel/index', not './panel': a lib/panel.js left from before the split would win.
 import { JobsPanel, PANEL_ID } from './panel/index';
 import { readPreferences } from './preferences';
@@ -64,6 +65,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
         tab.content.maxLines = values.logLines;
       }
     });
+    const notifier = new OutcomeNotifier({
+      settings,
+      where: () => panel.where,
+      enabled: () => readPreferences(preferences).notifications,
+      isWatching: job => {
+        const tab = logTabs.get(job);
+        return !!tab && app.shell.currentWidget === tab;
+      },
+      openLogs
+    });
+    preferences?.changed.connect(() => void notifier.refresh());
     app.shell.add(panel, 'left', { rank: 900 });
     restorer?.add(panel, PANEL_ID);
     app.commands.addCommand(COMMAND_SHOW_JOBS, {

@@ -13,6 +13,8 @@ export interface IPreferences {
   defaultNamespace: string;
   /** Lines a log tab keeps; older lines go first. */
   logLines: number;
+  /** Announce jobs, pipeline runs and deployments that end, in JupyterLab's notifications. */
+  notifications: boolean;
 }
 
 /** What the panel does with no setting registry, or before the user changed anything. */
@@ -20,7 +22,8 @@ export const DEFAULT_PREFERENCES: Readonly<IPreferences> = {
   refreshInterval: 2,
   defaultBackend: '',
   defaultNamespace: '',
-  logLines: 20000
+  logLines: 20000,
+  notifications: true
 };
 
 /** The preferences in `settings` (the registry validated them), the defaults where absent. */
@@ -38,6 +41,7 @@ export function readPreferences(
     refreshInterval: pick('refreshInterval'),
     defaultBackend: pick('defaultBackend'),
     defaultNamespace: pick('defaultNamespace'),
-    logLines: pick('logLines')
+    logLines: pick('logLines'),
+    notifications: pick('notifications')
   };
 }

@@ -38,3 +38,12 @@ def test_a_metric_constant_on_every_worker_is_constant():
         series.add_line(line, rank)
     assert series.constant("SEED") == {0: 3.0, 1: 4.0}
     assert series.constant("lr") is None and series.constant("missing") is None
+
+
+def test_a_stepped_metric_with_one_point_is_a_series_that_has_begun():
+    series = MetricSeries()
+    series.add_line("worker 0 of 2, SEED=3")
+    series.add_line("epoch=0 loss=1.0")
+    assert series.constant("SEED") == {0: 3.0} and series.constant("loss") is None
+    series.add_line("epoch=1 loss=1.0")
+    assert series.constant("loss") == {0: 1.0}  # printed twice, never changed
