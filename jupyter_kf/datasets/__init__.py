@@ -15,4 +15,8 @@ def __getattr__(name):
         from jupyter_kf.datasets import status
 
         return getattr(status, name)
+    if name in ("DatasetNotFound", "DatasetInUse", "CannotStore"):
+        from jupyter_kf.datasets import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'jupyter_kf.datasets' has no attribute {name!r}")

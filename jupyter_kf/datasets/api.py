@@ -78,10 +78,11 @@ def put(name: str, data, *, format: str | None = None) -> DataVersion:  # noqa: 
             entries, new = {OBJECT_FILES[fmt]: (digest, size)}, int(fresh)
         manifest = Manifest(name=name, version=0, files=entries, kind=kind, format=fmt, source=source,
                             created=_now(), producer=_producer(), extra=extra)
-        latest = store.versions(name)[-1:] or [None]
-        if latest[0] is not None and latest[0].digest == manifest.digest:
-            return _view(latest[0], unchanged=True)
-        store.commit(manifest)
+        with store.lock(exclusive=True, name=name):  # two puts of the same content make one version
+            latest = store.versions(name)[-1:] or [None]
+            if latest[0] is not None and latest[0].digest == manifest.digest:
+                return _view(latest[0], unchanged=True)
+            store.commit(manifest)
     return _view(manifest, new_objects=new, note=note)
 
 

@@ -192,10 +192,12 @@ class LocalStore:
 
     # -- locking and collection ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, exclusive: bool):
+    def lock(self, exclusive: bool, name: str | None = None):
+        """The store's lock (``name``: one dataset's, held while its next version is chosen and written)."""
         import fcntl
 
-        with config.open_private(self.folder(self.root) / ".lock") as f:
+        folder = self.folder(self.sets / name) if name else self.folder(self.root)
+        with config.open_private(folder / ".lock") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 yield

@@ -210,3 +210,14 @@ def test_mount_into_makes_a_view_and_a_record(folder, tmp_path):
     assert (view / "labels.csv").is_symlink()  # a view, not a copy
     assert json.loads((tmp_path / "data.json").read_text()) == record
     assert record["data"][0]["version"] == 1 and record["data"][0]["mount"] == "inputs/mnist"
+
+
+def test_concurrent_puts(kf_state_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        same = list(pool.map(lambda i: api.put("same", {"a": 1}), range(8)))
+        different = list(pool.map(lambda i: api.put("many", {"i": i}), range(8)))
+    assert sum(not v.unchanged for v in same) == 1 and {v.version for v in same} == {1}
+    assert sorted(v.version for v in different) == list(range(1, 9))
+    assert sorted(api.load(f"many@{n}")["i"] for n in range(1, 9)) == list(range(8))
