@@ -3,7 +3,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { MainAreaWidget } from '@jupyterlab/apputils';
+import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { installCancelHook } from './cancelHook';
@@ -38,6 +38,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const preferences = await loadPreferences(registry);
     const settings = app.serviceManager.serverSettings;
     const logTabs = new Map<string, MainAreaWidget<LogViewer>>();
+    // Open log tabs are kept in the layout: after a reload they come back, following again.
+    const logTracker = new WidgetTracker<MainAreaWidget<LogViewer>>({
+      namespace: 'jupyter-kf-logs'
+    });
     const openLogs = (job: string, where: IWhere = {}) => {
       let tab = logTabs.get(job);
       if (!tab || tab.isDisposed) {
@@ -49,6 +53,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         );
         logTabs.set(job, tab);
         tab.disposed.connect(() => logTabs.delete(job));
+        void logTracker.add(tab);
         app.shell.add(tab, 'main', { mode: 'split-right' });
       }
       app.shell.activateById(tab.id);
@@ -85,7 +90,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(COMMAND_SHOW_LOGS, {
       label: args => `Show the log of job ${args.name ?? ''}`,
       execute: args =>
-        openLogs(String(args.name), { backend: args.backend as string })
+        openLogs(String(args.name), {
+          backend: (args.backend as string) || undefined,
+          namespace: (args.namespace as string) || null
+        })
+    });
+    void restorer?.restore(logTracker, {
+      command: COMMAND_SHOW_LOGS,
+      args: tab => ({
+        name: tab.content.job,
+        backend: tab.content.where.backend ?? '',
+        namespace: tab.content.where.namespace ?? ''
+      }),
+      name: tab => tab.content.job
     });
   }
 };

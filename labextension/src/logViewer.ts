@@ -4,6 +4,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { el } from './dom';
+import { jobEvents } from './jobEvents';
 import { kubeflowIcon } from './icons';
 import { DEFAULT_PREFERENCES } from './preferences';
 import { IWhere, streamLogs } from './request';
@@ -81,6 +82,11 @@ export class LogViewer extends Widget {
     this.node.append(toolbar, this._body);
   }
 
+  /** The backend and namespace the log is read from (kept in the layout, so a reload reopens the same log). */
+  get where(): IWhere {
+    return { ...this._where };
+  }
+
   static idFor(job: string): string {
     return `jupyter-kf-logs-${job}`;
   }
@@ -125,11 +131,13 @@ export class LogViewer extends Widget {
           status: job => {
             this._state.textContent = job.phase;
             this._state.dataset.phase = job.phase;
+            jobEvents.emit({ name: this.job, backend: job.backend, phase: job.phase, job });
           },
           end: phase => {
             this._state.textContent = `${phase} · end of log`;
             this._state.dataset.phase = phase;
             this.node.dataset.ended = 'true';
+            jobEvents.emit({ name: this.job, backend: this._where.backend, phase });
           },
           error: message => this._showError(message)
         },

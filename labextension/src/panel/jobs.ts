@@ -1,4 +1,5 @@
 import { el } from '../dom';
+import { FINAL_PHASES, IJobEvent, jobEvents } from '../jobEvents';
 import { trainInKernel } from '../notebookBridge';
 import {
   ACTIVE_PHASES,
@@ -24,10 +25,31 @@ export class JobsSection extends Section<IJob> {
       aria: 'New training job from the active cell',
       run: () => this._create()
     });
+    jobEvents.changed.connect((_, event) => this._onEvent(event));
   }
 
-  protected fetch(where: IWhere): Promise<IJob[]> {
-    return listJobs(this.settings, where);
+  /** The listing, where a log stream has already said a job ended: that word wins (it cannot go back). */
+  protected async fetch(where: IWhere): Promise<IJob[]> {
+    const jobs = await listJobs(this.settings, where);
+    return jobs.map(job => Private.newer(job, jobEvents.last(job.name)));
+  }
+
+  /** A log stream reported a phase: the row and its badge change now, with the log tab. */
+  private _onEvent(event: IJobEvent): void {
+    const items = this.items;
+    const index = items.findIndex(
+      job =>
+        job.name === event.name &&
+        (!event.backend || job.backend === event.backend)
+    );
+    if (index < 0 || items[index].phase === event.phase) {
+      return;
+    }
+    const patched = items.slice();
+    patched[index] = event.job
+      ? { ...items[index], ...event.job }
+      : { ...items[index], phase: event.phase as IJob['phase'] };
+    this.patchItems(patched);
   }
 
   protected emptyState(): (string | Node)[] {
@@ -213,4 +235,18 @@ function describeJobResources(job: IJob): string {
     parts.push(r.memory);
   }
   return parts.join(' · ');
+}
+
+namespace Private {
+  export function newer(job: IJob, event: IJobEvent | undefined): IJob {
+    if (
+      !event ||
+      (event.backend && event.backend !== job.backend) ||
+      !FINAL_PHASES.has(event.phase) ||
+      FINAL_PHASES.has(job.phase)
+    ) {
+      return job;
+    }
+    return { ...job, ...(event.job ?? {}), phase: event.phase as IJob['phase'] };
+  }
 }

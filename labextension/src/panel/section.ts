@@ -144,6 +144,17 @@ export abstract class Section<T> {
     this._error.textContent = message ?? '';
   }
 
+  /** The rows' items as last loaded or patched. */
+  protected get items(): readonly T[] {
+    return this._items;
+  }
+
+  /** Replace the items (an event said more than the last listing) and redraw the rows. */
+  protected patchItems(items: T[]): void {
+    this._items = items;
+    this.render();
+  }
+
   render(): void {
     const views = this._items.map(item => this.view(item));
     this._count.textContent =

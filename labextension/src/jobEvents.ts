@@ -1,0 +1,45 @@
+import { Signal } from '@lumino/signaling';
+
+import { IJob } from './request';
+
+/** A job's phase as a log stream (`GET jobs/<name>/logs`) reported it. */
+export interface IJobEvent {
+  name: string;
+  backend?: string;
+  phase: string;
+  /** The whole status, when the stream sent one (its `status` event; `end` carries the phase only). */
+  job?: IJob;
+}
+
+/**
+ * The one place where what a job's event stream says is published: log tabs
+ * emit what their stream reports, the panel's rows and badges follow it at
+ * once, so a row never says Running while an open log says Succeeded.
+ */
+class JobEventHub {
+  get changed(): Signal<this, IJobEvent> {
+    return this._changed;
+  }
+
+  emit(event: IJobEvent): void {
+    this._last.set(event.name, event);
+    this._changed.emit(event);
+  }
+
+  /** The last phase a stream reported for this job, if any stream did. */
+  last(name: string): IJobEvent | undefined {
+    return this._last.get(name);
+  }
+
+  private readonly _changed = new Signal<this, IJobEvent>(this);
+  private readonly _last = new Map<string, IJobEvent>();
+}
+
+export const jobEvents = new JobEventHub();
+
+/** Phases after which a job changes no more: a stream's word on them outranks an older listing. */
+export const FINAL_PHASES: ReadonlySet<string> = new Set([
+  'Succeeded',
+  'Failed',
+  'Cancelled'
+]);
