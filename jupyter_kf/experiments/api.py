@@ -109,7 +109,7 @@ def tune(cell: str | Callable, *, params, objective: str, goal: str = "minimize"
     target_backend = get_backend(backend)
     if dry_run:
         return target_backend.render(spec, source, namespace_)
-    target_backend.create(spec, source, replace=replace)
+    target_backend.create(spec, source, user_ns=namespace_, replace=replace)
     handle = Experiment(spec.name, target_backend)
     handle.start(namespace_, on_update=on_update)
     if wait:

@@ -30,8 +30,22 @@ def check(body: dict, namespace_labels: dict | None = None) -> None:
         raise InvalidSpec(f"Katib would not run experiment {body['metadata'].get('name')!r}: " + "; ".join(found))
 
 
+DEFAULTED_KINDS = {"Job", "TrainJob", "TFJob", "PyTorchJob", "XGBoostJob", "MPIJob"}
+
+
+def with_defaults(spec: dict) -> dict:
+    """What Katib's mutating webhook fills in before validation (katib.md §2, §3)."""
+    spec = json.loads(json.dumps(spec))
+    spec.setdefault("parallelTrialCount", 3)
+    template = spec.get("trialTemplate") or {}
+    if (template.get("trialSpec") or {}).get("kind") in DEFAULTED_KINDS:
+        template.setdefault("successCondition", "default")
+        template.setdefault("failureCondition", "default")
+    return spec
+
+
 def problems(body: dict, namespace_labels: dict | None = None) -> list[str]:
-    spec = body.get("spec") or {}
+    spec = with_defaults(body.get("spec") or {})
     out = []
     if namespace_labels is not None and namespace_labels.get(INJECTION_LABEL) != "enabled":
         out.append(f"namespace {body['metadata'].get('namespace')} lacks label {INJECTION_LABEL}=enabled "

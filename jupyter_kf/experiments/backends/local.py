@@ -39,7 +39,8 @@ class LocalExperiments:
     def exists(self, name: str) -> bool:
         return (self.folder(name) / "state.json").exists()
 
-    def create(self, spec: ExperimentSpec, source: str, replace: bool = False) -> ExperimentStatus:
+    def create(self, spec: ExperimentSpec, source: str, user_ns: dict | None = None,
+               replace: bool = False) -> ExperimentStatus:
         if self.exists(spec.name):
             if not replace:
                 raise AlreadyExists(f"experiment {spec.name!r} exists: pick another --name, or "
