@@ -171,7 +171,8 @@ class CancelJobHandler(KfAPIHandler):
 
 
 class JobLogsHandler(KfAPIHandler):
-    """Server-sent events: ``lines`` (a JSON list of new lines), ``status`` (the job), ``end`` (no more lines).
+    """Server-sent events: ``lines`` (a JSON list of new lines), ``pending`` (each worker's line still being
+    redrawn, ``[[rank, text], ...]``: a progress bar), ``status`` (the job), ``end`` (no more lines).
 
     Lines come from the backend's log cursor (the same reads as ``Job.logs(follow=True)``), so a client
     never gets a line twice; the stream ends when the job has ended and its last lines are sent.
@@ -206,7 +207,7 @@ class JobLogsHandler(KfAPIHandler):
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # proxies must not hold the stream back
         loop = asyncio.get_running_loop()
-        cursor, phase, quiet_since = None, None, loop.time()
+        cursor, phase, quiet_since, pending = None, None, loop.time(), []
         try:
             await self.send("status", status)
             phase = status["phase"]
@@ -219,6 +220,14 @@ class JobLogsHandler(KfAPIHandler):
                 if lines:
                     await self.send("lines", [f"[{rank}] {line}" if prefix else line for rank, line in lines])
                     quiet_since = loop.time()
+                if not done and hasattr(job.backend, "read_tail"):  # lines being redrawn (progress bars)
+                    tails = await asyncio.to_thread(job.backend.read_tail, name)
+                    if tails != pending or (lines and tails):
+                        pending = tails
+                        await self.send("pending", [[rank, text] for rank, text in tails])
+                elif done and pending:
+                    pending = []
+                    await self.send("pending", [])
                 if current.phase != phase:
                     phase = current.phase
                     await self.send("status", current.to_dict())

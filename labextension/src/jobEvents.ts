@@ -1,5 +1,6 @@
 import { Signal } from '@lumino/signaling';
 
+import { IProgress } from './progress';
 import { IJob } from './request';
 
 /** A job's phase as a log stream (`GET jobs/<name>/logs`) reported it. */
@@ -26,6 +27,20 @@ class JobEventHub {
     this._changed.emit(event);
   }
 
+  /** Progress bars a stream reported (a bar a worker); [] when none is being redrawn. */
+  get progressChanged(): Signal<this, { name: string; bars: IProgress[] }> {
+    return this._progressChanged;
+  }
+
+  emitProgress(name: string, bars: IProgress[]): void {
+    this._progress.set(name, bars);
+    this._progressChanged.emit({ name, bars });
+  }
+
+  progress(name: string): IProgress[] {
+    return this._progress.get(name) ?? [];
+  }
+
   /** The last phase a stream reported for this job, if any stream did. */
   last(name: string): IJobEvent | undefined {
     return this._last.get(name);
@@ -33,6 +48,11 @@ class JobEventHub {
 
   private readonly _changed = new Signal<this, IJobEvent>(this);
   private readonly _last = new Map<string, IJobEvent>();
+  private readonly _progressChanged = new Signal<
+    this,
+    { name: string; bars: IProgress[] }
+  >(this);
+  private readonly _progress = new Map<string, IProgress[]>();
 }
 
 export const jobEvents = new JobEventHub();

@@ -5,6 +5,7 @@ import { Widget } from '@lumino/widgets';
 
 import { el } from './dom';
 import { jobEvents } from './jobEvents';
+import { IProgress, parseProgress, progressNode } from './progress';
 import { kubeflowIcon } from './icons';
 import { DEFAULT_PREFERENCES } from './preferences';
 import { IWhere, streamLogs } from './request';
@@ -79,7 +80,10 @@ export class LogViewer extends Widget {
       }
       this._autoScrolling = false;
     });
-    this.node.append(toolbar, this._body);
+    this._bars.className = 'jp-KFLog-progress';
+    this._pending.className = 'jp-KFLog-pending';
+    this._pending.setAttribute('aria-label', 'Lines being redrawn');
+    this.node.append(toolbar, this._bars, this._body, this._pending);
   }
 
   /** The backend and namespace the log is read from (kept in the layout, so a reload reopens the same log). */
@@ -128,16 +132,28 @@ export class LogViewer extends Widget {
         this.job,
         {
           lines: lines => this._append(lines),
+          pending: pending => this._showPending(pending),
           status: job => {
             this._state.textContent = job.phase;
             this._state.dataset.phase = job.phase;
-            jobEvents.emit({ name: this.job, backend: job.backend, phase: job.phase, job });
+            this._workers = job.resources?.workers ?? 1;
+            jobEvents.emit({
+              name: this.job,
+              backend: job.backend,
+              phase: job.phase,
+              job
+            });
           },
           end: phase => {
             this._state.textContent = `${phase} · end of log`;
             this._state.dataset.phase = phase;
             this.node.dataset.ended = 'true';
-            jobEvents.emit({ name: this.job, backend: this._where.backend, phase });
+            this._showPending([]);
+            jobEvents.emit({
+              name: this.job,
+              backend: this._where.backend,
+              phase
+            });
           },
           error: message => this._showError(message)
         },
@@ -147,6 +163,28 @@ export class LogViewer extends Widget {
       );
     } catch (error) {
       this._showError(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  /** Lines still being redrawn, under the log (their last state), and their progress bars above it. */
+  private _showPending(pending: Array<[number, string]>): void {
+    const several = this._workers > 1;
+    this._pending.replaceChildren(
+      ...pending.map(([rank, text]) =>
+        el('div', 'jp-KFLog-pendingLine', several ? `[${rank}] ${text}` : text)
+      )
+    );
+    const bars = pending
+      .map(([rank, text]) => parseProgress(rank, text))
+      .filter((bar): bar is IProgress => bar !== null);
+    this._bars.replaceChildren(
+      ...bars.map(bar =>
+        progressNode(bar, several ? `worker ${bar.rank}` : 'progress')
+      )
+    );
+    jobEvents.emitProgress(this.job, bars);
+    if (this._follow.checked) {
+      this._scrollToEnd();
     }
   }
 
@@ -227,6 +265,9 @@ export class LogViewer extends Widget {
   private readonly _follow = document.createElement('input');
   private readonly _state = document.createElement('span');
   private readonly _body = document.createElement('div');
+  private readonly _bars = document.createElement('div');
+  private readonly _pending = document.createElement('div');
+  private _workers = 1;
   private _maxLines: number;
   private _started = false;
   private _autoScrolling = false;

@@ -207,8 +207,11 @@ namespace Private {
     const failed = item.phase === 'Failed';
     let took = '';
     if (item.started && item.finished) {
-      const seconds = (Date.parse(item.finished) - Date.parse(item.started)) / 1000;
-      took = Number.isFinite(seconds) ? ` in ${duration(Math.max(0, seconds))}` : '';
+      const seconds =
+        (Date.parse(item.finished) - Date.parse(item.started)) / 1000;
+      took = Number.isFinite(seconds)
+        ? ` in ${duration(Math.max(0, seconds))}`
+        : '';
     }
     const why = reason(item.message);
     const text = failed
@@ -242,7 +245,8 @@ namespace Private {
   }
 
   export function model(item: IModel): IOutcome {
-    const phase = item.phase ?? item.status ?? (item.ready ? 'Ready' : 'Pending');
+    const phase =
+      item.phase ?? item.status ?? (item.ready ? 'Ready' : 'Pending');
     const failed = phase === 'Failed' || phase === 'Error';
     const why = reason(item.message ?? item.reasons?.[0]);
     return {

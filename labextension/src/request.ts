@@ -359,6 +359,8 @@ export function cancelPipelineRun(
 /** What a log stream reports. */
 export interface ILogHandlers {
   lines: (lines: string[]) => void;
+  /** Each worker's line still being redrawn (a progress bar), replacing the previous ones. */
+  pending?: (pending: Array<[number, string]>) => void;
   status?: (job: IJob) => void;
   end?: (phase: string) => void;
   error?: (message: string) => void;
@@ -440,6 +442,9 @@ function dispatch(block: string, handlers: ILogHandlers): void {
   switch (event) {
     case 'lines':
       handlers.lines(payload as string[]);
+      break;
+    case 'pending':
+      handlers.pending?.(payload as Array<[number, string]>);
       break;
     case 'status':
       handlers.status?.(payload as IJob);

@@ -1,5 +1,6 @@
 import { el } from '../dom';
 import { FINAL_PHASES, IJobEvent, jobEvents } from '../jobEvents';
+import { progressNode } from '../progress';
 import { trainInKernel } from '../notebookBridge';
 import {
   ACTIVE_PHASES,
@@ -26,6 +27,11 @@ export class JobsSection extends Section<IJob> {
       run: () => this._create()
     });
     jobEvents.changed.connect((_, event) => this._onEvent(event));
+    jobEvents.progressChanged.connect((_, { name }) => {
+      if (this.items.some(job => job.name === name)) {
+        this.render();
+      }
+    });
   }
 
   /** The listing, where a log stream has already said a job ended: that word wins (it cannot go back). */
@@ -133,7 +139,19 @@ export class JobsSection extends Section<IJob> {
       resources: describeJobResources(job),
       where: describeWhere(job.backend, job.kind, job.namespace),
       message,
-      actions
+      actions,
+      progress: active
+        ? jobEvents
+            .progress(name)
+            .map(bar =>
+              progressNode(
+                bar,
+                (job.resources?.workers ?? 1) > 1
+                  ? `worker ${bar.rank}`
+                  : 'progress'
+              )
+            )
+        : []
     };
   }
 
@@ -247,6 +265,10 @@ namespace Private {
     ) {
       return job;
     }
-    return { ...job, ...(event.job ?? {}), phase: event.phase as IJob['phase'] };
+    return {
+      ...job,
+      ...(event.job ?? {}),
+      phase: event.phase as IJob['phase']
+    };
   }
 }

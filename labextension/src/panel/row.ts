@@ -26,6 +26,8 @@ export interface IRowView {
   message: string;
   actions: IAction[];
   steps?: { name: string; phase: string; job: string }[];
+  /** Progress bars (a worker each) its log is redrawing now. */
+  progress?: HTMLElement[];
 }
 
 /** One row; its DOM is updated in place so focus survives polls. */
@@ -57,7 +59,15 @@ export class Row {
     this._steps.hidden = true;
     this._actions.className = 'jp-KFPanel-actions';
 
-    this.node.append(main, details, this._message, this._steps, this._actions);
+    this._progress.className = 'jp-KFPanel-progress';
+    this.node.append(
+      main,
+      details,
+      this._progress,
+      this._message,
+      this._steps,
+      this._actions
+    );
     this.node.setAttribute('aria-label', key);
   }
 
@@ -82,9 +92,13 @@ export class Row {
     this._where.title = view.where.title;
     this._message.textContent = view.message;
     this._message.hidden = !view.message;
+    this._progress.replaceChildren(...(view.progress ?? []));
+    this._progress.hidden = !view.progress?.length;
     this._updateSteps(view);
     this._updateActions(view.actions);
   }
+
+  private readonly _progress = el('div', 'jp-KFPanel-progress');
 
   private _updateSteps(view: IRowView): void {
     const steps = view.steps ?? [];
