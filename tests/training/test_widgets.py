@@ -6,13 +6,15 @@ from jupyter_kf.training.widgets import JobView
 def status(phase, workers=2, message=""):
     return JobStatus(name="fit-1", phase=phase, backend="local", started="2026-01-01T00:00:00Z",
                      finished="2026-01-01T00:00:07Z" if phase in ("Succeeded", "Failed") else None, message=message,
-                     workers=[WorkerStatus(rank=r, phase=phase) for r in range(workers)], resources={"workers": workers, "gpus": 1})
+                     workers=[WorkerStatus(rank=r, phase=phase) for r in range(workers)],
+                     resources={"workers": workers, "gpus": 1})
 
 
 def test_view_shows_phase_workers_logs_and_chart():
     view = JobView("fit-1", "local", workers=2, log_lines=3)
     assert 'data-phase="Pending"' in view.header_html.value
-    view.update(status("Running"), [(0, "epoch=0 loss=1.0"), (1, "epoch=0 loss=1.1"), (0, "epoch=1 loss=0.5")], force=True)
+    view.update(status("Running"), [(0, "epoch=0 loss=1.0"), (1, "epoch=0 loss=1.1"), (0, "epoch=1 loss=0.5")],
+                force=True)
     assert 'data-phase="Running"' in view.header_html.value
     assert "worker 1: Running" in view.workers_html.value
     assert "loss = <b>0.5</b>" in view.chart_html.value  # rank 0's last value in the title
