@@ -11,6 +11,10 @@ def __getattr__(name):
         from jupyter_kf.datasets import api
 
         return getattr(api, name)
+    if name == "volumes":  # kf.data.volumes: PersistentVolumeClaims on a cluster
+        import importlib
+
+        return importlib.import_module(".volumes", __name__)
     if name in ("DataVersion", "DatasetTable", "DatasetDetail"):
         from jupyter_kf.datasets import status
 

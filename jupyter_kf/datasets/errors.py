@@ -1,11 +1,9 @@
 """What can go wrong with datasets, each error one line for the user (see ``jupyter_kf.errors``)."""
-from jupyter_kf.errors import InvalidSpec, KfError
+from jupyter_kf.errors import InvalidSpec, KfError, NotFound
 
 
-class DatasetNotFound(KfError):
+class DatasetNotFound(NotFound):
     """No dataset, or no version, of that name or hash (404 in REST)."""
-
-    http_status = 404
 
 
 class DatasetInUse(KfError):
@@ -16,3 +14,7 @@ class DatasetInUse(KfError):
 
 class CannotStore(InvalidSpec):
     """The object or path cannot be put into a dataset (a path that does not exist, a type with no format)."""
+
+
+class VolumeNotFound(DatasetNotFound):
+    """No PersistentVolumeClaim of that name in the namespace."""

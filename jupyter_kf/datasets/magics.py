@@ -5,7 +5,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_kf.errors import InvalidSpec
-from jupyter_kf.magic_args import parse
+from jupyter_kf.magic_args import parse, where
 
 USAGE = {
     "put": ("NAME PATH_OR_VARIABLE", "%kf_data put mnist ./data/mnist/"),
@@ -63,3 +63,33 @@ class DataMagics(Magics):
         if not os.path.exists(os.path.expanduser(word)) and word.isidentifier() and word in self.shell.user_ns:
             return self.shell.user_ns[word]
         return word
+
+    @magic_arguments()
+    @argument("command", help="create, list or delete")
+    @argument("name", nargs="?", help="the volume (a PersistentVolumeClaim name)")
+    @argument("--size", default="10Gi", help="create: a Kubernetes quantity (default 10Gi)")
+    @argument("--access-mode", help="create: ReadWriteOnce (default), ReadWriteMany, ReadOnlyMany, ReadWriteOncePod")
+    @argument("--storage-class", help="create: the StorageClass (default: the cluster's default)")
+    @argument("--force", action="store_true", help="delete: also a claim jupyter_kf did not make")
+    @where
+    @line_magic
+    def kf_volume(self, line):
+        """PersistentVolumeClaims for data on a cluster: create, list, delete (%%kf_train --volume mounts one)."""
+        from jupyter_kf.datasets import volumes
+
+        args = parse(self.kf_volume, line)
+        if args.command not in ("create", "list", "delete"):
+            raise InvalidSpec(f"%kf_volume {args.command!r} is not a command: use create, list or delete")
+        if args.command == "list":
+            return volumes.list(namespace=args.namespace, backend=args.backend)
+        if not args.name:
+            raise InvalidSpec(f"%kf_volume {args.command} needs a NAME, e.g. %kf_volume {args.command} datasets")
+        if args.command == "create":
+            pvc = volumes.create(args.name, size=args.size, access_mode=args.access_mode,
+                                 storage_class=args.storage_class, namespace=args.namespace, backend=args.backend)
+            meta = pvc["metadata"]
+            print(f"volume {meta['name']} created in namespace {meta['namespace']} ({args.size}): mount it with "
+                  f"%%kf_train --volume pvc:{meta['name']}:/data")
+            return None
+        print(volumes.delete(args.name, force=args.force, namespace=args.namespace, backend=args.backend))
+        return None
