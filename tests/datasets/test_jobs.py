@@ -74,3 +74,10 @@ def test_bad_data_starts_nothing(mnist, kf_state_dir, data, error, expected):
         kf.train("x = 1", name="bad", data=data, user_ns={})
     assert not (kf_state_dir / "jobs" / "bad").exists()
     assert not (kf_state_dir / "datasets" / "sets" / "mnist" / "readers").exists()
+
+
+def test_a_cluster_job_with_data_is_refused_before_anything_is_made(kf_cluster):
+    with pytest.raises(InvalidSpec, match="datasets are mounted into local jobs only for now"):
+        kf.train("x = 1", name="remote", data=["mnist:data"], user_ns={})
+    made = [o for plural in ("configmaps", "secrets") for o in kf_cluster.list_objects("", "v1", plural, "default")]
+    assert not [o for o in made if o["metadata"]["name"].startswith("remote")]
