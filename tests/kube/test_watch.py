@@ -8,7 +8,6 @@ import pytest
 from kubernetes import client
 
 from jupyter_kf.kube.watch import Informer, LogFollower
-
 from tests.support.k8s_emulator.testing import eventually
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from jupyter_kf.training import api
-
 from tests.support.helpers import error_of, get_json, server_config
 
 ALLOW_LIST_MESSAGE = ("namespace 'team-b' is not allowed on this server: it allows default, team-a "

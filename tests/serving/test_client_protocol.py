@@ -34,7 +34,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 def recorder():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     server.seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield server
     server.shutdown()

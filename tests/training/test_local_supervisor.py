@@ -4,8 +4,6 @@ Workers wait on files the test creates (real state), never on a fixed sleep.
 """
 import textwrap
 
-import pytest
-
 from jupyter_kf.training import api
 
 # Rank 0 holds MASTER_PORT as torch's TCPStore would, until the test releases it; rank 1 connects to it.

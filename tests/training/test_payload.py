@@ -1,5 +1,4 @@
 """What a job ships: --include and --exclude reach the payload."""
-import pytest
 
 from jupyter_kf.training import api, payload
 from jupyter_kf.training.capture import analyse
