@@ -76,6 +76,10 @@ class ExperimentMagics(Magics):
         if args.dry_run:
             print(experiment)
             return None
+        if experiment.backend.name == "kubernetes":  # Katib runs the search; nothing waits in the kernel
+            print(f"experiment {experiment.name} created: Katib runs its trials; %kf_trials {experiment.name} "
+                  "shows them")
+            return None
         view = self._view(experiment.name, experiment.backend.name)
         view.stop_button.on_click(lambda _: experiment.stop())
         view.update(experiment.status(), force=True)
