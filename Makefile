@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test test-matrix lab bench emulator clean install test-deps chromium
+.PHONY: demo test test-matrix lab bench emulator clean install test-deps chromium mutate
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,17 @@ test: test-deps
 
 test-matrix: $(TEST_STAMP)
 	$(BIN)/python tests/support/python_matrix.py
+
+MUTATE_STAMP := $(VENV)/.mutate-installed
+$(MUTATE_STAMP): $(TEST_STAMP) pyproject.toml
+	$(BIN)/pip install -q -e ".[lab,test,mutate]"
+	touch $@
+
+# Mutation testing (cosmic-ray) of the core modules, each against its own tests, in a copy of the tree; slow, so
+# not part of `make test`. `make mutate MODULES=capture,watch` narrows it; reports go to artifacts/mutation/.
+comma := ,
+mutate: $(MUTATE_STAMP)
+	$(BIN)/python tests/support/mutate.py $(subst $(comma), ,$(MODULES))
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=examples

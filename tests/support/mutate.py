@@ -1,0 +1,130 @@
+"""``make mutate``: cosmic-ray over the core modules, one module at a time, each against its own tests.
+
+cosmic-ray mutates files in place, so it works on a throwaway copy of the tree (tracked and unignored files,
+``../shared`` linked beside it): the working tree and other people's test runs never see a mutant. Modules run
+smallest first; each module's report (killed, survived with their diffs) goes to ``artifacts/mutation/``.
+
+    python tests/support/mutate.py [SUBSTRING ...]   # only the modules whose path contains one of them
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORTS = ROOT / "artifacts" / "mutation"
+TIMEOUT_S = 120.0  # per mutant: a mutant that hangs a test counts as killed once this passes
+# Replacing an arithmetic or comparison operator with a bitwise, shift, power, modulo or floor-division one makes
+# ~6 extra mutants per operator that crash at once (str | str, list >> int): they only pad the kill rate and the run.
+EXCLUDED_OPERATORS = [r"core/ReplaceBinaryOperator_\w+_(BitOr|BitAnd|BitXor|LShift|RShift|FloorDiv|Pow|Mod|MatMult)$"]
+
+# Each module and its own tests. "server": the tests need the root conftest (pytest-jupyter's server fixtures).
+MODULES: dict[str, list[str]] = {
+    "jupyter_kf/training/capture.py": ["tests/training/test_capture.py", "tests/training/test_capture_flow.py"],
+    "jupyter_kf/training/payload.py": ["tests/training/test_payload.py"],
+    "jupyter_kf/training/results.py": ["tests/training/test_results.py", "tests/training/test_results_functions.py"],
+    "jupyter_kf/training/runner.py": ["tests/training/test_runner.py", "tests/training/test_api.py"],
+    "jupyter_kf/training/spec.py": ["tests/training/test_spec.py"],
+    "jupyter_kf/training/manifests.py": ["tests/training/test_manifests.py", "tests/training/test_trainer_versions.py"],
+    "jupyter_kf/training/backends/local_supervisor.py": ["tests/training/test_local_supervisor.py",
+                                                         "tests/training/test_api.py"],
+    "jupyter_kf/kube/watch.py": ["tests/kube/test_watch.py"],
+    "jupyter_kf/serving/local_server.py": ["tests/serving/test_local_server.py", "tests/serving/test_local.py"],
+    "jupyter_kf/serving/client.py": ["tests/serving/test_client_protocol.py", "tests/serving/test_client.py"],
+    "jupyter_kf/pipeline/dataflow.py": ["tests/pipeline/test_dataflow.py"],
+    "jupyter_kf/pipeline/ir.py": ["tests/pipeline/test_ir.py"],
+    "jupyter_kf/server/handlers.py": ["server", "tests/server/test_server.py", "tests/server/test_server_cluster.py",
+                                      "tests/server/test_server_job_allow_list.py"],
+}
+
+
+def copy_tree(dest: Path) -> Path:
+    """The tree as git sees it (plus the built labextension) under ``dest/main``, ``dest/shared`` linked."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    main = dest / "main"
+    for name in filter(None, files):
+        src = ROOT / name
+        if src.is_file():
+            (main / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, main / name)
+    if (ROOT / "jupyter_kf" / "labextension").is_dir():
+        shutil.copytree(ROOT / "jupyter_kf" / "labextension", main / "jupyter_kf" / "labextension", dirs_exist_ok=True)
+    (dest / "shared").symlink_to((ROOT.parent / "shared").resolve())
+    return main
+
+
+def test_command(tests: list[str]) -> str:
+    plugins = [] if tests[0] == "server" else ["--noconftest", "-p", "tests.support.mutation_plugin"]
+    files = [t for t in tests if t != "server"]
+    return " ".join([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly",
+                     *plugins, *files])
+
+
+def counts(session: Path) -> dict:
+    """Killed, survived, incompetent (the mutant does not even import), from cosmic-ray's session database."""
+    with sqlite3.connect(session) as db:
+        rows = db.execute("SELECT test_outcome, worker_outcome, count(*) FROM work_results GROUP BY 1, 2").fetchall()
+    out = {"killed": 0, "survived": 0, "incompetent": 0, "skipped": 0, "other": 0}
+    for test_outcome, worker_outcome, n in rows:
+        test_outcome, worker_outcome = str(test_outcome).lower(), str(worker_outcome).lower()
+        if "skipped" in worker_outcome:  # filtered out (pragma, excluded operators)
+            out["skipped"] += n
+        else:
+            out[next((k for k in ("killed", "survived", "incompetent") if k in test_outcome), "other")] += n
+    return out
+
+
+def run_module(main: Path, module: str, tests: list[str], env: dict) -> dict:
+    work = main.parent / "sessions"
+    work.mkdir(exist_ok=True)
+    stem = module.replace("/", "_").removesuffix(".py")
+    config, session = work / f"{stem}.toml", work / f"{stem}.sqlite"
+    config.write_text(f'[cosmic-ray]\nmodule-path = "{module}"\ntimeout = {TIMEOUT_S}\nexcluded-modules = []\n'
+                      f'test-command = "{test_command(tests)}"\n\n[cosmic-ray.distributor]\nname = "local"\n\n'
+                      f'[cosmic-ray.filters.operators-filter]\nexclude-operators = {json.dumps(EXCLUDED_OPERATORS)}\n')
+    bin_dir = Path(sys.executable).parent
+    baseline = subprocess.run(test_command(tests).split(), cwd=main, env=env, capture_output=True, text=True)
+    if baseline.returncode:
+        print(f"{module}: its tests fail without any mutant; skipped\n{baseline.stdout[-2000:]}", flush=True)
+        return {"module": module, "error": "baseline failed"}
+    subprocess.run([bin_dir / "cosmic-ray", "init", config, session], cwd=main, env=env, check=True)
+    subprocess.run([bin_dir / "cr-filter-pragma", session], cwd=main, env=env, check=True)
+    subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=main, env=env, check=True)
+    subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=main, env=env, check=True)
+    report = subprocess.run([bin_dir / "cr-report", "--show-output", "--surviving-only", session], cwd=main, env=env,
+                            capture_output=True, text=True).stdout
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"{stem}.txt").write_text(report)
+    result = {"module": module, **counts(session)}
+    done = result["killed"] + result["survived"]
+    result["kill_rate"] = round(100 * result["killed"] / done, 1) if done else None
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MODULES if not argv or any(a in m for a in argv)]
+    chosen.sort(key=lambda m: (ROOT / m).stat().st_size)  # smallest first
+    results = []
+    with tempfile.TemporaryDirectory(prefix="kf-mutate-") as tmp:
+        main_copy = copy_tree(Path(tmp))
+        env = dict(os.environ, PYTHONPATH=str(main_copy), JUPYTER_KF_CRDS_DIR=str(Path(tmp) / "shared" / "crds"))
+        for module in chosen:
+            results.append(run_module(main_copy, module, MODULES[module], env))
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "summary.json").write_text(json.dumps(results, indent=1))
+    for r in results:
+        print(f"{r['module']:55} " + (f"{r['killed']:4} killed {r['survived']:4} survived {r['incompetent']:3} "
+                                      f"incompetent  {r['kill_rate']}%" if "error" not in r else r["error"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
