@@ -28,7 +28,8 @@ EXCLUDED_OPERATORS = [r"core/ReplaceBinaryOperator_\w+_(BitOr|BitAnd|BitXor|LShi
 MODULES: dict[str, list[str]] = {
     "jupyter_kf/training/capture.py": ["tests/training/test_capture.py", "tests/training/test_capture_flow.py"],
     "jupyter_kf/training/payload.py": ["tests/training/test_payload.py"],
-    "jupyter_kf/training/results.py": ["tests/training/test_results.py", "tests/training/test_results_functions.py"],
+    "jupyter_kf/training/results.py": ["tests/training/test_results.py", "tests/training/test_results_functions.py",
+                                       "tests/training/test_results_load.py"],
     "jupyter_kf/training/runner.py": ["tests/training/test_runner.py", "tests/training/test_api.py"],
     "jupyter_kf/training/spec.py": ["tests/training/test_spec.py"],
     "jupyter_kf/training/manifests.py": ["tests/training/test_manifests.py", "tests/training/test_trainer_versions.py"],

@@ -1,0 +1,60 @@
+"""Reading a job's results folder (jupyter_kf/training/results.py): before, after and without a kernel restart."""
+import numpy as np
+import pytest
+
+from jupyter_kf.errors import ResultsNotReady
+from jupyter_kf.training import api, results
+
+
+def _finished(source, ns, **kwargs):
+    job = api.train(source, user_ns=ns, **kwargs)
+    status = job.wait(timeout=60)
+    return status, job.backend.result_dir(job.name)
+
+
+def test_no_summary_yet_says_so(tmp_path):
+    folder = tmp_path / "train-x"
+    folder.mkdir()
+    with pytest.raises(ResultsNotReady, match=r"^job 'train-x' has no results yet: it is still running or never started$"):
+        results.load(folder)
+    assert results.read_summary(folder) is None
+
+
+def test_mutated_inputs_resolve_to_the_notebooks_objects_or_the_jobs_copies():
+    a = [1]
+    ns = {"a": a, "X": np.zeros(3)}
+    status, folder = _finished("a.append(2)\nX += 1\nb = a\nc = 5\nc * 2", ns)
+    assert status.phase == "Succeeded" and results.read_summary(folder)["status"] == "ok"
+
+    loaded = results.load(folder, originals=ns)
+    assert loaded.mutated["a"] is a and a == [1, 2]  # updated in place
+    assert loaded.values["b"] is a and loaded.values["c"] == 5
+    assert loaded.has_value and loaded.value == 10
+    assert loaded.names() == ["X", "a", "b", "c"]
+
+    restarted = results.load(folder)  # a new kernel: references resolve to the job's copies of its inputs
+    assert restarted.mutated["a"] == [1, 2] and restarted.mutated["a"] is not a
+    assert restarted.values["b"] is restarted.mutated["a"]
+    assert list(restarted.mutated["X"]) == [1.0, 1.0, 1.0]
+
+
+def test_a_worker_that_died_leaves_an_error_and_no_values():
+    status, folder = _finished("import os\nos._exit(3)", {})
+    assert status.phase == "Failed"
+    loaded = results.load(folder)
+    assert loaded.error["kind"] == "crashed" and "exited with code 3" in loaded.error["message"]
+    assert loaded.values == {} and loaded.mutated == {} and not loaded.has_value
+
+
+def test_copy_into_identity_and_numpy_mismatches():
+    x = np.zeros(3)
+    assert results.copy_into(x, x) is True
+    assert results.copy_into(np.zeros(3), np.ones(2)) is False  # shapes differ: a new array, not an update
+    assert results.copy_into(np.zeros(2), np.ones(3)) is False
+    assert results.copy_into(np.zeros(2), np.ones(2, dtype=np.float32)) is False
+    same = np.zeros(2)
+    assert results.copy_into(same, np.ones(2)) is True and list(same) == [1.0, 1.0]
+
+
+def test_names_are_new_and_mutated_names_sorted():
+    assert results.Results(values={"b": 1, "a": 2}, mutated={"c": 3, "a": 4}).names() == ["a", "b", "c"]
