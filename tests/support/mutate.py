@@ -37,7 +37,8 @@ MODULES: dict[str, list[str]] = {
                                                          "tests/training/test_api.py"],
     "jupyter_kf/kube/watch.py": ["tests/kube/test_watch.py"],
     "jupyter_kf/serving/local_server.py": ["tests/serving/test_local_server.py", "tests/serving/test_local.py"],
-    "jupyter_kf/serving/client.py": ["tests/serving/test_client_protocol.py", "tests/serving/test_client.py"],
+    "jupyter_kf/serving/client.py": ["tests/serving/test_client_protocol.py", "tests/serving/test_client_replies.py",
+                                     "tests/serving/test_client.py"],
     "jupyter_kf/pipeline/dataflow.py": ["tests/pipeline/test_dataflow.py"],
     "jupyter_kf/pipeline/ir.py": ["tests/pipeline/test_ir.py"],
     "jupyter_kf/server/handlers.py": ["server", "tests/server/test_server.py", "tests/server/test_server_cluster.py",
@@ -46,7 +47,7 @@ MODULES: dict[str, list[str]] = {
 
 
 def copy_tree(dest: Path) -> Path:
-    """The tree as git sees it (plus the built labextension) under ``dest/main``, ``dest/shared`` linked."""
+    """The tree as git sees it (plus the built labextension) under ``dest/main``; ``dest/shared`` and side venvs linked."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
                            capture_output=True).stdout.decode().split("\0")
     main = dest / "main"
@@ -58,6 +59,9 @@ def copy_tree(dest: Path) -> Path:
     if (ROOT / "jupyter_kf" / "labextension").is_dir():
         shutil.copytree(ROOT / "jupyter_kf" / "labextension", main / "jupyter_kf" / "labextension", dirs_exist_ok=True)
     (dest / "shared").symlink_to((ROOT.parent / "shared").resolve())
+    for venv in (".venv-kserve", ".venv-kfp"):  # the side venvs some tests run (KServe's server, kfp)
+        if (ROOT / venv).is_dir():
+            (main / venv).symlink_to(ROOT / venv)
     return main
 
 
