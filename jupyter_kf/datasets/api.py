@@ -26,6 +26,16 @@ OBJECT_FILES = {"parquet": "data.parquet", "pickle": "data.pkl", "npy": "data.np
 
 
 def _store() -> LocalStore:
+    """The S3-compatible store when one is configured and jobs run on a cluster, else the local one."""
+    cfg = config.get()
+    uri = (cfg.store or "").strip()
+    if uri.startswith("s3://") and cfg.store_endpoint:
+        from jupyter_kf.training.backends import resolve_name
+
+        if resolve_name(None) == "kubernetes":
+            from jupyter_kf.datasets.backends.s3 import S3DataStore
+
+            return S3DataStore(uri, cfg.store_endpoint, cfg.store_region)
     return LocalStore()
 
 
@@ -231,11 +241,11 @@ def _sha256(path: Path) -> str:
 
 
 def _object(store: LocalStore, manifest: Manifest, digest: str) -> Path:
-    path = store.object_path(digest)
-    if not path.is_file():
+    try:
+        return store.local_object(digest)
+    except FileNotFoundError:
         raise KfError(f"{manifest.name}@{manifest.version} is damaged: object sha256:{digest[:12]} is missing from "
-                      f"{store.objects}; put the data again to repair it")
-    return path
+                      f"the {store.where} store; put the data again to repair it") from None
 
 
 def load(ref):

@@ -89,6 +89,13 @@ class LocalStore:
     def object_path(self, digest: str) -> Path:
         return self.objects / digest[:2] / digest[2:]
 
+    def local_object(self, digest: str) -> Path:
+        """The object as a file on this machine (a store elsewhere fetches it into a private cache)."""
+        path = self.object_path(digest)
+        if not path.is_file():
+            raise FileNotFoundError(f"object sha256:{digest[:12]} is missing from {self.objects}")
+        return path
+
     def add_file(self, path: Path) -> tuple[str, int, bool]:
         """Store one file by content; (sha256, size, whether it was new). Reads it once to hash, copies only if new."""
         hexd, size = _hash(path)

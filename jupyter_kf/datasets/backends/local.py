@@ -23,10 +23,11 @@ def make_view(store: LocalStore, manifest: Manifest, place: Path) -> Path:
     shutil.rmtree(building, ignore_errors=True)
     try:
         for rel, (digest, _) in manifest.files.items():
-            obj = store.object_path(digest)
-            if not obj.is_file():
+            try:
+                obj = store.local_object(digest)
+            except FileNotFoundError:
                 raise DatasetNotFound(f"{manifest.name}@{manifest.version} is damaged: object sha256:{digest[:12]} is "
-                                      "missing; put the data again to repair it")
+                                      "missing; put the data again to repair it") from None
             link = building / rel
             _private_dirs(link.parent)
             os.symlink(obj, link)
