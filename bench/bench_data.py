@@ -74,8 +74,50 @@ def main(repeat: int = 7):
     for label, times in rows[1:4]:
         print(f"  {label}: {100 / statistics.median(times):.0f} MB/s")
     print(f"  state folder {state}")
+    s3_rows(src, fresh_content, repeat)
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(state, ignore_errors=True)
+
+
+def s3_rows(src: Path, fresh_content, repeat: int) -> None:
+    """The same folder into an S3-compatible server on loopback (moto): boto3's upload_file, then kf.data.put."""
+    try:
+        import boto3
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        print("  (S3 rows skipped: boto3 and moto[server] are not installed)")
+        return
+    from jupyter_kf import config
+    from jupyter_kf.datasets import api
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        endpoint = "http://%s:%d" % server.get_host_and_port()
+        os.environ.update(AWS_ACCESS_KEY_ID="a", AWS_SECRET_ACCESS_KEY="b", JUPYTER_KF_BACKEND="kubernetes")
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        client.create_bucket(Bucket="bench")
+        config.reset()
+        cfg = config.get()
+        cfg.store, cfg.store_endpoint = "s3://bench/kf", endpoint
+        files = sorted(src.iterdir())
+
+        def boto3_upload():
+            fresh_content()
+            for path in files:
+                client.upload_file(str(path), "bench", f"boto3/{path.name}")
+
+        def put_new():
+            fresh_content()
+            assert api.put("bench", src).new_objects == FILES
+
+        rows = [("baseline: boto3 upload_file of each file", timed(boto3_upload, repeat)),
+                ("kf.data.put to the same store, new content", timed(put_new, repeat))]
+        report("100 MB dataset into an S3-compatible server on loopback (moto)", rows)
+    finally:
+        server.stop()
+        os.environ["JUPYTER_KF_BACKEND"] = "local"
+        config.reset()
 
 
 if __name__ == "__main__":
