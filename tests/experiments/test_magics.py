@@ -102,3 +102,28 @@ def test_resume_after_a_kernel_restart(tmp_path):
     assert not errors(attach), text(attach)
     assert "resumed succeeded (6 trials run)" in text(attach) and text(printed).strip() == "3"
     assert text(trials).count("Succeeded") == 6
+
+
+def test_cancel_and_delete_after_a_kernel_restart(tmp_path):
+    first = run_notebook([
+        "%load_ext jupyter_kf",
+        "%%kf_tune --name orphan --param x=int(0,5) --objective loss --trials 6 --parallel 2 --no-wait\n"
+        "import time\ntime.sleep(300)\nprint(f'loss={x}')",
+        "import jupyter_kf as kf, time\nend = time.time() + 60\n"
+        "while kf.experiment('orphan').status().count('Running') < 2 and time.time() < end:\n    time.sleep(0.02)\n"
+        "print(kf.experiment('orphan').status().progress())",
+    ], tmp_path)
+    assert "0/6, 2 running" in text(first.cells[2])
+    second = run_notebook([
+        "%load_ext jupyter_kf",
+        "%kf_experiment_cancel orphan",
+        "import jupyter_kf as kf\nprint(sorted({j.phase for j in kf.jobs()}))",
+        "%kf_experiment_delete orphan",
+        "%kf_experiments",
+        "print(len(kf.jobs()))",
+    ], tmp_path)
+    cancel, phases, delete, listed, count = second.cells[1:]
+    assert text(cancel).strip() == "experiment orphan: Cancelled (2/6, 0 running)"
+    assert text(phases).strip() == "['Cancelled']"  # the trial jobs were stopped, not only marked
+    assert text(delete).strip() == "experiment orphan deleted"
+    assert "no experiments" in text(listed) and text(count).strip() == "0"
