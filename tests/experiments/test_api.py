@@ -136,3 +136,12 @@ def test_env_of_the_trials_is_kept():
                    env=["SHIFT=10"])
     assert exp.best.objective >= 10
     assert os.environ.get("SHIFT") is None
+
+
+def test_a_failing_cell_gives_its_error_and_line():
+    exp = api.tune("y = 1\nz = 1 / 0\nprint(f'loss={lr}')", params=["lr=uniform(0,1)"], objective="loss", trials=2,
+                   parallel=2, name="fails", backend="local", user_ns={})
+    status = exp.status()
+    assert [t.message for t in status.trials] == ["ZeroDivisionError: division by zero at cell line 2"] * 2
+    assert status.phase == "Failed" and status.message.endswith(
+        "fails-000: ZeroDivisionError: division by zero at cell line 2")

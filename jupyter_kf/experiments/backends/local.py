@@ -270,7 +270,9 @@ class Search:
             for trial in self._running():
                 trial.phase, trial.finished = "Cancelled", time.time()
         if phase == "Succeeded" and self.status.best is None:
-            phase, message = "Failed", f"no trial reported {self.spec.objective}=<number> ({message})"
+            failed = next((t for t in self.status.trials if t.phase in ("Failed", "MetricsUnavailable")), None)
+            why = f"; {failed.name}: {failed.message}" if failed is not None else ""
+            phase, message = "Failed", f"no trial reported {self.spec.objective}=<number> ({message}){why}"
         self.status.phase, self.status.message = phase, message
         self._save()
 
@@ -347,7 +349,7 @@ class Search:
         elif status.phase == "Cancelled":
             trial.phase, trial.message = "Cancelled", trial.message or "cancelled"
         else:
-            trial.phase, trial.message = "Failed", status.message or "failed"
+            trial.phase, trial.message = "Failed", self._failure(trial.name) or status.message or "failed"
         try:
             if trial.phase in ("Succeeded", "EarlyStopped"):
                 self.study.tell(trial.number, trial.objective)
@@ -355,6 +357,20 @@ class Search:
                 self.study.tell(trial.number, state=TrialState.FAIL)
         except RuntimeError:  # grid: the tell that completes the grid calls study.stop() (katib.md §12)
             pass
+
+    def _failure(self, name: str) -> str:
+        """The cell's error as the trial's message, its line counted in the cell (the binding line is not)."""
+        from jupyter_kf.training.api import Job
+
+        try:
+            error = Job(name, self.jobs).load_results().error or {}
+        except KfError:
+            return ""
+        if error.get("kind") != "cell":
+            return error.get("message") or ""
+        line = error.get("line")
+        where = f" at cell line {line - 1}" if line and line > 1 else ""
+        return f"{error.get('type', 'error')}: {error.get('message', '')}{where}"
 
     def stop(self) -> None:
         config.write_private(self.store.folder(self.name) / "stop", "stop")
