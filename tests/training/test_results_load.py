@@ -58,3 +58,25 @@ def test_copy_into_identity_and_numpy_mismatches():
 
 def test_names_are_new_and_mutated_names_sorted():
     assert results.Results(values={"b": 1, "a": 2}, mutated={"c": 3, "a": 4}).names() == ["a", "b", "c"]
+
+
+def test_copy_into_numpy_arrays_only_by_their_real_type():
+    text = np.array(["abc", "def"])
+    assert results.copy_into(text, np.array(["xyz", "uvw"])) is True  # equal dtypes, distinct dtype objects
+    assert list(text) == ["xyz", "uvw"]
+    assert results.copy_into(np.str_("a"), np.str_("b")) is False  # a numpy scalar is not an array
+    for module in ("a_lib", "zz_lib"):  # a class named ndarray elsewhere is a plain object
+        lookalike = type("ndarray", (), {"__module__": module})
+        target, state = lookalike(), lookalike()
+        state.size = 3
+        assert results.copy_into(target, state) is True and target.size == 3
+
+
+def test_rebind_even_when_the_jobs_globals_equal_the_notebooks():
+    job_globals = {"__name__": "__main__"}
+    exec("def f():\n    return X", job_globals)
+    user_ns = dict(job_globals)  # equal, not the same dict
+    fresh = results.rebind(job_globals["f"], user_ns)
+    assert fresh.__globals__ is user_ns
+    user_ns["X"] = 1
+    assert fresh() == 1
