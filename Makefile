@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test test-matrix lab bench emulator clean install test-deps chromium mutate
+.PHONY: demo test test-matrix lint lab bench emulator clean install test-deps chromium mutate
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,8 +53,12 @@ demo: $(STAMP)
 
 # The kernel-side suite on every other CPython 3.10+ found (pyenv or PATH), then everything on the default.
 test: test-deps
+	$(BIN)/ruff check .
 	$(BIN)/python tests/support/python_matrix.py
 	$(BIN)/python -m pytest -q
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
 
 test-matrix: $(TEST_STAMP)
 	$(BIN)/python tests/support/python_matrix.py

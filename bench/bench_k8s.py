@@ -34,8 +34,9 @@ while True:  # a tiny Trainer + kubelet: every TrainJob gets one Running pod tha
             seen.add(name)
             pod = f"{{name}}-node-0-0-x"
             owner = FakeKubelet(emu).owner_of_pods("default", "trainjob", tj)  # TrainJob -> JobSet -> Job -> pod
-            emu.make_pod("default", pod, owner=owner, labels={{"app.kubernetes.io/managed-by": "jupyter-kf", "jupyter-kf.io/job": name}},
-                         annotations={{"batch.kubernetes.io/job-completion-index": "0"}}, phase="Running", containers=("node",))
+            labels = {{"app.kubernetes.io/managed-by": "jupyter-kf", "jupyter-kf.io/job": name}}
+            emu.make_pod("default", pod, owner=owner, labels=labels, phase="Running", containers=("node",),
+                         annotations={{"batch.kubernetes.io/job-completion-index": "0"}})
             emu.write_log("default", pod, "epoch=0 loss=1.0\\n")
     time.sleep(0.2)
 """
@@ -94,7 +95,10 @@ def main(repeat: int = 15):
         time.sleep(10)
         used = (cpu_seconds() - start_cpu) / (time.monotonic() - start)
         print("\n## one kernel following 100 running jobs (watches and log streams, nothing polled)")
-        print(f"  idle CPU: {used * 100:.2f}% of one core over 10 s ({sum(1 for j in jobs if j.status().phase == 'Running')} running jobs)")
+        print(
+            f"  idle CPU: {used * 100:.2f}% of one core over 10 s "
+            f"({sum(1 for j in jobs if j.status().phase == 'Running')} running jobs)"
+        )
     finally:
         controller.terminate()
         controller.wait(timeout=10)

@@ -18,9 +18,14 @@ def main(repeat: int = 15):
         job.apply(ns)
         assert ns["b"] == 2
 
-    rows = [("baseline: python -c pass", timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat)),
-            ("baseline: python -c 'import cloudpickle'", timed(lambda: subprocess.run([sys.executable, "-c", "import cloudpickle"], check=True), repeat)),
-            ("kf.train('b = a + 1') -> wait -> results applied", timed(trivial_cell, repeat))]
+    rows = [
+        ("baseline: python -c pass", timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat)),
+        (
+            "baseline: python -c 'import cloudpickle'",
+            timed(lambda: subprocess.run([sys.executable, "-c", "import cloudpickle"], check=True), repeat),
+        ),
+        ("kf.train('b = a + 1') -> wait -> results applied", timed(trivial_cell, repeat)),
+    ]
     report("trivial cell, end to end, local backend", rows, budget=0.300)
 
 

@@ -75,7 +75,9 @@ def kale_notebook(path: Path, steps: int = 5, cells_per_step: int = 1) -> Path:
 def kale_in_process(nb: Path, repeat: int) -> list[float] | None:
     if not KALE_PYTHON.exists():
         return None
-    out = subprocess.run([str(KALE_PYTHON), "-c", KALE_IN_PROCESS, str(nb), str(repeat)], capture_output=True, text=True)
+    out = subprocess.run(
+        [str(KALE_PYTHON), "-c", KALE_IN_PROCESS, str(nb), str(repeat)], capture_output=True, text=True
+    )
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("TIMES ")]
     if out.returncode or not lines:
         print(f"  (Kale failed: {out.stderr.strip().splitlines()[-1:]})")
@@ -92,9 +94,20 @@ def main(repeat: int = 9):
     assert len(convert(five).pipeline.steps) == 5
 
     # -- in process ---------------------------------------------------------------------------
-    cold = subprocess.run([sys.executable, "-c", "import time, sys; t = time.perf_counter(); "
-                           "from jupyter_kf.pipeline import convert; c = convert(sys.argv[1]); c.yaml(); "
-                           "print(time.perf_counter() - t)", str(five)], capture_output=True, text=True, cwd=ROOT, check=True)
+    cold = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import time, sys; t = time.perf_counter(); "
+            "from jupyter_kf.pipeline import convert; c = convert(sys.argv[1]); c.yaml(); "
+            "print(time.perf_counter() - t)",
+            str(five),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     rows = []
     kale = kale_in_process(five, repeat)
     if kale:
@@ -115,7 +128,9 @@ def main(repeat: int = 9):
     out = work / "five.pipeline.yaml"
 
     def our_cli():
-        subprocess.run([*jupyter, "pipeline", "convert", str(five), "-o", str(out)], capture_output=True, check=True, cwd=work)
+        subprocess.run(
+            [*jupyter, "pipeline", "convert", str(five), "-o", str(out)], capture_output=True, check=True, cwd=work
+        )
 
     rows.append(("jupyter_kf: jupyter kf pipeline convert five.ipynb", timed(our_cli, repeat)))
     report("notebook (5 steps) -> IR, command line (fresh process)", rows, budget=1.0, unit="s")

@@ -172,18 +172,26 @@ def main(repeat: int = 40):
         assert len(listed) == JOBS, len(listed)
         assert len(get("/bench-static")) == len(body)
         rows = [
-            (f"baseline: static JSON, same size ({len(body) / 1e3:.0f} kB)", timed(lambda: get("/bench-static"), repeat, 3)),
+            (
+                f"baseline: static JSON, same size ({len(body) / 1e3:.0f} kB)",
+                timed(lambda: get("/bench-static"), repeat, 3),
+            ),
             ("in process: kf.jobs() (a folder scan per request)", direct),
             (f"GET jupyter-kf/api/jobs ({JOBS} jobs, cached)", timed(lambda: get("/jupyter-kf/api/jobs"), repeat, 3)),
         ]
         conn.close()
-        report(f"REST listing of {JOBS} local jobs (first request, cache cold: {first * 1000:.0f} ms)", rows, budget=0.050)
+        report(
+            f"REST listing of {JOBS} local jobs (first request, cache cold: {first * 1000:.0f} ms)", rows, budget=0.050
+        )
 
         total, errors, latencies, seconds = parallel_clients(port, token)
-        print(f"\n## 50 clients in parallel (jobs listing, info, one job; keep-alive connections)")
-        print(f"  {total} requests in {seconds:.2f} s ({total / seconds:.0f}/s): {errors} errors; "
-              f"latency median {statistics.median(latencies) * 1000:.1f} ms, "
-              f"p90 {sorted(latencies)[int(0.9 * (len(latencies) - 1))] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+        print("\n## 50 clients in parallel (jobs listing, info, one job; keep-alive connections)")
+        print(
+            f"  {total} requests in {seconds:.2f} s ({total / seconds:.0f}/s): {errors} errors; "
+            f"latency median {statistics.median(latencies) * 1000:.1f} ms, "
+            f"p90 {sorted(latencies)[int(0.9 * (len(latencies) - 1))] * 1000:.1f} ms, max "
+            f"{max(latencies) * 1000:.1f} ms"
+        )
         print(f"  {'no error' if errors == 0 else 'ERRORS'}")
         return errors
     finally:

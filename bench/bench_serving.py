@@ -67,9 +67,12 @@ def main() -> None:
         if KSERVE_PYTHON.exists():
             folder = Path(os.environ["JUPYTER_KF_STATE_DIR"]) / "models" / "iris" / "v1"
             port = free_port()
-            kserve_proc = subprocess.Popen([str(KSERVE_PYTHON), str(ROOT / "bench" / "kserve_sklearn_server.py"), str(folder),
-                                            "iris", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                           start_new_session=True)
+            kserve_proc = subprocess.Popen(
+                [str(KSERVE_PYTHON), str(ROOT / "bench" / "kserve_sklearn_server.py"), str(folder), "iris", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             wait_ready(f"http://127.0.0.1:{port}/v2/health/ready")
             for protocol in ("v1", "v2"):
                 clients[("kserve", protocol)] = ModelClient(f"http://127.0.0.1:{port}", "iris", protocol)
@@ -81,7 +84,9 @@ def main() -> None:
             times = timed(lambda: client.predict(row), repeat=REPEAT, warmup=50)
             rows.append((f"{server} {protocol} predict, 1 row", times))
         print(f"\njupyter_kf local deploy (save + start server + Ready): {deploy_s * 1000:.0f} ms")
-        report("Local predict latency over loopback, sklearn LogisticRegression (baseline: KServe's model server)", rows)
+        report(
+            "Local predict latency over loopback, sklearn LogisticRegression (baseline: KServe's model server)", rows
+        )
         for label, times in rows:
             print(f"  {label:<46} median {statistics.median(times) * 1000:6.2f} ms   p99 {p99(times) * 1000:6.2f} ms")
         for client in clients.values():

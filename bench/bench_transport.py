@@ -8,7 +8,6 @@ import statistics
 import tempfile
 
 import numpy as np
-
 from common import isolated_state, report, timed
 
 MB = 1_000_000

@@ -41,7 +41,12 @@ def report(title: str, rows: list[tuple[str, list[float]]], budget: float | None
     for label, times in rows:
         med = statistics.median(times)
         p90 = sorted(times)[int(0.9 * (len(times) - 1))]
-        print(f"  {label:<46} median {med * scale:8.1f} {unit}   p90 {p90 * scale:8.1f} {unit}   x{med / base:5.2f} vs baseline   (n={len(times)})")
+        print(
+            f"  {label:<46} median {med * scale:8.1f} {unit}   p90 {p90 * scale:8.1f} {unit}   x{med / base:5.2f} "
+            f"vs baseline   (n={len(times)})"
+        )
     if budget is not None:
         med = statistics.median(rows[-1][1])
-        print(f"  budget {budget * scale:.0f} {unit}: {'within' if med <= budget else 'OVER'} ({med * scale:.1f} {unit})")
+        print(
+            f"  budget {budget * scale:.0f} {unit}: {'within' if med <= budget else 'OVER'} ({med * scale:.1f} {unit})"
+        )

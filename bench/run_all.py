@@ -8,5 +8,13 @@ import bench_serving
 import bench_transport
 
 if __name__ == "__main__":
-    for bench in (bench_load_ext, bench_local_job, bench_transport, bench_k8s, bench_pipeline, bench_serving, bench_server):
+    for bench in (
+        bench_load_ext,
+        bench_local_job,
+        bench_transport,
+        bench_k8s,
+        bench_pipeline,
+        bench_serving,
+        bench_server,
+    ):
         bench.main()

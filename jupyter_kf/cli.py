@@ -9,7 +9,9 @@ from jupyter_kf.errors import KfError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jupyter kf", description="Jobs, notebook servers, models and pipelines from Jupyter.")
+    parser = argparse.ArgumentParser(
+        prog="jupyter kf", description="Jobs, notebook servers, models and pipelines from Jupyter."
+    )
     parser.add_argument("--backend", help="local or kubernetes (default: config, else auto)")
     sub = parser.add_subparsers(dest="command", required=True)
     jobs = sub.add_parser("jobs", help="list jobs, newest first")
@@ -35,14 +37,18 @@ def main(argv=None) -> int:
         from jupyter_kf.pipeline.cli import run_cli
 
         return run_cli(args)
+    from jupyter_kf.display import JobTable
     from jupyter_kf.training import api
     from jupyter_kf.training.backends import resolve_name
-    from jupyter_kf.display import JobTable
 
     try:
         if args.command == "jobs":
             statuses = api.jobs(backend=args.backend)
-            print(json.dumps([s.to_dict() for s in statuses], indent=1) if args.json else repr(JobTable(statuses, resolve_name(args.backend))))
+            print(
+                json.dumps([s.to_dict() for s in statuses], indent=1)
+                if args.json
+                else repr(JobTable(statuses, resolve_name(args.backend)))
+            )
         elif args.command == "logs":
             for line in api.job(args.name, backend=args.backend).logs(follow=args.follow):
                 print(line, flush=args.follow)

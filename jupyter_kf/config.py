@@ -35,10 +35,15 @@ class KfConfig(Configurable):
     local_max_workers = Int(0, help="Most workers the local jobs may run at once, all jobs together; 0: "
                                     f"{WORKERS_PER_CORE} per CPU core of this machine.").tag(config=True)
     log_lines = Int(200, help="Log lines kept under a cell's live view.").tag(config=True)
-    store = Unicode("", help="S3-compatible store for inputs and results too large for a ConfigMap or a log, "
-                             "as s3://bucket/prefix; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.").tag(config=True)
+    store = Unicode(
+        "",
+        help="S3-compatible store for inputs and results too large for a ConfigMap or a log, "
+        "as s3://bucket/prefix; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.",
+    ).tag(config=True)
     store_endpoint = Unicode("", help="The store's URL as this machine reaches it, e.g. http://minio.kubeflow:9000.").tag(config=True)
-    store_cluster_endpoint = Unicode("", help="The store's URL as pods reach it (default: store_endpoint).").tag(config=True)
+    store_cluster_endpoint = Unicode("", help="The store's URL as pods reach it (default: store_endpoint).").tag(
+        config=True
+    )
     store_region = Unicode("us-east-1", help="The store's region.").tag(config=True)
     store_secret = Unicode("", help="Kubernetes Secret (keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) that pods read "
                                     "the store's credentials from; referenced, never copied.").tag(config=True)
@@ -50,13 +55,17 @@ class KfConfig(Configurable):
                                       "(jupyter-pytorch-cuda-full with GPUs).").tag(config=True)
     notebook_workspace = Unicode("5Gi", help="Default notebook server workspace: a size, pvc:CLAIM, or none.").tag(
         config=True)
-    notebook_timeout = Unicode("5m", help="How long creating or starting a notebook server waits for it (90, 15m).").tag(
-        config=True)
+    notebook_timeout = Unicode(
+        "5m", help="How long creating or starting a notebook server waits for it (90, 15m)."
+    ).tag(config=True)
     kfp_host = Unicode("", help="Kubeflow Pipelines endpoint runs are submitted to; empty: $KF_PIPELINES_ENDPOINT, "
                                 "else the in-cluster endpoint.").tag(config=True)
     kfp_experiment = Unicode("", help="KFP experiment runs are submitted to; empty: Default.").tag(config=True)
-    serving_service_account = Unicode("", help="ServiceAccount deployed models run as (it must reach the store); empty: "
-                                               "one made for c.KfConfig.store_secret.").tag(config=True)
+    serving_service_account = Unicode(
+        "",
+        help="ServiceAccount deployed models run as (it must reach the store); empty: "
+        "one made for c.KfConfig.store_secret.",
+    ).tag(config=True)
 
     @default("state_dir")
     def _default_state_dir(self):
@@ -85,7 +94,10 @@ def _file_config() -> Config:
 
     merged = Config()
     for folder in reversed(jupyter_config_path()):
-        for loader_cls, fname in ((JSONFileConfigLoader, "jupyter_kf_config.json"), (PyFileConfigLoader, "jupyter_kf_config.py")):
+        for loader_cls, fname in (
+            (JSONFileConfigLoader, "jupyter_kf_config.json"),
+            (PyFileConfigLoader, "jupyter_kf_config.py"),
+        ):
             if (Path(folder) / fname).is_file():
                 merged.merge(loader_cls(fname, path=folder).load_config())
     return merged
@@ -174,7 +186,9 @@ def check_private(path: Path | str, what: str = "state folder", st: os.stat_resu
                "use a folder of your own (c.KfConfig.state_dir or JUPYTER_KF_STATE_DIR)")
         raise StateNotPrivate(
             f"jupyter_kf refuses {what} {path}: it is owned by {_owner(st.st_uid)} with mode "
-            f"{stat.S_IMODE(st.st_mode):04o}, so another user could plant jobs or results there that run code as you: {fix}")
+            f"{stat.S_IMODE(st.st_mode):04o}, so another user could plant jobs or results there that run code as "
+            f"you: {fix}"
+        )
     return st
 
 

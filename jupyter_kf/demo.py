@@ -16,7 +16,9 @@ def run(path: str, timeout: int = 600) -> int:
     start = time.perf_counter()
     print(f"running {nb_path.name} on the local backend ...", flush=True)
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}
+        ).execute()
     except CellExecutionError as err:
         print(f"the notebook stopped with an error:\n{err}", file=sys.stderr)
         return 1

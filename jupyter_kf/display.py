@@ -29,8 +29,10 @@ def sparkline(points: list[tuple[float, float]], width: int = 260, height: int =
     y0, y1 = min(ys), max(ys)
     xr, yr = (x1 - x0) or 1.0, (y1 - y0) or 1.0
     pad = 4
-    coords = " ".join(f"{pad + (x - x0) / xr * (width - 2 * pad):.1f},{height - pad - (y - y0) / yr * (height - 2 * pad):.1f}"
-                      for x, y in points)
+    coords = " ".join(
+        f"{pad + (x - x0) / xr * (width - 2 * pad):.1f},{height - pad - (y - y0) / yr * (height - 2 * pad):.1f}"
+        for x, y in points
+    )
     return (f'<svg class="kf-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="metric chart"><rect width="100%" height="100%" fill="none" stroke="#ccc"/>'
             f'<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{coords}"/>'
@@ -71,7 +73,10 @@ class JobTable:
     def _repr_html_(self):
         if not self.statuses:
             return f"<i>{html.escape(repr(self))}</i>"
-        head = "".join(f"<th style='text-align:left'>{c}</th>" for c in ("Name", "Status", "Created", "Duration", "Resources", "Where", ""))
+        head = "".join(
+            f"<th style='text-align:left'>{c}</th>"
+            for c in ("Name", "Status", "Created", "Duration", "Resources", "Where", "")
+        )
         body = "".join(
             f"<tr><td><b>{html.escape(r['name'])}</b></td><td>{badge(s.phase)}</td><td>{r['created']}</td>"
             f"<td>{r['duration']}</td><td>{html.escape(r['resources'])}</td><td>{html.escape(r['where'])}</td>"
@@ -108,21 +113,31 @@ def line_chart(name: str, by_rank: dict[int, list[tuple[float, float]]], x_label
     step = html.escape(x_label or "line")
     parts = [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ddd"/>']
     for value, y in ((y1, top), (y0, top + ph)):
-        parts.append(f'<text x="{left - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end" fill="#666">{value:.4g}</text>')
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end" fill="#666">{value:.4g}</text>'
+        )
     for value, anchor, x in ((x0, "start", left), (x1, "end", left + pw)):
-        parts.append(f'<text x="{x}" y="{top + ph + 12}" font-size="10" text-anchor="{anchor}" fill="#666">{value:g}</text>')
-    parts.append(f'<text class="kf-x-label" x="{left + pw / 2:.1f}" y="{height - 3}" font-size="10" text-anchor="middle" '
-                 f'fill="#444">{step}</text>')
+        parts.append(
+            f'<text x="{x}" y="{top + ph + 12}" font-size="10" text-anchor="{anchor}" fill="#666">{value:g}</text>'
+        )
+    parts.append(
+        f'<text class="kf-x-label" x="{left + pw / 2:.1f}" y="{height - 3}" font-size="10" text-anchor="middle" '
+        f'fill="#444">{step}</text>'
+    )
     several = len(by_rank) > 1
     for rank, pts in sorted(by_rank.items()):
         colour, who = worker_colour(rank), f"worker {rank} · " if several else ""
         shown = pts[:: max(1, len(pts) // max_points)][-max_points:]
         coords = " ".join("{:.1f},{:.1f}".format(*at(x, y)) for x, y in shown)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{coords}" data-rank="{rank}"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{coords}" data-rank="{rank}"/>'
+        )
         for x, y in shown:
             cx, cy = at(x, y)
-            parts.append(f'<circle class="kf-point" cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{colour}" fill-opacity="0.25">'
-                         f'<title>{who}{step} {x:g}: {html.escape(name)} = {y:.6g}</title></circle>')
+            parts.append(
+                f'<circle class="kf-point" cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{colour}" fill-opacity="0.25">'
+                f"<title>{who}{step} {x:g}: {html.escape(name)} = {y:.6g}</title></circle>"
+            )
     return (f'<svg class="kf-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{html.escape(name)} against {step}">{"".join(parts)}</svg>')
 

@@ -6,8 +6,8 @@ from jupyter_kf.magic_args import show_kf_error
 
 
 def load_ipython_extension(ipython):
-    from jupyter_kf.experiments.magics import ExperimentMagics
     from jupyter_kf.datasets.magics import DataMagics
+    from jupyter_kf.experiments.magics import ExperimentMagics
     from jupyter_kf.notebooks.magics import NotebookMagics
     from jupyter_kf.pipeline.magics import PipelineMagics
     from jupyter_kf.serving.magics import ServingMagics

@@ -25,7 +25,6 @@ def kf_cluster(k8s_emulator, kubeconfig_path, monkeypatch):
 
     from jupyter_kf import config
     from jupyter_kf.training.backends import kubernetes
-
     from tests.support.helpers import STOCK_RUNTIME
 
     monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")

@@ -11,11 +11,10 @@ import urllib.request
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_kf.training import api
 from jupyter_kf import config, errors, notebooks
-from jupyter_kf.training.backends.local import TooManyWorkers
 from jupyter_kf.serving import api as serving
-
+from jupyter_kf.training import api
+from jupyter_kf.training.backends.local import TooManyWorkers
 from tests.support.helpers import error_of, server_config, wait_for_phase
 
 

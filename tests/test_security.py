@@ -18,12 +18,11 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import HTTPClientError
 
-from jupyter_kf.training import api, runner
 from jupyter_kf import config, notebooks
-from jupyter_kf.serving import api as serving
 from jupyter_kf.config import StateNotPrivate
 from jupyter_kf.errors import InvalidSpec
-
+from jupyter_kf.serving import api as serving
+from jupyter_kf.training import api, runner
 from tests.support.helpers import get_json, server_config
 
 NOBODY = "nobody"

@@ -23,8 +23,9 @@ def test_notebook_defaults_come_from_the_config(settings):
 
 
 def test_the_form_shows_the_configured_defaults(settings):
-    from jupyter_kf.notebooks.magics import NotebookMagics
     from IPython.core.interactiveshell import InteractiveShell
+
+    from jupyter_kf.notebooks.magics import NotebookMagics
 
     shell = InteractiveShell.instance()
     form = NotebookMagics(shell=shell).kf_notebook("--backend local")

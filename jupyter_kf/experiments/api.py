@@ -182,7 +182,10 @@ class Experiment:
         the budget is completed with the notebook's current variables."""
         if user_ns is None:
             user_ns = inspect.currentframe().f_back.f_globals
-        if not self.status().done and self.backend.active(self.name) is None:
+        search = self.backend.active(self.name)
+        if search is not None and on_update is not None:  # a newer view follows the running search
+            search.on_update = on_update
+        if not self.status().done and search is None:
             if "_kf_function(" in self.backend.source(self.name) and "_kf_function" not in user_ns:
                 raise KfError(f"experiment {self.name!r} searched a function, which a restart lost: "
                               "kf.experiment(name).resume({'_kf_function': f}) with the same function")

@@ -49,7 +49,11 @@ class Cluster:
             except ApiException as err:
                 if err.status in RETRY_STATUS and attempt < RETRIES:
                     retry_after = (err.headers or {}).get("Retry-After") if hasattr(err, "headers") else None
-                    time.sleep(float(retry_after) if retry_after and retry_after.isdigit() else delay * (1 + random.random() / 4))
+                    time.sleep(
+                        float(retry_after)
+                        if retry_after and retry_after.isdigit()
+                        else delay * (1 + random.random() / 4)
+                    )
                     delay = min(delay * 2, 5)
                     continue
                 raise self.error(err, what) from None
@@ -74,7 +78,9 @@ class Cluster:
         if err.status == 422:
             return ClusterError(f"the API server rejected {what}: {message}")
         if err.status in RETRY_STATUS:
-            return ClusterError(f"the API server kept answering {err.status} to {what} after {RETRIES} retries: {message}")
+            return ClusterError(
+                f"the API server kept answering {err.status} to {what} after {RETRIES} retries: {message}"
+            )
         return ClusterError(f"{what} failed ({err.status}): {message}")
 
     # -- discovery -----------------------------------------------------------------------------
@@ -186,7 +192,8 @@ def reset_connections() -> None:
 
 
 def _load(context: str | None) -> Cluster:
-    from kubernetes import client, config as kube_config
+    from kubernetes import client
+    from kubernetes import config as kube_config
 
     configuration = client.Configuration()
     # The client reads $KUBECONFIG once, at import: pass it every time so a changed value counts.
@@ -209,7 +216,9 @@ def _load(context: str | None) -> Cluster:
     from jupyter_kf import config
 
     namespace = _kubeflow_profile_namespace() or namespace or config.get().namespace or "default"
-    return Cluster(api_client=client.ApiClient(configuration), context=name, host=configuration.host, namespace=namespace)
+    return Cluster(
+        api_client=client.ApiClient(configuration), context=name, host=configuration.host, namespace=namespace
+    )
 
 
 def _incluster_namespace() -> str | None:

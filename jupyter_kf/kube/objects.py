@@ -34,7 +34,9 @@ def bundle_key(path: str) -> str:
     return re.sub(r"[^-._a-zA-Z0-9]", "_", path.replace("/", "__"))
 
 
-def bundle_secret(name: str, namespace: str, files: dict[str, bytes], labels: dict, result_key: str) -> tuple[dict, list[dict]]:
+def bundle_secret(
+    name: str, namespace: str, files: dict[str, bytes], labels: dict, result_key: str
+) -> tuple[dict, list[dict]]:
     """The job's bundle (runner, meta, payload, shipped sources) and its result key as a Secret, and the
     volume items that lay the files out again under the mount (the key is not one of them: it reaches
     the runner as an env var).

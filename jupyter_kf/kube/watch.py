@@ -21,7 +21,8 @@ log = logging.getLogger("jupyter_kf.watch")
 def _noted(where: str, err: Exception, last: str | None) -> str:
     """Log what a background loop caught (it retries; a repeat of the last failure is not logged again)
     and return the line a status can show."""
-    line = f"{where}: {type(err).__name__}: {err}"
+    what = f"HTTP {err.status} {err.reason}" if hasattr(err, "status") and hasattr(err, "reason") else err
+    line = f"{where}: {type(err).__name__}: {str(what).splitlines()[0] if str(what) else ''}"
     if line != last:
         log.warning("%s (retrying)", line)
     return line

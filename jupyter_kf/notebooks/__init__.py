@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import builtins
 import time
-
 from typing import TYPE_CHECKING
 
 from jupyter_kf.errors import InvalidSpec
@@ -77,8 +76,8 @@ def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=N
 
 def list(backend: str | None = None, namespace: str | None = None) -> NotebookTable:  # noqa: A001 - kf.notebooks.list()
     """Every notebook server, newest first (on Kubeflow also those made in its web UI)."""
-    from jupyter_kf.training.backends import resolve_name
     from jupyter_kf.notebooks.status import NotebookTable
+    from jupyter_kf.training.backends import resolve_name
 
     return NotebookTable(backend_for(backend, namespace).list(), resolve_name(backend))
 
@@ -111,7 +110,9 @@ def _timeout(timeout) -> float:
     return parse_duration(timeout or config.get().notebook_timeout) or DEFAULT_TIMEOUT
 
 
-def wait(name: str, timeout=None, on_update=None, backend: str | None = None, namespace: str | None = None) -> NotebookStatus:
+def wait(
+    name: str, timeout=None, on_update=None, backend: str | None = None, namespace: str | None = None
+) -> NotebookStatus:
     """Block until the server is ready; a line naming why not (pod conditions, events) if it is not in time."""
     name = _named(name)
     return _wait(backend_for(backend, namespace), name, _timeout(timeout), on_update)
@@ -140,8 +141,10 @@ def _ask(question: str, name: str, workspace: str) -> bool:
     try:
         answer = input(question)
     except Exception:  # noqa: BLE001 - StdinNotImplementedError, EOFError: a kernel that cannot ask
-        raise InvalidSpec(f"deleting {name} asks whether its workspace {workspace} goes too, and this kernel cannot ask: "
-                          "add --keep-workspace or --delete-workspace (keep_workspace=True or False)") from None
+        raise InvalidSpec(
+            f"deleting {name} asks whether its workspace {workspace} goes too, and this kernel cannot ask: "
+            "add --keep-workspace or --delete-workspace (keep_workspace=True or False)"
+        ) from None
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -159,7 +162,11 @@ def _wait(impl, name: str, timeout: float, on_update=None, status: NotebookStatu
         if status.phase in ("Error", "Stopped", "Terminating") or time.monotonic() > deadline:
             shown = [d for d in status.details if not d.startswith("log: ")]  # a local server's log: its path is enough
             why = "; ".join(builtins.list(dict.fromkeys([status.message, *shown]))) or status.phase
-            verdict = f"cannot start ({status.phase})" if status.phase in ("Error", "Stopped", "Terminating") else f"is not ready after {waited:.0f}s"
+            verdict = (
+                f"cannot start ({status.phase})"
+                if status.phase in ("Error", "Stopped", "Terminating")
+                else f"is not ready after {waited:.0f}s"
+            )
             raise NotebookNotReady(f"notebook server {name!r} {verdict}: {why}. It is kept: fix the cause and "
                                    f"%kf_notebook start {name}, or %kf_notebook delete {name}")
         time.sleep(POLL_SECONDS)

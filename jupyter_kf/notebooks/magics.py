@@ -9,7 +9,19 @@ from jupyter_kf.errors import KfError
 from jupyter_kf.magic_args import Detached, parse, where
 
 ACTIONS = ("create", "list", "status", "stop", "start", "url", "delete")
-CREATE_ONLY = ("image", "cpu", "memory", "gpus", "gpu_vendor", "workspace", "data_volume", "configuration", "env", "no_shm", "kind")
+CREATE_ONLY = (
+    "image",
+    "cpu",
+    "memory",
+    "gpus",
+    "gpu_vendor",
+    "workspace",
+    "data_volume",
+    "configuration",
+    "env",
+    "no_shm",
+    "kind",
+)
 
 
 @magics_class
@@ -25,8 +37,20 @@ class NotebookMagics(Magics):
     @argument("--gpus", default=None, help="GPUs (locally: chosen through CUDA_VISIBLE_DEVICES)")
     @argument("--gpu-vendor", help="GPU resource: nvidia.com/gpu (default), amd.com/gpu, habana.ai/gaudi")
     @argument("--workspace", help="workspace volume at /home/jovyan: a size (50Gi), pvc:CLAIM, or none")
-    @argument("--data-volume", action="append", default=[], metavar="CLAIM:/PATH", help="mount an existing volume (repeatable)")
-    @argument("--configuration", action="append", default=[], metavar="LABEL", help="Kubeflow PodDefault to apply (repeatable)")
+    @argument(
+        "--data-volume",
+        action="append",
+        default=[],
+        metavar="CLAIM:/PATH",
+        help="mount an existing volume (repeatable)",
+    )
+    @argument(
+        "--configuration",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="Kubeflow PodDefault to apply (repeatable)",
+    )
     @argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable (repeatable)")
     @argument("--no-shm", action="store_true", help="no memory-backed /dev/shm")
     @argument("--kind", help="on a cluster: notebook (Kubeflow) or statefulset (default: what the cluster offers)")
@@ -34,7 +58,9 @@ class NotebookMagics(Magics):
     @argument("--timeout", help="how long create/start wait for ready (default 5m)")
     @argument("--no-wait", action="store_true", help="return at once; %%kf_notebook status NAME shows how it goes")
     @argument("--keep-workspace", action="store_true", help="delete: keep the workspace volume")
-    @argument("--delete-workspace", "-y", action="store_true", help="delete: delete the workspace volume without asking")
+    @argument(
+        "--delete-workspace", "-y", action="store_true", help="delete: delete the workspace volume without asking"
+    )
     @line_magic
     def kf_notebook(self, line):
         """Notebook servers: create, list, status, stop, start, url, delete; no arguments: a form."""
@@ -61,7 +87,10 @@ class NotebookMagics(Magics):
             return notebooks.url(args.name, **place)
         if action == "stop":
             notebooks.stop(args.name, **place)
-            print(f"notebook server {args.name} stopped; its workspace is kept: %kf_notebook start {args.name} brings it back")
+            print(
+                f"notebook server {args.name} stopped; its workspace is kept: %kf_notebook start {args.name} "
+                "brings it back"
+            )
             return None
         if action == "delete":
             if args.keep_workspace and args.delete_workspace:
@@ -94,8 +123,10 @@ class NotebookMagics(Magics):
             status = call(view)
         except KeyboardInterrupt:
             view.note("detached: the server goes on starting")
-            raise Detached(f"stopped waiting for {name}, which goes on starting: %kf_notebook status {name} shows how it "
-                           f"goes, %kf_notebook stop {name} stops it") from None
+            raise Detached(
+                f"stopped waiting for {name}, which goes on starting: %kf_notebook status {name} shows how it "
+                f"goes, %kf_notebook stop {name} stops it"
+            ) from None
         except KfError as err:
             view.note(str(err))
             raise
@@ -108,9 +139,8 @@ class NotebookMagics(Magics):
         return None
 
     def _form(self, args):
-        from jupyter_kf.notebooks.widgets import NotebookForm
-
         from jupyter_kf import config
+        from jupyter_kf.notebooks.widgets import NotebookForm
 
         settings = config.get()
         return NotebookForm(backend=args.backend, namespace=args.namespace, image=settings.notebook_image,

@@ -4,7 +4,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from jupyter_kf.errors import InvalidSpec
-from jupyter_kf.training.spec import _LABEL_KEY, _RESOURCE_NAME, check_count, check_image, check_name, parse_duration, parse_env, parse_quantity
+from jupyter_kf.training.spec import (
+    _LABEL_KEY,
+    _RESOURCE_NAME,
+    check_count,
+    check_image,
+    check_name,
+    parse_duration,
+    parse_env,
+    parse_quantity,
+)
 
 KINDS = ("auto", "notebook", "statefulset")
 GPU_VENDORS = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi")  # the Kubeflow spawner form's choices
@@ -58,7 +67,9 @@ def parse_data_volume(text) -> tuple[str, str]:
     if not sep or not claim or not path.startswith("/") or path == "/" or ":" in path:
         raise InvalidSpec(f"--data-volume {text!r} is malformed: use CLAIM:/absolute/path, e.g. datasets:/data")
     if path in RESERVED_MOUNTS:
-        raise InvalidSpec(f"--data-volume {text!r}: {path} is taken (workspace or /dev/shm); mount it elsewhere, e.g. /data")
+        raise InvalidSpec(
+            f"--data-volume {text!r}: {path} is taken (workspace or /dev/shm); mount it elsewhere, e.g. /data"
+        )
     return check_name(claim, "--data-volume claim name"), path
 
 
@@ -84,8 +95,24 @@ class NotebookSpec:
     timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
-    def create(cls, name, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=None, workspace=None, data_volumes=(),
-               configurations=(), env=None, shm=True, namespace=None, backend=None, kind=None, timeout=None) -> "NotebookSpec":
+    def create(
+        cls,
+        name,
+        image=None,
+        cpu=None,
+        memory=None,
+        gpus=0,
+        gpu_vendor=None,
+        workspace=None,
+        data_volumes=(),
+        configurations=(),
+        env=None,
+        shm=True,
+        namespace=None,
+        backend=None,
+        kind=None,
+        timeout=None,
+    ) -> "NotebookSpec":
         from jupyter_kf import config
 
         settings = config.get()  # c.KfConfig.notebook_*: the same defaults for the magic, the API, the CLI and REST
@@ -111,8 +138,10 @@ class NotebookSpec:
         volumes = tuple(parse_data_volume(v) for v in _items(data_volumes))
         paths = [p for _, p in volumes]
         if len(set(paths)) != len(paths):
-            raise InvalidSpec(f"--data-volume: two volumes are mounted at {next(p for p in paths if paths.count(p) > 1)}: "
-                              "give each its own path")
+            raise InvalidSpec(
+                f"--data-volume: two volumes are mounted at {next(p for p in paths if paths.count(p) > 1)}: "
+                "give each its own path"
+            )
         configurations = tuple(_items(configurations))
         for label in configurations:
             if not _LABEL_KEY.match(label) or len(label.split("/")[-1]) > 63:

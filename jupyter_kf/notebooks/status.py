@@ -47,7 +47,10 @@ class NotebookStatus:
         res = self.resources or {}
         parts = [f"{res[k]} {k}" for k in ("cpu", "memory") if res.get(k)]
         if res.get("gpus"):
-            parts.append(f"{res['gpus']} GPU" + ("" if res.get("gpu_vendor", "nvidia.com/gpu") == "nvidia.com/gpu" else f" ({res['gpu_vendor']})"))
+            parts.append(
+                f"{res['gpus']} GPU"
+                + ("" if res.get("gpu_vendor", "nvidia.com/gpu") == "nvidia.com/gpu" else f" ({res['gpu_vendor']})")
+            )
         return ", ".join(parts)
 
     def __repr__(self) -> str:
@@ -68,7 +71,9 @@ def status_html(s: NotebookStatus) -> str:
     link = (f" <a href='{html.escape(s.url)}' target='_blank' rel='noopener' style='{LINK_STYLE}'>open "
             f"{html.escape(s.name)}</a>" if s.url and s.phase == "Ready" else "")
     about = " · ".join(x for x in (s.what(), s.where()) if x)
-    hint = f"<div style='font-size:12px;color:#555'>{html.escape(s.hint)}</div>" if s.hint and s.phase == "Ready" else ""
+    hint = (
+        f"<div style='font-size:12px;color:#555'>{html.escape(s.hint)}</div>" if s.hint and s.phase == "Ready" else ""
+    )
     message = (f"<div style='font-size:12px;color:{'#c62828' if s.phase in ('Error', 'Waiting') else '#555'}'>"
                f"{html.escape(s.message)}</div>") if s.message else ""
     return (f"<b>{html.escape(s.name)}</b> {badge(_BADGE.get(s.phase, s.phase), s.phase)} "
@@ -96,7 +101,9 @@ class NotebookTable(list):
     def _repr_html_(self) -> str:
         if not self:
             return f"<i>{html.escape(repr(self))}</i>"
-        head = "".join(f"<th style='text-align:left'>{c}</th>" for c in ("Name", "Status", "Resources", "Workspace", "Where", ""))
+        head = "".join(
+            f"<th style='text-align:left'>{c}</th>" for c in ("Name", "Status", "Resources", "Workspace", "Where", "")
+        )
         body = "".join(
             f"<tr><td><b>{html.escape(r['name'])}</b></td><td>{badge(_BADGE.get(s.phase, s.phase), s.phase)}</td>"
             f"<td>{html.escape(r['resources'])}</td><td>{html.escape(r['workspace'])}</td><td>{html.escape(r['where'])}</td>"
@@ -125,4 +132,5 @@ class NotebookLink(str):
 
     def _repr_html_(self) -> str:
         hint = f"<div style='font-size:12px;color:#555'>{html.escape(self.hint)}</div>" if self.hint else ""
-        return f"<a href='{html.escape(self)}' target='_blank' rel='noopener' style='{LINK_STYLE}'>{html.escape(self)}</a>{hint}"
+        link = html.escape(self)
+        return f"<a href='{link}' target='_blank' rel='noopener' style='{LINK_STYLE}'>{link}</a>{hint}"

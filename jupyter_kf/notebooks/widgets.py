@@ -34,8 +34,15 @@ class NotebookView(w.VBox):
         self.server_status = status
         self.header_html.value = status_html(status)
         shown = [d for d in status.details if d != status.message] if status.phase != "Ready" else []
-        self.details_html.value = ("<ul style='margin:2px 0;font-size:12px;color:#555'>"
-                                   + "".join(f"<li>{html.escape(d)}</li>" for d in shown[-6:]) + "</ul>") if shown else ""
+        self.details_html.value = (
+            (
+                "<ul style='margin:2px 0;font-size:12px;color:#555'>"
+                + "".join(f"<li>{html.escape(d)}</li>" for d in shown[-6:])
+                + "</ul>"
+            )
+            if shown
+            else ""
+        )
         if status.phase == "Ready":
             self.note_html.value = ""
 
@@ -48,23 +55,31 @@ class NotebookForm(w.VBox):
 
     def __init__(self, backend: str | None = None, namespace: str | None = None, image: str = "",
                  workspace: str = DEFAULT_WORKSPACE, timeout: str = "5m"):
-        from jupyter_kf.training.backends import resolve_name
         from jupyter_kf.notebooks.backends.kubernetes import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
+        from jupyter_kf.training.backends import resolve_name
 
         self.backend, self.namespace, self.timeout = backend, namespace, timeout
         where = resolve_name(backend)
         self.name = w.Text(description="Name", placeholder="e.g. big-gpu", **FIELD)
-        self.image = w.Combobox(description="Image", value=image, placeholder="default: Kubeflow's jupyter-scipy image", options=[DEFAULT_IMAGE, DEFAULT_GPU_IMAGE], ensure_option=False,
-                                **FIELD)
+        self.image = w.Combobox(
+            description="Image",
+            value=image,
+            placeholder="default: Kubeflow's jupyter-scipy image",
+            options=[DEFAULT_IMAGE, DEFAULT_GPU_IMAGE],
+            ensure_option=False,
+            **FIELD,
+        )
         self.cpu = w.Text(description="CPU", value=DEFAULT_CPU, **FIELD)
         self.memory = w.Text(description="Memory", value=DEFAULT_MEMORY, **FIELD)
-        self.gpus = w.Dropdown(description="GPUs", options=[("none", 0), ("1", 1), ("2", 2), ("4", 4), ("8", 8)], value=0,
-                               **FIELD)
+        self.gpus = w.Dropdown(
+            description="GPUs", options=[("none", 0), ("1", 1), ("2", 2), ("4", 4), ("8", 8)], value=0, **FIELD
+        )
         self.gpu_vendor = w.Dropdown(description="GPU vendor", options=list(GPU_VENDORS), value=GPU_VENDORS[0], **FIELD)
         self.workspace = w.Text(description="Workspace", value=workspace, placeholder="size (5Gi), pvc:CLAIM or none",
                                 **FIELD)
-        self.data_volumes = w.Textarea(description="Data volumes", placeholder="one CLAIM:/PATH a line, e.g. datasets:/data",
-                                       rows=2, **FIELD)
+        self.data_volumes = w.Textarea(
+            description="Data volumes", placeholder="one CLAIM:/PATH a line, e.g. datasets:/data", rows=2, **FIELD
+        )
         self.configurations = w.Text(description="Configurations", placeholder="PodDefault labels, comma-separated "
                                      "(Kubeflow)", **FIELD)
         self.launch_button = w.Button(description="Launch", icon="rocket", button_style="primary", layout=LABEL,
@@ -87,10 +102,19 @@ class NotebookForm(w.VBox):
         self.error_html.value = ""
         try:
             status = notebooks.create(
-                self.name.value.strip(), image=self.image.value.strip() or None, cpu=self.cpu.value, memory=self.memory.value,
-                gpus=self.gpus.value, gpu_vendor=self.gpu_vendor.value, workspace=self.workspace.value,
-                data_volumes=self.data_volumes.value, configurations=self.configurations.value, backend=self.backend,
-                namespace=self.namespace, wait=False)
+                self.name.value.strip(),
+                image=self.image.value.strip() or None,
+                cpu=self.cpu.value,
+                memory=self.memory.value,
+                gpus=self.gpus.value,
+                gpu_vendor=self.gpu_vendor.value,
+                workspace=self.workspace.value,
+                data_volumes=self.data_volumes.value,
+                configurations=self.configurations.value,
+                backend=self.backend,
+                namespace=self.namespace,
+                wait=False,
+            )
         except KfError as err:
             self.error_html.value = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
             return None

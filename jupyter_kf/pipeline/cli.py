@@ -13,8 +13,14 @@ from jupyter_kf.errors import KfError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--name", help="pipeline name (default: the notebook's kubeflow_notebook.pipeline_name, else its file name)")
-    parser.add_argument("--image", help="container image for steps without an image: tag (default: c.KfConfig.image, else python:<this Python>-slim)")
+    parser.add_argument(
+        "--name", help="pipeline name (default: the notebook's kubeflow_notebook.pipeline_name, else its file name)"
+    )
+    parser.add_argument(
+        "--image",
+        help="container image for steps without an image: tag (default: c.KfConfig.image, else python:<this "
+             "Python>-slim)",
+    )
 
 
 def fill(parser: argparse.ArgumentParser, notebook_optional: bool = False) -> argparse.ArgumentParser:
@@ -24,15 +30,23 @@ def fill(parser: argparse.ArgumentParser, notebook_optional: bool = False) -> ar
 
     convert = sub.add_parser("convert", help="write the notebook as a KFP v2 pipeline (IR YAML)")
     convert.add_argument("notebook", nargs=nargs, help=help_nb)
-    convert.add_argument("-o", "--output", help="where to write the YAML; '-' prints it (default: <notebook>.pipeline.yaml beside the notebook)")
+    convert.add_argument(
+        "-o",
+        "--output",
+        help="where to write the YAML; '-' prints it (default: <notebook>.pipeline.yaml beside the notebook)",
+    )
     _common(convert)
     convert.add_argument("--description", help="pipeline description")
-    convert.add_argument("--no-cache", action="store_true", help="turn KFP caching off for every step without a cache: tag")
+    convert.add_argument(
+        "--no-cache", action="store_true", help="turn KFP caching off for every step without a cache: tag"
+    )
 
     run = sub.add_parser("run", help="run the pipeline's steps on this machine (the local backend)")
     run.add_argument("notebook", nargs=nargs, help=help_nb)
     _common(run)
-    run.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter (repeatable)")
+    run.add_argument(
+        "--param", "-p", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter (repeatable)"
+    )
     run.add_argument("--parallel", type=int, help="most steps at once (default: the CPU count)")
     run.add_argument("--timeout", help="stop a step after this long (90, 15m, 2h)")
     run.add_argument("--quiet", "-q", action="store_true", help="print only the summary, not the steps' logs")
@@ -40,12 +54,21 @@ def fill(parser: argparse.ArgumentParser, notebook_optional: bool = False) -> ar
     submit = sub.add_parser("submit", help="start a run on a Kubeflow Pipelines endpoint (needs jupyter_kf[kfp])")
     submit.add_argument("notebook", nargs=nargs, help=help_nb)
     _common(submit)
-    submit.add_argument("--host", help="KFP endpoint, e.g. http://localhost:8080 (default: KF_PIPELINES_ENDPOINT, the notebook's kfp_host, or in-cluster)")
-    submit.add_argument("--experiment", help="experiment name, created if missing (default: the notebook's experiment_name, else Default)")
+    submit.add_argument(
+        "--host",
+        help="KFP endpoint, e.g. http://localhost:8080 (default: KF_PIPELINES_ENDPOINT, the notebook's kfp_host, "
+             "or in-cluster)",
+    )
+    submit.add_argument(
+        "--experiment",
+        help="experiment name, created if missing (default: the notebook's experiment_name, else Default)",
+    )
     submit.add_argument("--run-name", help="name of the run (default: pipeline name and time)")
     submit.add_argument("--namespace", help="Kubeflow profile namespace (multi-user installs)")
     submit.add_argument("--token", help="bearer token for the endpoint (default: kfp's own lookup)")
-    submit.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter (repeatable)")
+    submit.add_argument(
+        "--param", "-p", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter (repeatable)"
+    )
     return parser
 
 
@@ -85,8 +108,16 @@ def execute(args, out=print, err=None) -> int:
         from jupyter_kf.training.spec import parse_duration
 
         line = (lambda text: None) if args.quiet else (lambda text: out(text))
-        result = pipeline.run(args.notebook, parameters=args.param, name=args.name, image=args.image,
-                              parallel=args.parallel, timeout=parse_duration(args.timeout), on_line=line, raise_on_failure=False)
+        result = pipeline.run(
+            args.notebook,
+            parameters=args.param,
+            name=args.name,
+            image=args.image,
+            parallel=args.parallel,
+            timeout=parse_duration(args.timeout),
+            on_line=line,
+            raise_on_failure=False,
+        )
         if args.quiet:
             out(result.summary())
         if result.phase != "Succeeded":

@@ -66,8 +66,15 @@ class Conversion:
         return f"<div class='kf-pipeline'>{self.svg()}<pre>{html.escape(self.summary())}</pre></div>"
 
 
-def convert(notebook, output: str | os.PathLike | None = None, *, name: str | None = None, description: str | None = None,
-            image: str | None = None, cache: bool | None = None) -> Conversion:
+def convert(
+    notebook,
+    output: str | os.PathLike | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    image: str | None = None,
+    cache: bool | None = None,
+) -> Conversion:
     """Convert ``notebook`` (a path or an nbformat notebook) to a KFP v2 pipeline; write it to ``output`` if given.
 
     Raises ``PipelineError`` (one line: where and what is accepted) before writing anything.
@@ -100,6 +107,8 @@ def _warn_bare_images(pipeline: Pipeline) -> None:
             if extra:
                 missing.setdefault(image, set()).update(extra)
     for image, modules in missing.items():
-        pipeline.warnings.append(f"steps import {', '.join(sorted(modules))}, but image {image} has only Python's standard "
-                                 "library and steps install nothing at start: give an image that has them (--image, an "
-                                 "image: tag, or the notebook's kubeflow_notebook.base_image)")
+        pipeline.warnings.append(
+            f"steps import {', '.join(sorted(modules))}, but image {image} has only Python's standard "
+            "library and steps install nothing at start: give an image that has them (--image, an "
+            "image: tag, or the notebook's kubeflow_notebook.base_image)"
+        )

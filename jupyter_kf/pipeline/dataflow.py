@@ -14,8 +14,8 @@ import builtins
 import sys
 import textwrap
 
-from jupyter_kf.training import capture
 from jupyter_kf.pipeline.model import Cell, Pipeline, PipelineError, Step
+from jupyter_kf.training import capture
 
 _BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython"}
 # methods that leave their object as it was: a call statement with one of these is not a mutation
@@ -27,13 +27,26 @@ _READ_ONLY = frozenset({
 })
 _ARG_MUTATORS = frozenset({"shuffle"})
 _UNPICKLABLE_CALLS = {
-    "open": "an open file", "threading.Lock": "a lock", "threading.RLock": "a lock", "Lock": "a lock",
-    "RLock": "a lock", "threading.Thread": "a thread", "threading.Event": "a threading event",
-    "threading.Condition": "a lock", "socket.socket": "a socket", "sqlite3.connect": "a database connection",
-    "subprocess.Popen": "a running process", "multiprocessing.Pool": "a process pool", "Pool": "a process pool",
-    "ThreadPoolExecutor": "a thread pool", "ProcessPoolExecutor": "a process pool",
-    "concurrent.futures.ThreadPoolExecutor": "a thread pool", "concurrent.futures.ProcessPoolExecutor": "a process pool",
-    "create_engine": "a database engine", "psycopg2.connect": "a database connection", "pymysql.connect": "a database connection",
+    "open": "an open file",
+    "threading.Lock": "a lock",
+    "threading.RLock": "a lock",
+    "Lock": "a lock",
+    "RLock": "a lock",
+    "threading.Thread": "a thread",
+    "threading.Event": "a threading event",
+    "threading.Condition": "a lock",
+    "socket.socket": "a socket",
+    "sqlite3.connect": "a database connection",
+    "subprocess.Popen": "a running process",
+    "multiprocessing.Pool": "a process pool",
+    "Pool": "a process pool",
+    "ThreadPoolExecutor": "a thread pool",
+    "ProcessPoolExecutor": "a process pool",
+    "concurrent.futures.ThreadPoolExecutor": "a thread pool",
+    "concurrent.futures.ProcessPoolExecutor": "a process pool",
+    "create_engine": "a database engine",
+    "psycopg2.connect": "a database connection",
+    "pymysql.connect": "a database connection",
 }
 
 
@@ -73,7 +86,9 @@ class StepFlow(capture.CellFlow):
                 text = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
             else:
                 local = alias.asname or alias.name
-                text = f"from {'.' * node.level}{node.module or ''} import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+                text = f"from {'.' * node.level}{node.module or ''} import {alias.name}" + (
+                    f" as {alias.asname}" if alias.asname else ""
+                )
             self._kind = "import" if not getattr(node, "level", 0) else "value"
             self.write(local)
             self._kind = "value"
@@ -115,7 +130,11 @@ class StepFlow(capture.CellFlow):
                 for part in _flatten(target):
                     if isinstance(part, (ast.Attribute, ast.Subscript)):
                         self._mutate(_root(part))
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+        elif (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute)
+        ):
             call = node.value
             if call.func.attr not in _READ_ONLY:
                 self._mutate(_root(call.func.value))
@@ -131,7 +150,11 @@ class StepFlow(capture.CellFlow):
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 if isinstance(item.optional_vars, ast.Name) and _call_name(item.context_expr) == "open":
-                    self.values[item.optional_vars.id] = (self.cell, node.lineno, "a file object (closed after its with block)")
+                    self.values[item.optional_vars.id] = (
+                        self.cell,
+                        node.lineno,
+                        "a file object (closed after its with block)",
+                    )
 
     def _mutate(self, name: str | None) -> None:
         if name and self.kinds.get(name) != "import" and name not in _BUILTINS:
@@ -224,8 +247,10 @@ def infer(pipeline: Pipeline) -> Pipeline:
             pipeline.warnings.append(f"step {step.name!r} calls {fn}(): the names it reads through it cannot be seen, "
                                      "so none is passed in for it")
         for cell, module in flow.star_imports:
-            pipeline.warnings.append(f"cell {cell.number}: 'from {module} import *' hides the names it defines: later steps "
-                                     "get them only by importing them by name")
+            pipeline.warnings.append(
+                f"cell {cell.number}: 'from {module} import *' hides the names it defines: later steps "
+                "get them only by importing them by name"
+            )
         need: dict[str, bool] = {}  # name -> hard (read before bound at top level)
         for name in flow.inputs:
             if not capture.is_ipython_name(name):
@@ -261,9 +286,11 @@ def infer(pipeline: Pipeline) -> Pipeline:
                 else:
                     if name in pflow.values:
                         cell, line, why = pflow.values[name]
-                        raise PipelineError(f"value {name!r} cannot be passed from step {steps[j].name!r} to step "
-                                            f"{step.name!r}: it is {why} (cell {cell.number}, line {line}), which cannot "
-                                            f"be pickled; create it again in {step.name!r}")
+                        raise PipelineError(
+                            f"value {name!r} cannot be passed from step {steps[j].name!r} to step "
+                            f"{step.name!r}: it is {why} (cell {cell.number}, line {line}), which cannot "
+                            f"be pickled; create it again in {step.name!r}"
+                        )
                     inputs[name] = steps[j].name
                     if name not in steps[j].outputs:
                         steps[j].outputs.append(name)
@@ -280,16 +307,22 @@ def infer(pipeline: Pipeline) -> Pipeline:
                 cell, line = _locate(step, trees, name)
                 later = next((s.name for s, w in zip(steps[i + 1:], writes[i + 1:]) if name in w), None)
                 if later:
-                    raise PipelineError(f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which only the later "
-                                        f"step {later!r} produces: a step takes values from the steps above it in the "
-                                        f"notebook; move {later!r} above {step.name!r}")
+                    raise PipelineError(
+                        f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which only the later "
+                        f"step {later!r} produces: a step takes values from the steps above it in the "
+                        f"notebook; move {later!r} above {step.name!r}"
+                    )
                 star = next((f" (if it comes from 'from {m} import *' in cell {c.number}, import it by name)"
                              for f in flows[:i + 1] + [shared] for c, m in f.star_imports), "")
-                raise PipelineError(f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which no earlier step "
-                                    f"produces: assign it in an earlier step or in {step.name!r}{star}")
+                raise PipelineError(
+                    f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which no earlier step "
+                    f"produces: assign it in an earlier step or in {step.name!r}{star}"
+                )
         step.inputs = inputs
         step.params = params
-        step.shipped = sorted(shipped.values(), key=lambda c: (c.tags != ["import"], c.number, len(c.code) - len(c.code.lstrip("\n"))))
+        step.shipped = sorted(
+            shipped.values(), key=lambda c: (c.tags != ["import"], c.number, len(c.code) - len(c.code.lstrip("\n")))
+        )
         step.modules = sorted({line[2].split()[1].split(".")[0] for line in
                                list(flow.import_lines.values()) + list(shared.import_lines.values())
                                if not line[2].startswith("from .")}
@@ -368,9 +401,11 @@ def _link(pipeline: Pipeline, names: set, index: dict, reasons: dict, writes) ->
                     name = clash[0]
                     source = step.inputs.get(name)
                     got = f"from step {source!r}" if source else "from no step"
-                    raise PipelineError(f"prev:{prev} on step {step.name!r} ({where}) contradicts the data flow: {prev} comes "
-                                        f"after {step.name} in the notebook, so {step.name} reads {name!r} {got}, not from "
-                                        f"{prev}: move {prev}'s cells above {step.name}, or drop the tag")
+                    raise PipelineError(
+                        f"prev:{prev} on step {step.name!r} ({where}) contradicts the data flow: {prev} comes "
+                        f"after {step.name} in the notebook, so {step.name} reads {name!r} {got}, not from "
+                        f"{prev}: move {prev}'s cells above {step.name}, or drop the tag"
+                    )
         ups = list(dict.fromkeys(list(step.inputs.values()) + step.prev))
         step.after = sorted(ups, key=lambda n: index[n])
     if any_prev:
@@ -380,8 +415,10 @@ def _link(pipeline: Pipeline, names: set, index: dict, reasons: dict, writes) ->
             for up in dict.fromkeys(step.inputs.values()):
                 if up not in ancestors:
                     what = [n for n, s in step.inputs.items() if s == up]
-                    pipeline.warnings.append(f"step {step.name!r} reads {', '.join(map(repr, what))} from step {up!r} but has no "
-                                             f"prev:{up} (or a chain of prev: tags to it): the edge was added")
+                    pipeline.warnings.append(
+                        f"step {step.name!r} reads {', '.join(map(repr, what))} from step {up!r} but has no "
+                        f"prev:{up} (or a chain of prev: tags to it): the edge was added"
+                    )
     cycle = _find_cycle(steps)
     if cycle:
         path = " -> ".join(cycle)
@@ -390,7 +427,9 @@ def _link(pipeline: Pipeline, names: set, index: dict, reasons: dict, writes) ->
         prev_edges = [w for w in why if w.startswith("prev:")]
         data_edges = [w for w in why if not w.startswith("prev:")]
         if prev_edges and data_edges:
-            raise PipelineError(f"{prev_edges[0]} contradicts the data flow: {data_edges[0]} (cycle {path}): drop the tag")
+            raise PipelineError(
+                f"{prev_edges[0]} contradicts the data flow: {data_edges[0]} (cycle {path}): drop the tag"
+            )
         raise PipelineError(f"the prev: tags form a cycle: {path}: remove one of them")
 
 

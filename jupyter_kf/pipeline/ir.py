@@ -11,16 +11,39 @@ import json
 import re
 
 from jupyter_kf import __version__
-from jupyter_kf.training.spec import parse_quantity
 from jupyter_kf.pipeline import step_runner
 from jupyter_kf.pipeline.model import Pipeline, PipelineError, Step
+from jupyter_kf.training.spec import parse_quantity
 
 SCHEMA_VERSION = "2.1.0"
 SDK_VERSION = f"jupyter_kf-{__version__}"
 ARG_LIMIT = 100_000  # one container argument; Linux refuses more than 128 KiB (E2BIG)
 _MODEL_WORDS = {"model", "clf", "classifier", "regressor", "estimator", "net", "network", "booster", "learner"}
-_DATA_WORDS = {"data", "dataset", "df", "x", "y", "train", "test", "val", "valid", "features", "labels", "frame", "table",
-               "samples", "batch", "inputs", "targets", "rows", "split", "clean", "raw", "scaled", "normalized"}
+_DATA_WORDS = {
+    "data",
+    "dataset",
+    "df",
+    "x",
+    "y",
+    "train",
+    "test",
+    "val",
+    "valid",
+    "features",
+    "labels",
+    "frame",
+    "table",
+    "samples",
+    "batch",
+    "inputs",
+    "targets",
+    "rows",
+    "split",
+    "clean",
+    "raw",
+    "scaled",
+    "normalized",
+}
 
 
 def artifact_type(name: str) -> str:
@@ -113,12 +136,16 @@ def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
         args = []
         payload = json.dumps(step_spec(pipeline, step, metrics_key), separators=(",", ":"))
         if len(payload) > ARG_LIMIT:
-            raise PipelineError(f"step {step.name!r} carries {len(payload) // 1024} KiB of code, over the {ARG_LIMIT // 1024} KiB a "
-                                "container argument can hold: read large literals from a file, or split the step")
+            raise PipelineError(
+                f"step {step.name!r} carries {len(payload) // 1024} KiB of code, over the {ARG_LIMIT // 1024} KiB a "
+                "container argument can hold: read large literals from a file, or split the step"
+            )
         args += ["--spec", payload]
         for name, key in params.items():
             param_type = pipeline.parameters[name].type
-            component.input_definitions.parameters[key].parameter_type = pb.ParameterType.ParameterTypeEnum.Value(param_type)
+            component.input_definitions.parameters[key].parameter_type = pb.ParameterType.ParameterTypeEnum.Value(
+                param_type
+            )
             task.inputs.parameters[key].component_input_parameter = name
             args += ["--param", name, f"{{{{$.inputs.parameters['{key}']}}}}"]
         for name, key in inputs.items():
@@ -230,7 +257,9 @@ def to_yaml(spec: dict, platform: dict | None = None) -> str:
         head.append(f"# Description: {info['description']}")
     if params:
         head.append("# Inputs:")
-        head += [f"#    {k}: {v['parameterType']} [Default: {v.get('defaultValue')!r}]" for k, v in sorted(params.items())]
+        head += [
+            f"#    {k}: {v['parameterType']} [Default: {v.get('defaultValue')!r}]" for k, v in sorted(params.items())
+        ]
     text = "\n".join(head) + "\n" + yaml.dump(spec, Dumper=dumper, sort_keys=True, width=120)
     if platform:
         text += "---\n" + yaml.dump(platform, Dumper=dumper, sort_keys=True, width=120)

@@ -19,9 +19,9 @@ from typing import Callable
 
 from jupyter_kf import config
 from jupyter_kf.errors import KfError
-from jupyter_kf.training.spec import TrainSpec
 from jupyter_kf.pipeline.conversion import Conversion, convert
 from jupyter_kf.pipeline.model import PipelineError, PipelineFailed
+from jupyter_kf.training.spec import TrainSpec
 
 _PLACEHOLDER = re.compile(r"\{\{\$(?:\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](\.path)?)?\}\}")
 DONE = frozenset({"Succeeded", "Failed", "Cancelled", "Skipped"})
@@ -121,7 +121,9 @@ def parse_parameters(declared: dict, given) -> dict:
     for name, value in items:
         if name not in declared:
             known = ", ".join(declared) or "none"
-            raise PipelineError(f"parameter {name!r} is not a pipeline parameter: the pipeline's parameters are {known}")
+            raise PipelineError(
+                f"parameter {name!r} is not a pipeline parameter: the pipeline's parameters are {known}"
+            )
         values[name] = _typed(name, value, declared[name].type)
     return values
 
@@ -151,9 +153,16 @@ def _typed(name, value, kind):
                 raise ValueError(value)
             return parsed
     except ValueError:
-        accepted = {"NUMBER_INTEGER": "a whole number", "NUMBER_DOUBLE": "a number", "BOOLEAN": "true or false",
-                    "LIST": "a JSON list", "STRUCT": "a JSON object"}[kind]
-        raise PipelineError(f"parameter {name}={value!r} is not {accepted}, as its default in the notebook is") from None
+        accepted = {
+            "NUMBER_INTEGER": "a whole number",
+            "NUMBER_DOUBLE": "a number",
+            "BOOLEAN": "true or false",
+            "LIST": "a JSON list",
+            "STRUCT": "a JSON object",
+        }[kind]
+        raise PipelineError(
+            f"parameter {name}={value!r} is not {accepted}, as its default in the notebook is"
+        ) from None
     return value
 
 
@@ -248,8 +257,13 @@ class _LocalRun:
                      for key, d in outputs.items()}
         params = {key: self.values[v["componentInputParameter"]]
                   for key, v in self.tasks[task].get("inputs", {}).get("parameters", {}).items()}
-        return {"inputs": {"parameterValues": params},
-                "outputs": {"artifacts": artifacts, "outputFile": str(self.folder / "executor" / task / "executor_output.json")}}
+        return {
+            "inputs": {"parameterValues": params},
+            "outputs": {
+                "artifacts": artifacts,
+                "outputFile": str(self.folder / "executor" / task / "executor_output.json"),
+            },
+        }
 
     # -- one step --------------------------------------------------------------------------------
     def start(self, task: str) -> None:
@@ -272,9 +286,15 @@ class _LocalRun:
         resources = container.get("resources", {})
         gpus = int(resources.get("accelerator", {}).get("resourceCount", 0) or 0)
         step.job = self.job_name(task)
-        spec = TrainSpec.create(name=step.job, cpu=resources.get("resourceCpuLimit") or resources.get("resourceCpuRequest"),
-                                memory=resources.get("resourceMemoryLimit") or resources.get("resourceMemoryRequest"),
-                                gpus=gpus, env=env, timeout=self.timeout, backend="local")
+        spec = TrainSpec.create(
+            name=step.job,
+            cpu=resources.get("resourceCpuLimit") or resources.get("resourceCpuRequest"),
+            memory=resources.get("resourceMemoryLimit") or resources.get("resourceMemoryRequest"),
+            gpus=gpus,
+            env=env,
+            timeout=self.timeout,
+            backend="local",
+        )
         bundle = self.backend.prepare(spec)
         try:
             (bundle / "runner.py").write_text(command[3], encoding="utf-8")
@@ -353,7 +373,10 @@ class _LocalRun:
                     blocked = [u for u in ups if self.steps[u].phase in ("Failed", "Cancelled", "Skipped")]
                     if blocked:
                         step = self.steps[task]
-                        step.phase, step.reason = "Skipped", f"not run: {self.steps[blocked[0]].name} {self.steps[blocked[0]].phase.lower()}"
+                        step.phase, step.reason = (
+                            "Skipped",
+                            f"not run: {self.steps[blocked[0]].name} {self.steps[blocked[0]].phase.lower()}",
+                        )
                         pending.remove(task)
                         self.emit(f"[{step.name}] {step.reason}")
                     elif all(self.steps[u].phase == "Succeeded" for u in ups) and len(running) < self.parallel:
@@ -376,7 +399,9 @@ class _LocalRun:
                 self.steps[task].phase = "Cancelled"
                 cancelled.append(self.steps[task].name)
             self.finish(began)
-            raise KfError(f"pipeline run {self.id} interrupted" + (f": cancelled {', '.join(cancelled)}" if cancelled else "")) from None
+            raise KfError(
+                f"pipeline run {self.id} interrupted" + (f": cancelled {', '.join(cancelled)}" if cancelled else "")
+            ) from None
         return self.finish(began)
 
     def finish(self, began: float) -> PipelineRun:

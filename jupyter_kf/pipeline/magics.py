@@ -1,7 +1,8 @@
 """``%kf_pipeline convert|run|submit [NOTEBOOK] [flags]``: the pipeline commands inside a notebook.
 
 The same flags as ``jupyter kf pipeline``; without a notebook path it converts the notebook it runs
-in, as last saved. Defaults live on ``c.KfConfig`` (``kfp_host``, ``kfp_experiment``, ``image``), as for the API and the CLI.
+in, as last saved. Defaults live on ``c.KfConfig`` (``kfp_host``, ``kfp_experiment``, ``image``), as for
+the API and the CLI.
 """
 from __future__ import annotations
 
@@ -62,14 +63,18 @@ class PipelineMagics(Magics):
         try:
             return parser.parse_args(shlex.split(line))
         except SystemExit:
-            raise UsageError(f"%kf_pipeline {line.strip()}: see %kf_pipeline? for the accepted commands and flags") from None
+            raise UsageError(
+                f"%kf_pipeline {line.strip()}: see %kf_pipeline? for the accepted commands and flags"
+            ) from None
 
     def _this_notebook(self) -> str:
         """The notebook this kernel runs (JupyterLab tells the kernel its path)."""
         ns = self.shell.user_ns
         path = ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or ""
         if not path or not str(path).endswith(".ipynb"):
-            raise UsageError("this kernel does not know its notebook's path: give it, e.g. %kf_pipeline run train.ipynb")
+            raise UsageError(
+                "this kernel does not know its notebook's path: give it, e.g. %kf_pipeline run train.ipynb"
+            )
         return str(path)
 
 

@@ -9,7 +9,9 @@ _MODES = {"tags": "cell tags", "headings": "markdown headings", "single": "the w
 
 
 def summary(pipeline: Pipeline) -> str:
-    lines = [f"pipeline {pipeline.name!r}: {len(pipeline.steps)} step(s) from {_MODES.get(pipeline.mode, pipeline.mode)}"]
+    lines = [
+        f"pipeline {pipeline.name!r}: {len(pipeline.steps)} step(s) from {_MODES.get(pipeline.mode, pipeline.mode)}"
+    ]
     if pipeline.parameters:
         lines.append("parameters: " + ", ".join(f"{p.name}={p.value!r}" for p in pipeline.parameters.values()))
     width = max(len(s.name) for s in pipeline.steps)
@@ -26,7 +28,11 @@ def summary(pipeline: Pipeline) -> str:
         if step.metrics:
             parts.append("metrics " + ", ".join(step.metrics))
         res = step.resources
-        extra = [f"{k} {v}" for k, v in (("cpu", res.cpu_limit or res.cpu_request), ("memory", res.memory_limit or res.memory_request)) if v]
+        extra = [
+            f"{k} {v}"
+            for k, v in (("cpu", res.cpu_limit or res.cpu_request), ("memory", res.memory_limit or res.memory_request))
+            if v
+        ]
         if res.accelerator_count:
             extra.append(f"{res.accelerator_count} {res.accelerator}")
         if extra:
@@ -55,8 +61,20 @@ def layers(pipeline: Pipeline) -> list[list[str]]:
 
 def svg(pipeline: Pipeline, run_phases: dict | None = None) -> str:
     """The DAG, top to bottom, edges labelled with the values they carry; ``run_phases`` colours the boxes."""
-    colours = {"Succeeded": "#e8f5e9", "Failed": "#ffebee", "Running": "#e3f2fd", "Skipped": "#f5f5f5", "Pending": "#fff8e1"}
-    strokes = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Running": "#1565c0", "Skipped": "#9e9e9e", "Pending": "#b26a00"}
+    colours = {
+        "Succeeded": "#e8f5e9",
+        "Failed": "#ffebee",
+        "Running": "#e3f2fd",
+        "Skipped": "#f5f5f5",
+        "Pending": "#fff8e1",
+    }
+    strokes = {
+        "Succeeded": "#2e7d32",
+        "Failed": "#c62828",
+        "Running": "#1565c0",
+        "Skipped": "#9e9e9e",
+        "Pending": "#b26a00",
+    }
     box_w, box_h, gap_x, gap_y, pad, margin = 190, 46, 36, 62, 16, 170
     rows = layers(pipeline)
     level = {name: r for r, row in enumerate(rows) for name in row}
@@ -69,10 +87,13 @@ def svg(pipeline: Pipeline, run_phases: dict | None = None) -> str:
         x0 = (width - margin - row_w) / 2
         for c, name in enumerate(row):
             pos[name] = (x0 + c * (box_w + gap_x), pad + r * (box_h + gap_y))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="kf-pipeline" width="{width:.0f}" height="{height:.0f}" '
-             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" role="img" aria-label="pipeline {html.escape(pipeline.name)}">',
-             '<defs><marker id="kf-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#607d8b"/></marker></defs>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="kf-pipeline" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" role="img" aria-label="pipeline '
+        f'{html.escape(pipeline.name)}">',
+        '<defs><marker id="kf-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#607d8b"/></marker></defs>',
+    ]
     edges = [(up, step) for step in pipeline.steps for up in step.after]
     level_of = {n: level[n] for n in pos}
     direct = [e for e in edges if level_of[e[1].name] - level_of[e[0]] == 1]
@@ -107,14 +128,24 @@ def svg(pipeline: Pipeline, run_phases: dict | None = None) -> str:
         x, y = pos[step.name]
         phase = (run_phases or {}).get(step.name)
         fill, stroke = colours.get(phase, "#eceff1"), strokes.get(phase, "#546e7a")
-        detail = ", ".join(filter(None, [f"cells {step.cells[0].number}-{step.cells[-1].number}" if len(step.cells) > 1
-                                          else f"cell {step.first_cell}",
-                                          f"{step.resources.accelerator_count} GPU" if step.resources.accelerator_count else "",
-                                          phase or ""]))
-        parts.append(f'<g class="kf-step" data-step="{html.escape(step.name)}"><rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" '
-                     f'height="{box_h}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="1.5"/>'
-                     f'<text x="{x + box_w / 2:.0f}" y="{y + 20:.0f}" font-size="13" font-weight="bold" text-anchor="middle" '
-                     f'fill="#263238">{html.escape(step.name)}</text><text x="{x + box_w / 2:.0f}" y="{y + 36:.0f}" '
-                     f'font-size="10" text-anchor="middle" fill="#607d8b">{html.escape(detail)}</text></g>')
+        detail = ", ".join(
+            filter(
+                None,
+                [
+                    f"cells {step.cells[0].number}-{step.cells[-1].number}"
+                    if len(step.cells) > 1
+                    else f"cell {step.first_cell}",
+                    f"{step.resources.accelerator_count} GPU" if step.resources.accelerator_count else "",
+                    phase or "",
+                ],
+            )
+        )
+        parts.append(
+            f'<g class="kf-step" data-step="{html.escape(step.name)}"><rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" '
+            f'height="{box_h}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="1.5"/>'
+            f'<text x="{x + box_w / 2:.0f}" y="{y + 20:.0f}" font-size="13" font-weight="bold" text-anchor="middle" '
+            f'fill="#263238">{html.escape(step.name)}</text><text x="{x + box_w / 2:.0f}" y="{y + 36:.0f}" '
+            f'font-size="10" text-anchor="middle" fill="#607d8b">{html.escape(detail)}</text></g>'
+        )
     parts.append("</svg>")
     return "".join(parts)

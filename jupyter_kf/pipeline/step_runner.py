@@ -187,13 +187,23 @@ class Step:
             try:
                 namespace[name] = load_value(path)
             except ModuleNotFoundError as err:
-                return self.fail("missing_module", f"step {self.name!r}: input {name!r} ({where}) needs module {err.name!r}, "
-                                 "missing in this step's image: use an image that has it (image: tag or --image)", EXIT_MODULE)
+                return self.fail(
+                    "missing_module",
+                    f"step {self.name!r}: input {name!r} ({where}) needs module {err.name!r}, "
+                    "missing in this step's image: use an image that has it (image: tag or --image)",
+                    EXIT_MODULE,
+                )
             except Exception as err:
-                return self.fail("input", f"step {self.name!r}: input {name!r} ({where}) could not be read: "
-                                 f"{type(err).__name__}: {err} (steps that pass values need the same Python and libraries)", EXIT_INPUT)
+                return self.fail(
+                    "input",
+                    f"step {self.name!r}: input {name!r} ({where}) could not be read: "
+                    f"{type(err).__name__}: {err} (steps that pass values need the same Python and libraries)",
+                    EXIT_INPUT,
+                )
         if self.opts["inputs"] or self.opts["params"]:
-            got = [f"{n}={namespace[n]!r}" for n, _ in self.opts["params"]] + [f"{n}: {describe(namespace[n])}" for n, _ in self.opts["inputs"]]
+            got = [f"{n}={namespace[n]!r}" for n, _ in self.opts["params"]] + [
+                f"{n}: {describe(namespace[n])}" for n, _ in self.opts["inputs"]
+            ]
             print(f"[jupyter_kf] step {self.name}: " + ", ".join(got), flush=True)
         workdir = os.environ.get("KF_STEP_WORKDIR")
         if workdir and os.path.isdir(workdir):
@@ -219,7 +229,11 @@ class Step:
             self.write_executor_output()
         self.result["status"] = "ok"
         saved = ", ".join(f"{n} ({fmt})" for n, fmt in self.result["saved"].items())
-        print(f"[jupyter_kf] step {self.name} done in {time.time() - start:.2f} s" + (f"; passed on: {saved}" if saved else ""), flush=True)
+        print(
+            f"[jupyter_kf] step {self.name} done in {time.time() - start:.2f} s"
+            + (f"; passed on: {saved}" if saved else ""),
+            flush=True,
+        )
         return EXIT_OK
 
     def cell_failed(self, err, cell):
@@ -260,8 +274,9 @@ class Step:
             except Exception as err:
                 reason = f"{type(err).__name__}: {err}".split("\n")[0]
                 self.result["unpicklable"][name] = reason
-                return self.fail("output", f"value {name!r} cannot be passed from step {self.name!r} to {who}: {reason}",
-                                 EXIT_OUTPUT)
+                return self.fail(
+                    "output", f"value {name!r} cannot be passed from step {self.name!r} to {who}: {reason}", EXIT_OUTPUT
+                )
         self.result["outputs"] = sorted(self.result["saved"])
         return 0
 
@@ -276,7 +291,10 @@ class Step:
             except KeyError:
                 print(f"[jupyter_kf] metric {name!r} was not assigned: not reported", file=sys.stderr)
             except (TypeError, ValueError):
-                print(f"[jupyter_kf] metric {name!r} is a {type(namespace[name]).__name__}, not a number: not reported", file=sys.stderr)
+                print(
+                    f"[jupyter_kf] metric {name!r} is a {type(namespace[name]).__name__}, not a number: not reported",
+                    file=sys.stderr,
+                )
         self.result["metrics"] = values
         print("[jupyter_kf] metrics: " + ", ".join(f"{k}={v:g}" for k, v in values.items()), flush=True)
         path = self.opts["metrics"]
@@ -324,7 +342,11 @@ def main(argv=None):
     except BaseException as err:
         text = traceback.format_exc()
         sys.stderr.write(text)
-        step.result["error"] = {"kind": "runner", "message": f"the step runner failed: {type(err).__name__}: {err}", "traceback": text}
+        step.result["error"] = {
+            "kind": "runner",
+            "message": f"the step runner failed: {type(err).__name__}: {err}",
+            "traceback": text,
+        }
     finally:
         if job_dir:
             step.result["exit_code"] = code
@@ -336,7 +358,16 @@ def main(argv=None):
 
 
 # -- the program the IR carries -------------------------------------------------------------------
-_FROM_RUNNER = ("CELL_FILENAME", "FRAME_MAGIC", "ALIGN", "write_frames", "read_frames", "RemoteShell", "display", "run_code")
+_FROM_RUNNER = (
+    "CELL_FILENAME",
+    "FRAME_MAGIC",
+    "ALIGN",
+    "write_frames",
+    "read_frames",
+    "RemoteShell",
+    "display",
+    "run_code",
+)
 _PROGRAM = None
 
 
@@ -362,7 +393,8 @@ def program():
         head, _, rest = own.partition("try:  # inside the package")
         rest = rest.split("\n\n", 1)[1]  # drop the package import block
         body = rest.split("# -- the program the IR carries")[0].rstrip()
-        header = '"""jupyter_kf pipeline step (built from jupyter_kf/pipeline/step_runner.py and jupyter_kf/training/runner.py)."""'
+        header = ('"""jupyter_kf pipeline step (built from jupyter_kf/pipeline/step_runner.py and '
+                  'jupyter_kf/training/runner.py)."""')
         text = "\n".join([*imports, "", *parts, "", _strip_docstring(head), body, "",
                           "if __name__ == '__main__':", "    sys.exit(main())", ""])
         _PROGRAM = header + "\n" + _compact(ast.parse(text)) + "\n"
@@ -375,8 +407,13 @@ def _compact(tree):
 
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return ast.unparse(tree)
 

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from jupyter_kf.errors import InvalidSpec
-from jupyter_kf.training.spec import check_image, parse_quantity
 from jupyter_kf.pipeline.model import Cell, Parameter, Pipeline, PipelineError, Step
+from jupyter_kf.training.spec import check_image, parse_quantity
 
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -33,7 +33,8 @@ _OWN_CELL_MAGIC = re.compile(r"^\s*%%kf_\w+")
 BLOCKS = {"imports": "imports", "functions": "functions", "pipeline-parameters": "parameters",
           "parameters": "parameters", "pipeline-metrics": "metrics", "skip": "skip"}
 GPU_SUFFIX = "/gpu"
-TAG_HELP = "step:<name>, prev:<name>, imports, functions, pipeline-parameters, pipeline-metrics, skip, image:, limit:, request:, label:, annotation:, secret:, cache:"
+TAG_HELP = ("step:<name>, prev:<name>, imports, functions, pipeline-parameters, pipeline-metrics, skip, image:, "
+            "limit:, request:, label:, annotation:, secret:, cache:")
 
 
 def read_notebook(notebook) -> tuple[dict, str]:
@@ -49,7 +50,9 @@ def read_notebook(notebook) -> tuple[dict, str]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise PipelineError(f"{str(path)!r} is not a notebook (invalid JSON at line {err.lineno}): give an .ipynb file") from None
+            raise PipelineError(
+                f"{str(path)!r} is not a notebook (invalid JSON at line {err.lineno}): give an .ipynb file"
+            ) from None
         if not isinstance(data, dict) or "cells" not in data:
             raise PipelineError(f"{str(path)!r} is not a notebook (no cells): give an .ipynb file")
         if data.get("nbformat", 4) < 4:
@@ -126,7 +129,9 @@ class _CellTags:
         for tag in tags:
             self.parse(tag.strip(), warnings)
         if self.step is None and self.prev:
-            raise PipelineError(f"cell {number} has prev:{self.prev[0]} but no step:<name> tag: prev: belongs on a step's first cell")
+            raise PipelineError(
+                f"cell {number} has prev:{self.prev[0]} but no step:<name> tag: prev: belongs on a step's first cell"
+            )
 
     def parse(self, tag: str, warnings: list[str]) -> None:
         where = f"cell {self.number}"
@@ -139,7 +144,9 @@ class _CellTags:
         if kind == "step":
             name = rest
             if self.step is not None and self.step != name:
-                raise PipelineError(f"{where} has two step tags (step:{self.step}, step:{name}): a cell belongs to one step")
+                raise PipelineError(
+                    f"{where} has two step tags (step:{self.step}, step:{name}): a cell belongs to one step"
+                )
             self.step = check_step_name(name, where)
         elif kind == "prev":
             self.prev.append(check_step_name(rest, f"prev:{rest} on {where}"))
@@ -150,19 +157,27 @@ class _CellTags:
         elif kind in ("limit", "request"):
             resource, sep2, value = rest.rpartition(":")
             if not sep2 or not resource or not value:
-                raise PipelineError(f"{where}: {tag!r} is not {kind}:<resource>:<amount>, e.g. {kind}:memory:2Gi or limit:nvidia.com/gpu:1")
+                raise PipelineError(
+                    f"{where}: {tag!r} is not {kind}:<resource>:<amount>, e.g. {kind}:memory:2Gi or "
+                    "limit:nvidia.com/gpu:1"
+                )
             (self.limits if kind == "limit" else self.requests)[resource] = value
             self.settings = True
         elif kind in ("label", "annotation"):
             match = _LABEL.match(rest)
             if not match:
-                raise PipelineError(f"{where}: {tag!r} is not {kind}:<key>:<value> with a Kubernetes key, e.g. {kind}:team:ml")
+                raise PipelineError(
+                    f"{where}: {tag!r} is not {kind}:<key>:<value> with a Kubernetes key, e.g. {kind}:team:ml"
+                )
             (self.labels if kind == "label" else self.annotations)[match.group("key")] = match.group("value")
             self.settings = True
         elif kind == "secret":
             match = _SECRET.match(rest)
             if not match:
-                raise PipelineError(f"{where}: {tag!r} is not secret:<secret>:<key>:<ENV_VAR>, e.g. secret:db-credentials:password:DB_PASSWORD")
+                raise PipelineError(
+                    f"{where}: {tag!r} is not secret:<secret>:<key>:<ENV_VAR>, e.g. "
+                    "secret:db-credentials:password:DB_PASSWORD"
+                )
             self.secrets[match.group(4)] = (match.group(1), match.group(3))
             self.settings = True
         elif kind == "cache":
@@ -173,8 +188,10 @@ class _CellTags:
             if rest not in ("enabled", "disabled"):
                 raise PipelineError(f"{where}: {tag!r} is not report:enabled or report:disabled")
         elif kind == "notebook":
-            raise PipelineError(f"{where}: notebook:{rest} (Kale's experimental composable notebooks) is not supported: "
-                                "convert that notebook on its own")
+            raise PipelineError(
+                f"{where}: notebook:{rest} (Kale's experimental composable notebooks) is not supported: "
+                "convert that notebook on its own"
+            )
         else:
             warnings.append(f"cell {self.number}: tag {tag!r} is not a pipeline tag ({TAG_HELP}): ignored")
 
@@ -195,8 +212,10 @@ def _image(image: str, what: str) -> str:
 
 def check_step_name(name: str, where: str) -> str:
     if not STEP_NAME.match(name or "") or len(name) > 63 or name[-1] in "-_" or "__" in name.replace("-", "_"):
-        raise PipelineError(f"step name {name!r} ({where}) is not a valid KFP name: use lowercase letters, digits, '_' and "
-                            "'-', starting with a letter and ending with a letter or digit, at most 63 (e.g. train_model)")
+        raise PipelineError(
+            f"step name {name!r} ({where}) is not a valid KFP name: use lowercase letters, digits, '_' and "
+            "'-', starting with a letter and ending with a letter or digit, at most 63 (e.g. train_model)"
+        )
     return name
 
 
@@ -243,7 +262,9 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
     pipeline.cache = cache if cache is not None else bool(meta.get("enable_caching", True))
     for volume in meta.get("volumes") or []:
         if volume.get("type", "pvc") != "pvc" or not volume.get("name") or not volume.get("mount_point"):
-            pipeline.warnings.append(f"volume {volume!r} in the notebook metadata is not a PVC with name and mount_point: ignored")
+            pipeline.warnings.append(
+                f"volume {volume!r} in the notebook metadata is not a PVC with name and mount_point: ignored"
+            )
             continue
         entry = {"name": volume["name"], "mount_point": volume["mount_point"]}
         if volume.get("expose_as_env_var"):  # Kale's KALE_VOLUME_<NAME> holds the mount point
@@ -297,7 +318,9 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
             current = tags.block
             blocks[current].append(cell)
             if tags.settings:
-                pipeline.warnings.append(f"cell {cell.number}: resource/image tags on a {tags.block} cell apply to no step: ignored")
+                pipeline.warnings.append(
+                    f"cell {cell.number}: resource/image tags on a {tags.block} cell apply to no step: ignored"
+                )
             continue
         if tags.step:
             if pipeline.metrics_cell is not None:
@@ -307,16 +330,20 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
             if step is None:
                 clash = next((s for s in steps.values() if s.task == tags.step.replace("_", "-")), None)
                 if clash is not None:
-                    raise PipelineError(f"duplicate step name: step:{tags.step} (cell {cell.number}) and step:{clash.name} "
-                                        f"(cell {clash.first_cell}) are the same KFP task {clash.task!r}: rename one")
+                    raise PipelineError(
+                        f"duplicate step name: step:{tags.step} (cell {cell.number}) and step:{clash.name} "
+                        f"(cell {clash.first_cell}) are the same KFP task {clash.task!r}: rename one"
+                    )
                 step = steps[tags.step] = Step(name=tags.step)
                 pipeline.steps.append(step)
             elif current is not step:
                 between = [s.name for s in pipeline.steps if s.first_cell > last_step_cell[step.name]]
                 if between:
-                    raise PipelineError(f"duplicate step name: step:{step.name} on cell {cell.number} and on cells up to "
-                                        f"{last_step_cell[step.name]}, with step {between[0]!r} between them: give the later "
-                                        "cells another step name")
+                    raise PipelineError(
+                        f"duplicate step name: step:{step.name} on cell {cell.number} and on cells up to "
+                        f"{last_step_cell[step.name]}, with step {between[0]!r} between them: give the later "
+                        "cells another step name"
+                    )
             for prev in tags.prev:
                 if prev not in step.prev:
                     step.prev.append(prev)
@@ -327,11 +354,15 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
             current = step
             continue
         if tags.settings:
-            raise PipelineError(f"cell {cell.number} has resource, image or pod tags but no step:<name> tag: put them on a step's cell")
+            raise PipelineError(
+                f"cell {cell.number} has resource, image or pod tags but no step:<name> tag: put them on a step's cell"
+            )
         if current is None:
             if not is_blank(cell.code):
-                raise PipelineError(f"cell {cell.number} has code but no tag, and no tagged cell above it: no step owns it "
-                                    "(Kale drops such cells silently): tag it step:<name>, imports, functions or skip")
+                raise PipelineError(
+                    f"cell {cell.number} has code but no tag, and no tagged cell above it: no step owns it "
+                    "(Kale drops such cells silently): tag it step:<name>, imports, functions or skip"
+                )
             continue
         if isinstance(current, Step):
             current.cells.append(cell)
@@ -374,7 +405,12 @@ def _group_by_headings(pipeline: Pipeline, cells, markdown) -> None:
             step_tags.append(tags)
         if not own:
             continue
-        if index == 0 and len(sections) > 1 and all(_only_imports(c.code) for c in own) and not any(t.settings for t in step_tags):
+        if (
+            index == 0
+            and len(sections) > 1
+            and all(_only_imports(c.code) for c in own)
+            and not any(t.settings for t in step_tags)
+        ):
             blocks["imports"].extend(own)
             continue
         base = title if pipeline.mode == "single" or index == 0 else (slug(title, "_") or f"step_{index}")
@@ -384,7 +420,9 @@ def _group_by_headings(pipeline: Pipeline, cells, markdown) -> None:
         if name in used:
             used[name] += 1
             name = f"{base}_{used[base]}"
-            pipeline.warnings.append(f"two sections are both called {base!r}: the one at cell {own[0].number} is step {name!r}")
+            pipeline.warnings.append(
+                f"two sections are both called {base!r}: the one at cell {own[0].number} is step {name!r}"
+            )
         else:
             used[name] = 1
         step = Step(name=check_step_name(name, f"the heading above cell {own[0].number}"), cells=own)
@@ -408,16 +446,25 @@ def _only_imports(code: str) -> bool:
 
 
 def _is_magic_call(node) -> bool:
-    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
-            and isinstance(node.value.func.value, ast.Call) and getattr(node.value.func.value.func, "id", "") == "get_ipython")
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and isinstance(node.value.func.value, ast.Call)
+        and getattr(node.value.func.value.func, "id", "") == "get_ipython"
+    )
 
 
 def _finish_blocks(pipeline: Pipeline, blocks: dict) -> None:
-    pipeline.shared = [c for c in blocks["imports"] if not is_blank(c.code)] + [c for c in blocks["functions"] if not is_blank(c.code)]
+    pipeline.shared = [c for c in blocks["imports"] if not is_blank(c.code)] + [
+        c for c in blocks["functions"] if not is_blank(c.code)
+    ]
     for cell in blocks["parameters"]:
         for param in parse_parameters(cell):
             if param.name in pipeline.parameters:
-                raise PipelineError(f"pipeline parameter {param.name!r} is assigned twice (cell {cell.number}): keep one")
+                raise PipelineError(
+                    f"pipeline parameter {param.name!r} is assigned twice (cell {cell.number}): keep one"
+                )
             pipeline.parameters[param.name] = param
     for cell in blocks["metrics"]:
         for name in parse_metrics(cell):
@@ -425,7 +472,14 @@ def _finish_blocks(pipeline: Pipeline, blocks: dict) -> None:
                 pipeline.metrics.append(name)
 
 
-_PARAM_TYPES = {bool: "BOOLEAN", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE", str: "STRING", list: "LIST", dict: "STRUCT"}
+_PARAM_TYPES = {
+    bool: "BOOLEAN",
+    int: "NUMBER_INTEGER",
+    float: "NUMBER_DOUBLE",
+    str: "STRING",
+    list: "LIST",
+    dict: "STRUCT",
+}
 
 
 def parse_parameters(cell: Cell) -> list[Parameter]:
@@ -434,7 +488,9 @@ def parse_parameters(cell: Cell) -> list[Parameter]:
     try:
         tree = ast.parse(cell.code)
     except SyntaxError as err:
-        raise PipelineError(f"the parameters cell (cell {cell.number}) has a syntax error at line {err.lineno}: it may hold {accepted}") from None
+        raise PipelineError(
+            f"the parameters cell (cell {cell.number}) has a syntax error at line {err.lineno}: it may hold {accepted}"
+        ) from None
     params = []
     lines = cell.code.splitlines()
     for node in tree.body:
@@ -452,7 +508,9 @@ def parse_parameters(cell: Cell) -> list[Parameter]:
                 literal = _NO
         kind = _PARAM_TYPES.get(type(literal))
         if target is None or literal is _NO or kind is None or not _json_like(literal):
-            raise PipelineError(f"the parameters cell (cell {cell.number}) may hold {accepted}: line {node.lineno} is `{line}`")
+            raise PipelineError(
+                f"the parameters cell (cell {cell.number}) may hold {accepted}: line {node.lineno} is `{line}`"
+            )
         params.append(Parameter(name=target, value=literal, type=kind))
     return params
 
@@ -492,7 +550,7 @@ def parse_metrics(cell: Cell) -> list[str]:
 
 
 def _apply_settings(step: Step, tags: _CellTags, cell_number: int | None) -> None:
-    """Resource, image, pod and cache tags onto a step; ``cell_number`` None: notebook steps_defaults (step tags win)."""
+    """Resource, image, pod and cache tags onto a step; ``cell_number`` None: steps_defaults (step tags win)."""
     where = f"cell {cell_number}" if cell_number else "steps_defaults"
     keep = cell_number is None  # defaults never override what a cell set
     res = step.resources
@@ -500,11 +558,15 @@ def _apply_settings(step: Step, tags: _CellTags, cell_number: int | None) -> Non
         for resource, value in values.items():
             if resource.endswith(GPU_SUFFIX):
                 if kind == "request":
-                    raise PipelineError(f"{where}: request:{resource} is not needed: GPUs take limit:{resource}:<count> only")
+                    raise PipelineError(
+                        f"{where}: request:{resource} is not needed: GPUs take limit:{resource}:<count> only"
+                    )
                 try:
                     count = int(value)
                 except ValueError:
-                    raise PipelineError(f"{where}: limit:{resource}:{value} is not a whole number of GPUs, e.g. limit:{resource}:1") from None
+                    raise PipelineError(
+                        f"{where}: limit:{resource}:{value} is not a whole number of GPUs, e.g. limit:{resource}:1"
+                    ) from None
                 if count < 0:
                     raise PipelineError(f"{where}: limit:{resource}:{value} is negative")
                 if keep and res.accelerator_count:
@@ -513,15 +575,19 @@ def _apply_settings(step: Step, tags: _CellTags, cell_number: int | None) -> Non
             elif resource in ("cpu", "memory"):
                 amount = _quantity(value, f"{kind}:{resource} on {where}")
                 if amount <= 0 or (resource == "memory" and amount < 2**20):
-                    raise PipelineError(f"{where}: {kind}:{resource}:{value} is too small: e.g. {kind}:cpu:500m, {kind}:memory:1Gi")
+                    raise PipelineError(
+                        f"{where}: {kind}:{resource}:{value} is too small: e.g. {kind}:cpu:500m, {kind}:memory:1Gi"
+                    )
                 attr = f"{resource}_{kind}"
                 if keep and getattr(res, attr):
                     continue
                 setattr(res, attr, value)
             else:
                 step_note = f"step {step.name!r}"
-                raise PipelineError(f"{where}: {kind}:{resource} ({step_note}) is not a resource a KFP task can set: use cpu, "
-                                    "memory or <vendor>/gpu (e.g. nvidia.com/gpu)")
+                raise PipelineError(
+                    f"{where}: {kind}:{resource} ({step_note}) is not a resource a KFP task can set: use cpu, "
+                    "memory or <vendor>/gpu (e.g. nvidia.com/gpu)"
+                )
     for resource in ("cpu", "memory"):
         request, limit = getattr(res, f"{resource}_request"), getattr(res, f"{resource}_limit")
         if request and limit and _quantity(request, "request") > _quantity(limit, "limit"):

@@ -24,10 +24,9 @@ from jupyter_server.utils import url_path_join
 from tornado.iostream import StreamClosedError
 
 from jupyter_kf.errors import InvalidSpec, KfError
-from jupyter_kf.training.spec import check_name
-
 from jupyter_kf.server import sections
 from jupyter_kf.server.manager import KfManager, without_token
+from jupyter_kf.training.spec import check_name
 
 NAMESPACE = "jupyter-kf/api"
 MANAGER_KEY = "jupyter_kf_manager"
@@ -44,8 +43,10 @@ def valid(name: str, what: str) -> str:
     """A name from the path, checked before it reaches a folder or a cluster call (400 otherwise)."""
     if what == "pipeline run id":
         if not _RUN_ID.match(name) or ".." in name:
-            raise InvalidSpec(f"pipeline run id {name[:80]!r} is invalid: use the id the listing shows (letters, digits, "
-                              "'-', '_' and '.')")
+            raise InvalidSpec(
+                f"pipeline run id {name[:80]!r} is invalid: use the id the listing shows (letters, digits, "
+                "'-', '_' and '.')"
+            )
         return name
     if len(name) > 63:  # the line names it without echoing all of it
         raise InvalidSpec(f"{what} {name[:40]!r}... is {len(name)} characters long: use at most 63")
@@ -139,7 +140,9 @@ class JobsHandler(KfAPIHandler):
     @tornado.web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        await self.call(lambda: sections.create_job(self._checked(self.body()), *self.where()), invalidate="jobs", status=201)
+        await self.call(
+            lambda: sections.create_job(self._checked(self.body()), *self.where()), invalidate="jobs", status=201
+        )
 
     @staticmethod
     def _checked(body: dict) -> dict:
@@ -260,8 +263,11 @@ class NotebooksHandler(KfAPIHandler):
     @tornado.web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        await self.call(lambda: without_token(sections.create_notebook(self.body(), *self.where())), invalidate="notebooks",
-                        status=201)
+        await self.call(
+            lambda: without_token(sections.create_notebook(self.body(), *self.where())),
+            invalidate="notebooks",
+            status=201,
+        )
 
 
 class NotebookHandler(KfAPIHandler):
@@ -290,8 +296,10 @@ class NotebookActionHandler(KfAPIHandler):
     action = ""
 
     async def act(self, name: str) -> None:
-        await self.call(lambda: without_token(sections.notebook_action(self.action, valid(name, NOTEBOOK), *self.where())),
-                        invalidate="notebooks")
+        await self.call(
+            lambda: without_token(sections.notebook_action(self.action, valid(name, NOTEBOOK), *self.where())),
+            invalidate="notebooks",
+        )
 
 
 class NotebookStopHandler(NotebookActionHandler):

@@ -328,7 +328,6 @@ class KfManager:
             return entry
         if section == "pipelines":  # local runs; their steps' statuses come from the local jobs cache
             from jupyter_kf import config
-
             from jupyter_kf.server import sections
 
             root = config.get().jobs_dir
@@ -364,7 +363,9 @@ class KfManager:
                                           KfError(f"listing failed: {type(err).__name__}: {err}"), time.time())
             entry.dirty = False
             # A failing listing (no permission, cluster down) is retried less often than a healthy one.
-            entry.due = time.monotonic() + (entry.interval if entry.snapshot.error is None else max(entry.interval, 5.0))
+            entry.due = time.monotonic() + (
+                entry.interval if entry.snapshot.error is None else max(entry.interval, 5.0)
+            )
             entry.ready.set()
 
     def _run(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from jupyter_kf import notebooks
 from jupyter_kf.serving import api as serving
 
+
 def as_dict(value: Any) -> Any:
     if hasattr(value, "to_dict"):
         return value.to_dict()
@@ -52,8 +53,8 @@ TRAIN_OPTIONS = ("workers", "cpu", "memory", "gpus", "env", "timeout", "image", 
 def create_job(body: dict, backend: str, namespace: str | None) -> dict:
     """``kf.train`` from a cell's source; the server has no kernel namespace, so the cell must be self-contained
     (the panel's form runs ``%%kf_train`` in the notebook's kernel instead, which ships the cell's inputs)."""
-    from jupyter_kf.training import api
     from jupyter_kf.errors import InvalidSpec
+    from jupyter_kf.training import api
 
     source = body.get("source")
     if not isinstance(source, str) or not source.strip():
@@ -175,9 +176,19 @@ def list_pipeline_runs(jobs: list[dict] | None = None) -> list[dict]:
                          "created": created, "seconds": record.get("seconds"), "steps": steps,
                          "parameters": record.get("parameters", {}), "backend": "local"})
         else:
-            runs.append({"id": folder.name, "pipeline": _pipeline_name(folder), "notebook": "", "phase": "Running",
-                         "created": created, "seconds": None, "steps": sorted(jobs.values(), key=lambda s: s["started"] or ""),
-                         "parameters": {}, "backend": "local"})
+            runs.append(
+                {
+                    "id": folder.name,
+                    "pipeline": _pipeline_name(folder),
+                    "notebook": "",
+                    "phase": "Running",
+                    "created": created,
+                    "seconds": None,
+                    "steps": sorted(jobs.values(), key=lambda s: s["started"] or ""),
+                    "parameters": {},
+                    "backend": "local",
+                }
+            )
     return sorted(runs, key=lambda r: r["created"], reverse=True)
 
 

@@ -62,9 +62,25 @@ class Model:
         return f"<Model {self.name} on {self.backend.name}>"
 
 
-def deploy(name: str, model, format: str | None = None, protocol: str | None = None, gpus=0, cpu=None, memory=None,
-           min_replicas=None, max_replicas=None, runtime: str | None = None, canary=None, backend: str | None = None,
-           namespace: str | None = None, wait: bool = True, timeout=300, on_update=None, what: str | None = None) -> Model:
+def deploy(
+    name: str,
+    model,
+    format: str | None = None,
+    protocol: str | None = None,
+    gpus=0,
+    cpu=None,
+    memory=None,
+    min_replicas=None,
+    max_replicas=None,
+    runtime: str | None = None,
+    canary=None,
+    backend: str | None = None,
+    namespace: str | None = None,
+    wait: bool = True,
+    timeout=300,
+    on_update=None,
+    what: str | None = None,
+) -> Model:
     """Serve ``model`` (an object in the notebook, or a URI such as s3://bucket/models/iris) as ``name``.
 
     With ``canary=N`` the new version takes N% of the traffic beside the one deployed; ``promote()`` or
@@ -76,8 +92,10 @@ def deploy(name: str, model, format: str | None = None, protocol: str | None = N
     if uri is None and isinstance(model, str):
         from jupyter_kf.errors import InvalidSpec
 
-        raise InvalidSpec(f"--model {model!r} is neither a model URI nor a model object: use s3://, gs://, pvc://, hf://, "
-                          "oci://, http(s):// URIs, or the name of a variable holding a trained model")
+        raise InvalidSpec(
+            f"--model {model!r} is neither a model URI nor a model object: use s3://, gs://, pvc://, hf://, "
+            "oci://, http(s):// URIs, or the name of a variable holding a trained model"
+        )
     handle = Model(name, get_backend(backend), namespace)
     handle.backend.deploy(spec, None if uri else model, what or "the model")
     if wait:

@@ -81,8 +81,15 @@ def local_token(url: str, model_name: str) -> str | None:
 
 
 class ModelClient:
-    def __init__(self, url: str, model_name: str, protocol: str = "v1", timeout: float = 60.0, host_header: str | None = None,
-                 token: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        model_name: str,
+        protocol: str = "v1",
+        timeout: float = 60.0,
+        host_header: str | None = None,
+        token: str | None = None,
+    ):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PredictionError(f"model {model_name} has no usable URL ({url!r}): is it Ready? %kf_models shows it")
@@ -119,15 +126,22 @@ class ModelClient:
                     resp = conn.getresponse()
                     raw = resp.read()
                     break
-                except (http.client.RemoteDisconnected, http.client.CannotSendRequest, BrokenPipeError,
-                        ConnectionResetError) as err:
+                except (
+                    http.client.RemoteDisconnected,
+                    http.client.CannotSendRequest,
+                    BrokenPipeError,
+                    ConnectionResetError,
+                ) as err:
                     self.close()
                     if attempt:
-                        raise PredictionError(f"model {self.model_name} at {self.url} dropped the connection: {err}") from None
+                        raise PredictionError(
+                            f"model {self.model_name} at {self.url} dropped the connection: {err}"
+                        ) from None
                 except OSError as err:
                     self.close()
-                    raise PredictionError(f"model {self.model_name} at {self.url} is unreachable: "
-                                          f"{getattr(err, 'strerror', None) or err}") from None
+                    raise PredictionError(
+                        f"model {self.model_name} at {self.url} is unreachable: {getattr(err, 'strerror', None) or err}"
+                    ) from None
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:

@@ -23,8 +23,18 @@ class ModelTable:
 
     def _rows(self):
         for s in self.statuses:
-            yield s, {"name": s.name, "ready": "yes" if s.ready else s.phase.lower(), "url": s.url, "traffic": s.traffic,
-                      "format": f"{s.format} {s.protocol}".strip(), "where": s.namespace or s.backend, "why": s.message}
+            yield (
+                s,
+                {
+                    "name": s.name,
+                    "ready": "yes" if s.ready else s.phase.lower(),
+                    "url": s.url,
+                    "traffic": s.traffic,
+                    "format": f"{s.format} {s.protocol}".strip(),
+                    "where": s.namespace or s.backend,
+                    "why": s.message,
+                },
+            )
 
     def __repr__(self):
         if not self.statuses:
@@ -34,7 +44,9 @@ class ModelTable:
     def _repr_html_(self):
         if not self.statuses:
             return f"<i>{html.escape(repr(self))}</i>"
-        head = "".join(f"<th style='text-align:left'>{c}</th>" for c in ("Name", "Ready", "URL", "Traffic", "Format", "Where", ""))
+        head = "".join(
+            f"<th style='text-align:left'>{c}</th>" for c in ("Name", "Ready", "URL", "Traffic", "Format", "Where", "")
+        )
         body = "".join(
             f"<tr><td><b>{html.escape(r['name'])}</b></td><td>{model_badge(s.phase)}</td>"
             f"<td><code>{html.escape(r['url'])}</code></td><td>{html.escape(r['traffic'])}</td><td>{html.escape(r['format'])}</td>"

@@ -60,7 +60,9 @@ def save(obj, fmt: str, folder: Path, name: str, what: str = "the model") -> str
     if fmt not in FORMATS:
         raise CannotSave(f"--format {fmt!r} is unknown: use one of {', '.join(FORMATS)}")
     if fmt not in SAVEABLE:
-        raise CannotSave(f"{fmt} models are deployed from a URI (e.g. --model hf://org/model), not from a notebook object")
+        raise CannotSave(
+            f"{fmt} models are deployed from a URI (e.g. --model hf://org/model), not from a notebook object"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     try:
         return _SAVERS[fmt](obj, folder, name, what)
@@ -98,8 +100,10 @@ def _save_sklearn(obj, folder: Path, name: str, what: str) -> str:
         raise _mismatch(obj, "sklearn", what, "an estimator with a predict() method")
     joblib = _need("joblib", "sklearn")
     if type(obj).__module__ == "__main__":
-        raise CannotSave(f"{what} ({describe(obj)}) cannot be saved as sklearn: its class {describe(obj)} is defined in the "
-                         "notebook, which a model server cannot import; move the class into a module next to the notebook")
+        raise CannotSave(
+            f"{what} ({describe(obj)}) cannot be saved as sklearn: its class {describe(obj)} is defined in the "
+            "notebook, which a model server cannot import; move the class into a module next to the notebook"
+        )
     try:
         pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as err:
@@ -140,7 +144,9 @@ def _save_pytorch(obj, folder: Path, name: str, what: str) -> str:
     target = folder / name / "1"
     target.mkdir(parents=True)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, which Triton cannot load yet
+        warnings.simplefilter(
+            "ignore"
+        )  # torch.jit is deprecated in favour of torch.export, which Triton cannot load yet
         scripted = obj if isinstance(obj, torch.jit.ScriptModule) else torch.jit.script(obj.eval())
         scripted.save(str(target / "model.pt"))
     (folder / name / "config.pbtxt").write_text(TRITON_PYTORCH_CONFIG.format(name=name))

@@ -145,7 +145,9 @@ class Base(tornado.web.RequestHandler):
         host = (self.request.host or "").lower()
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if name not in LOOPBACK:
-            return self.reply({"error": f"Host {cut(host, 100)!r} is not this server's: use http://127.0.0.1:PORT"}, 403)
+            return self.reply(
+                {"error": f"Host {cut(host, 100)!r} is not this server's: use http://127.0.0.1:PORT"}, 403
+            )
         origin = self.request.headers.get("Origin")
         if origin is not None and origin.lower() != f"{self.request.protocol}://{host}":
             return self.reply({"error": "cross-origin requests are refused"}, 403)
@@ -161,7 +163,9 @@ class Base(tornado.web.RequestHandler):
 
     def authorized(self) -> bool:
         scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
-        return scheme.lower() in ("bearer", "token") and hmac.compare_digest(given.strip().encode(), self.token.encode())
+        return scheme.lower() in ("bearer", "token") and hmac.compare_digest(
+            given.strip().encode(), self.token.encode()
+        )
 
     def known(self, name: str, version: str | None = None) -> bool:
         if name != self.models.name:
@@ -177,7 +181,9 @@ class Base(tornado.web.RequestHandler):
         try:
             data = json.loads(self.request.body or b"{}")
         except (ValueError, RecursionError) as err:
-            raise BadInput(f"Unrecognized request format: {cut(err) if isinstance(err, ValueError) else 'nested too deeply'}") from None
+            raise BadInput(
+                f"Unrecognized request format: {cut(err) if isinstance(err, ValueError) else 'nested too deeply'}"
+            ) from None
         if not isinstance(data, dict):
             raise BadInput("Unrecognized request format: expected a JSON object")
         return data
@@ -327,7 +333,9 @@ def main(argv=None) -> int:
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     tmp = folder / "server.json.tmp"
-    tmp.write_text(json.dumps({"pid": os.getpid(), "port": port, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+    tmp.write_text(
+        json.dumps({"pid": os.getpid(), "port": port, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    )
     os.replace(tmp, folder / "server.json")
     loop = tornado.ioloop.IOLoop.current()
     loop.asyncio_loop.add_signal_handler(signal.SIGTERM, loop.stop)

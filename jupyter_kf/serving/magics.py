@@ -15,7 +15,9 @@ class ServingMagics(Magics):
     @magic_arguments()
     @argument("name", help="model name (DNS-1123: lowercase letters, digits, '-')")
     @argument("--model", help="a variable holding a trained model, or a URI (s3://, gs://, pvc://, hf://, oci://, http(s)://)")
-    @argument("--format", help="sklearn, xgboost, lightgbm, pytorch, onnx, tensorflow, huggingface (default: from the object)")
+    @argument(
+        "--format", help="sklearn, xgboost, lightgbm, pytorch, onnx, tensorflow, huggingface (default: from the object)"
+    )
     @argument("--protocol", help="v1 (KServe V1) or v2 (Open Inference Protocol)")
     @argument("--gpus", default=None, help="GPUs per replica")
     @argument("--cpu", help="CPU per replica, a Kubernetes quantity (1, 500m)")
@@ -44,7 +46,9 @@ class ServingMagics(Magics):
                 raise InvalidSpec("--promote and --rollback contradict each other: use one")
             handle = api.model(args.name, backend=args.backend, namespace=args.namespace)
             status = handle.promote() if args.promote else handle.rollback()
-            print(f"{args.name}: {'canary promoted' if args.promote else 'canary rolled back'}; traffic {status.traffic}")
+            print(
+                f"{args.name}: {'canary promoted' if args.promote else 'canary rolled back'}; traffic {status.traffic}"
+            )
             return None
         if not args.model:
             raise InvalidSpec("--model is required: a variable holding a trained model, or a URI such as s3://bucket/models/iris")
@@ -107,9 +111,9 @@ class ServingMagics(Magics):
     @line_magic
     def kf_models(self, line):
         """A table of deployed models: name, ready, URL, traffic."""
-        from jupyter_kf.training.backends import resolve_name
         from jupyter_kf.serving import api
         from jupyter_kf.serving.display import ModelTable
+        from jupyter_kf.training.backends import resolve_name
 
         args = parse(self.kf_models, line)
         return ModelTable(api.models(backend=args.backend, namespace=args.namespace), resolve_name(args.backend))

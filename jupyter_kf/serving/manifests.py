@@ -94,13 +94,18 @@ def versions(isvc: dict) -> dict:
 
 
 def _set_versions(isvc: dict, stable, canary) -> None:
-    isvc["metadata"].setdefault("annotations", {})[VERSIONS_ANNOTATION] = json.dumps({"stable": stable, "canary": canary})
+    isvc["metadata"].setdefault("annotations", {})[VERSIONS_ANNOTATION] = json.dumps(
+        {"stable": stable, "canary": canary}
+    )
 
 
 def mode_of(isvc: dict) -> str:
     annotations = isvc.get("metadata", {}).get("annotations") or {}
-    return (normalize_mode(annotations.get(MODE_ANNOTATION)) or normalize_mode((isvc.get("status") or {}).get("deploymentMode"))
-            or "Standard")
+    return (
+        normalize_mode(annotations.get(MODE_ANNOTATION))
+        or normalize_mode((isvc.get("status") or {}).get("deploymentMode"))
+        or "Standard"
+    )
 
 
 def with_canary(isvc: dict, model: dict, percent: int, version: dict) -> dict:
@@ -109,13 +114,20 @@ def with_canary(isvc: dict, model: dict, percent: int, version: dict) -> dict:
     predictor = out["spec"]["predictor"]
     stable = versions(isvc)["stable"]
     if mode_of(isvc) == "Knative":
-        predictor["model"] = {**{k: v for k, v in predictor["model"].items() if k not in ("storageUri", "modelFormat", "runtime",
-                                                                                           "protocolVersion", "args")},
-                              **{k: v for k, v in model.items() if k != "name"}}
+        predictor["model"] = {
+            **{
+                k: v
+                for k, v in predictor["model"].items()
+                if k not in ("storageUri", "modelFormat", "runtime", "protocolVersion", "args")
+            },
+            **{k: v for k, v in model.items() if k != "name"},
+        }
         predictor["canaryTrafficPercent"] = percent
     else:  # the stable predictor keeps its name: renaming it without a model change is refused
         canary_model = {"name": "kserve-container", **{k: v for k, v in model.items() if k != "name"}}
-        out["spec"]["canary"] = [{"trafficPercent": percent, "predictor": {"name": version["version"], "model": canary_model}}]
+        out["spec"]["canary"] = [
+            {"trafficPercent": percent, "predictor": {"name": version["version"], "model": canary_model}}
+        ]
     _set_versions(out, stable, {**version, "percent": percent})
     return out
 

@@ -80,7 +80,9 @@ class ServingSpec:
         if protocol not in (None, ""):
             proto = str(protocol).strip().lower()
             if proto not in PROTOCOLS:
-                raise InvalidSpec(f"--protocol {protocol!r} is unknown: use v1 (KServe V1) or v2 (Open Inference Protocol)")
+                raise InvalidSpec(
+                    f"--protocol {protocol!r} is unknown: use v1 (KServe V1) or v2 (Open Inference Protocol)"
+                )
         check_protocol(fmt, proto)
         if cpu not in (None, "") and parse_quantity(cpu, "--cpu") <= 0:
             raise InvalidSpec(f"--cpu {cpu!r} must be more than zero, e.g. 1 or 500m")

@@ -40,7 +40,10 @@ def get_store(why: str = "") -> "S3Store | PvcStore":
         check_uri(uri)
         mount = getattr(cfg, "store_mount", "")
         if not mount:
-            raise NoStore(f"store {uri} is a PVC: set c.KfConfig.store_mount to where that claim is mounted in this notebook server")
+            raise NoStore(
+                f"store {uri} is a PVC: set c.KfConfig.store_mount to where that claim is mounted in this notebook "
+                "server"
+            )
         return PvcStore(uri, Path(mount).expanduser())
     raise NoStore(f"store {uri!r} is not supported for models: use s3://bucket/prefix or pvc://claim/prefix")
 
@@ -63,7 +66,9 @@ class S3Store:
             raise StoreError(f"no credentials for store {self.uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
                              "the notebook's environment (they are used here only, never sent to the cluster)")
         try:
-            return s3_request(method, {"endpoint": self.endpoint, "bucket": self.bucket, "region": self.region}, key, body)
+            return s3_request(
+                method, {"endpoint": self.endpoint, "bucket": self.bucket, "region": self.region}, key, body
+            )
         except urllib.error.HTTPError as err:
             detail = err.read()[:2000].decode("utf-8", "replace")
             import re
@@ -112,7 +117,9 @@ class PvcStore:
             shutil.copytree(folder, target)
         except OSError as err:
             shutil.rmtree(target, ignore_errors=True)
-            raise StoreError(f"cannot write the model to {target} (claim {self.claim} mounted at {self.mount}): {err}") from None
+            raise StoreError(
+                f"cannot write the model to {target} (claim {self.claim} mounted at {self.mount}): {err}"
+            ) from None
         rel = "/".join(p for p in (self.prefix, key.strip("/")) if p)
         return f"pvc://{self.claim}/{rel}", [rel]
 

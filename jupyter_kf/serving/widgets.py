@@ -22,16 +22,22 @@ class ModelView(w.VBox):
 
     def __repr__(self):
         s = self.status
-        return (f"{self.name} {s.phase}" + (f" at {s.url}" if s.url else "") + (f", traffic {s.traffic}" if s.traffic else "")
-                + (f": {s.message}" if s.message else ""))
+        return (
+            f"{self.name} {s.phase}"
+            + (f" at {s.url}" if s.url else "")
+            + (f", traffic {s.traffic}" if s.traffic else "")
+            + (f": {s.message}" if s.message else "")
+        )
 
     def update(self, status: ModelStatus) -> None:
         self.status = status
         where = self.backend + (f" · {status.namespace}" if status.namespace else "")
-        self.header.value = (f"<b>{html.escape(self.name)}</b> {model_badge(status.phase)} "
-                             f"<span style='color:#888'>{html.escape(where)}"
-                             + (f" · {html.escape(status.format)} {html.escape(status.protocol)}" if status.format else "")
-                             + "</span>")
+        self.header.value = (
+            f"<b>{html.escape(self.name)}</b> {model_badge(status.phase)} "
+            f"<span style='color:#888'>{html.escape(where)}"
+            + (f" · {html.escape(status.format)} {html.escape(status.protocol)}" if status.format else "")
+            + "</span>"
+        )
         lines = []
         if status.url:
             lines.append(f"URL <code>{html.escape(status.url)}</code>")

@@ -12,13 +12,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from jupyter_kf.training import capture, payload, results as _results
 from jupyter_kf import config
 from jupyter_kf.datasets import api as data_api
-from jupyter_kf.training.backends import Backend, get_backend
 from jupyter_kf.errors import JobFailed, JobNotFound, KfError
-from jupyter_kf.training.status import JobStatus
+from jupyter_kf.training import capture, payload
+from jupyter_kf.training import results as _results
+from jupyter_kf.training.backends import Backend, get_backend
 from jupyter_kf.training.spec import TrainSpec
+from jupyter_kf.training.status import JobStatus
 
 __all__ = ["train", "jobs", "job", "Job", "DryRun"]
 
@@ -86,9 +87,18 @@ def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None,
         if user_ns is None:
             user_ns = inspect.currentframe().f_back.f_globals
     spec = TrainSpec.create(
-        name=name or new_job_name(), workers=workers, cpu=cpu or cfg.cpu or None, memory=memory or cfg.memory or None,
-        gpus=gpus if gpus is not None else cfg.gpus, env=env, timeout=timeout, backend=backend, image=image or cfg.image or None,
-        namespace=namespace or None, data=data, **cluster,
+        name=name or new_job_name(),
+        workers=workers,
+        cpu=cpu or cfg.cpu or None,
+        memory=memory or cfg.memory or None,
+        gpus=gpus if gpus is not None else cfg.gpus,
+        env=env,
+        timeout=timeout,
+        backend=backend,
+        image=image or cfg.image or None,
+        namespace=namespace or None,
+        data=data,
+        **cluster,
     )
     analysis = capture.analyse(source)
     captured = payload.capture_inputs(analysis, user_ns, include=include, exclude=exclude, ship_all=ship_all)
@@ -134,7 +144,9 @@ def _remove_finished(target: Backend, name: str) -> None:
     except JobNotFound:
         return
     if not status.done:
-        raise KfError(f"job {name!r} is still {status.phase}: --replace only removes finished jobs; %kf_cancel {name} first")
+        raise KfError(
+            f"job {name!r} is still {status.phase}: --replace only removes finished jobs; %kf_cancel {name} first"
+        )
     target.delete(name)
 
 
@@ -223,8 +235,11 @@ class Job:
         summary = _results.read_summary(folder)
         if summary is None:
             if status.done:
-                raise JobFailed(f"job {self.name!r} {status.phase.lower()} without results: {status.message or 'no result was written'}"
-                                f" (%kf_logs {self.name} shows its output)")
+                raise JobFailed(
+                    f"job {self.name!r} {status.phase.lower()} without results: "
+                    f"{status.message or 'no result was written'}"
+                    f" (%kf_logs {self.name} shows its output)"
+                )
             raise _results.ResultsNotReady(f"job {self.name!r} is still {status.phase}: its results come when it ends "
                                            f"(%kf_attach {self.name} waits for them)")
         return _results.load(folder, self._originals)

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from jupyter_kf.errors import CaptureError
 
 CELL_FILENAME = "<kf_train cell>"
-IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_", "__", "___", "_ih", "_oh", "_dh", "_ii", "_iii", "_i"})
+IPYTHON_NAMES = frozenset(
+    {"In", "Out", "get_ipython", "exit", "quit", "_", "__", "___", "_ih", "_oh", "_dh", "_ii", "_iii", "_i"}
+)
 _IPYTHON_NAME = re.compile(r"^_(i|\d+|i\d+)$")
 _DYNAMIC_CALLS = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
 _CODE_MAGICS = frozenset({"time", "timeit", "prun"})
@@ -55,7 +57,9 @@ def analyse(source: str) -> CellAnalysis:
         tree = ast.parse(code, CELL_FILENAME)
     except SyntaxError as err:
         line = (err.text or "").strip()
-        raise CaptureError(f"syntax error in the cell, line {err.lineno}: {err.msg}" + (f": {line}" if line else "")) from None
+        raise CaptureError(
+            f"syntax error in the cell, line {err.lineno}: {err.msg}" + (f": {line}" if line else "")
+        ) from None
     flow = CellFlow()
     flow.block(tree.body)
     analysis = CellAnalysis(source=source, code=code, warnings=flow.warnings)
@@ -125,17 +129,7 @@ class CellFlow:
             self.branch(node.body)
             self.branch(node.orelse)
         elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-            self.branch(node.body)
-            for handler in node.handlers:
-                if handler.type:
-                    self.expr(handler.type)
-                saved = set(self.bound)
-                if handler.name:
-                    self.write(handler.name)
-                self.block(handler.body)
-                self.bound = saved
-            self.branch(node.orelse)
-            self.block(node.finalbody)
+            self.try_(node)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 self.expr(item.context_expr)
@@ -145,13 +139,7 @@ class CellFlow:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             self.import_(node)
         elif isinstance(node, ast.Delete):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    self.read(target.id)
-                    self.bound.discard(target.id)
-                    self.deleted.append(target.id)
-                else:
-                    self.expr(target)
+            self.delete(node)
         elif isinstance(node, ast.Assign):
             self.expr(node.value)
             for target in node.targets:
@@ -166,25 +154,52 @@ class CellFlow:
                 self.expr(node.value)
                 self.target(node.target)
         elif isinstance(node, ast.Match):
-            self.expr(node.subject)
-            bound_sets = []
-            for case in node.cases:
-                saved = set(self.bound)
-                for name in _pattern_names(case.pattern):
-                    self.write(name)
-                if case.guard is not None:
-                    self.expr(case.guard)
-                self.block(case.body)
-                bound_sets.append(self.bound)
-                self.bound = saved
-            if bound_sets and any(isinstance(c.pattern, ast.MatchAs) and c.pattern.pattern is None for c in node.cases):
-                self.bound = set.intersection(*bound_sets)
+            self.match(node)
         elif isinstance(node, (ast.Global, ast.Nonlocal, ast.Pass, ast.Break, ast.Continue)):
             return
         else:  # Expr, Return, Raise, Assert and anything newer: reads in field order
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.expr):
                     self.expr(child)
+
+    def try_(self, node) -> None:
+        """Nothing in a try body is bound for sure; a handler binds only inside itself."""
+        self.branch(node.body)
+        for handler in node.handlers:
+            if handler.type:
+                self.expr(handler.type)
+            saved = set(self.bound)
+            if handler.name:
+                self.write(handler.name)
+            self.block(handler.body)
+            self.bound = saved
+        self.branch(node.orelse)
+        self.block(node.finalbody)
+
+    def delete(self, node) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                self.read(target.id)
+                self.bound.discard(target.id)
+                self.deleted.append(target.id)
+            else:
+                self.expr(target)
+
+    def match(self, node) -> None:
+        """Cases bind what every case binds, and only when a wildcard case makes the match exhaustive."""
+        self.expr(node.subject)
+        bound_sets = []
+        for case in node.cases:
+            saved = set(self.bound)
+            for name in _pattern_names(case.pattern):
+                self.write(name)
+            if case.guard is not None:
+                self.expr(case.guard)
+            self.block(case.body)
+            bound_sets.append(self.bound)
+            self.bound = saved
+        if bound_sets and any(isinstance(c.pattern, ast.MatchAs) and c.pattern.pattern is None for c in node.cases):
+            self.bound = set.intersection(*bound_sets)
 
     def import_(self, node) -> None:
         for alias in node.names:
@@ -278,7 +293,8 @@ class CellFlow:
         func = node.func
         if isinstance(func, ast.Name) and func.id in _DYNAMIC_CALLS and func.id not in self.bound:
             self.warnings.append(
-                f"the cell calls {func.id}(): names it uses cannot be seen; add them with --include NAME or use --ship-all"
+                f"the cell calls {func.id}(): names it uses cannot be seen; add them with --include NAME or use "
+                "--ship-all"
             )
         magic = _ipython_call(node)
         if magic is not None:

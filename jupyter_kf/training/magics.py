@@ -26,15 +26,32 @@ class KfMagics(Magics):
     @argument("--image", help="container image on a cluster")
     @argument("--kind", help="on a cluster: trainjob, pytorchjob or job (default: the best the cluster offers)")
     @argument("--runtime", help="Kubeflow Trainer training runtime (default: torch-distributed)")
-    @argument("--pip", action="append", default=[], metavar="PACKAGE", help="package to pip-install in the job at start (repeatable)")
+    @argument(
+        "--pip",
+        action="append",
+        default=[],
+        metavar="PACKAGE",
+        help="package to pip-install in the job at start (repeatable)",
+    )
     @argument("--gpu-vendor", help="GPU resource name (default: nvidia.com/gpu)")
-    @argument("--node-selector", action="append", default=[], metavar="KEY=VALUE", help="schedule on nodes with this label")
+    @argument(
+        "--node-selector", action="append", default=[], metavar="KEY=VALUE", help="schedule on nodes with this label"
+    )
     @argument("--toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]", help="tolerate a node taint")
     @argument("--queue", help="Kueue LocalQueue for quota")
-    @argument("--priority-class", help="TrainJob (Trainer v2.1+): a Kueue WorkloadPriorityClass, not a pod PriorityClass; "
-                                       "PyTorchJob/Job: the pods' PriorityClass")
+    @argument(
+        "--priority-class",
+        help="TrainJob (Trainer v2.1+): a Kueue WorkloadPriorityClass, not a pod PriorityClass; "
+        "PyTorchJob/Job: the pods' PriorityClass",
+    )
     @argument("--retries", default="0", help="times to retry failed workers")
-    @argument("--secret-env", action="append", default=[], metavar="NAME=SECRET/KEY", help="env var read from a Secret (never copied)")
+    @argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="NAME=SECRET/KEY",
+        help="env var read from a Secret (never copied)",
+    )
     @argument("--volume", action="append", default=[], metavar="pvc:CLAIM:/PATH", help="mount a PersistentVolumeClaim")
     @argument("--data", action="append", default=[], metavar="NAME[@V]:MOUNT",
               help="mount a dataset version read-only (repeatable; a relative MOUNT is under the job's working folder)")
@@ -47,8 +64,8 @@ class KfMagics(Magics):
     @cell_magic
     def kf_train(self, line, cell):
         """Run this cell as a training job; its results come back as notebook variables."""
-        from jupyter_kf.training import api
         from jupyter_kf import config
+        from jupyter_kf.training import api
 
         args = parse(self.kf_train, line)
         job = api.train(
@@ -76,8 +93,8 @@ class KfMagics(Magics):
     @line_magic
     def kf_attach(self, line):
         """Watch a job again (also after a kernel restart) and bring its results into the notebook."""
-        from jupyter_kf.training import api
         from jupyter_kf import config
+        from jupyter_kf.training import api
 
         args = parse(self.kf_attach, line)
         return self._watch(api.job(args.name, backend=args.backend), config.get().log_lines)
@@ -112,7 +129,9 @@ class KfMagics(Magics):
 
         def follow():
             status = job.wait(on_update=view.update)
-            view.finish(f"{job.name} {status.phase.lower()}: %kf_attach {job.name} brings its results into the notebook")
+            view.finish(
+                f"{job.name} {status.phase.lower()}: %kf_attach {job.name} brings its results into the notebook"
+            )
 
         threading.Thread(target=follow, name=f"kf-follow-{job.name}", daemon=True).start()
 
@@ -136,7 +155,11 @@ class KfMagics(Magics):
         if error.get("traceback"):
             print(error["traceback"], file=sys.stderr, end="")
         where = f" at cell line {error['line']}" if error.get("line") else ""
-        what = f"{error.get('type', 'error')}: {error.get('message', '')}" if error.get("kind") == "cell" else (error.get("message") or status.message)
+        what = (
+            f"{error.get('type', 'error')}: {error.get('message', '')}"
+            if error.get("kind") == "cell"
+            else (error.get("message") or status.message)
+        )
         kept = f"; partial results in the notebook: {names}" if names != "nothing" else ""
         message = f"job {job.name} {status.phase.lower()}{where}: {what}{kept}"
         view.finish(message)
@@ -147,9 +170,9 @@ class KfMagics(Magics):
     @line_magic
     def kf_jobs(self, line):
         """A table of jobs, newest first."""
+        from jupyter_kf.display import JobTable
         from jupyter_kf.training import api
         from jupyter_kf.training.backends import resolve_name
-        from jupyter_kf.display import JobTable
 
         args = parse(self.kf_jobs, line)
         return JobTable(api.jobs(backend=args.backend), resolve_name(args.backend))
@@ -215,7 +238,10 @@ class KfMagics(Magics):
         if args.no_apply:
             return job.results()
         loaded, changed = job.apply(self.shell.user_ns)
-        print(f"{args.name}: {', '.join(changed) or 'no results'}" + (" (partial: the job failed)" if loaded.error else ""))
+        print(
+            f"{args.name}: {', '.join(changed) or 'no results'}"
+            + (" (partial: the job failed)" if loaded.error else "")
+        )
         return None
 
 

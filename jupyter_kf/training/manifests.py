@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.kube.objects import (
+    BUNDLE_MOUNT,
+    NO_ISTIO_SIDECAR,
+    OUTPUT_MOUNT,
+    RESULT_KEY_FIELD,
+    env_list,
+    resources,
+    volumes_and_mounts,
+)
 from jupyter_kf.training.runner import RESULT_KEY_ENV
 from jupyter_kf.training.spec import TrainSpec
-from jupyter_kf.kube.objects import BUNDLE_MOUNT, NO_ISTIO_SIDECAR, OUTPUT_MOUNT, RESULT_KEY_FIELD, env_list, resources, volumes_and_mounts
 
 MASTER_PORT = 29500
 # The Trainer's JobSet plugin requires a domain-prefixed path (validation.IsDomainPrefixedPath).
@@ -92,8 +100,10 @@ def build_trainjob(plan: TrainPlan) -> dict:
     """
     spec = plan.spec
     if spec.retries:
-        raise InvalidSpec(f"--retries {spec.retries}: a TrainJob has no retry setting (its training runtime decides "
-                          "restarts): leave --retries out, or use --kind pytorchjob or --kind job, which accept --retries N")
+        raise InvalidSpec(
+            f"--retries {spec.retries}: a TrainJob has no retry setting (its training runtime decides "
+            "restarts): leave --retries out, or use --kind pytorchjob or --kind job, which accept --retries N"
+        )
     if plan.trainer_minor < 2 and spec.timeout:
         raise InvalidSpec(f"--timeout: this cluster runs Kubeflow Trainer v2.{plan.trainer_minor}, whose TrainJob has "
                           "no deadline (v2.2+ has): leave --timeout out, or use --kind pytorchjob or --kind job")
@@ -146,8 +156,12 @@ def build_pytorchjob(plan: TrainPlan) -> dict:
     run_policy = {"cleanPodPolicy": "None", "backoffLimit": spec.retries}
     if spec.timeout:
         run_policy["activeDeadlineSeconds"] = int(spec.timeout)
-    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": plan.metadata(),
-            "spec": {"nprocPerNode": str(plan.procs_per_worker), "runPolicy": run_policy, "pytorchReplicaSpecs": replicas}}
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": plan.metadata(),
+        "spec": {"nprocPerNode": str(plan.procs_per_worker), "runPolicy": run_policy, "pytorchReplicaSpecs": replicas},
+    }
 
 
 def build_batch_job(plan: TrainPlan) -> list[dict]:

@@ -16,9 +16,9 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jupyter_kf.errors import CaptureError
 from jupyter_kf.training import runner
 from jupyter_kf.training.capture import BUILTINS, CellAnalysis, is_ipython_name
-from jupyter_kf.errors import CaptureError
 from jupyter_kf.training.spec import TrainSpec, parse_quantity
 
 
@@ -106,7 +106,12 @@ _prefixes: set[str] = set()
 
 
 def _ship_as(name: str, path: str | None, root: str) -> str | None:
-    if not path or not os.path.isabs(path) or not path.endswith(".py") or name.split(".")[0] in ("jupyter_kf", "tests", "__main__"):
+    if (
+        not path
+        or not os.path.isabs(path)
+        or not path.endswith(".py")
+        or name.split(".")[0] in ("jupyter_kf", "tests", "__main__")
+    ):
         return None
     if not (os.path.realpath(os.path.dirname(path)) + os.sep).startswith(root + os.sep):
         return None
@@ -191,18 +196,29 @@ def write_bundle(folder: Path, spec: TrainSpec, analysis: CellAnalysis, captured
 
     limit = payload_limit_bytes() if limit is None else limit
     try:
-        size = runner.write_frames(str(folder / "payload.bin"), captured.values, cloudpickle.Pickler) if captured.values else 0
+        size = (
+            runner.write_frames(str(folder / "payload.bin"), captured.values, cloudpickle.Pickler)
+            if captured.values
+            else 0
+        )
     except Exception:
-        culprits = [f"input {name!r}: {found}" for name, obj in captured.values.items()
-                    if (found := find_unpicklable(obj, name))]
+        culprits = [
+            f"input {name!r}: {found}"
+            for name, obj in captured.values.items()
+            if (found := find_unpicklable(obj, name))
+        ]
         detail = "; ".join(culprits) or "the inputs together cannot be pickled"
-        raise CaptureError(f"cannot send the cell's inputs to the job: {detail}. Define it inside the cell, or leave it "
-                           "out with --exclude NAME") from None
+        raise CaptureError(
+            f"cannot send the cell's inputs to the job: {detail}. Define it inside the cell, or leave it "
+            "out with --exclude NAME"
+        ) from None
     if size > limit:
         biggest = sorted(captured.sizes().items(), key=lambda kv: -kv[1])[:3]
         listed = ", ".join(f"{n} ({format_size(s)})" for n, s in biggest)
-        raise CaptureError(f"the cell's inputs are {format_size(size)}, over the payload limit of {format_size(limit)}: "
-                           f"{listed}. Load the data inside the cell, or raise c.KfConfig.payload_limit")
+        raise CaptureError(
+            f"the cell's inputs are {format_size(size)}, over the payload limit of {format_size(limit)}: "
+            f"{listed}. Load the data inside the cell, or raise c.KfConfig.payload_limit"
+        )
     src = folder / "src"
     for rel, real in captured.local_files.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)

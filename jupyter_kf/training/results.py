@@ -12,9 +12,9 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_kf.training import runner
 from jupyter_kf.config import check_private
 from jupyter_kf.errors import ResultsNotReady
+from jupyter_kf.training import runner
 
 _NO_VALUE = object()
 

@@ -211,42 +211,13 @@ class Job:
         return code
 
     def run(self):
-        want = self.meta["python"]
-        have = "%d.%d" % sys.version_info[:2]
-        if want != have:
-            return self.fail("python_mismatch", f"the notebook pickled with Python {want} but this job runs Python "
-                             f"{have}: use an image with Python {want} (e.g. python:{want}-slim)", EXIT_PYTHON)
-        src = self.path("src")
-        if os.path.isdir(src):
-            sys.path.insert(0, src)  # shipped local modules, and cloudpickle itself on a cluster
-        packages = self.meta["spec"].get("pip") or []
-        if packages and os.environ.get("KF_INSTALL_PIP") == "1":
-            print(f"jupyter_kf runner: pip install {' '.join(packages)}", flush=True)
-            if subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--no-input", *packages]) != 0:
-                return self.fail("pip", f"pip could not install {' '.join(packages)} in the job's image (its output is above)", EXIT_MODULE)
+        """Check, load, execute, collect: each phase refuses with its own line and exit code."""
         try:
-            import cloudpickle  # noqa: F401
-        except ImportError:
-            return self.fail("missing_module", "cloudpickle is not installed in the job's image: add it with --pip cloudpickle", EXIT_MODULE)
-        namespace, missing = {}, []
-        for name, module in self.meta.get("modules", {}).items():
-            try:
-                namespace[name] = __import__(module, fromlist=["_"]) if "." in module else __import__(module)
-            except ImportError as err:
-                missing.append(f"{module} (as {name}: {err})")
-        if missing:
-            return self.fail("missing_module", "modules missing in the job's image: " + "; ".join(missing) + ": add them with --pip", EXIT_MODULE)
-        payload = self.path("payload.bin")
-        store = self.meta.get("store")
-        if store and not os.path.exists(payload):  # too large for the ConfigMap: it waits in the store
-            payload = os.path.join(self.out, "payload.bin")
-            with open(payload, "wb") as f:
-                f.write(s3_request("GET", store, store["prefix"] + "payload.bin"))
-        try:
-            values = read_frames(payload) if os.path.exists(payload) else {}
-        except ModuleNotFoundError as err:
-            return self.fail("missing_module", f"a shipped value needs module {err.name!r}, missing in the job's image: add it with --pip", EXIT_MODULE)
-        modules, namespace = namespace, self.shared_globals(values)
+            modules = self.prepare()
+            values = self.load_inputs()
+        except _Refused as refused:
+            return refused.code
+        namespace = self.shared_globals(values)
         namespace.update(modules)
         namespace.update(values)
         namespace.setdefault("__name__", "__main__")
@@ -260,33 +231,79 @@ class Job:
         before = {name: (id(obj), fingerprint(obj) if detect and name in inputs else None)
                   for name, obj in namespace.items()}
         os.chdir(self.workdir())
-        code = EXIT_OK
-        value = None
+        return self.execute(namespace, inputs, before)
+
+    def refuse(self, kind, message, code):
+        raise _Refused(self.fail(kind, message, code))
+
+    def prepare(self):
+        """The job's Python, its pip packages and the cell's modules; the modules, imported."""
+        want, have = self.meta["python"], "%d.%d" % sys.version_info[:2]
+        if want != have:
+            self.refuse("python_mismatch", f"the notebook pickled with Python {want} but this job runs Python "
+                        f"{have}: use an image with Python {want} (e.g. python:{want}-slim)", EXIT_PYTHON)
+        src = self.path("src")
+        if os.path.isdir(src):
+            sys.path.insert(0, src)  # shipped local modules, and cloudpickle itself on a cluster
+        packages = self.meta["spec"].get("pip") or []
+        if packages and os.environ.get("KF_INSTALL_PIP") == "1":
+            print(f"jupyter_kf runner: pip install {' '.join(packages)}", flush=True)
+            if subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--no-input", *packages]) != 0:
+                self.refuse("pip", f"pip could not install {' '.join(packages)} in the job's image (its output is "
+                            "above)", EXIT_MODULE)
+        try:
+            import cloudpickle  # noqa: F401
+        except ImportError:
+            self.refuse("missing_module", "cloudpickle is not installed in the job's image: add it with --pip "
+                        "cloudpickle", EXIT_MODULE)
+        modules, missing = {}, []
+        for name, module in self.meta.get("modules", {}).items():
+            try:
+                modules[name] = __import__(module, fromlist=["_"]) if "." in module else __import__(module)
+            except ImportError as err:
+                missing.append(f"{module} (as {name}: {err})")
+        if missing:
+            self.refuse("missing_module", "modules missing in the job's image: " + "; ".join(missing)
+                        + ": add them with --pip", EXIT_MODULE)
+        return modules
+
+    def load_inputs(self):
+        """The pickled inputs, from the bundle or, when too large for it, from the store."""
+        payload = self.path("payload.bin")
+        store = self.meta.get("store")
+        if store and not os.path.exists(payload):  # too large for the ConfigMap: it waits in the store
+            payload = os.path.join(self.out, "payload.bin")
+            with open(payload, "wb") as f:
+                f.write(s3_request("GET", store, store["prefix"] + "payload.bin"))
+        try:
+            return read_frames(payload) if os.path.exists(payload) else {}
+        except ModuleNotFoundError as err:
+            self.refuse("missing_module", f"a shipped value needs module {err.name!r}, missing in the job's image: "
+                        "add it with --pip", EXIT_MODULE)
+
+    def execute(self, namespace, inputs, before):
+        """Run the cell; whatever happens, rank 0 collects what it left."""
+        code, value = EXIT_OK, None
         try:
             value = run_code(self.meta["code"], namespace)
             self.result["status"] = "ok"
         except BaseException as err:  # the cell's own error, KeyboardInterrupt and SystemExit included
             code = EXIT_CELL
             if isinstance(err, Terminated):
-                self.result["error"] = {"kind": "terminated", "message": str(err), "line": _cell_line(err), "traceback": ""}
+                self.result["error"] = {"kind": "terminated", "message": str(err), "line": _cell_line(err),
+                                        "traceback": ""}
                 print(f"jupyter_kf runner: {err}", file=sys.stderr)
-                if self.rank == 0:
-                    self.collect(namespace, inputs, before, None)
-                return code
-            if isinstance(err, SystemExit) and err.code in (0, None):
-                self.result["status"] = "ok"
-                code = EXIT_OK
-                if self.rank == 0:
-                    self.collect(namespace, inputs, before, None)
-                return code
-            if isinstance(err, SystemExit) and isinstance(err.code, int):
-                code = err.code
-            tb = traceback.TracebackException.from_exception(err)
-            tb.stack = traceback.StackSummary.from_list([f for f in tb.stack if f.filename != __file__])
-            text = "".join(tb.format())
-            sys.stderr.write(text)
-            self.result["error"] = {"kind": "cell", "type": type(err).__name__, "message": str(err),
-                                    "line": _cell_line(err), "traceback": text}
+            elif isinstance(err, SystemExit) and err.code in (0, None):
+                self.result["status"], code = "ok", EXIT_OK
+            else:
+                if isinstance(err, SystemExit) and isinstance(err.code, int):
+                    code = err.code
+                tb = traceback.TracebackException.from_exception(err)
+                tb.stack = traceback.StackSummary.from_list([f for f in tb.stack if f.filename != __file__])
+                text = "".join(tb.format())
+                sys.stderr.write(text)
+                self.result["error"] = {"kind": "cell", "type": type(err).__name__, "message": str(err),
+                                        "line": _cell_line(err), "traceback": text}
         sys.stdout.flush()
         sys.stderr.flush()
         if self.rank == 0:
@@ -310,7 +327,16 @@ class Job:
 
     def collect(self, namespace, inputs, before, value):
         """What the cell changed: new or rebound names, inputs mutated in place, deletions."""
-        skip = {"__builtins__", "__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__", "__cached__"}
+        skip = {
+            "__builtins__",
+            "__name__",
+            "__doc__",
+            "__package__",
+            "__loader__",
+            "__spec__",
+            "__file__",
+            "__cached__",
+        }
         outputs, mutated = {}, {}
         for name, obj in namespace.items():
             if name in skip or name.startswith("__"):
@@ -350,6 +376,14 @@ class Job:
         self.result["has_value"] = "__value__" in payload["outputs"]
         self.result["outputs"] = sorted(n for n in payload["outputs"] if n != "__value__")
         self.result["mutated"] = sorted(payload["mutated"])
+
+
+class _Refused(Exception):
+    """A phase refused to go on: ``code`` is the runner's exit code, its line already printed."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
 
 
 class Terminated(BaseException):
@@ -422,10 +456,16 @@ def s3_request(method, store, key, body=b""):
     for part in (day, region, "s3", "aws4_request"):
         key_bytes = hmac.new(key_bytes, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(key_bytes, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["Authorization"] = f"AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders={signed}, Signature={signature}"
+    headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders={signed}, Signature={signature}"
+    )
     headers["Content-Type"] = "application/octet-stream"  # urllib's default (a form) makes servers parse the body
-    request = urllib.request.Request(f"{endpoint.scheme}://{endpoint.netloc}{path}", data=body if method == "PUT" else None,
-                                     method=method, headers=headers)
+    request = urllib.request.Request(
+        f"{endpoint.scheme}://{endpoint.netloc}{path}",
+        data=body if method == "PUT" else None,
+        method=method,
+        headers=headers,
+    )
     with urllib.request.urlopen(request, timeout=300) as response:
         return response.read()
 
@@ -443,7 +483,11 @@ def main(argv=None):
     except BaseException as err:
         text = traceback.format_exc()
         sys.stderr.write(text)
-        job.result["error"] = {"kind": "runner", "message": f"the runner failed: {type(err).__name__}: {err}", "traceback": text}
+        job.result["error"] = {
+            "kind": "runner",
+            "message": f"the runner failed: {type(err).__name__}: {err}",
+            "traceback": text,
+        }
         code = EXIT_RUNNER
     finally:
         if job.rank == 0:
@@ -495,9 +539,13 @@ def send_results_via_log(job):
         return pickled
     if size > limit:
         names = ", ".join(job.result["outputs"] + job.result["mutated"])
-        job.result["unpicklable"].update({n: f"results are {size / 2**20:.1f} MiB together, over the {limit / 2**20:.0f} MiB "
-                                          "a job without a store can send back: configure c.KfConfig.store" for n in
-                                          job.result["outputs"] + job.result["mutated"]})
+        job.result["unpicklable"].update(
+            {
+                n: f"results are {size / 2**20:.1f} MiB together, over the {limit / 2**20:.0f} MiB "
+                "a job without a store can send back: configure c.KfConfig.store"
+                for n in job.result["outputs"] + job.result["mutated"]
+            }
+        )
         job.result["outputs"], job.result["mutated"] = [], []
         print(f"jupyter_kf runner: results ({names}) are too large to come back without a store", file=sys.stderr)
         return None

@@ -12,7 +12,9 @@ from jupyter_kf.errors import InvalidSpec
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][-+]?[0-9]+)?$")
+_QUANTITY = re.compile(
+    r"^(?P<num>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][-+]?[0-9]+)?$"
+)
 _SUFFIX = {
     None: 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
@@ -67,7 +69,9 @@ def parse_env(items) -> dict[str, str]:
     env = {}
     for key, val in pairs:
         if not _ENV_NAME.match(key):
-            raise InvalidSpec(f"environment variable name {key!r} is invalid: use letters, digits and '_' (e.g. SEED=3)")
+            raise InvalidSpec(
+                f"environment variable name {key!r} is invalid: use letters, digits and '_' (e.g. SEED=3)"
+            )
         env[key] = str(val)
     return env
 
@@ -85,12 +89,18 @@ def parse_duration(value) -> float | None:
         return None
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smh]?)\s*", str(value))
     if not match:
-        raise InvalidSpec(f"timeout {value!r} is not a duration: use seconds or a number with s, m or h (e.g. 90, 15m, 2h)")
+        raise InvalidSpec(
+            f"timeout {value!r} is not a duration: use seconds or a number with s, m or h (e.g. 90, 15m, 2h)"
+        )
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-_RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_RESOURCE_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
+)
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _PIP_REQ = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ;:'\"@/+]*$")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -112,7 +122,10 @@ def parse_node_selector(items) -> dict[str, str]:
     selector = {}
     for key, val in items.items() if isinstance(items, dict) else _pairs(items, "--node-selector"):
         if not _LABEL_KEY.match(key) or len(key.split("/")[-1]) > 63 or not _LABEL_VALUE.match(val) or len(val) > 63:
-            raise InvalidSpec(f"--node-selector {key}={val} is not a valid label: use KEY=VALUE, e.g. nvidia.com/gpu.product=NVIDIA-H200")
+            raise InvalidSpec(
+                f"--node-selector {key}={val} is not a valid label: use KEY=VALUE, e.g. "
+                "nvidia.com/gpu.product=NVIDIA-H200"
+            )
         selector[key] = val
     return selector
 
@@ -121,7 +134,12 @@ def parse_toleration(text: str) -> dict:
     """``key=value:NoSchedule``, ``key:NoExecute`` or ``key`` (any effect) as a toleration."""
     rest, _, effect = text.rpartition(":") if ":" in text else (text, "", "")
     key, eq, value = rest.partition("=")
-    if not key or not _LABEL_KEY.match(key) or (effect and effect not in TAINT_EFFECTS) or (value and not _LABEL_VALUE.match(value)):
+    if (
+        not key
+        or not _LABEL_KEY.match(key)
+        or (effect and effect not in TAINT_EFFECTS)
+        or (value and not _LABEL_VALUE.match(value))
+    ):
         raise InvalidSpec(f"--toleration {text!r} is malformed: use KEY[=VALUE][:EFFECT] with EFFECT one of "
                           f"{', '.join(TAINT_EFFECTS)}, e.g. nvidia.com/gpu:NoSchedule")
     toleration = {"key": key, "operator": "Equal" if eq else "Exists"}
@@ -138,7 +156,9 @@ def parse_secret_env(items) -> dict[str, tuple[str, str]]:
     for name, ref in _pairs(items, "--secret-env"):
         secret, slash, key = ref.partition("/")
         if not _ENV_NAME.match(name) or not slash or not key or not re.match(r"^[-._a-zA-Z0-9]+$", key):
-            raise InvalidSpec(f"--secret-env {name}={ref} is malformed: use NAME=SECRET/KEY, e.g. HF_TOKEN=hf-secret/token")
+            raise InvalidSpec(
+                f"--secret-env {name}={ref} is malformed: use NAME=SECRET/KEY, e.g. HF_TOKEN=hf-secret/token"
+            )
         check_name(secret, "secret name")
         refs[name] = (secret, key)
     return refs
@@ -155,7 +175,9 @@ def parse_volume(text: str) -> tuple[str, str]:
 
 def check_pip(requirement: str) -> str:
     if not _PIP_REQ.match(requirement) or requirement.startswith("-"):
-        raise InvalidSpec(f"--pip {requirement!r} is not a package requirement: use e.g. transformers==4.57.0 (no pip options)")
+        raise InvalidSpec(
+            f"--pip {requirement!r} is not a package requirement: use e.g. transformers==4.57.0 (no pip options)"
+        )
     return requirement
 
 
@@ -207,7 +229,9 @@ class TrainSpec:
         if not _RESOURCE_NAME.match(vendor) or "/" not in vendor:
             raise InvalidSpec(f"--gpu-vendor {vendor!r} is not a resource name: use e.g. nvidia.com/gpu or amd.com/gpu")
         if image is not None and image != "" and (any(c.isspace() for c in image) or image.startswith("-")):
-            raise InvalidSpec(f"--image {image!r} is not an image reference: use e.g. python:3.11-slim or registry/org/image:tag")
+            raise InvalidSpec(
+                f"--image {image!r} is not an image reference: use e.g. python:3.11-slim or registry/org/image:tag"
+            )
         secret_refs = parse_secret_env(secret_env) if not isinstance(secret_env, dict) else dict(secret_env)
         env = parse_env(env)
         clash = sorted(set(env) & set(secret_refs))
@@ -260,6 +284,8 @@ _IMAGE = re.compile(  # the distribution/reference grammar: [domain[:port]/]path
 def check_image(image: str, flag: str = "--image") -> str:
     """A container image reference as a registry would accept it (lowercase path, tag, digest)."""
     if not isinstance(image, str) or len(image) > 255 or not _IMAGE.match(image):
-        raise InvalidSpec(f"{flag} {image!r} is not an image reference: use [REGISTRY/]PATH[:TAG][@sha256:DIGEST] with a "
-                          "lowercase path, e.g. quay.io/jupyter/scipy-notebook:2025-03-14")
+        raise InvalidSpec(
+            f"{flag} {image!r} is not an image reference: use [REGISTRY/]PATH[:TAG][@sha256:DIGEST] with a "
+            "lowercase path, e.g. quay.io/jupyter/scipy-notebook:2025-03-14"
+        )
     return image

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from jupyter_kf.training.spec import TERMINAL
 
 
-
 @dataclass
 class WorkerStatus:
     rank: int

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from jupyter_kf import notebooks
-from jupyter_kf.kube.client import Forbidden
 from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.kube.client import Forbidden
 from jupyter_kf.notebooks import NotebookExists, NotebookNotFound, NotebookNotReady, QuotaExceeded
 
 NS = "default"

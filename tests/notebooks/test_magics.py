@@ -10,8 +10,7 @@ from jupyter_kf.notebooks import NotebookNotFound
 from jupyter_kf.notebooks.magics import load_ipython_extension
 from jupyter_kf.notebooks.status import NotebookStatus, NotebookTable
 from jupyter_kf.notebooks.widgets import NotebookForm, NotebookView
-
-from tests.notebooks.test_kubernetes import NS, Controller, cluster, everything  # noqa: F401 - the fixture
+from tests.notebooks.test_kubernetes import NS, Controller, everything
 
 
 @pytest.fixture

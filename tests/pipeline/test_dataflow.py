@@ -3,7 +3,6 @@ import pytest
 
 from jupyter_kf.pipeline import convert
 from jupyter_kf.pipeline.model import PipelineError
-
 from tests.support.pipeline_helpers import DATA, notebook, steps
 
 

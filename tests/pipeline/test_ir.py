@@ -10,7 +10,6 @@ from jupyter_kf import config
 from jupyter_kf.pipeline import convert, step_runner
 from jupyter_kf.pipeline.ir import artifact_type
 from jupyter_kf.pipeline.model import PipelineError
-
 from tests.support.pipeline_helpers import DATA, notebook, write
 
 

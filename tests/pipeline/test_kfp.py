@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from jupyter_kf.pipeline import convert
-
 from tests.support.pipeline_helpers import DATA
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,10 +5,9 @@ import shutil
 
 import pytest
 
-from jupyter_kf.training import api
 from jupyter_kf.pipeline import run
 from jupyter_kf.pipeline.model import PipelineError, PipelineFailed
-
+from jupyter_kf.training import api
 from tests.support.pipeline_helpers import DATA, write
 
 

@@ -9,9 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_kf.training import api
 from jupyter_kf import errors
-
+from jupyter_kf.training import api
 from tests.support.helpers import error_of, get_json, server_config, until
 
 JOB_KEYS = {

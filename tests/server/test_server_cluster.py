@@ -7,10 +7,8 @@ import json
 import pytest
 
 from jupyter_kf.training import api
-
 from tests.support.fake_kubelet import FakeKubelet
 from tests.support.helpers import error_of, get_json, server_config, until
-
 
 
 @pytest.fixture

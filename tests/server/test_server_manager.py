@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jupyter_kf.training import api
 from jupyter_kf import config
 from jupyter_kf.server import handlers
 from jupyter_kf.server.manager import KfManager, KfServer, LocalJobsCache, NamespaceNotAllowed
+from jupyter_kf.training import api
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from jupyter_kf.serving import manifests as m
 from jupyter_kf.serving import api
+from jupyter_kf.serving import manifests as m
 from jupyter_kf.serving.errors import NotReady
 from tests.support.fake_kserve import FakeKServe
 from tests.support.k8s_emulator.testing import error_body, raw

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from jupyter_kf import config
-from jupyter_kf.training.backends import kubernetes as kubernetes_backend
 from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.serving import api
-from jupyter_kf.serving.errors import ModelNotFound, NoStore, NotReady, PredictionError
 from jupyter_kf.serving.backends.local import LocalServing
+from jupyter_kf.serving.errors import ModelNotFound, NoStore, NotReady, PredictionError
+from jupyter_kf.training.backends import kubernetes as kubernetes_backend
 from tests.support.fake_kserve import FakeKServe, predictor_service_name
 
 G, V, P = "serving.kserve.io", "v1beta1", "inferenceservices"

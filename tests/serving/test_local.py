@@ -7,10 +7,10 @@ import urllib.request
 import numpy as np
 import pytest
 
-from jupyter_kf.serving import api
-from jupyter_kf.serving.errors import ModelNotFound, PredictionError
 from jupyter_kf import processes
+from jupyter_kf.serving import api
 from jupyter_kf.serving.backends.local import MARKER, LocalServing
+from jupyter_kf.serving.errors import ModelNotFound, PredictionError
 
 
 @pytest.fixture(scope="module")

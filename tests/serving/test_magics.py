@@ -8,8 +8,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_kf.errors import InvalidSpec
-from jupyter_kf.serving.errors import ModelNotFound, PredictionError
 from jupyter_kf.serving.backends.local import LocalServing
+from jupyter_kf.serving.errors import ModelNotFound, PredictionError
 from jupyter_kf.serving.magics import ServingMagics, _split_predict
 
 

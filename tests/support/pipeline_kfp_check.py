@@ -34,7 +34,8 @@ def roundtrip(paths):
 
 
 def local(path, root, arguments):
-    from kfp import components, local as kfp_local
+    from kfp import components
+    from kfp import local as kfp_local
     from kfp.local import subprocess_task_handler
 
     # SubprocessRunner refuses commands that are not kfp's own executor only because it cannot run

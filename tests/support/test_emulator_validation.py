@@ -6,8 +6,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.support.k8s_emulator import crds as crd_files
 from tests.support.helpers import REFERENCE_MANIFESTS
+from tests.support.k8s_emulator import crds as crd_files
 from tests.support.k8s_emulator.testing import error_body, raw
 
 MANIFESTS = REFERENCE_MANIFESTS

@@ -7,10 +7,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from jupyter_kf.training import api
 from jupyter_kf import config
 from jupyter_kf.errors import CaptureError, JobExists, JobNotFound, KfError
-
+from jupyter_kf.training import api
 from tests.support.helpers import run_cell, wait_for_phase
 
 

@@ -2,13 +2,10 @@
 
 import pytest
 
+from jupyter_kf.errors import JobExists, JobNotFound, KfError
 from jupyter_kf.training import api
 from jupyter_kf.training.backends import kubernetes as kubernetes_backend
-from jupyter_kf.errors import JobExists, JobNotFound, KfError
-
 from tests.support.fake_kubelet import KINDS, FakeKubelet
-
-
 
 
 @pytest.fixture
@@ -48,7 +45,10 @@ def test_cell_runs_on_each_kind_and_results_come_back(cluster, kind, remove, wor
     assert not any(line.startswith("::kf-result::") for line in lines)
     group, version, plural = KINDS[kind]
     workload = cluster.get_object(group, version, plural, "default", job.name)
-    owners = lambda: cluster.get_object("", "v1", "secrets", "default", f"{job.name}-kf-bundle")["metadata"].get("ownerReferences")
+
+    def owners():
+        return cluster.get_object("", "v1", "secrets", "default", f"{job.name}-kf-bundle")["metadata"].get("ownerReferences")
+
     wait_for(owners)
     assert owners()[0]["uid"] == workload["metadata"]["uid"]
     assert workload["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "jupyter-kf"

@@ -2,8 +2,8 @@ import sys
 
 import pytest
 
-from jupyter_kf.training.capture import analyse
 from jupyter_kf.errors import CaptureError
+from jupyter_kf.training.capture import analyse
 
 
 def inputs(src):

@@ -140,7 +140,6 @@ def test_magics_on_a_cluster_across_a_kernel_restart(tmp_path, k8s_emulator, kub
     import yaml
 
     from jupyter_kf.training.backends import kubernetes
-
     from tests.support.fake_kubelet import FakeKubelet
     from tests.support.helpers import STOCK_RUNTIME
 

@@ -10,7 +10,6 @@ from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.kube.objects import bundle_secret, job_labels
 from jupyter_kf.training.manifests import TrainPlan, build_workload
 from jupyter_kf.training.spec import TrainSpec
-
 from tests.support.k8s_emulator.webhook_trainer import install_trainer
 
 SPECS = {

@@ -12,11 +12,10 @@ import shutil
 
 import pytest
 
-from jupyter_kf.training import api, runner
-from jupyter_kf.training.backends import kubernetes as kubernetes_backend
 from jupyter_kf.errors import KfError
 from jupyter_kf.kube.objects import LABEL_JOB, LABEL_USER, MANAGED_BY, label_value
-
+from jupyter_kf.training import api, runner
+from jupyter_kf.training.backends import kubernetes as kubernetes_backend
 from tests.support.fake_kubelet import FakeKubelet
 from tests.support.k8s_emulator.webhook_trainer import install_trainer
 

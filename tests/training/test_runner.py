@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from jupyter_kf.training import api, runner
-
 from tests.support import pythons
 
 

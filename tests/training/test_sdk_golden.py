@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from jupyter_kf.training import api
-
 from tests.support.helpers import STOCK_RUNTIME
 
 GOLDEN = sorted(p for p in (Path(__file__).resolve().parents[1] / "data/sdk_golden").glob("*.json")

@@ -5,10 +5,9 @@ TrainJob CRD (the real v2.1.0 one, swapped in by ``install_trainer``) tells it a
 """
 import pytest
 
+from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.training import api
 from jupyter_kf.training.backends import kubernetes as kubernetes_backend
-from jupyter_kf.errors import InvalidSpec
-
 from tests.support.fake_kubelet import FakeKubelet
 from tests.support.k8s_emulator.webhook_trainer import install_trainer
 

@@ -3,10 +3,9 @@ the Trainer's says (same status, same text), and our TrainJobs pass it (issue it
 import pytest
 import yaml
 
-from jupyter_kf.training import api
 from jupyter_kf.errors import KfError
+from jupyter_kf.training import api
 from jupyter_kf.training.manifests import TRAINER_PATCH_MANAGER
-
 from tests.support.helpers import STOCK_RUNTIME
 from tests.support.k8s_emulator.testing import error_body
 from tests.support.k8s_emulator.webhook_trainer import install_trainer

@@ -12,11 +12,20 @@ import os
 import secrets
 import time
 
-from jupyter_kf.kube.client import Cluster, ClusterClient, Forbidden, MissingApi
 from jupyter_kf.errors import AlreadyExists, KfError, NotFound
+from jupyter_kf.kube.client import Cluster, ClusterClient, Forbidden, MissingApi
 from jupyter_kf.kube.objects import MANAGED_BY, owner_reference
-from jupyter_kf.notebooks.manifests import LABEL_SERVER, STOP_ANNOTATION, TOKEN_KEY, build_notebook, build_statefulset, start_patch, stop_patch, url_path
 from jupyter_kf.notebooks.errors import NotebookExists, NotebookNotFound, QuotaExceeded
+from jupyter_kf.notebooks.manifests import (
+    LABEL_SERVER,
+    STOP_ANNOTATION,
+    TOKEN_KEY,
+    build_notebook,
+    build_statefulset,
+    start_patch,
+    stop_patch,
+    url_path,
+)
 from jupyter_kf.notebooks.spec import WORKSPACE_MOUNT, NotebookSpec
 from jupyter_kf.notebooks.status import NotebookLink, NotebookStatus
 
@@ -104,8 +113,10 @@ class KubernetesNotebooks(ClusterClient):
         if found:
             kind, obj = found
             phase = self._status(namespace, kind, obj, with_events=False).phase if kind else "not a notebook server"
-            raise NotebookExists(f"a notebook server named {name!r} already exists in namespace {namespace!r} ({phase}): "
-                                 f"choose another name, or %kf_notebook delete {name} first")
+            raise NotebookExists(
+                f"a notebook server named {name!r} already exists in namespace {namespace!r} ({phase}): "
+                f"choose another name, or %kf_notebook delete {name} first"
+            )
 
     def _check_claims(self, namespace: str, spec: NotebookSpec) -> None:
         """Claims the server mounts must exist, or its pod would wait forever: say so before creating anything."""
@@ -144,8 +155,10 @@ class KubernetesNotebooks(ClusterClient):
                                   what=f"read persistentvolumeclaim {name!r}")
             server = pvc["metadata"]["labels"][LABEL_SERVER]
             if existing["metadata"].get("labels", {}).get(LABEL_SERVER) != server:
-                raise NotebookExists(f"a PersistentVolumeClaim named {name!r} exists in namespace {namespace!r} and is not "
-                                     f"{server}'s workspace: use --workspace pvc:{name} to mount it, or another name") from None
+                raise NotebookExists(
+                    f"a PersistentVolumeClaim named {name!r} exists in namespace {namespace!r} and is not "
+                    f"{server}'s workspace: use --workspace pvc:{name} to mount it, or another name"
+                ) from None
             return False
 
     def _own(self, namespace: str, name: str, objects: list[dict]) -> None:
@@ -227,7 +240,9 @@ class KubernetesNotebooks(ClusterClient):
                 return []
         return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
-    def _status(self, namespace: str, kind: str, obj: dict, with_events: bool, pods: list | None = None) -> NotebookStatus:
+    def _status(
+        self, namespace: str, kind: str, obj: dict, with_events: bool, pods: list | None = None
+    ) -> NotebookStatus:
         name = obj["metadata"]["name"]
         pods = self._pods(namespace, kind, name) if pods is None else pods
         ready = any(_pod_ready(p) for p in pods)
@@ -244,8 +259,14 @@ class KubernetesNotebooks(ClusterClient):
         found: list[tuple[str, dict]] = []
         if self.cluster.has(*NOTEBOOK_API):
             group, version = NOTEBOOK_API[0].split("/")
-            items = self.cluster.call(self._api("CustomObjectsApi").list_namespaced_custom_object, group, version,
-                                      namespace, NOTEBOOK_API[1], what=f"list notebooks in namespace {namespace!r}")["items"]
+            items = self.cluster.call(
+                self._api("CustomObjectsApi").list_namespaced_custom_object,
+                group,
+                version,
+                namespace,
+                NOTEBOOK_API[1],
+                what=f"list notebooks in namespace {namespace!r}",
+            )["items"]
             found += [("notebook", o) for o in items]
         selector = f"{next(iter(MANAGED_BY))}={next(iter(MANAGED_BY.values()))},{LABEL_SERVER}"
         items = self._call(self._api("AppsV1Api").list_namespaced_stateful_set, namespace, label_selector=selector,
@@ -302,7 +323,9 @@ class KubernetesNotebooks(ClusterClient):
         forward = f"kubectl port-forward -n {namespace} svc/{name} 8888:80"
         hint = f"run `{forward}` first, then open the link"
         if kind == "statefulset" and token and not query:
-            hint += f" (token: kubectl get secret -n {namespace} {name}-token -o jsonpath='{{.data.token}}' | base64 -d)"
+            hint += (
+                f" (token: kubectl get secret -n {namespace} {name}-token -o jsonpath='{{.data.token}}' | base64 -d)"
+            )
         return f"http://127.0.0.1:8888{path}{query}", hint
 
     def _token(self, namespace: str, name: str) -> str:
@@ -355,15 +378,18 @@ def _quota_or(err: Forbidden, namespace: str) -> KfError:
     text = str(err)
     if "exceeded quota" in text:
         reason = text.split(": ", 1)[-1].rsplit("; ask a cluster admin", 1)[0]
-        return QuotaExceeded(f"the namespace {namespace!r} has no quota left for this notebook server: {reason}; stop or "
-                             "delete another server (%kf_notebook list), ask for less, or ask an admin for more quota")
+        return QuotaExceeded(
+            f"the namespace {namespace!r} has no quota left for this notebook server: {reason}; stop or "
+            "delete another server (%kf_notebook list), ask for less, or ask an admin for more quota"
+        )
     return err
 
 
 # -- status from what the cluster shows --------------------------------------------------------------
 def _pod_ready(pod: dict) -> bool:
-    return (pod.get("status", {}).get("phase") == "Running"
-            and any(c.get("type") == "Ready" and c.get("status") == "True" for c in pod["status"].get("conditions") or []))
+    return pod.get("status", {}).get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in pod["status"].get("conditions") or []
+    )
 
 
 def _describe(pod: dict, events: list[dict]) -> list[str]:
@@ -411,15 +437,25 @@ def build_status(kind: str, obj: dict, pods: list[dict], events: list[dict], nam
     resources = {"cpu": requests.get("cpu", ""), "memory": requests.get("memory", ""),
                  "gpus": int(gpu[1]) if gpu else 0, "gpu_vendor": gpu[0] if gpu else ""}
     workspace = workspace_claim(pod_spec) or ""
-    status = NotebookStatus(name=name, phase="Starting", backend="kubernetes", kind=KIND_NAME[kind], namespace=namespace,
-                            image=container.get("image", ""), resources=resources, workspace=workspace,
-                            created=meta.get("creationTimestamp", ""))
+    status = NotebookStatus(
+        name=name,
+        phase="Starting",
+        backend="kubernetes",
+        kind=KIND_NAME[kind],
+        namespace=namespace,
+        image=container.get("image", ""),
+        resources=resources,
+        workspace=workspace,
+        created=meta.get("creationTimestamp", ""),
+    )
     if meta.get("deletionTimestamp"):
         # deleted with dependents still going (the Kubeflow web app deletes in the foreground): its pod may
         # still answer, but the server is on its way out; the controller no longer reconciles it
         status.phase, status.message = "Terminating", "being deleted"
         return status
-    stopped = STOP_ANNOTATION in (meta.get("annotations") or {}) or (kind == "statefulset" and obj["spec"].get("replicas") == 0)
+    stopped = STOP_ANNOTATION in (meta.get("annotations") or {}) or (
+        kind == "statefulset" and obj["spec"].get("replicas") == 0
+    )
     if stopped:
         status.phase, status.message = "Stopped", "stopping" if pods else "its workspace is kept"
         return status
@@ -431,45 +467,62 @@ def build_status(kind: str, obj: dict, pods: list[dict], events: list[dict], nam
             message = failed[-1].get("message", "")
             status.phase = "Waiting"
             status.reason = "quota" if "exceeded quota" in message else "forbidden"
-            status.message = ("quota exceeded: " if status.reason == "quota" else "the pod cannot be created: ") + message
+            status.message = (
+                "quota exceeded: " if status.reason == "quota" else "the pod cannot be created: "
+            ) + message
         else:
             status.message = "waiting for its pod to be created"
         return status
     status.details = _describe(pod, events)
+    return _from_pod(status, pod, events)
+
+def _from_pod(status: NotebookStatus, pod: dict, events: list[dict]) -> NotebookStatus:
+    """Ready, or what its pod is waiting for: a node, a GPU, an image, the container."""
     pod_status = pod.get("status", {})
     if _pod_ready(pod):
         status.phase = "Ready"
         return status
     if pod_status.get("phase") in ("Failed", "Succeeded"):
         status.phase, status.reason = "Error", "exited"
-        status.message = f"the server's pod {pod_status['phase'].lower()}" + (f": {pod_status['message']}" if pod_status.get("message") else "")
+        status.message = f"the server's pod {pod_status['phase'].lower()}" + (
+            f": {pod_status['message']}" if pod_status.get("message") else ""
+        )
         return status
     scheduled = next((c for c in pod_status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
     if scheduled and scheduled.get("status") == "False":
         message = scheduled.get("message") or scheduled.get("reason") or "no node fits"
         status.phase, status.reason = "Waiting", "unschedulable"
-        gpu_short = resources["gpu_vendor"] and f"Insufficient {resources['gpu_vendor']}" in message
+        vendor = status.resources.get("gpu_vendor")
+        gpu_short = vendor and f"Insufficient {vendor}" in message
         status.message = ("no free GPU: " if gpu_short else "cannot be scheduled: ") + message
         return status
     for cs in pod_status.get("containerStatuses") or []:
         waiting = (cs.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason", "")
-        if reason in IMAGE_ERRORS:
-            status.phase, status.reason = ("Error" if reason in FATAL else "Starting"), "image"
-            status.message = f"cannot pull image {cs.get('image') or status.image}: {reason}" + (
-                f" ({waiting['message']})" if waiting.get("message") else "")
-            return status
-        if reason in FATAL or reason == "CreateContainerError":
-            status.phase, status.reason = "Error", reason
-            status.message = f"{reason}" + (f": {waiting['message']}" if waiting.get("message") else "")
-            return status
-        if reason in ("ContainerCreating", "PodInitializing"):
-            pulling = [e for e in events if e.get("reason") in ("Pulling", "Pulled")]
-            if pulling and pulling[-1]["reason"] == "Pulling":
-                status.message = f"pulling image {status.image}"
-            else:
-                status.message = "creating the container" + ("" if events else " (pulling the image if it is new to the node)")
-            status.reason = "pulling"
+        if _container_waiting(status, cs, waiting, events):
             return status
     status.message = "Jupyter is starting" if pod_status.get("phase") == "Running" else "waiting for the pod to start"
     return status
+
+
+def _container_waiting(status: NotebookStatus, cs: dict, waiting: dict, events: list[dict]) -> bool:
+    """Set the status from a container that waits for a known reason; False when it does not."""
+    reason = waiting.get("reason", "")
+    detail = f" ({waiting['message']})" if waiting.get("message") else ""
+    if reason in IMAGE_ERRORS:
+        status.phase, status.reason = ("Error" if reason in FATAL else "Starting"), "image"
+        status.message = f"cannot pull image {cs.get('image') or status.image}: {reason}{detail}"
+        return True
+    if reason in FATAL or reason == "CreateContainerError":
+        status.phase, status.reason = "Error", reason
+        status.message = f"{reason}" + (f": {waiting['message']}" if waiting.get("message") else "")
+        return True
+    if reason in ("ContainerCreating", "PodInitializing"):
+        pulling = [e for e in events if e.get("reason") in ("Pulling", "Pulled")]
+        if pulling and pulling[-1]["reason"] == "Pulling":
+            status.message = f"pulling image {status.image}"
+        else:
+            new = "" if events else " (pulling the image if it is new to the node)"
+            status.message = f"creating the container{new}"
+        status.reason = "pulling"
+        return True
+    return False

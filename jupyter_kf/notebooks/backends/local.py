@@ -2,7 +2,8 @@
 the kernel that made it), on a free loopback port with its own token and folder.
 
 ``<state>/notebooks/<name>/record.json`` is the whole record, so ``list`` finds servers again after a
-kernel restart; the server's token is kept apart, in ``token`` beside it (0600, as every file here). The workspace (the server's root folder) lives apart, in
+kernel restart; the server's token is kept apart, in ``token`` beside it (0600, as every file here).
+The workspace (the server's root folder) lives apart, in
 ``<state>/notebook-workspaces/<name>``, so that stop keeps it and ``delete --keep-workspace`` can too;
 a new server of the same name picks it up again, as a kept PVC does on a cluster.
 """
@@ -22,11 +23,11 @@ from pathlib import Path
 
 from jupyter_kf import config
 from jupyter_kf.errors import InvalidSpec, KfError
-from jupyter_kf.processes import alive, children
-from jupyter_kf.training.spec import check_name
 from jupyter_kf.notebooks.errors import NotebookExists, NotebookNotFound
 from jupyter_kf.notebooks.spec import NotebookSpec
 from jupyter_kf.notebooks.status import NotebookLink, NotebookStatus
+from jupyter_kf.processes import alive, children
+from jupyter_kf.training.spec import check_name
 
 DROPPED_ENV = ("MPLBACKEND", "JPY_PARENT_PID", "JPY_SESSION_NAME", "JUPYTER_TOKEN", "KERNEL_LAUNCH_TIMEOUT")
 # Set by us for each local server (its token, port, runtime files, identity): --env may not change them.
@@ -50,7 +51,9 @@ class LocalNotebooks:
     def folder(self, name: str) -> Path:
         folder = self.root / check_name(name, "notebook server name")
         if not (folder / "record.json").is_file():
-            raise NotebookNotFound(f"no notebook server named {name!r} on the local backend: %kf_notebook list shows them")
+            raise NotebookNotFound(
+                f"no notebook server named {name!r} on the local backend: %kf_notebook list shows them"
+            )
         return folder
 
     def _record(self, name: str) -> dict:
@@ -75,8 +78,10 @@ class LocalNotebooks:
     def create(self, spec: NotebookSpec) -> NotebookStatus:
         reserved = sorted(set(spec.env) & set(RESERVED_ENV))
         if reserved:
-            raise InvalidSpec(f"--env {reserved[0]} is set by jupyter_kf for a local notebook server (its token, port and "
-                              "runtime files come from it): leave it out")
+            raise InvalidSpec(
+                f"--env {reserved[0]} is set by jupyter_kf for a local notebook server (its token, port and "
+                "runtime files come from it): leave it out"
+            )
         gpus = self._assign_gpus(spec.gpus)
         config.private_dir(self.root)
         folder = self.root / check_name(spec.name, "notebook server name")
@@ -144,7 +149,9 @@ class LocalNotebooks:
         folder = self.root / name
         env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV and k not in RESERVED_ENV}
         env.update({k: v for k, v in record["spec"].get("env", {}).items() if k not in RESERVED_ENV})
-        env.update(JUPYTER_TOKEN=self._token(name), JUPYTER_RUNTIME_DIR=str(folder / "runtime"), KF_NOTEBOOK_SERVER=name)
+        env.update(
+            JUPYTER_TOKEN=self._token(name), JUPYTER_RUNTIME_DIR=str(folder / "runtime"), KF_NOTEBOOK_SERVER=name
+        )
         if record["gpus"]:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(record["gpus"])
         elif visible_gpus():
@@ -152,15 +159,27 @@ class LocalNotebooks:
         port = record.get("port") or free_port()
         if not _port_free(port):
             port = free_port()
-        command = [sys.executable, "-m", record.get("app") or _app(), f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-                   "--ServerApp.ip=127.0.0.1", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={record['workspace']}"]
+        command = [
+            sys.executable,
+            "-m",
+            record.get("app") or _app(),
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.open_browser=False",
+            f"--ServerApp.root_dir={record['workspace']}",
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root; it is this user's own server
             command.append("--ServerApp.allow_root=True")
-        with config.open_private(folder / "server.log") as log:  # umask 077: its files (notebooks too) are the user's alone
+        with config.open_private(
+            folder / "server.log"
+        ) as log:  # umask 077: its files (notebooks too) are the user's alone
             proc = subprocess.Popen(command, env=env, cwd=record["workspace"], stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, umask=0o077)
         children[proc.pid] = proc
-        record.update(port=port, pid=proc.pid, stopped=False, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        record.update(
+            port=port, pid=proc.pid, stopped=False, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        )
         self._save(name, record)
 
     # -- read ------------------------------------------------------------------------------------
@@ -179,9 +198,16 @@ class LocalNotebooks:
     def _status(self, record: dict) -> NotebookStatus:
         spec = record["spec"]
         name = spec["name"]
-        status = NotebookStatus(name=name, phase="Starting", backend="local", kind="local",
-                                resources={"gpus": len(record.get("gpus", [])), "gpu_vendor": "nvidia.com/gpu"},
-                                workspace=record["workspace"], created=record.get("created", ""), image=record.get("app", ""))
+        status = NotebookStatus(
+            name=name,
+            phase="Starting",
+            backend="local",
+            kind="local",
+            resources={"gpus": len(record.get("gpus", [])), "gpu_vendor": "nvidia.com/gpu"},
+            workspace=record["workspace"],
+            created=record.get("created", ""),
+            image=record.get("app", ""),
+        )
         if record.get("gpus"):
             status.message = f"CUDA_VISIBLE_DEVICES={','.join(record['gpus'])}"
         if record.get("stopped"):
@@ -191,7 +217,9 @@ class LocalNotebooks:
             tail = _tail(self.root / name / "server.log", 20)
             worst = [line for line in tail if line.startswith(("[C ", "[E ")) or "Error" in line] or tail
             status.phase, status.reason = "Error", "exited"
-            status.message = "the server exited" + (f": {worst[-1]}" if worst else "") + f" (log: {self.root / name / 'server.log'})"
+            status.message = (
+                "the server exited" + (f": {worst[-1]}" if worst else "") + f" (log: {self.root / name / 'server.log'})"
+            )
             status.details = [f"log: {line}" for line in tail[-5:]]
             return status
         if _answers(record["port"], self._token(name)):

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 
 from jupyter_kf import config
-from jupyter_kf.kube.client import Cluster, ClusterClient, MissingApi
 from jupyter_kf.errors import AlreadyExists, InvalidSpec, KfError, NotFound
-from jupyter_kf.serving import manifests as m
+from jupyter_kf.kube.client import Cluster, ClusterClient, MissingApi
 from jupyter_kf.serving import formats
+from jupyter_kf.serving import manifests as m
+from jupyter_kf.serving.backends import ServingBackend
 from jupyter_kf.serving.errors import ModelExists, ModelNotFound, NotReady
 from jupyter_kf.serving.spec import ServingSpec, check_protocol
 from jupyter_kf.serving.status import ModelStatus
-from jupyter_kf.serving.backends import ServingBackend
 
 FAILED_WAITING = {"ErrImagePull": "image pull failed", "ImagePullBackOff": "image pull failed",
                   "InvalidImageName": "image name is invalid", "CrashLoopBackOff": "keeps crashing",
@@ -40,6 +40,19 @@ def _user() -> str:
         return "unknown"
 
 
+
+def _model_format(spec: ServingSpec, obj, what: str, state: dict) -> str:
+    """The model's format: the flag, the object's type, an hf:// URI, or the deployed version's."""
+    fmt = spec.format or (formats.detect_format(obj, what) if obj is not None else None)
+    if fmt is None and spec.uri and spec.uri.startswith("hf://"):
+        fmt = "huggingface"
+    fmt = fmt or (state["stable"] or {}).get("format")
+    if fmt is None:
+        raise InvalidSpec(f"--format is needed with --model {spec.uri}: one of sklearn, xgboost, lightgbm, pytorch, "
+                          "onnx, tensorflow, huggingface")
+    check_protocol(fmt, spec.protocol)
+    return fmt
+
 class KubernetesServing(ClusterClient, ServingBackend):
     name = "kubernetes"
 
@@ -52,8 +65,10 @@ class KubernetesServing(ClusterClient, ServingBackend):
 
     def _require_kserve(self) -> None:
         if not self.cluster.has(m.API_VERSION, m.PLURAL):
-            raise MissingApi(f"KServe is not installed on the cluster {self.cluster.host} (no {m.API_VERSION} "
-                             "InferenceService): ask an admin to install it, or serve on this machine with --backend local")
+            raise MissingApi(
+                f"KServe is not installed on the cluster {self.cluster.host} (no {m.API_VERSION} "
+                "InferenceService): ask an admin to install it, or serve on this machine with --backend local"
+            )
 
     # -- the cluster's deployment mode -------------------------------------------------------------
     def deployment_mode(self) -> str:
@@ -67,8 +82,12 @@ class KubernetesServing(ClusterClient, ServingBackend):
     def _configured_mode(self) -> str | None:
         namespace = os.environ.get("KSERVE_NAMESPACE", "kserve")
         try:
-            cm = self.cluster.call(self._api("CoreV1Api").read_namespaced_config_map, "inferenceservice-config", namespace,
-                                   what="read KServe's configuration")
+            cm = self.cluster.call(
+                self._api("CoreV1Api").read_namespaced_config_map,
+                "inferenceservice-config",
+                namespace,
+                what="read KServe's configuration",
+            )
             return m.normalize_mode(json.loads((cm.data or {}).get("deploy", "{}")).get("defaultDeploymentMode"))
         except (KfError, ValueError):
             return None
@@ -83,8 +102,15 @@ class KubernetesServing(ClusterClient, ServingBackend):
     # -- objects -------------------------------------------------------------------------------
     def _get(self, name: str, namespace: str) -> dict | None:
         try:
-            return self.cluster.call(self._api("CustomObjectsApi").get_namespaced_custom_object, m.GROUP, m.VERSION,
-                                     namespace, m.PLURAL, name, what=f"get inferenceservice {name!r} in namespace {namespace!r}")
+            return self.cluster.call(
+                self._api("CustomObjectsApi").get_namespaced_custom_object,
+                m.GROUP,
+                m.VERSION,
+                namespace,
+                m.PLURAL,
+                name,
+                what=f"get inferenceservice {name!r} in namespace {namespace!r}",
+            )
         except NotFound:
             return None
 
@@ -92,7 +118,9 @@ class KubernetesServing(ClusterClient, ServingBackend):
         self._require_kserve()
         isvc = self._get(name, namespace)
         if isvc is None:
-            raise ModelNotFound(f"no model named {name!r} in namespace {namespace!r}: %kf_models lists the deployed models")
+            raise ModelNotFound(
+                f"no model named {name!r} in namespace {namespace!r}: %kf_models lists the deployed models"
+            )
         if own and not _ours(isvc):
             raise ModelExists(f"the InferenceService {name!r} in namespace {namespace!r} was not made by jupyter_kf: "
                               "change it with kubectl (jupyter_kf changes only its own deployments)")
@@ -101,11 +129,20 @@ class KubernetesServing(ClusterClient, ServingBackend):
     def _create(self, body: dict) -> dict:
         ns = body["metadata"]["namespace"]
         try:
-            return self.cluster.call(self._api("CustomObjectsApi").create_namespaced_custom_object, m.GROUP, m.VERSION, ns,
-                                     m.PLURAL, body, field_validation="Strict",
-                                     what=f"create inferenceservices in namespace {ns!r}")
+            return self.cluster.call(
+                self._api("CustomObjectsApi").create_namespaced_custom_object,
+                m.GROUP,
+                m.VERSION,
+                ns,
+                m.PLURAL,
+                body,
+                field_validation="Strict",
+                what=f"create inferenceservices in namespace {ns!r}",
+            )
         except AlreadyExists:
-            raise ModelExists(f"a model named {body['metadata']['name']!r} already exists in namespace {ns!r}") from None
+            raise ModelExists(
+                f"a model named {body['metadata']['name']!r} already exists in namespace {ns!r}"
+            ) from None
 
     def _replace(self, body: dict) -> dict:
         meta = body["metadata"]
@@ -133,22 +170,21 @@ class KubernetesServing(ClusterClient, ServingBackend):
         namespace = self._ns(spec.namespace)
         existing = self._get(spec.name, namespace)
         if spec.canary and existing is None:
-            raise ModelNotFound(f"--canary needs a deployed model to split traffic with, and there is no {spec.name!r} in "
-                                f"namespace {namespace!r}: deploy it first without --canary")
+            raise ModelNotFound(
+                f"--canary needs a deployed model to split traffic with, and there is no {spec.name!r} in "
+                f"namespace {namespace!r}: deploy it first without --canary"
+            )
         if existing is not None and not _ours(existing):
-            raise ModelExists(f"an InferenceService named {spec.name!r} that jupyter_kf did not make exists in namespace "
-                              f"{namespace!r}: choose another name (jupyter_kf changes only its own deployments)")
+            raise ModelExists(
+                f"an InferenceService named {spec.name!r} that jupyter_kf did not make exists in namespace "
+                f"{namespace!r}: choose another name (jupyter_kf changes only its own deployments)"
+            )
         state = m.versions(existing) if existing else {"stable": None, "canary": None}
-        fmt = spec.format or (formats.detect_format(obj, what) if obj is not None else None)
-        if fmt is None and spec.uri and spec.uri.startswith("hf://"):
-            fmt = "huggingface"
-        fmt = fmt or (state["stable"] or {}).get("format")
-        if fmt is None:
-            raise InvalidSpec(f"--format is needed with --model {spec.uri}: one of sklearn, xgboost, lightgbm, pytorch, "
-                              "onnx, tensorflow, huggingface")
-        check_protocol(fmt, spec.protocol)
+        fmt = _model_format(spec, obj, what, state)
         deployed = state["stable"] or {}
-        protocol = deployed["protocol"] if deployed.get("format") == fmt and not spec.protocol else spec.protocol_for(fmt)
+        protocol = (
+            deployed["protocol"] if deployed.get("format") == fmt and not spec.protocol else spec.protocol_for(fmt)
+        )
         label = f"v{_next_number(state)}"
         uploaded: list[str] = []
         store = None
@@ -158,7 +194,9 @@ class KubernetesServing(ClusterClient, ServingBackend):
                 from jupyter_kf.serving.store import get_store
 
                 store = get_store(" for a model from the notebook")
-                uri, uploaded = store.upload(Path(tmp), f"models/{namespace}/{spec.name}/{label}-{secrets.token_hex(3)}")
+                uri, uploaded = store.upload(
+                    Path(tmp), f"models/{namespace}/{spec.name}/{label}-{secrets.token_hex(3)}"
+                )
             else:
                 uri = spec.uri
         try:
@@ -167,35 +205,40 @@ class KubernetesServing(ClusterClient, ServingBackend):
                                   memory=spec.memory, gpus=spec.gpus, gpu_vendor=spec.gpu_vendor)
             version = {"version": label, "format": fmt, "protocol": protocol, "storageUri": uri, "uploaded": uploaded,
                        "model": model}
-            if existing is None:
-                account = self._service_account(namespace, uri)
-                body = m.build_inferenceservice(spec.name, namespace, model, self.deployment_mode(),
-                                                m.model_labels(spec.name, _user()), version, spec.min_replicas,
-                                                spec.max_replicas, account)
-                self._create(body)
-                retired = []
-            elif spec.canary:
-                retired = [state["canary"]] if state["canary"] else []
-                self._update(spec.name, namespace, lambda cur: m.with_canary(cur, model, spec.canary, version))
-            else:
-                retired = [v for v in (state["stable"], state["canary"]) if v]
-
-                def rollout(cur):
-                    out = m.rolled_back(cur)
-                    predictor = out["spec"]["predictor"]
-                    predictor["model"] = {**{k: v for k, v in predictor["model"].items() if k in ("resources", "env", "args")}, **model}
-                    for key, value in (("minReplicas", spec.min_replicas), ("maxReplicas", spec.max_replicas)):
-                        if value is not None:
-                            predictor[key] = value
-                    out["metadata"]["annotations"][m.VERSIONS_ANNOTATION] = json.dumps({"stable": version, "canary": None})
-                    return out
-                self._update(spec.name, namespace, rollout)
+            retired = self._apply(spec, namespace, existing, state, model, version)
         except BaseException:
             if store is not None:
                 store.delete(uploaded)
             raise
         self._drop_uploads(retired)
         return self.status(spec.name, namespace)
+
+    def _apply(self, spec: ServingSpec, namespace: str, existing, state: dict, model: dict, version: dict) -> list:
+        """Create the service, add a canary, or roll a new stable version out; the versions it retires."""
+        if existing is None:
+            account = self._service_account(namespace, version["storageUri"])
+            body = m.build_inferenceservice(spec.name, namespace, model, self.deployment_mode(),
+                                            m.model_labels(spec.name, _user()), version, spec.min_replicas,
+                                            spec.max_replicas, account)
+            self._create(body)
+            return []
+        if spec.canary:
+            self._update(spec.name, namespace, lambda cur: m.with_canary(cur, model, spec.canary, version))
+            return [state["canary"]] if state["canary"] else []
+
+        def rollout(cur):
+            out = m.rolled_back(cur)
+            predictor = out["spec"]["predictor"]
+            kept = {k: v for k, v in predictor["model"].items() if k in ("resources", "env", "args")}
+            predictor["model"] = {**kept, **model}
+            for key, value in (("minReplicas", spec.min_replicas), ("maxReplicas", spec.max_replicas)):
+                if value is not None:
+                    predictor[key] = value
+            out["metadata"]["annotations"][m.VERSIONS_ANNOTATION] = json.dumps({"stable": version, "canary": None})
+            return out
+
+        self._update(spec.name, namespace, rollout)
+        return [v for v in (state["stable"], state["canary"]) if v]
 
     def _service_account(self, namespace: str, uri: str) -> str | None:
         """The account KServe's storage initializer takes credentials from: configured, or made for store_secret."""
@@ -276,7 +319,11 @@ class KubernetesServing(ClusterClient, ServingBackend):
             return out
         reasons = []
         for ctype, cond in conditions.items():
-            if ctype != "CanaryPredictorReady" and cond.get("status") != "True" and (cond.get("reason") or cond.get("message")):
+            if (
+                ctype != "CanaryPredictorReady"
+                and cond.get("status") != "True"
+                and (cond.get("reason") or cond.get("message"))
+            ):
                 reasons.append(f"{ctype}: " + " ".join(filter(None, (cond.get("reason"), cond.get("message")))))
         canary_waiting = _canaries_not_ready(isvc, conditions)
         if canary_waiting:
@@ -308,12 +355,19 @@ class KubernetesServing(ClusterClient, ServingBackend):
             st = pod.get("status") or {}
             for cond in st.get("conditions") or []:
                 if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                    reasons.append(f"pod {pod['metadata']['name']} cannot be scheduled: {cond.get('message') or cond.get('reason')}")
+                    reasons.append(
+                        f"pod {pod['metadata']['name']} cannot be scheduled: "
+                        f"{cond.get('message') or cond.get('reason')}"
+                    )
             for init in st.get("initContainerStatuses") or []:
                 text = _container_problem(init)
                 if text:
                     failed = True
-                    what = "storage initializer (downloads the model)" if init.get("name") == "storage-initializer" else f"init container {init.get('name')}"
+                    what = (
+                        "storage initializer (downloads the model)"
+                        if init.get("name") == "storage-initializer"
+                        else f"init container {init.get('name')}"
+                    )
                     reasons.append(f"{what} failing: {text}")
             for c in st.get("containerStatuses") or []:
                 text = _container_problem(c)
@@ -326,9 +380,15 @@ class KubernetesServing(ClusterClient, ServingBackend):
         self._require_kserve()
         namespace = self._ns(namespace)
         key, value = next(iter(m.MANAGED_BY.items()))
-        items = self.cluster.call(self._api("CustomObjectsApi").list_namespaced_custom_object, m.GROUP, m.VERSION, namespace,
-                                  m.PLURAL, label_selector=f"{key}={value}",
-                                  what=f"list inferenceservices in namespace {namespace!r}")["items"]
+        items = self.cluster.call(
+            self._api("CustomObjectsApi").list_namespaced_custom_object,
+            m.GROUP,
+            m.VERSION,
+            namespace,
+            m.PLURAL,
+            label_selector=f"{key}={value}",
+            what=f"list inferenceservices in namespace {namespace!r}",
+        )["items"]
         return [self._status(i, pods=False) for i in sorted(items, key=lambda i: i["metadata"]["name"])]
 
     def wait(self, name: str, timeout: float | None = 300, on_update=None, namespace: str | None = None,
@@ -372,11 +432,20 @@ class KubernetesServing(ClusterClient, ServingBackend):
         namespace = self._ns(namespace)
         state = m.versions(self._must_get(name, namespace, own=True))
         try:
-            self.cluster.call(self._api("CustomObjectsApi").delete_namespaced_custom_object, m.GROUP, m.VERSION, namespace,
-                              m.PLURAL, name, propagation_policy="Background",
-                              what=f"delete inferenceservice {name!r} in namespace {namespace!r}")
+            self.cluster.call(
+                self._api("CustomObjectsApi").delete_namespaced_custom_object,
+                m.GROUP,
+                m.VERSION,
+                namespace,
+                m.PLURAL,
+                name,
+                propagation_policy="Background",
+                what=f"delete inferenceservice {name!r} in namespace {namespace!r}",
+            )
         except NotFound:
-            raise ModelNotFound(f"no model named {name!r} in namespace {namespace!r}: %kf_models lists the deployed models") from None
+            raise ModelNotFound(
+                f"no model named {name!r} in namespace {namespace!r}: %kf_models lists the deployed models"
+            ) from None
         self._drop_uploads([state["stable"], state["canary"]])
 
 
@@ -423,7 +492,13 @@ def _next_number(state: dict) -> int:
 def _format_of(isvc: dict) -> str:
     predictor = isvc.get("spec", {}).get("predictor", {})
     return (predictor.get("model", {}).get("modelFormat") or {}).get("name") or next(
-        (k for k in ("sklearn", "xgboost", "lightgbm", "pytorch", "onnx", "tensorflow", "huggingface") if k in predictor), "")
+        (
+            k
+            for k in ("sklearn", "xgboost", "lightgbm", "pytorch", "onnx", "tensorflow", "huggingface")
+            if k in predictor
+        ),
+        "",
+    )
 
 
 def _container_problem(cs: dict) -> str:
@@ -436,10 +511,14 @@ def _container_problem(cs: dict) -> str:
         detail = waiting.get("message") or ""
         if waiting["reason"] == "CrashLoopBackOff" and last_term.get("message"):
             detail = last_term["message"]
-        return f"{FAILED_WAITING[waiting['reason']]} ({waiting['reason']})" + (f": {detail.strip().splitlines()[-1][:300]}" if detail.strip() else "")
+        return f"{FAILED_WAITING[waiting['reason']]} ({waiting['reason']})" + (
+            f": {detail.strip().splitlines()[-1][:300]}" if detail.strip() else ""
+        )
     if terminated and terminated.get("exitCode", 0) != 0:
         detail = (terminated.get("message") or "").strip()
-        return f"exited {terminated.get('exitCode')} ({terminated.get('reason') or 'Error'})" + (f": {detail.splitlines()[-1][:300]}" if detail else "")
+        return f"exited {terminated.get('exitCode')} ({terminated.get('reason') or 'Error'})" + (
+            f": {detail.splitlines()[-1][:300]}" if detail else ""
+        )
     return ""
 
 

@@ -19,10 +19,10 @@ from jupyter_kf import config
 from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.processes import alive, children
 from jupyter_kf.serving import formats
+from jupyter_kf.serving.backends import ServingBackend
 from jupyter_kf.serving.errors import ModelNotFound, NotReady
 from jupyter_kf.serving.spec import ServingSpec, check_protocol
 from jupyter_kf.serving.status import ModelStatus
-from jupyter_kf.serving.backends import ServingBackend
 
 START_TIMEOUT = 60.0
 MARKER = "jupyter_kf.serving.local_server"
@@ -41,7 +41,9 @@ class LocalServing(ServingBackend):
         try:
             return json.loads((self.folder(name) / "record.json").read_text())
         except (OSError, ValueError):
-            raise ModelNotFound(f"no model named {name!r} on the local backend: %kf_models lists the deployed models") from None
+            raise ModelNotFound(
+                f"no model named {name!r} on the local backend: %kf_models lists the deployed models"
+            ) from None
 
     def _save(self, name: str, record: dict) -> None:
         tmp = self.folder(name) / "record.json.tmp"
@@ -57,7 +59,11 @@ class LocalServing(ServingBackend):
         elif spec.canary:
             raise ModelNotFound(f"--canary needs a deployed model to split traffic with, and there is no {spec.name!r} "
                                 "on the local backend: deploy it first without --canary")
-        fmt = spec.format or (existing or {}).get("format") if obj is None else (spec.format or formats.detect_format(obj, what))
+        fmt = (
+            spec.format or (existing or {}).get("format")
+            if obj is None
+            else (spec.format or formats.detect_format(obj, what))
+        )
         if obj is None:
             path, fmt = self._local_uri(spec, fmt)
         check_protocol(fmt, spec.protocol)
@@ -125,7 +131,9 @@ class LocalServing(ServingBackend):
         folder = self.folder(name)
         (folder / "server.json").unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "JPY_PARENT_PID")}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[3]), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[3]), env.get("PYTHONPATH")])
+        )
         with open(folder / "server.log", "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", MARKER, str(folder)], stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, env=env)
@@ -139,7 +147,9 @@ class LocalServing(ServingBackend):
                 return
             if proc.poll() is not None:
                 children.pop(proc.pid, None)
-                raise NotReady(f"the local model server for {name} stopped at start: {_last_error(folder / 'server.log')}")
+                raise NotReady(
+                    f"the local model server for {name} stopped at start: {_last_error(folder / 'server.log')}"
+                )
             time.sleep(0.02)
         self._stop(folder)
         raise NotReady(f"the local model server for {name} did not start within {START_TIMEOUT:.0f} s: "
@@ -166,11 +176,21 @@ class LocalServing(ServingBackend):
         folder = self.folder(name)
         server = self._server(folder)
         canary = record.get("canary") or {}
-        status = ModelStatus(name=name, backend="local", format=record.get("format", ""), protocol=record.get("protocol", "v1"),
-                             created=record.get("created", ""), stable=record.get("stable", ""),
-                             canary=canary.get("version", ""), canary_percent=canary.get("percent", 0))
-        status.traffic = (f"{100 - canary['percent']}% {record['stable']} / {canary['percent']}% {canary['version']} (canary)"
-                          if canary else f"100% {record.get('stable')}")
+        status = ModelStatus(
+            name=name,
+            backend="local",
+            format=record.get("format", ""),
+            protocol=record.get("protocol", "v1"),
+            created=record.get("created", ""),
+            stable=record.get("stable", ""),
+            canary=canary.get("version", ""),
+            canary_percent=canary.get("percent", 0),
+        )
+        status.traffic = (
+            f"{100 - canary['percent']}% {record['stable']} / {canary['percent']}% {canary['version']} (canary)"
+            if canary
+            else f"100% {record.get('stable')}"
+        )
         if server:
             status.phase, status.url = "Ready", f"http://127.0.0.1:{server['port']}"
         else:
@@ -191,7 +211,9 @@ class LocalServing(ServingBackend):
                     continue
         return out
 
-    def wait(self, name: str, timeout: float | None = None, on_update=None, namespace: str | None = None) -> ModelStatus:
+    def wait(
+        self, name: str, timeout: float | None = None, on_update=None, namespace: str | None = None
+    ) -> ModelStatus:
         status = self.status(name)
         if on_update:
             on_update(status)

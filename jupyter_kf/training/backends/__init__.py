@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from jupyter_kf.errors import InvalidSpec
-from jupyter_kf.training.status import JobStatus
 from jupyter_kf.training.spec import TrainSpec
+from jupyter_kf.training.status import JobStatus
 
 
 class Backend(ABC):

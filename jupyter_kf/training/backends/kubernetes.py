@@ -26,17 +26,32 @@ from pathlib import Path
 
 from jupyter_kf import config
 from jupyter_kf.errors import AlreadyExists, CaptureError, InvalidSpec, JobExists, JobNotFound, KfError, NotFound
-from jupyter_kf.kube.objects import LABEL_JOB, LABEL_USER, MANAGED_BY, RESULT_KEY_FIELD, bundle_secret, job_labels, label_value, owner_reference
-from jupyter_kf.training.manifests import TrainPlan, build_workload
+from jupyter_kf.kube.client import ClusterClient, ClusterError, Forbidden, MissingApi
+from jupyter_kf.kube.objects import (
+    LABEL_JOB,
+    LABEL_USER,
+    MANAGED_BY,
+    RESULT_KEY_FIELD,
+    bundle_secret,
+    job_labels,
+    label_value,
+    owner_reference,
+)
+from jupyter_kf.kube.watch import epoch
+from jupyter_kf.terminal import render_line
 from jupyter_kf.training import runner
+from jupyter_kf.training.backends import Backend
+from jupyter_kf.training.backends.kubernetes_status import (
+    ANNOTATION_SPEC,
+    build_status,
+    controlled_by,
+    controller_of,
+    pod_rank,
+)
+from jupyter_kf.training.manifests import TrainPlan, build_workload
 from jupyter_kf.training.runner import RESULT_MARK
 from jupyter_kf.training.spec import TrainSpec
 from jupyter_kf.training.status import JobStatus
-from jupyter_kf.training.backends import Backend
-from jupyter_kf.kube.watch import epoch
-from jupyter_kf.terminal import render_line
-from jupyter_kf.kube.client import ClusterClient, ClusterError, Forbidden, MissingApi
-from jupyter_kf.training.backends.kubernetes_status import ANNOTATION_SPEC, build_status, controlled_by, controller_of, pod_rank
 
 MANAGED_KEY = next(iter(MANAGED_BY))
 STRICT = "Strict"  # unknown fields are an error, never silently pruned
@@ -50,7 +65,10 @@ KINDS = {  # kind -> (group/version, plural, display name)
     "pytorchjob": ("kubeflow.org/v1", "pytorchjobs", "PyTorchJob"),
     "job": ("batch/v1", "jobs", "Job"),
 }
-MISSING = {"trainjob": "Kubeflow Trainer v2 is not installed", "pytorchjob": "the Kubeflow Training Operator v1 is not installed"}
+MISSING = {
+    "trainjob": "Kubeflow Trainer v2 is not installed",
+    "pytorchjob": "the Kubeflow Training Operator v1 is not installed",
+}
 
 
 class ResultsRefused(ClusterError):
@@ -76,7 +94,9 @@ class NamespaceCache:
         selector = f"{MANAGED_KEY}={MANAGED_BY[MANAGED_KEY]}"
         core, batch, custom = backend._api("CoreV1Api"), backend._api("BatchV1Api"), backend._api("CustomObjectsApi")
         self.pods = Informer(backend.cluster, core.list_namespaced_pod, (namespace,), selector, self.changed)
-        self.workloads = {"job": Informer(backend.cluster, batch.list_namespaced_job, (namespace,), selector, self.changed)}
+        self.workloads = {
+            "job": Informer(backend.cluster, batch.list_namespaced_job, (namespace,), selector, self.changed)
+        }
         for kind in ("trainjob", "pytorchjob"):
             if backend.cluster.has(*KINDS[kind][:2]):
                 group, version = KINDS[kind][0].split("/")
@@ -160,8 +180,12 @@ class KubernetesBackend(ClusterClient, Backend):
         """A job this machine has no record of (another machine, a wiped state folder): find it by label."""
         for status in self.list():
             if status.name == name:
-                meta = {"spec": {"name": name, "workers": status.resources.get("workers", 1)}, "namespace": status.namespace,
-                        "kind": next(k for k, v in KINDS.items() if v[2] == status.kind), "adopted": True}
+                meta = {
+                    "spec": {"name": name, "workers": status.resources.get("workers", 1)},
+                    "namespace": status.namespace,
+                    "kind": next(k for k, v in KINDS.items() if v[2] == status.kind),
+                    "adopted": True,
+                }
                 folder = self.record(name, status.namespace)
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / "meta.json").write_text(json.dumps(meta))
@@ -179,8 +203,10 @@ class KubernetesBackend(ClusterClient, Backend):
                 except NotFound:
                     phase = None
                 if phase is not None:
-                    raise JobExists(f"a job named {spec.name!r} already exists ({phase}) in namespace "
-                                    f"{spec.namespace or self.cluster.namespace!r}: choose another --name, or add --replace")
+                    raise JobExists(
+                        f"a job named {spec.name!r} already exists ({phase}) in namespace "
+                        f"{spec.namespace or self.cluster.namespace!r}: choose another --name, or add --replace"
+                    )
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         return folder
@@ -194,8 +220,10 @@ class KubernetesBackend(ClusterClient, Backend):
             return available[0]
         if requested not in available:
             found = ", ".join(KINDS[k][2] for k in available)
-            raise MissingApi(f"--kind {requested}: the cluster has no {KINDS[requested][2]} API ({MISSING[requested]}); "
-                             f"it offers {found}: use --kind {available[0]} or leave --kind out")
+            raise MissingApi(
+                f"--kind {requested}: the cluster has no {KINDS[requested][2]} API ({MISSING[requested]}); "
+                f"it offers {found}: use --kind {available[0]} or leave --kind out"
+            )
         return requested
 
     def _runtime_kind(self, runtime: str, namespace: str) -> str:
@@ -204,8 +232,10 @@ class KubernetesBackend(ClusterClient, Backend):
         api = self._api("CustomObjectsApi")
         group, version = KINDS["trainjob"][0].split("/")
         found, looked = [], 0
-        for kind, call, args in (("TrainingRuntime", api.list_namespaced_custom_object, (group, version, namespace, "trainingruntimes")),
-                                 ("ClusterTrainingRuntime", api.list_cluster_custom_object, (group, version, "clustertrainingruntimes"))):
+        for kind, call, args in (
+            ("TrainingRuntime", api.list_namespaced_custom_object, (group, version, namespace, "trainingruntimes")),
+            ("ClusterTrainingRuntime", api.list_cluster_custom_object, (group, version, "clustertrainingruntimes")),
+        ):
             try:
                 items = self.cluster.call(call, *args, what=f"list {kind}s")["items"]
             except KfError:
@@ -216,8 +246,10 @@ class KubernetesBackend(ClusterClient, Backend):
                 return kind
             found += names
         if looked == 2:
-            raise InvalidSpec(f"training runtime {runtime!r} not found: the cluster has {', '.join(sorted(set(found))) or 'none'}; "
-                              "pick one with --runtime")
+            raise InvalidSpec(
+                f"training runtime {runtime!r} not found: the cluster has {', '.join(sorted(set(found))) or 'none'}; "
+                "pick one with --runtime"
+            )
         return "ClusterTrainingRuntime"
 
     def submit(self, spec: TrainSpec, bundle: Path) -> None:
@@ -239,7 +271,9 @@ class KubernetesBackend(ClusterClient, Backend):
         _, _, secret, objects, _ = self.plan(spec, bundle, "")
         shown = json.loads(json.dumps(secret))
         for key, value in shown["data"].items():
-            shown["data"][key] = "<made at submit>" if key == RESULT_KEY_FIELD else f"<{len(base64.b64decode(value))} bytes>"
+            shown["data"][key] = (
+                "<made at submit>" if key == RESULT_KEY_FIELD else f"<{len(base64.b64decode(value))} bytes>"
+            )
         return yaml.safe_dump_all([shown, *objects], sort_keys=False)
 
     def plan(self, spec: TrainSpec, bundle: Path, result_key: str):
@@ -252,8 +286,10 @@ class KubernetesBackend(ClusterClient, Backend):
         if kind == "trainjob":
             minor = cluster.trainer_minor()
             if minor < 1:
-                raise MissingApi("--kind trainjob: this cluster runs Kubeflow Trainer v2.0, whose TrainJob API jupyter_kf "
-                                 "does not speak (v2.1+ it does): use --kind pytorchjob or --kind job")
+                raise MissingApi(
+                    "--kind trainjob: this cluster runs Kubeflow Trainer v2.0, whose TrainJob API jupyter_kf "
+                    "does not speak (v2.1+ it does): use --kind pytorchjob or --kind job"
+                )
             runtime_kind = self._runtime_kind(runtime, namespace)
         meta = json.loads((bundle / "meta.json").read_text())
         files = {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*"))
@@ -270,9 +306,11 @@ class KubernetesBackend(ClusterClient, Backend):
                 files.pop("payload.bin")
             files["meta.json"] = json.dumps(meta).encode()
         elif size > BUNDLE_LIMIT:
-            raise CaptureError(f"the job's code and inputs take {size / 2**10:.0f} KiB, more than a Secret carries "
-                               f"(~{BUNDLE_LIMIT // 1024} KiB), and no store is configured: set c.KfConfig.store "
-                               "(s3://bucket/prefix), or load large data inside the cell (from a volume, --volume pvc:CLAIM:/data)")
+            raise CaptureError(
+                f"the job's code and inputs take {size / 2**10:.0f} KiB, more than a Secret carries "
+                f"(~{BUNDLE_LIMIT // 1024} KiB), and no store is configured: set c.KfConfig.store "
+                "(s3://bucket/prefix), or load large data inside the cell (from a volume, --volume pvc:CLAIM:/data)"
+            )
         secret, items = bundle_secret(name, namespace, files, labels, result_key)
         image = spec.image or config.get().image or f"python:{meta['python']}-slim"
         plan = TrainPlan(spec=spec, namespace=namespace, image=image, bundle=name, bundle_items=items, labels=labels,
@@ -329,8 +367,16 @@ class KubernetesBackend(ClusterClient, Backend):
                                         _preload_content=False)
             return json.loads(created.data)
         group, version = KINDS[kind][0].split("/")
-        return self.cluster.call(self._api("CustomObjectsApi").create_namespaced_custom_object, group, version, namespace,
-                                 KINDS[kind][1], body, field_validation=STRICT, what=what)
+        return self.cluster.call(
+            self._api("CustomObjectsApi").create_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            KINDS[kind][1],
+            body,
+            field_validation=STRICT,
+            what=what,
+        )
 
     def _delete_object(self, namespace: str, kind: str, name: str) -> None:
         what = f"delete {kind} {name!r} in namespace {namespace!r}"
@@ -350,7 +396,9 @@ class KubernetesBackend(ClusterClient, Backend):
     def _get(self, namespace: str, kind: str, name: str) -> dict:
         what = f"get {KINDS[kind][1]} {name!r} in namespace {namespace!r}"
         if kind == "job":
-            resp = self.cluster.call(self._api("BatchV1Api").read_namespaced_job, name, namespace, what=what, _preload_content=False)
+            resp = self.cluster.call(
+                self._api("BatchV1Api").read_namespaced_job, name, namespace, what=what, _preload_content=False
+            )
             return json.loads(resp.data)
         group, version = KINDS[kind][0].split("/")
         return self.cluster.call(self._api("CustomObjectsApi").get_namespaced_custom_object, group, version, namespace,
@@ -418,8 +466,15 @@ class KubernetesBackend(ClusterClient, Backend):
         if not self.cluster.has(f"{group}/{version}", plural):
             return UNREADABLE
         try:
-            return self.cluster.call(self._api("CustomObjectsApi").get_namespaced_custom_object, group, version, namespace,
-                                     plural, name, what=f"get jobsets {name!r} in namespace {namespace!r}")
+            return self.cluster.call(
+                self._api("CustomObjectsApi").get_namespaced_custom_object,
+                group,
+                version,
+                namespace,
+                plural,
+                name,
+                what=f"get jobsets {name!r} in namespace {namespace!r}",
+            )
         except Forbidden:
             return UNREADABLE
 
@@ -437,8 +492,10 @@ class KubernetesBackend(ClusterClient, Backend):
             try:
                 obj = self._get(namespace, kind, name)
             except NotFound:
-                raise JobNotFound(f"job {name!r} is gone from namespace {namespace!r}: it was deleted outside jupyter_kf "
-                                  "(kubectl, another user, or a TTL); its logs and results are lost unless they were fetched") from None
+                raise JobNotFound(
+                    f"job {name!r} is gone from namespace {namespace!r}: it was deleted outside jupyter_kf "
+                    "(kubectl, another user, or a TTL); its logs and results are lost unless they were fetched"
+                ) from None
         status = build_status(kind, obj, self._job_pods(namespace, kind, obj, watched))
         if status.done:
             self._keep(name, status, kind, obj)
@@ -470,7 +527,9 @@ class KubernetesBackend(ClusterClient, Backend):
         for kind in [k for k in ("trainjob", "pytorchjob") if cluster.has(*KINDS[k][:2])] + ["job"]:
             for obj in self._list_kind(namespace, kind, selector):
                 job_name = obj["metadata"]["name"]
-                statuses[job_name] = build_status(kind, obj, self._owned(namespace, kind, obj, by_job.get(job_name, [])))
+                statuses[job_name] = build_status(
+                    kind, obj, self._owned(namespace, kind, obj, by_job.get(job_name, []))
+                )
         for folder in (self.records / namespace).glob("*/status.json"):  # cancelled or deleted, but recorded
             saved = _status_from_dict(json.loads(folder.read_text()))
             statuses.setdefault(saved.name, saved)
@@ -557,7 +616,9 @@ class KubernetesBackend(ClusterClient, Backend):
                     current = cache.pods.objects.get(pod_name, pod)
                     return current.get("status", {}).get("phase") in ("Succeeded", "Failed")
 
-                cache.followers[uid] = LogFollower(self.cluster, self._api("CoreV1Api"), namespace, pod_name, finished, cache.changed)
+                cache.followers[uid] = LogFollower(
+                    self.cluster, self._api("CoreV1Api"), namespace, pod_name, finished, cache.changed
+                )
             return cache.followers[uid]
 
     def _full_logs(self, namespace: str, kind: str, workload: dict) -> dict[int, list[str]]:
@@ -565,8 +626,13 @@ class KubernetesBackend(ClusterClient, Backend):
         logs: dict[int, list[str]] = {}
         for pod in self._job_pods(namespace, kind, workload, watched=False):
             try:
-                resp = self.cluster.call(self._api("CoreV1Api").read_namespaced_pod_log, pod["metadata"]["name"], namespace,
-                                         what=f"read the log of pod {pod['metadata']['name']!r}", _preload_content=False)
+                resp = self.cluster.call(
+                    self._api("CoreV1Api").read_namespaced_pod_log,
+                    pod["metadata"]["name"],
+                    namespace,
+                    what=f"read the log of pod {pod['metadata']['name']!r}",
+                    _preload_content=False,
+                )
             except KfError:
                 continue
             text = resp.data.decode("utf-8", "replace")  # lines end at \n only: a \r redraws its line
@@ -608,13 +674,17 @@ class KubernetesBackend(ClusterClient, Backend):
                 summary = pickled = None
             key = self._result_key(folder, meta)
             if key is None:
-                refused = (f"the results of job {name!r} cannot be authenticated: its key is gone (no local record and no "
-                           f"Secret {bundle_name(name)!r} left), so they were not loaded")
+                refused = (
+                    f"the results of job {name!r} cannot be authenticated: its key is gone (no local record and no "
+                    f"Secret {bundle_name(name)!r} left), so they were not loaded"
+                )
             elif (summary is None or not chunks["mac"]
                   or not hmac.compare_digest(chunks["mac"][-1].encode("utf-8", "replace"),
                                              runner.result_mac(key, summary, pickled).encode("ascii"))):
-                refused = (f"the results of job {name!r} failed authentication (not signed with this run's key: another pod "
-                           "wrote them, or they were altered), so they were not loaded; %kf_logs shows the job's output")
+                refused = (
+                    f"the results of job {name!r} failed authentication (not signed with this run's key: another pod "
+                    "wrote them, or they were altered), so they were not loaded; %kf_logs shows the job's output"
+                )
             else:
                 refused = ""
             if refused:

@@ -51,7 +51,11 @@ def worker_status(pod: dict) -> WorkerStatus:
         waiting, terminated = state.get("waiting"), state.get("terminated")
         if waiting and waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
             message = f"image pull failed ({waiting['reason']}): {waiting.get('message', cs.get('image', ''))}"
-        elif waiting and waiting.get("reason") in ("CreateContainerConfigError", "CrashLoopBackOff", "RunContainerError"):
+        elif waiting and waiting.get("reason") in (
+            "CreateContainerConfigError",
+            "CrashLoopBackOff",
+            "RunContainerError",
+        ):
             message = f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
         if terminated:
             exit_code = terminated.get("exitCode")
@@ -79,7 +83,11 @@ def job_phase(kind: str, obj: dict, workers: list[WorkerStatus]) -> tuple[str, s
     if failed:
         return "Failed", failed.get("message") or failed.get("reason") or "failed"
     queue = obj.get("metadata", {}).get("labels", {}).get(LABEL_QUEUE)
-    suspended = _condition(obj, "Suspended") or obj.get("spec", {}).get("suspend") or obj.get("spec", {}).get("runPolicy", {}).get("suspend")
+    suspended = (
+        _condition(obj, "Suspended")
+        or obj.get("spec", {}).get("suspend")
+        or obj.get("spec", {}).get("runPolicy", {}).get("suspend")
+    )
     if suspended:
         return "Pending", f"waiting for Kueue to admit it to queue {queue!r}" if queue else "suspended"
     if any(w.phase == "Running" for w in workers):
@@ -107,10 +115,23 @@ def build_status(kind: str, obj: dict, pods: list[dict]) -> JobStatus:
     status = obj.get("status", {})
     starts = [p.get("status", {}).get("startTime") for p in pods if p.get("status", {}).get("startTime")]
     finished = status.get("completionTime") or next(
-        (c.get("lastTransitionTime") for c in status.get("conditions", []) or [] if c.get("type") in ("Complete", "Succeeded", "Failed") and c.get("status") == "True"), None)
+        (
+            c.get("lastTransitionTime")
+            for c in status.get("conditions", []) or []
+            if c.get("type") in ("Complete", "Succeeded", "Failed") and c.get("status") == "True"
+        ),
+        None,
+    )
     return JobStatus(
-        name=meta.get("name", ""), phase=phase, backend="kubernetes", kind=KIND_NAMES[kind], namespace=meta.get("namespace"),
-        created=meta.get("creationTimestamp"), started=status.get("startTime") or (min(starts) if starts else None),
-        finished=finished if phase in ("Succeeded", "Failed") else None, message=message, workers=workers,
+        name=meta.get("name", ""),
+        phase=phase,
+        backend="kubernetes",
+        kind=KIND_NAMES[kind],
+        namespace=meta.get("namespace"),
+        created=meta.get("creationTimestamp"),
+        started=status.get("startTime") or (min(starts) if starts else None),
+        finished=finished if phase in ("Succeeded", "Failed") else None,
+        message=message,
+        workers=workers,
         resources={"workers": count, "cpu": spec.get("cpu"), "memory": spec.get("memory"), "gpus": spec.get("gpus", 0)},
     )

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from jupyter_kf import config
-from jupyter_kf.terminal import render_line
 from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
 from jupyter_kf.processes import alive
-from jupyter_kf.training.status import JobStatus, WorkerStatus
-from jupyter_kf.training.spec import TERMINAL, TrainSpec, check_name
+from jupyter_kf.terminal import render_line
 from jupyter_kf.training.backends import Backend
+from jupyter_kf.training.spec import TERMINAL, TrainSpec, check_name
+from jupyter_kf.training.status import JobStatus, WorkerStatus
 
 SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 STARTUP_GRACE_SECONDS = 30
@@ -73,8 +73,14 @@ class LocalBackend(Backend):
             config.write_private(active, str(spec.workers))
             try:
                 with config.open_private(bundle / "supervisor.log") as log:
-                    subprocess.Popen([sys.executable, "-I", "-S", str(SUPERVISOR), str(bundle)], stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                    subprocess.Popen(
+                        [sys.executable, "-I", "-S", str(SUPERVISOR), str(bundle)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        close_fds=True,
+                    )
             except BaseException:
                 active.unlink(missing_ok=True)
                 raise
@@ -89,8 +95,10 @@ class LocalBackend(Backend):
         if running + spec.workers > cap:
             busy = f" and the running jobs hold {running}" if running else ""
             raise TooManyWorkers(
-                f"--workers {spec.workers}: local jobs may run {cap} workers at once on this machine{busy}: ask for at most "
-                f"{max(cap - running, 0)}, wait for a running job to end, or raise c.KfConfig.local_max_workers")
+                f"--workers {spec.workers}: local jobs may run {cap} workers at once on this machine{busy}: ask "
+                "for at most "
+                f"{max(cap - running, 0)}, wait for a running job to end, or raise c.KfConfig.local_max_workers"
+            )
 
     def _running_workers(self) -> int:
         """Workers of the jobs not ended, all together; entries of jobs that ended are dropped."""
@@ -143,12 +151,31 @@ class LocalBackend(Backend):
         phase, message = state["phase"], state.get("message", "")
         if phase not in TERMINAL and not self._supervisor_alive(folder, state, meta):
             phase, message = "Failed", "the local supervisor process ended unexpectedly (machine restarted or killed?)"
-        workers = [WorkerStatus(rank=w["rank"], phase=w["phase"] if phase not in TERMINAL or w["phase"] in TERMINAL else phase,
-                                exit_code=w.get("exit_code")) for w in state["workers"]]
+        workers = [
+            WorkerStatus(
+                rank=w["rank"],
+                phase=w["phase"] if phase not in TERMINAL or w["phase"] in TERMINAL else phase,
+                exit_code=w.get("exit_code"),
+            )
+            for w in state["workers"]
+        ]
         return JobStatus(
-            name=spec["name"], phase=phase, backend="local", kind="local", namespace=None, created=meta["created"],
-            started=state.get("started"), finished=state.get("finished"), message=message, workers=workers,
-            resources={"workers": spec["workers"], "cpu": spec.get("cpu"), "memory": spec.get("memory"), "gpus": spec.get("gpus", 0)},
+            name=spec["name"],
+            phase=phase,
+            backend="local",
+            kind="local",
+            namespace=None,
+            created=meta["created"],
+            started=state.get("started"),
+            finished=state.get("finished"),
+            message=message,
+            workers=workers,
+            resources={
+                "workers": spec["workers"],
+                "cpu": spec.get("cpu"),
+                "memory": spec.get("memory"),
+                "gpus": spec.get("gpus", 0),
+            },
         )
 
     @staticmethod

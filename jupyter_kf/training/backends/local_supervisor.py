@@ -56,9 +56,14 @@ class Supervisor:
         spec = self.meta["spec"]
         self.count = int(spec["workers"])
         self.timeout = spec.get("timeout")
-        self.status = {"phase": "Pending", "started": None, "finished": None, "message": "",
-                       "supervisor_pid": os.getpid(),
-                       "workers": [{"rank": r, "phase": "Pending", "exit_code": None, "pid": None} for r in range(self.count)]}
+        self.status = {
+            "phase": "Pending",
+            "started": None,
+            "finished": None,
+            "message": "",
+            "supervisor_pid": os.getpid(),
+            "workers": [{"rank": r, "phase": "Pending", "exit_code": None, "pid": None} for r in range(self.count)],
+        }
         self.procs = {}
         self.stopping = None  # "Cancelled" or "timeout" once asked to stop
 

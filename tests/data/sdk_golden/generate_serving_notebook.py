@@ -87,8 +87,15 @@ def save(name: str, data: dict) -> None:
 
 # -- serving: the KServe SDK's model classes -----------------------------------------------------------------
 def serving_body(request: dict) -> dict:
-    from kserve import (V1beta1CanarySpec, V1beta1InferenceService, V1beta1InferenceServiceSpec, V1beta1ModelFormat,
-                        V1beta1ModelSpec, V1beta1PredictorSpec, constants)
+    from kserve import (
+        V1beta1CanarySpec,
+        V1beta1InferenceService,
+        V1beta1InferenceServiceSpec,
+        V1beta1ModelFormat,
+        V1beta1ModelSpec,
+        V1beta1PredictorSpec,
+        constants,
+    )
     from kserve.api_client import ApiClient
     from kubernetes.client import V1ObjectMeta, V1ResourceRequirements
 

@@ -13,12 +13,35 @@ from typing import Callable
 
 import yaml
 
-from tests.support.k8s_emulator import builtin_schemas, crds, defaults, logs as podlogs, validation, watch as watching, webhooks
+from tests.support.k8s_emulator import builtin_schemas, crds, defaults, validation, webhooks
+from tests.support.k8s_emulator import logs as podlogs
+from tests.support.k8s_emulator import watch as watching
 from tests.support.k8s_emulator.deletion import POLICIES, Deleter
-from tests.support.k8s_emulator.errors import STALE_OBJECT, ApiError, already_exists, bad_request, conflict, forbidden, gone, invalid, method_not_allowed, not_found, resource_not_found, success_status, unsupported_media_type
+from tests.support.k8s_emulator.errors import (
+    STALE_OBJECT,
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    forbidden,
+    gone,
+    invalid,
+    method_not_allowed,
+    not_found,
+    resource_not_found,
+    success_status,
+    unsupported_media_type,
+)
 from tests.support.k8s_emulator.logs import LogOptions, LogStore
 from tests.support.k8s_emulator.meta import generate_name, new_uid, rfc3339
-from tests.support.k8s_emulator.patch import PatchError, SchemaNav, apply_merge, json_patch, merge_patch, strategic_merge
+from tests.support.k8s_emulator.patch import (
+    PatchError,
+    SchemaNav,
+    apply_merge,
+    json_patch,
+    merge_patch,
+    strategic_merge,
+)
 from tests.support.k8s_emulator.rbac import Rbac
 from tests.support.k8s_emulator.resources import Registry, Resource
 from tests.support.k8s_emulator.routing import Request, Response

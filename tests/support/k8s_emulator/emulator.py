@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from tests.support.k8s_emulator import builtin_schemas, crds as crd_files
+from tests.support.k8s_emulator import builtin_schemas
+from tests.support.k8s_emulator import crds as crd_files
 from tests.support.k8s_emulator.api import CRD_KEY, Api
 from tests.support.k8s_emulator.app import App, RecordedRequest, RequestLog
 from tests.support.k8s_emulator.controls import Controls

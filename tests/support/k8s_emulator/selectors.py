@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from tests.support.k8s_emulator.errors import bad_request
-from tests.support.k8s_emulator.meta import LABEL_VALUE, QUALIFIED_NAME, DNS1123_SUBDOMAIN
+from tests.support.k8s_emulator.meta import DNS1123_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME
 from tests.support.k8s_emulator.resources import Resource
 
 _KEY = r"[^\s!=<>(),]+"
@@ -61,7 +61,7 @@ class LabelSelector:
         for raw in _split_top_level(self.text):
             req = raw.strip()
             if not req:
-                raise bad_request(f"unable to parse requirement: found '', expected: identifier")
+                raise bad_request("unable to parse requirement: found '', expected: identifier")
             self.requirements.append(self._parse(req))
 
     @staticmethod
@@ -80,8 +80,8 @@ class LabelSelector:
             op = "=" if m["op"] == "==" else m["op"]
             if op in (">", "<"):
                 if not re.fullmatch(r"-?\d+", m["value"]):
-                    raise bad_request(f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be "
-                                      f"an integer")
+                    raise bad_request("unable to parse requirement: for 'Gt', 'Lt' operators, the value must be "
+                                      "an integer")
             else:
                 _check_value(m["key"], m["value"])
             return m["key"], op, [m["value"]]
