@@ -9,7 +9,6 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_kf.training import api
-
 from tests.ui.conftest import open_panel, save_docs_image, section
 
 pytestmark = pytest.mark.ui

@@ -9,9 +9,8 @@ import nbformat
 import pytest
 from playwright.sync_api import expect
 
-from jupyter_kf.training import api
 from jupyter_kf import errors
-
+from jupyter_kf.training import api
 from tests.ui.conftest import open_panel, save_docs_image, section
 
 pytestmark = pytest.mark.ui

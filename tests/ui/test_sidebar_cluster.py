@@ -3,12 +3,10 @@ their kind, namespace and GPUs, the backend and namespace selectors, a namespace
 and where), and Cancel on the cluster."""
 from __future__ import annotations
 
-
 import pytest
 from playwright.sync_api import expect
 
 from jupyter_kf.training import api
-
 from tests.support.fake_kubelet import FakeKubelet
 from tests.ui.conftest import open_panel, save_docs_image, section
 

@@ -9,7 +9,6 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_kf.training import api
-
 from tests.ui.conftest import open_panel, save_docs_image, section
 
 pytestmark = pytest.mark.ui
@@ -107,7 +106,6 @@ def test_models_listed_deploy_form_and_undeploy(lab, page, screenshots):
 
 def test_pipeline_runs_live_with_their_steps(lab, page, tmp_path, screenshots):
     from jupyter_kf.pipeline import run
-
     from tests.support.pipeline_helpers import write
 
     path = write(tmp_path, "flow.ipynb", ("import time\ntime.sleep(4)\nx = 21", ["step:prepare"]),
