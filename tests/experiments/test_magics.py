@@ -127,3 +127,22 @@ def test_cancel_and_delete_after_a_kernel_restart(tmp_path):
     assert text(phases).strip() == "['Cancelled']"  # the trial jobs were stopped, not only marked
     assert text(delete).strip() == "experiment orphan deleted"
     assert "no experiments" in text(listed) and text(count).strip() == "0"
+
+
+def test_no_wait_then_attach_in_the_same_kernel(tmp_path):
+    gate = tmp_path / "gate"
+    nb = run_notebook([
+        "%load_ext jupyter_kf",
+        f"%%kf_tune --name later --param x=int(0,3) --objective loss --trials 4 --parallel 2 --algorithm grid "
+        f"--no-wait\nimport os, time\nend = time.time() + 120\n"
+        f"while not os.path.exists({str(gate)!r}) and time.time() < end:\n    time.sleep(0.01)\nprint(f'loss={{(x - 2) ** 2}}')",
+        f"open({str(gate)!r}, 'w').close()",
+        "%kf_experiment_attach later",
+        "print(x)",
+    ], tmp_path)
+    started, _, attach, printed = nb.cells[1:]
+    assert "experiment later started on the local backend" in text(started)
+    assert not errors(attach) and "later succeeded (4 trials run)" in text(attach)
+    assert text(printed).strip() == "2"
+    html = " ".join(str(s["state"].get("value", "")) for s in widget_states(nb).values())
+    assert "4/4, 0 running" in html
