@@ -80,3 +80,23 @@ def test_rebind_even_when_the_jobs_globals_equal_the_notebooks():
     assert fresh.__globals__ is user_ns
     user_ns["X"] = 1
     assert fresh() == 1
+
+
+def test_copy_into_refuses_numpy_scalars_and_narrower_dtypes():
+    assert results.copy_into(np.float64(1.0), np.float64(2.0)) is False  # immutable: rebinding, not an update
+    assert results.copy_into(np.zeros(2, dtype=np.float32), np.ones(2)) is False
+
+
+def test_rebind_only_functions_of_the_jobs_main_module():
+    fn = results.rebind  # any function from a named module, upper or lower case
+    fake = type(fn)(fn.__code__, {}, "g")
+    fake.__module__ = "Analysis"  # sorts before "__main__"
+    assert results.rebind(fake, {}) is fake
+
+
+def test_a_mutated_input_the_notebook_no_longer_has_comes_back_as_the_jobs_copy():
+    ns = {"a": [1]}
+    status, folder = _finished("a.append(2)", ns)
+    assert status.phase == "Succeeded"
+    loaded = results.load(folder, originals={})
+    assert loaded.mutated["a"] == [1, 2] and ns["a"] == [1]
