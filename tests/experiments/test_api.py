@@ -145,3 +145,20 @@ def test_a_failing_cell_gives_its_error_and_line():
     assert [t.message for t in status.trials] == ["ZeroDivisionError: division by zero at cell line 2"] * 2
     assert status.phase == "Failed" and status.message.endswith(
         "fails-000: ZeroDivisionError: division by zero at cell line 2")
+
+
+def test_trials_share_the_local_worker_cap_with_other_jobs():
+    from jupyter_kf import config
+
+    config.get().local_max_workers = 3
+    holder = training.train("import time\ntime.sleep(120)", name="holder", user_ns={}, backend="local")
+    wait_for(lambda: holder.status().phase == "Running", "the holder job to run")
+    running = []
+    exp = api.tune("import time\ntime.sleep(0.2)\nprint(f'loss={x}')", params=["x=uniform(0,1)"], objective="loss",
+                   trials=6, parallel=4, name="capped", backend="local", user_ns={},
+                   on_update=lambda s: running.append(s.running))
+    holder.cancel()
+    assert exp.status().count("Succeeded") == 6  # trials that found the cap full waited for a free worker
+    # --parallel 4 is capped at 3 workers, one of them held by the other job: 2 trials run, and a third only
+    # starts once a trial's job has ended (the search may not have seen that end yet)
+    assert 2 <= max(running) <= 3
