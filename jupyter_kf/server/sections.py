@@ -46,23 +46,19 @@ def delete_job(name: str, backend: str) -> dict:
     return {"deleted": name}
 
 
-TRAIN_OPTIONS = ("workers", "cpu", "memory", "gpus", "env", "timeout", "image", "namespace", "kind", "queue",
-                 "pip", "replace")
-
-
 def create_job(body: dict, backend: str, namespace: str | None) -> dict:
     """``kf.train`` from a cell's source; the server has no kernel namespace, so the cell must be self-contained
     (the panel's form runs ``%%kf_train`` in the notebook's kernel instead, which ships the cell's inputs)."""
     from jupyter_kf.errors import InvalidSpec
     from jupyter_kf.training import api
+    from jupyter_kf.training.spec import OPTION_NAMES
 
     source = body.get("source")
     if not isinstance(source, str) or not source.strip():
         raise InvalidSpec("'source' must be the cell's code, a non-empty string")
-    options = {k: body[k] for k in TRAIN_OPTIONS if body.get(k) not in (None, "")}
-    if namespace:
-        options["namespace"] = namespace
-    job = api.train(source, name=body.get("name") or None, backend=backend, user_ns={}, **options)
+    options = {k: v for k, v in body.items() if k in OPTION_NAMES and k not in ("backend", "namespace")}
+    job = api.train(source, backend=backend, namespace=namespace, user_ns={}, replace=bool(body.get("replace")),
+                    **options)
     return job.status().to_dict()
 
 

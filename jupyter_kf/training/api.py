@@ -14,11 +14,11 @@ from typing import Callable, Iterator
 
 from jupyter_kf import config
 from jupyter_kf.datasets import api as data_api
-from jupyter_kf.errors import JobFailed, JobNotFound, KfError
+from jupyter_kf.errors import InvalidSpec, JobFailed, JobNotFound, KfError
 from jupyter_kf.training import capture, payload
 from jupyter_kf.training import results as _results
 from jupyter_kf.training.backends import Backend, get_backend
-from jupyter_kf.training.spec import TrainSpec
+from jupyter_kf.training.spec import TrainSpec, check_options
 from jupyter_kf.training.status import JobStatus
 
 __all__ = ["train", "jobs", "job", "Job", "DryRun"]
@@ -62,23 +62,47 @@ class DryRun:
         return "\n".join(lines)
 
 
+def spec_from(options: dict) -> TrainSpec:
+    """A ``TrainSpec`` from ``kf.train``'s keywords (or REST's keys), ``c.KfConfig``'s defaults filling the rest."""
+    cfg = config.get()
+    given = check_options(options)
+    defaults = {"name": new_job_name(), "cpu": cfg.cpu, "memory": cfg.memory, "gpus": cfg.gpus, "image": cfg.image}
+    return TrainSpec.create(**{**{k: v for k, v in defaults.items() if v not in (None, "")}, **given})
+
+
 def new_job_name(prefix: str = "train") -> str:
     alphabet = string.ascii_lowercase + string.digits
     return f"{prefix}-{''.join(secrets.choice(alphabet) for _ in range(5))}"
 
 
-def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None, memory=None, gpus=None, env=None,
-          timeout=None, backend: str | None = None, image=None, namespace=None, user_ns: dict | None = None,
-          include=(), exclude=(), ship_all=False, wait=False, replace=False, dry_run=False, data=(),
-          **cluster) -> "Job | DryRun":
-    """Run ``cell`` (source code, or a function called with no arguments) as a job.
+def train(cell: str | Callable, spec: TrainSpec | None = None, *, user_ns: dict | None = None, include=(),
+          exclude=(), ship_all: bool = False, wait: bool = False, replace: bool = False, dry_run: bool = False,
+          **options) -> "Job | DryRun":
+    """Run ``cell`` as a job: ``kf.train("model = fit(X, y)", workers=2, gpus=1)``.
 
-    The names the code reads are taken from ``user_ns`` (default: the caller's globals). ``cluster``
-    takes the cluster-only options of ``TrainSpec`` (kind, runtime, pip, gpu_vendor, node_selector,
-    tolerations, queue, priority_class, retries, secret_env, volumes). ``data``: dataset versions the job
-    reads, ``["mnist@1:data"]`` (``NAME[@V]:MOUNT``, a relative mount under the job's working folder).
+    Args:
+        cell: the code (what a ``%%kf_train`` cell holds), or a function called with no arguments.
+        spec: a ``TrainSpec``, instead of ``options``.
+        user_ns: where the names the code reads come from (default: the caller's globals).
+        include, exclude: names to ship although the analysis misses them, and names never to ship.
+        ship_all: ship every variable of ``user_ns`` (cells that use exec/eval).
+        wait: block until the job ends. replace: delete a finished job of the same name first.
+        dry_run: build everything, start nothing; returns what would run.
+        **options: the ``TrainSpec`` options (``jupyter_kf.training.spec.OPTIONS``: name, workers, cpu, memory,
+            gpus, env, timeout, backend, namespace, image, kind, runtime, pip, ... data); unset ones take
+            ``c.KfConfig``'s defaults.
+
+    Returns:
+        A ``Job`` handle (``.wait()``, ``.logs()``, ``.results()``, ``.cancel()``), or a ``DryRun``.
+
+    Raises:
+        InvalidSpec: an option is unknown or malformed. CaptureError: the cell cannot be shipped.
+        JobExists: the name is taken (``replace=True`` removes a finished one).
     """
-    cfg = config.get()
+    if spec is None:
+        spec = spec_from(options)
+    elif options:
+        raise InvalidSpec(f"pass a TrainSpec or options, not both: {', '.join(sorted(options))} given with the spec")
     if callable(cell):
         user_ns = {"_kf_function": cell}
         source = "_kf_function()"
@@ -86,20 +110,6 @@ def train(cell: str | Callable, *, name: str | None = None, workers=1, cpu=None,
         source = cell
         if user_ns is None:
             user_ns = inspect.currentframe().f_back.f_globals
-    spec = TrainSpec.create(
-        name=name or new_job_name(),
-        workers=workers,
-        cpu=cpu or cfg.cpu or None,
-        memory=memory or cfg.memory or None,
-        gpus=gpus if gpus is not None else cfg.gpus,
-        env=env,
-        timeout=timeout,
-        backend=backend,
-        image=image or cfg.image or None,
-        namespace=namespace or None,
-        data=data,
-        **cluster,
-    )
     analysis = capture.analyse(source)
     captured = payload.capture_inputs(analysis, user_ns, include=include, exclude=exclude, ship_all=ship_all)
     target = get_backend(spec.backend)

@@ -7,7 +7,16 @@ import threading
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from jupyter_kf.magic_args import BACKEND_HELP, Detached, parse, where
+from jupyter_kf.magic_args import BACKEND_HELP, Detached, parse
+from jupyter_kf.training.spec import OPTIONS
+
+
+def spec_flags(func):
+    """``%%kf_train``'s flags, one per ``TrainSpec`` option (``jupyter_kf.training.spec.OPTIONS``)."""
+    for option in reversed(OPTIONS):
+        extra = {"action": "append", "default": []} if option.repeat else {}
+        func = argument(option.cli, dest=option.name, metavar=option.metavar, help=option.help, **extra)(func)
+    return func
 
 
 @magics_class
@@ -15,46 +24,7 @@ class KfMagics(Magics):
     """``%%kf_train`` and the job magics; settings live in ``c.KfConfig`` (see ``jupyter_kf.config``)."""
 
     @magic_arguments()
-    @argument("--name", help="job name (DNS-1123: lowercase letters, digits, '-'); default: train-xxxxx")
-    @argument("--workers", default="1", help="number of worker processes/pods (distributed: RANK, WORLD_SIZE, ...)")
-    @argument("--cpu", help="CPU per worker, a Kubernetes quantity (1, 500m)")
-    @argument("--memory", help="memory per worker, a Kubernetes quantity (512Mi, 2Gi)")
-    @argument("--gpus", default=None, help="GPUs per worker")
-    @argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable (repeatable)")
-    @argument("--timeout", help="stop the job after this long (90, 15m, 2h)")
-    @where
-    @argument("--image", help="container image on a cluster")
-    @argument("--kind", help="on a cluster: trainjob, pytorchjob or job (default: the best the cluster offers)")
-    @argument("--runtime", help="Kubeflow Trainer training runtime (default: torch-distributed)")
-    @argument(
-        "--pip",
-        action="append",
-        default=[],
-        metavar="PACKAGE",
-        help="package to pip-install in the job at start (repeatable)",
-    )
-    @argument("--gpu-vendor", help="GPU resource name (default: nvidia.com/gpu)")
-    @argument(
-        "--node-selector", action="append", default=[], metavar="KEY=VALUE", help="schedule on nodes with this label"
-    )
-    @argument("--toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]", help="tolerate a node taint")
-    @argument("--queue", help="Kueue LocalQueue for quota")
-    @argument(
-        "--priority-class",
-        help="TrainJob (Trainer v2.1+): a Kueue WorkloadPriorityClass, not a pod PriorityClass; "
-        "PyTorchJob/Job: the pods' PriorityClass",
-    )
-    @argument("--retries", default="0", help="times to retry failed workers")
-    @argument(
-        "--secret-env",
-        action="append",
-        default=[],
-        metavar="NAME=SECRET/KEY",
-        help="env var read from a Secret (never copied)",
-    )
-    @argument("--volume", action="append", default=[], metavar="pvc:CLAIM:/PATH", help="mount a PersistentVolumeClaim")
-    @argument("--data", action="append", default=[], metavar="NAME[@V]:MOUNT",
-              help="mount a dataset version read-only (repeatable; a relative MOUNT is under the job's working folder)")
+    @spec_flags
     @argument("--include", default="", help="comma-separated names to ship even if the analysis misses them")
     @argument("--exclude", default="", help="comma-separated names never to ship")
     @argument("--ship-all", action="store_true", help="ship every notebook variable (for exec/eval cells)")
@@ -68,15 +38,9 @@ class KfMagics(Magics):
         from jupyter_kf.training import api
 
         args = parse(self.kf_train, line)
-        job = api.train(
-            cell, name=args.name, workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
-            env=args.env, timeout=args.timeout, backend=args.backend, image=args.image, namespace=args.namespace,
-            user_ns=self.shell.user_ns, include=_names(args.include), exclude=_names(args.exclude),
-            ship_all=args.ship_all, replace=args.replace, dry_run=args.dry_run, kind=args.kind, runtime=args.runtime,
-            pip=args.pip, gpu_vendor=args.gpu_vendor, node_selector=args.node_selector, tolerations=args.toleration,
-            queue=args.queue, priority_class=args.priority_class, retries=args.retries, secret_env=args.secret_env,
-            volumes=args.volume, data=args.data,
-        )
+        job = api.train(cell, user_ns=self.shell.user_ns, include=_names(args.include), exclude=_names(args.exclude),
+                        ship_all=args.ship_all, replace=args.replace, dry_run=args.dry_run,
+                        **{o.name: getattr(args, o.name) for o in OPTIONS})
         if args.dry_run:
             print(job.summary())
             return None

@@ -182,6 +182,61 @@ def check_pip(requirement: str) -> str:
 
 
 @dataclass(frozen=True)
+class Option:
+    """One ``TrainSpec`` field as every face offers it: ``%%kf_train``'s flag, ``kf.train``'s keyword, REST's key."""
+
+    name: str
+    help: str
+    flag: str = ""  # default: --name-with-dashes
+    repeat: bool = False  # a list: the flag may be given several times
+    metavar: str | None = None
+
+    @property
+    def cli(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+# The one declaration of the training options: the magic's flags, kf.train's keywords and the REST keys come
+# from here; TrainSpec.create validates them (tests/training/test_spec.py keeps the two in step).
+OPTIONS = (
+    Option("name", "job name (DNS-1123: lowercase letters, digits, '-'); default: train-xxxxx"),
+    Option("workers", "number of worker processes/pods (distributed: RANK, WORLD_SIZE, ...); default 1"),
+    Option("cpu", "CPU per worker, a Kubernetes quantity (1, 500m)"),
+    Option("memory", "memory per worker, a Kubernetes quantity (512Mi, 2Gi)"),
+    Option("gpus", "GPUs per worker"),
+    Option("env", "environment variable (repeatable)", repeat=True, metavar="NAME=VALUE"),
+    Option("timeout", "stop the job after this long (90, 15m, 2h)"),
+    Option("backend", "local or kubernetes (default: c.KfConfig.backend, else kubernetes when a cluster is set up)"),
+    Option("namespace", "Kubernetes namespace (default: the kubeconfig context's, else c.KfConfig.namespace)"),
+    Option("image", "container image on a cluster"),
+    Option("kind", "on a cluster: trainjob, pytorchjob or job (default: the best the cluster offers)"),
+    Option("runtime", "Kubeflow Trainer training runtime (default: torch-distributed)"),
+    Option("pip", "package to pip-install in the job at start (repeatable)", repeat=True, metavar="PACKAGE"),
+    Option("gpu_vendor", "GPU resource name (default: nvidia.com/gpu)"),
+    Option("node_selector", "schedule on nodes with this label", repeat=True, metavar="KEY=VALUE"),
+    Option("tolerations", "tolerate a node taint", flag="--toleration", repeat=True, metavar="KEY[=VALUE][:EFFECT]"),
+    Option("queue", "Kueue LocalQueue for quota"),
+    Option("priority_class", "TrainJob (Trainer v2.1+): a Kueue WorkloadPriorityClass, not a pod PriorityClass; "
+                             "PyTorchJob/Job: the pods' PriorityClass"),
+    Option("retries", "times to retry failed workers (PyTorchJob, Job; a TrainJob has no retry setting)"),
+    Option("secret_env", "env var read from a Secret (never copied)", repeat=True, metavar="NAME=SECRET/KEY"),
+    Option("volumes", "mount a PersistentVolumeClaim", flag="--volume", repeat=True, metavar="pvc:CLAIM:/PATH"),
+    Option("data", "mount a dataset version read-only (repeatable; a relative MOUNT is under the job's working "
+                   "folder)", repeat=True, metavar="NAME[@V]:MOUNT"),
+)
+OPTION_NAMES = tuple(o.name for o in OPTIONS)
+
+
+def check_options(options: dict) -> dict:
+    """The keywords ``kf.train`` and REST accept, or one line naming the unknown ones and the accepted."""
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise InvalidSpec(f"unknown training option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+                          f"use {', '.join(OPTION_NAMES)}")
+    return {k: v for k, v in options.items() if v not in (None, "", [], ())}
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     """What a user asked for one training job, validated. Cluster-only fields are ignored locally."""
 

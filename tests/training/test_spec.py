@@ -59,3 +59,27 @@ def test_memory_without_unit_is_caught():
         TrainSpec.create(name="a", cpu="0")
     with pytest.raises(InvalidSpec, match="backend 'cloud' is unknown"):
         TrainSpec.create(name="a", backend="cloud")
+
+
+def test_one_declaration_drives_the_flags_the_keywords_and_rest():
+    """Every option is a TrainSpec.create keyword and a %%kf_train flag; nothing is declared twice."""
+    import inspect
+
+    from jupyter_kf.training.magics import KfMagics
+    from jupyter_kf.training.spec import OPTIONS, check_options
+
+    keywords = set(inspect.signature(TrainSpec.create).parameters) - {"cls"}
+    assert {o.name for o in OPTIONS} == keywords
+    flags = {a.option_strings[0]: a.dest for a in KfMagics.kf_train.parser._actions if a.option_strings}
+    assert all(flags[o.cli] == o.name for o in OPTIONS)
+    with pytest.raises(InvalidSpec, match=r"^unknown training option worker: use name, workers, cpu, "):
+        check_options({"worker": 2})
+
+
+def test_kf_train_takes_a_spec_or_keywords(kf_state_dir):
+    from jupyter_kf.training import api
+
+    spec = TrainSpec.create(name="from-spec", workers=1)
+    assert api.train("x = 1", spec, user_ns={}, dry_run=True).spec == spec
+    with pytest.raises(InvalidSpec, match="pass a TrainSpec or options, not both: workers given with the spec"):
+        api.train("x = 1", spec, workers=2, user_ns={})
