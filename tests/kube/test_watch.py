@@ -61,3 +61,57 @@ def test_log_follower_resumes_without_repeating_lines(k8s_emulator, core):
     k8s_emulator.set_pod_phase("default", "worker", "Succeeded", exit_code=0)
     k8s_emulator.close_streams()
     assert follower.done.wait(10)
+
+
+def test_informer_follows_changes_and_clears_a_failure_it_retried_past(k8s_emulator, core):
+    k8s_emulator.fail_next("list", "/pods", status=500)
+    changed = threading.Condition()
+    informer = Informer(None, core.list_namespaced_pod, ("default",), "app=kf", changed)
+    assert informer.synced.wait(10)
+    assert informer.last_error == "watching pods in namespace default: ServiceException: HTTP 500 Internal Server Error"
+    k8s_emulator.wait_for_requests(verb="watch", resource="pods")
+    k8s_emulator.make_pod("default", "p1", labels={"app": "kf"})
+    k8s_emulator.make_pod("default", "p2", labels={"app": "other"})
+    with changed:
+        assert changed.wait_for(lambda: "p1" in informer.objects, timeout=10)
+    k8s_emulator.set_pod_phase("default", "p1", "Running")
+    eventually(lambda: informer.objects["p1"]["status"]["phase"] == "Running", timeout=10)
+    k8s_emulator.delete_object("", "v1", "pods", "default", "p1")
+    eventually(lambda: "p1" not in informer.objects, timeout=10)
+    assert "p2" not in informer.objects
+    k8s_emulator.close_streams()  # a watch that ended cleanly: the failure before it is history
+    eventually(lambda: informer.last_error is None, timeout=10)
+    informer.stopped = True
+
+
+def test_log_follower_keeps_a_bounded_buffer(k8s_emulator, core, monkeypatch):
+    from jupyter_kf.kube import watch
+
+    monkeypatch.setattr(watch, "LOG_LINES_KEPT", 3)
+    k8s_emulator.make_pod("default", "talker", phase="Running")
+    k8s_emulator.write_log("default", "talker", "".join(f"line {i}\n" for i in range(5)))
+    follower = LogFollower(None, core, "default", "talker", lambda: True, threading.Condition())
+    eventually(lambda: follower.total == 5, timeout=10)
+    assert follower.since(0) == (["line 2", "line 3", "line 4"], 5)  # lines 0 and 1 fell out
+    assert follower.since(4) == (["line 4"], 5) and follower.since(5) == ([], 5)
+    k8s_emulator.set_pod_phase("default", "talker", "Succeeded", exit_code=0)
+    assert follower.done.wait(10)
+
+
+def test_timestamps_compare_as_times_not_text():
+    from jupyter_kf.kube.watch import epoch, ts_key
+
+    assert ts_key("2026-01-01T00:00:00.5Z") > ts_key("2026-01-01T00:00:00.123456789Z")  # Go trims zeros
+    assert ts_key("2026-01-01T00:00:01Z") > ts_key("2026-01-01T00:00:00.999999999Z")
+    assert ts_key("2026-01-01T00:00:00.5Z") == ts_key("2026-01-01T00:00:00.500000000Z")
+    assert epoch("2026-01-01T00:00:01.75Z") == epoch("2026-01-01T00:00:00Z") + 1 == 1767225601.0
+
+
+def test_a_repeated_failure_is_logged_once(caplog):
+    from jupyter_kf.kube.watch import _noted
+
+    err = ValueError("first line\nsecond line")
+    with caplog.at_level("WARNING", logger="jupyter_kf.watch"):
+        line = _noted("watching pods", err, None)
+        assert _noted("watching pods", err, line) == line == "watching pods: ValueError: first line"
+    assert [r.getMessage() for r in caplog.records] == ["watching pods: ValueError: first line (retrying)"]
