@@ -100,3 +100,15 @@ def test_a_mutated_input_the_notebook_no_longer_has_comes_back_as_the_jobs_copy(
     assert status.phase == "Succeeded"
     loaded = results.load(folder, originals={})
     assert loaded.mutated["a"] == [1, 2] and ns["a"] == [1]
+
+
+def test_has_value_is_a_plain_bool_even_for_an_array():
+    assert results.Results(value=np.arange(3)).has_value is True
+    assert results.Results().has_value is False
+
+
+def test_apply_binds_mutated_inputs_too():
+    state = [1, 2]
+    ns = {"a": [1]}
+    changed = results.apply(results.Results(mutated={"a": state}), ns)
+    assert ns["a"] is state and changed == ["a"]
