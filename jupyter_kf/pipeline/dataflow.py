@@ -13,6 +13,7 @@ import ast
 import builtins
 import sys
 import textwrap
+from dataclasses import dataclass, field
 
 from jupyter_kf.pipeline.model import Cell, Pipeline, PipelineError, Step
 from jupyter_kf.training import capture
@@ -226,111 +227,131 @@ def analyse_cells(cells: list, where: str) -> tuple[StepFlow, dict]:
 def infer(pipeline: Pipeline) -> Pipeline:
     """Fill every step's inputs, parameters, outputs, metrics, shipped code and upstream steps."""
     shared, _ = analyse_cells(pipeline.shared, "imports/functions")
-    provided = set(shared.writes)
     steps = pipeline.steps
     analysed = [analyse_cells(step.cells, f"step {step.name!r}") for step in steps]
     flows = [flow for flow, _ in analysed]
     writes = [set(flow.writes) | set(flow.mutated) for flow in flows]
-    names = {step.name for step in steps}
-    index = {step.name: i for i, step in enumerate(steps)}
-    reasons: dict[tuple[str, str], str] = {}  # (upstream, downstream) -> why
+    notebook = _Notebook(pipeline, shared, analysed, flows, writes)
+    for i in range(len(steps)):
+        _infer_step(notebook, i)
+    _assign_metrics(pipeline, flows, writes)
+    _link(pipeline, {step.name for step in steps}, {step.name: i for i, step in enumerate(steps)}, notebook.reasons,
+          writes)
+    return pipeline
 
-    def last_writer(name: str, before: int) -> int | None:
+
+@dataclass
+class _Notebook:
+    """What every step's inference reads: the analysed cells, and why each step depends on another."""
+
+    pipeline: Pipeline
+    shared: object
+    analysed: list
+    flows: list
+    writes: list
+    reasons: dict = field(default_factory=dict)  # (upstream, downstream) -> why
+
+    def last_writer(self, name: str, before: int) -> int | None:
         for j in range(before - 1, -1, -1):
-            if name in writes[j]:
+            if name in self.writes[j]:
                 return j
         return None
 
-    for i, step in enumerate(steps):
-        flow, trees = analysed[i]
-        for fn in dict.fromkeys(flow.dynamic):
-            pipeline.warnings.append(f"step {step.name!r} calls {fn}(): the names it reads through it cannot be seen, "
-                                     "so none is passed in for it")
-        for cell, module in flow.star_imports:
-            pipeline.warnings.append(
-                f"cell {cell.number}: 'from {module} import *' hides the names it defines: later steps "
-                "get them only by importing them by name"
-            )
-        need: dict[str, bool] = {}  # name -> hard (read before bound at top level)
-        for name in flow.inputs:
-            if not capture.is_ipython_name(name):
-                need.setdefault(name, True)
-        for reads in flow.deferred.values():
-            for name in reads:
-                need.setdefault(name, False)
-        queue = list(need)
-        shipped: dict[str, Cell] = {}
-        inputs: dict[str, str] = {}
-        params: list[str] = []
-        seen: set[str] = set()
-        while queue:
-            name = queue.pop(0)
-            if name in seen:
-                continue
-            seen.add(name)
-            hard = need.get(name, False)
-            if not hard and name in writes[i]:
-                continue
-            j = last_writer(name, i)
-            if j is not None:
-                pflow = flows[j]
-                kind = pflow.kinds.get(name)
-                if kind == "import" and name in pflow.import_lines:
-                    shipped[name] = _import_cell(*pflow.import_lines[name])
-                elif kind == "def" and name in pflow.defs:
-                    cell, node = pflow.defs[name]
-                    shipped[name] = _definition_cell(cell, node)
-                    for more in _definition_needs(cell, node):
-                        need.setdefault(more, False)
-                        queue.append(more)
-                else:
-                    if name in pflow.values:
-                        cell, line, why = pflow.values[name]
-                        raise PipelineError(
-                            f"value {name!r} cannot be passed from step {steps[j].name!r} to step "
-                            f"{step.name!r}: it is {why} (cell {cell.number}, line {line}), which cannot "
-                            f"be pickled; create it again in {step.name!r}"
-                        )
-                    inputs[name] = steps[j].name
-                    if name not in steps[j].outputs:
-                        steps[j].outputs.append(name)
-                    reasons.setdefault((steps[j].name, step.name), f"{step.name} reads {name!r} from {steps[j].name}")
-            elif name in pipeline.parameters:
-                params.append(name)
-            elif name in provided:
-                for more in shared.deferred.get(name, []):
-                    need.setdefault(more, False)
-                    queue.append(more)
-            elif name in _BUILTINS or not hard or name in writes[i]:
-                continue
-            else:
-                cell, line = _locate(step, trees, name)
-                later = next((s.name for s, w in zip(steps[i + 1:], writes[i + 1:]) if name in w), None)
-                if later:
-                    raise PipelineError(
-                        f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which only the later "
-                        f"step {later!r} produces: a step takes values from the steps above it in the "
-                        f"notebook; move {later!r} above {step.name!r}"
-                    )
-                star = next((f" (if it comes from 'from {m} import *' in cell {c.number}, import it by name)"
-                             for f in flows[:i + 1] + [shared] for c, m in f.star_imports), "")
-                raise PipelineError(
-                    f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which no earlier step "
-                    f"produces: assign it in an earlier step or in {step.name!r}{star}"
-                )
-        step.inputs = inputs
-        step.params = params
-        step.shipped = sorted(
-            shipped.values(), key=lambda c: (c.tags != ["import"], c.number, len(c.code) - len(c.code.lstrip("\n")))
-        )
-        step.modules = sorted({line[2].split()[1].split(".")[0] for line in
-                               list(flow.import_lines.values()) + list(shared.import_lines.values())
-                               if not line[2].startswith("from .")}
-                              | {c.code.split()[1].split(".")[0] for c in shipped.values() if c.tags == ["import"]})
 
-    _assign_metrics(pipeline, flows, writes)
-    _link(pipeline, names, index, reasons, writes)
-    return pipeline
+def _infer_step(nb: _Notebook, i: int) -> None:
+    """One step's inputs (from earlier steps), parameters, shipped imports and functions, and modules."""
+    step, shared = nb.pipeline.steps[i], nb.shared
+    flow, trees = nb.analysed[i]
+    _warn_unseen(nb.pipeline, step, flow)
+    need: dict[str, bool] = {}  # name -> hard (read before bound at top level)
+    for name in flow.inputs:
+        if not capture.is_ipython_name(name):
+            need.setdefault(name, True)
+    for reads in flow.deferred.values():
+        for name in reads:
+            need.setdefault(name, False)
+    queue = list(need)
+    shipped: dict[str, Cell] = {}
+    inputs: dict[str, str] = {}
+    params: list[str] = []
+    seen: set[str] = set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        hard = need.get(name, False)
+        if not hard and name in nb.writes[i]:
+            continue
+        j = nb.last_writer(name, i)
+        if j is not None:
+            for more in _take_from(nb, j, i, name, shipped, inputs):
+                need.setdefault(more, False)
+                queue.append(more)
+        elif name in nb.pipeline.parameters:
+            params.append(name)
+        elif name in set(shared.writes):
+            for more in shared.deferred.get(name, []):
+                need.setdefault(more, False)
+                queue.append(more)
+        elif not (name in _BUILTINS or not hard or name in nb.writes[i]):
+            raise _unproduced(nb, i, name, trees)
+    step.inputs, step.params = inputs, params
+    step.shipped = sorted(
+        shipped.values(), key=lambda c: (c.tags != ["import"], c.number, len(c.code) - len(c.code.lstrip("\n")))
+    )
+    step.modules = sorted({line[2].split()[1].split(".")[0] for line in
+                           list(flow.import_lines.values()) + list(shared.import_lines.values())
+                           if not line[2].startswith("from .")}
+                          | {c.code.split()[1].split(".")[0] for c in shipped.values() if c.tags == ["import"]})
+
+
+def _warn_unseen(pipeline: Pipeline, step, flow) -> None:
+    for fn in dict.fromkeys(flow.dynamic):
+        pipeline.warnings.append(f"step {step.name!r} calls {fn}(): the names it reads through it cannot be seen, "
+                                 "so none is passed in for it")
+    for cell, module in flow.star_imports:
+        pipeline.warnings.append(f"cell {cell.number}: 'from {module} import *' hides the names it defines: later "
+                                 "steps get them only by importing them by name")
+
+
+def _take_from(nb: _Notebook, j: int, i: int, name: str, shipped: dict, inputs: dict) -> list[str]:
+    """``name`` as step ``i`` gets it from step ``j``: an import or a def shipped as code (the names that
+    code needs are returned), else a value passed on."""
+    steps, pflow = nb.pipeline.steps, nb.flows[j]
+    kind = pflow.kinds.get(name)
+    if kind == "import" and name in pflow.import_lines:
+        shipped[name] = _import_cell(*pflow.import_lines[name])
+        return []
+    if kind == "def" and name in pflow.defs:
+        cell, node = pflow.defs[name]
+        shipped[name] = _definition_cell(cell, node)
+        return list(_definition_needs(cell, node))
+    if name in pflow.values:
+        cell, line, why = pflow.values[name]
+        raise PipelineError(f"value {name!r} cannot be passed from step {steps[j].name!r} to step "
+                            f"{steps[i].name!r}: it is {why} (cell {cell.number}, line {line}), which cannot "
+                            f"be pickled; create it again in {steps[i].name!r}")
+    inputs[name] = steps[j].name
+    if name not in steps[j].outputs:
+        steps[j].outputs.append(name)
+    nb.reasons.setdefault((steps[j].name, steps[i].name), f"{steps[i].name} reads {name!r} from {steps[j].name}")
+    return []
+
+
+def _unproduced(nb: _Notebook, i: int, name: str, trees) -> PipelineError:
+    """The line for a name step ``i`` reads that no earlier step produces."""
+    steps, step = nb.pipeline.steps, nb.pipeline.steps[i]
+    cell, line = _locate(step, trees, name)
+    later = next((s.name for s, w in zip(steps[i + 1:], nb.writes[i + 1:]) if name in w), None)
+    if later:
+        return PipelineError(f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which only the later "
+                             f"step {later!r} produces: a step takes values from the steps above it in the "
+                             f"notebook; move {later!r} above {step.name!r}")
+    star = next((f" (if it comes from 'from {m} import *' in cell {c.number}, import it by name)"
+                 for f in nb.flows[:i + 1] + [nb.shared] for c, m in f.star_imports), "")
+    return PipelineError(f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which no earlier step "
+                         f"produces: assign it in an earlier step or in {step.name!r}{star}")
 
 
 def _import_cell(cell: Cell, lineno: int, text: str) -> Cell:
