@@ -127,3 +127,35 @@ def test_token_only_for_our_own_live_server_on_loopback(tmp_path, monkeypatch):
     assert model_client.local_token("http://example.com:8080", "m") is None
     assert model_client.local_token("http://127.0.0.1", "m") is None  # no port: not one of ours
     assert model_client.local_token("http://127.0.0.1:8080", "m") is None  # no such server folder
+
+
+def test_a_long_reply_is_cut_in_the_message(server):
+    server.replies.append((200, {"outputs": [], "note": "x" * 500}))
+    with pytest.raises(PredictionError) as err:
+        _client(server, "v2").predict([[1]])
+    assert str(err.value) == "the model server's V2 reply has no outputs: " + json.dumps({"outputs": [], "note": "x" * 500})[:200]
+
+
+def test_token_of_our_live_server_on_that_port(kf_state_dir):
+    import subprocess
+    import sys
+
+    from jupyter_kf import config
+
+    # A process whose command line names our model server, as alive() checks; it ends when its stdin closes.
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "jupyter_kf.serving.local_server"],
+                            stdin=subprocess.PIPE)
+    try:
+        folder = config.state_root() / "models" / "m"
+        folder.mkdir(parents=True, mode=0o700)
+        (folder / "server.json").write_text(json.dumps({"port": 40123, "pid": proc.pid}))
+        token = folder / "token"
+        token.write_text("s3cret\n")
+        token.chmod(0o600)
+        assert model_client.local_token("http://127.0.0.1:40123/", "m") == "s3cret"
+        assert model_client.local_token("http://localhost:40123", "other") == "s3cret"  # found by its port
+        assert model_client.local_token("http://127.0.0.1:40124", "m") is None  # another port: not ours
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+    assert model_client.local_token("http://127.0.0.1:40123", "m") is None  # the server is gone
