@@ -58,10 +58,22 @@ def backend_for(backend: str | None = None, namespace: str | None = None):
 def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=None, workspace=None, data_volumes=(),
            configurations=(), env=None, shm=True, namespace=None, backend=None, kind=None, wait=True, timeout=None,
            on_update=None) -> NotebookStatus:
-    """Start a notebook server; with ``wait`` (default) return once it is ready, its ``url`` set.
+    """Start a notebook server: ``kf.notebooks.create("gpu-lab", gpus=1)``.
 
-    ``workspace``: a size for a new volume at /home/jovyan (default 5Gi), ``pvc:CLAIM``, or ``none``;
-    ``data_volumes``: ``["datasets:/data"]``; ``configurations``: Kubeflow PodDefault labels."""
+    Args:
+        name: the server's name. image, cpu, memory, gpus, gpu_vendor: what it runs on (defaults:
+            ``c.KfConfig.notebook_image``, Kubeflow's spawner defaults). workspace: a size for a new volume at
+            /home/jovyan (default ``c.KfConfig.notebook_workspace``), ``pvc:CLAIM``, or ``none``.
+            data_volumes: ``["datasets:/data"]``. configurations: Kubeflow PodDefault labels. env, shm, kind.
+        wait: return once it is ready, its ``url`` set (``timeout``: default ``c.KfConfig.notebook_timeout``).
+
+    Returns:
+        Its ``NotebookStatus`` (phase, url, resources, workspace).
+
+    Raises:
+        InvalidSpec: a bad option. NotebookExists: the name is taken. QuotaExceeded: the namespace's quota.
+        NotebookNotReady: it did not become ready in time (the server is kept; the message says why).
+    """
     from jupyter_kf.notebooks.spec import NotebookSpec
 
     spec = NotebookSpec.create(name, image=image, cpu=cpu, memory=memory, gpus=gpus, gpu_vendor=gpu_vendor,

@@ -75,9 +75,17 @@ def convert(
     image: str | None = None,
     cache: bool | None = None,
 ) -> Conversion:
-    """Convert ``notebook`` (a path or an nbformat notebook) to a KFP v2 pipeline; write it to ``output`` if given.
+    """Convert ``notebook`` to a KFP v2 pipeline: ``kf.pipeline.convert("train.ipynb", "train.yaml")``.
 
-    Raises ``PipelineError`` (one line: where and what is accepted) before writing anything.
+    Args:
+        notebook: a path or an nbformat notebook (Kale's cell tags, or headings). output: where to write the IR.
+        name, description: the pipeline's. image: for steps without an ``image:`` tag. cache: KFP caching.
+
+    Returns:
+        A ``Conversion`` (``pipeline``, the IR ``spec``, ``write(path)``, an SVG of the DAG in the notebook).
+
+    Raises:
+        PipelineError: one line, where and what is accepted, before anything is written.
     """
     pipeline = tags.parse(notebook, name=name, description=description, image=image, cache=cache)
     if not pipeline.image:

@@ -81,10 +81,24 @@ def deploy(
     on_update=None,
     what: str | None = None,
 ) -> Model:
-    """Serve ``model`` (an object in the notebook, or a URI such as s3://bucket/models/iris) as ``name``.
+    """Serve ``model`` (an object in the notebook, or a URI such as s3://bucket/models/iris) as ``name``:
+    ``kf.deploy("iris", clf)``.
 
     With ``canary=N`` the new version takes N% of the traffic beside the one deployed; ``promote()`` or
-    ``rollback()`` ends the canary. Waits until Ready (``wait=False``: returns at once)."""
+    ``rollback()`` ends the canary. Waits until Ready (``wait=False``: returns at once).
+
+    Args:
+        name: the model's name. model: a trained object or a URI. format/protocol/runtime: how it is served
+            (detected from the object when left out). gpus, cpu, memory, min_replicas, max_replicas: resources.
+        canary: the percent of traffic the new version takes. backend, namespace: where it is served.
+
+    Returns:
+        A ``Model`` (``status()``, ``predict(data)``, ``promote()``, ``rollback()``, ``undeploy()``).
+
+    Raises:
+        InvalidSpec: a bad option or an object that cannot be saved. ModelExists: the name is someone else's.
+        NotReady: it did not become Ready in ``timeout`` (the reason is in the message; the model is kept).
+    """
     uri = model if looks_like_uri(model) else None
     spec = ServingSpec.create(name, format=format, uri=uri, protocol=protocol, gpus=gpus, cpu=cpu, memory=memory,
                               min_replicas=min_replicas, max_replicas=max_replicas, runtime=runtime, canary=canary,
@@ -104,15 +118,21 @@ def deploy(
 
 
 def model(name: str, backend: str | None = None, namespace: str | None = None) -> Model:
-    """A handle on a deployed model (found again after a kernel restart); ModelNotFound if there is none."""
+    """A handle on a deployed model, found again after a kernel restart: ``kf.model("iris").predict(X)``.
+
+    Returns:
+        A ``Model``. Raises: ModelNotFound when there is none of that name.
+    """
     handle = Model(name, get_backend(backend), namespace)
     handle.status()
     return handle
 
 
 def models(backend: str | None = None, namespace: str | None = None) -> list[ModelStatus]:
+    """Every deployed model (``ModelStatus``: phase, URL, versions, traffic), newest first."""
     return get_backend(backend).list(namespace)
 
 
 def undeploy(name: str, backend: str | None = None, namespace: str | None = None) -> None:
+    """Remove the model and the files uploaded for it. Raises ModelNotFound when there is none."""
     Model(name, get_backend(backend), namespace).undeploy()

@@ -161,11 +161,32 @@ def _remove_finished(target: Backend, name: str) -> None:
 
 
 def jobs(backend: str | None = None) -> list[JobStatus]:
-    """Every job the backend knows, newest first."""
+    """Every job the backend knows, newest first: ``kf.jobs()``.
+
+    Args:
+        backend: local or kubernetes (default: ``c.KfConfig.backend``, else kubernetes when a cluster is set up).
+
+    Returns:
+        ``JobStatus`` for each job (name, phase, workers, created, message).
+
+    Raises:
+        InvalidSpec: an unknown backend. ClusterError/Forbidden: the cluster refused the listing.
+    """
     return get_backend(backend).list()
 
 
 def job(name: str, backend: str | None = None) -> "Job":
+    """A handle on an existing job, also after a kernel restart: ``kf.job("fit-1").results()``.
+
+    Args:
+        name: the job's name. backend: where it ran (as for ``jobs``).
+
+    Returns:
+        A ``Job`` (``status()``, ``wait()``, ``logs()``, ``results()``, ``apply()``, ``cancel()``, ``delete()``).
+
+    Raises:
+        InvalidSpec: the name is not a DNS-1123 label. JobNotFound: no such job.
+    """
     from jupyter_kf.training.spec import check_name
 
     check_name(name)  # before any backend builds a path or a request from it
