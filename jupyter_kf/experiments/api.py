@@ -20,9 +20,16 @@ from jupyter_kf.experiments.spec import ENV_PREFIX, ExperimentSpec, Param
 from jupyter_kf.experiments.status import ExperimentStatus, TrialStatus
 
 __all__ = ["tune", "experiment", "experiments", "Experiment", "Best"]
-TRAIN_OPTIONS = ("workers", "cpu", "memory", "gpus", "env", "timeout", "image", "include", "exclude", "ship_all",
-                 "kind", "runtime", "pip", "gpu_vendor", "node_selector", "tolerations", "queue", "priority_class",
-                 "retries", "secret_env", "volumes")
+_EXPERIMENT_OWNED = ("name", "backend", "namespace")  # a trial's are the experiment's
+
+
+def train_option_names() -> tuple[str, ...]:
+    """``kf.train``'s options a search passes on to every trial (jupyter_kf.training.spec.OPTIONS)."""
+    from jupyter_kf.training.spec import OPTION_NAMES
+
+    return tuple(n for n in OPTION_NAMES if n not in _EXPERIMENT_OWNED) + ("include", "exclude", "ship_all")
+
+
 _CASTS = {"double": "float", "int": "int", "categorical": "str"}
 
 
@@ -91,13 +98,14 @@ def tune(cell: str | Callable, *, params, objective: str, goal: str = "minimize"
 
     Raises ``InvalidSpec`` (one line) before anything starts when a flag, parameter or name is wrong.
     """
-    unknown = set(train_options) - set(TRAIN_OPTIONS)
+    unknown = set(train_options) - set(train_option_names())
     if unknown:
         raise TypeError(f"tune() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     spec = ExperimentSpec.create(
         name=name or new_name(), params=params, objective=objective, goal=goal, trials=trials, parallel=parallel,
         algorithm=algorithm, target=target, early_stopping=early_stopping, max_failed=max_failed, seed=seed,
-        backend=backend, namespace=namespace, train={k: v for k, v in train_options.items() if v not in (None, ())})
+        backend=backend, namespace=namespace,
+        train={k: v for k, v in train_options.items() if v not in (None, (), [], "")})
     check_train_options(spec)
     if user_ns is None and not callable(cell):
         user_ns = inspect.currentframe().f_back.f_globals

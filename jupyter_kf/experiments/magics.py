@@ -10,7 +10,6 @@ from jupyter_kf.magic_args import BACKEND_HELP, Detached, parse, where
 from jupyter_kf.training.magics import KfMagics  # imported first: a magics class collects the magics defined before it
 
 _OWN = {"--name", "--backend", "--namespace", "--no-wait", "--dry-run", "--replace"}
-_LIST_FLAGS = {"env", "pip", "node_selector", "toleration", "secret_env", "volume"}
 
 
 def train_flags(func):
@@ -22,13 +21,12 @@ def train_flags(func):
 
 
 def _train_options(args) -> dict:
+    """The %%kf_train options every trial runs with (name, backend and namespace are the experiment's)."""
+    from jupyter_kf.training.spec import OPTIONS
+
     names = lambda text: [n.strip() for n in (text or "").split(",") if n.strip()]  # noqa: E731
-    return dict(workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus, env=args.env,
-                timeout=args.timeout, image=args.image, include=names(args.include), exclude=names(args.exclude),
-                ship_all=args.ship_all, kind=args.kind, runtime=args.runtime, pip=args.pip,
-                gpu_vendor=args.gpu_vendor, node_selector=args.node_selector, tolerations=args.toleration,
-                queue=args.queue, priority_class=args.priority_class, retries=args.retries,
-                secret_env=args.secret_env, volumes=args.volume)
+    options = {o.name: getattr(args, o.name) for o in OPTIONS if o.name not in ("name", "backend", "namespace")}
+    return dict(options, include=names(args.include), exclude=names(args.exclude), ship_all=args.ship_all)
 
 
 @magics_class
