@@ -159,3 +159,39 @@ def test_token_of_our_live_server_on_that_port(kf_state_dir):
         proc.stdin.close()
         proc.wait(10)
     assert model_client.local_token("http://127.0.0.1:40123", "m") is None  # the server is gone
+
+
+@pytest.mark.parametrize("status, reply, message", [
+    (422, {"detail": ["y" * 400]}, json.dumps(["y" * 400])[:300]),
+    (500, {"other": "o" * 400}, json.dumps({"other": "o" * 400})[:300]),
+    (502, b"z" * 400, "z" * 300),
+])
+def test_long_refusals_are_cut_at_300_characters(server, status, reply, message):
+    server.replies.append((status, reply))
+    with pytest.raises(PredictionError) as err:
+        _client(server).predict([[1]])
+    assert str(err.value) == f"model m refused the request (HTTP {status}): {message}"
+
+
+def test_protocol_and_scheme_compare_by_value(server):
+    v2 = "".join(["v", "2"])  # as parsed from a request, not a literal
+    server.replies += [(200, {"outputs": [{"name": "o", "shape": [1], "datatype": "INT64", "data": [1]}]}),
+                       (200, {"ready": True})]
+    assert _client(server, v2).predict([[1]]).tolist() == [1]
+    assert _client(server, v2).ready() is True
+    assert [s["path"] for s in server.seen] == ["/serving/ns/m/v2/models/m/infer", "/serving/ns/m/v2/models/m/ready"]
+    import http.client
+
+    secure = ModelClient("https://127.0.0.1:1/", "m", token="")
+    assert isinstance(secure._connection(), http.client.HTTPSConnection)  # nothing is sent until a request
+    assert secure.timeout == 60.0
+
+
+def test_close_is_idempotent(server):
+    client = _client(server)
+    client.close()  # never connected
+    server.replies.append((200, {"predictions": [1]}))
+    client.predict([[1]])
+    client.close()
+    client.close()
+    assert client._conn is None
