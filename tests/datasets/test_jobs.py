@@ -81,3 +81,17 @@ def test_a_cluster_job_with_data_is_refused_before_anything_is_made(kf_cluster):
         kf.train("x = 1", name="remote", data=["mnist:data"], user_ns={})
     made = [o for plural in ("configmaps", "secrets") for o in kf_cluster.list_objects("", "v1", plural, "default")]
     assert not [o for o in made if o["metadata"]["name"].startswith("remote")]
+
+
+def test_a_put_in_a_job_reaches_the_notebooks_store_when_only_the_config_names_it(tmp_path, monkeypatch):
+    """The state folder set as a trait (ipython_config.py), not in the environment: the job still finds it."""
+    from jupyter_kf import config
+
+    monkeypatch.delenv("JUPYTER_KF_STATE_DIR")
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "default-data"))  # where a job would look otherwise
+    config.reset()
+    config.get().state_dir = str(tmp_path / "configured")
+    job = kf.train("import jupyter_kf as kf\nkf.data.put('made', {'x': 1})", name="writer", user_ns={})
+    assert job.wait(timeout=60).phase == "Succeeded", list(job.logs())
+    assert kf.data.load("made") == {"x": 1} and kf.data.resolve("made").producer["job"] == "writer"
+    assert not (tmp_path / "default-data").exists()

@@ -80,6 +80,8 @@ class LocalBackend(Backend):
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
                         close_fds=True,
+                        # kf.data in the job uses this notebook's store, also when ipython_config.py sets it
+                        env={**os.environ, "JUPYTER_KF_STATE_DIR": str(Path(config.get().state_dir).expanduser())},
                     )
             except BaseException:
                 active.unlink(missing_ok=True)
