@@ -195,3 +195,8 @@ def test_close_is_idempotent(server):
     client.close()
     client.close()
     assert client._conn is None
+
+
+def test_ready_only_on_a_200(server):
+    server.replies.append((404, {"ready": True, "error": "Model with name m does not exist."}))
+    assert _client(server).ready() is False
