@@ -2,7 +2,7 @@
 
 cosmic-ray mutates files in place, so it works on a throwaway copy of the tree (tracked and unignored files,
 ``../shared`` linked beside it): the working tree and other people's test runs never see a mutant. Modules run
-smallest first; each module's report (killed, survived with their diffs) goes to ``artifacts/mutation/``.
+smallest first; each module's report (survivors with their diffs) and session database go to ``artifacts/mutation/``.
 
     python tests/support/mutate.py [SUBSTRING ...]   # only the modules whose path contains one of them
 """
@@ -107,6 +107,7 @@ def run_module(main: Path, module: str, tests: list[str], env: dict) -> dict:
                             capture_output=True, text=True).stdout
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"{stem}.txt").write_text(report)
+    shutil.copy(session, REPORTS / f"{stem}.sqlite")  # for cr-report / cr-html later
     result = {"module": module, **counts(session)}
     done = result["killed"] + result["survived"]
     result["kill_rate"] = round(100 * result["killed"] / done, 1) if done else None
