@@ -4,6 +4,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { installCancelHook } from './cancelHook';
@@ -12,8 +13,8 @@ import { NotebookBridge } from './notebookBridge';
 import { OutcomeNotifier } from './notifications';
 // './panel/index', not './panel': a lib/panel.js left from before the split would win.
 import { JobsPanel, PANEL_ID } from './panel/index';
-import { readPreferences } from './preferences';
-import { IWhere } from './request';
+import { IPreferences, readPreferences } from './preferences';
+import { IWhere, getInfo } from './request';
 
 const PLUGIN_ID = 'jupyter-kf:plugin';
 const COMMAND_SHOW_JOBS = 'jupyter-kf:show-jobs';
@@ -35,13 +36,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     registry: ISettingRegistry | null
   ) => {
-    const preferences = await loadPreferences(registry);
-    const settings = app.serviceManager.serverSettings;
-    const logTabs = new Map<string, MainAreaWidget<LogViewer>>();
     // Open log tabs are kept in the layout: after a reload they come back, following again.
     const logTracker = new WidgetTracker<MainAreaWidget<LogViewer>>({
       namespace: 'jupyter-kf-logs'
     });
+    // Registered before any await: the restorer waits for what is registered while plugins start.
+    void restorer?.restore(logTracker, {
+      command: COMMAND_SHOW_LOGS,
+      args: tab => ({
+        name: tab.content.job,
+        backend: tab.content.where.backend ?? '',
+        namespace: tab.content.where.namespace ?? ''
+      }),
+      name: tab => tab.content.job
+    });
+    const preferences = await loadPreferences(registry);
+    const settings = app.serviceManager.serverSettings;
+    const logTabs = new Map<string, MainAreaWidget<LogViewer>>();
     const openLogs = (job: string, where: IWhere = {}) => {
       let tab = logTabs.get(job);
       if (!tab || tab.isDisposed) {
@@ -70,9 +81,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
         tab.content.maxLines = values.logLines;
       }
     });
+    let early: Promise<IWhere> | null = null; // asked once, until the panel knows
+    const notifierWhere = () => {
+      if (panel.info) {
+        return panel.where;
+      }
+      early ??= whereBeforePanel(settings, readPreferences(preferences));
+      early.catch(() => (early = null));
+      return early;
+    };
     const notifier = new OutcomeNotifier({
       settings,
-      where: () => panel.where,
+      where: notifierWhere,
+      panelLists: () => panel.isVisible,
       enabled: () => readPreferences(preferences).notifications,
       isWatching: job => {
         const tab = logTabs.get(job);
@@ -95,15 +116,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
           namespace: (args.namespace as string) || null
         })
     });
-    void restorer?.restore(logTracker, {
-      command: COMMAND_SHOW_LOGS,
-      args: tab => ({
-        name: tab.content.job,
-        backend: tab.content.where.backend ?? '',
-        namespace: tab.content.where.namespace ?? ''
-      }),
-      name: tab => tab.content.job
-    });
   }
 };
 
@@ -120,6 +132,23 @@ async function loadPreferences(
     console.warn(`jupyter-kf: settings not loaded, defaults apply: ${error}`);
     return null;
   }
+}
+
+/** Where the panel will look once opened: the preferred backend and namespace if the server offers them. */
+async function whereBeforePanel(
+  settings: ServerConnection.ISettings,
+  preferences: IPreferences
+): Promise<IWhere> {
+  const info = await getInfo(settings);
+  const { defaultBackend, defaultNamespace } = preferences;
+  return {
+    backend: info.backends.includes(defaultBackend)
+      ? defaultBackend
+      : info.backend,
+    namespace: info.namespaces.includes(defaultNamespace)
+      ? defaultNamespace
+      : info.namespace
+  };
 }
 
 /** Cancel buttons under `%%kf_train` cells work while the kernel waits for the job. */

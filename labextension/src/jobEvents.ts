@@ -1,7 +1,7 @@
 import { Signal } from '@lumino/signaling';
 
 import { IProgress } from './progress';
-import { IJob } from './request';
+import { IJob, IWhere } from './request';
 
 /** A job's phase as a log stream (`GET jobs/<name>/logs`) reported it. */
 export interface IJobEvent {
@@ -27,6 +27,15 @@ class JobEventHub {
     this._changed.emit(event);
   }
 
+  /** Listings of jobs the panel received: the notifier reads these rather than asking again. */
+  get listed(): Signal<this, { where: IWhere; jobs: IJob[] }> {
+    return this._listed;
+  }
+
+  emitListing(where: IWhere, jobs: IJob[]): void {
+    this._listed.emit({ where, jobs });
+  }
+
   /** Progress bars a stream reported (a bar a worker); [] when none is being redrawn. */
   get progressChanged(): Signal<this, { name: string; bars: IProgress[] }> {
     return this._progressChanged;
@@ -48,6 +57,9 @@ class JobEventHub {
 
   private readonly _changed = new Signal<this, IJobEvent>(this);
   private readonly _last = new Map<string, IJobEvent>();
+  private readonly _listed = new Signal<this, { where: IWhere; jobs: IJob[] }>(
+    this
+  );
   private readonly _progressChanged = new Signal<
     this,
     { name: string; bars: IProgress[] }

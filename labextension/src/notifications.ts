@@ -12,6 +12,7 @@ import {
   listPipelineRuns,
   streamLogs
 } from './request';
+import { jobEvents } from './jobEvents';
 
 /** Phases after which a job or run changes no more. */
 const ENDED = new Set(['Succeeded', 'Failed', 'Cancelled', 'Error']);
@@ -36,6 +37,10 @@ interface IOutcome {
 export class OutcomeNotifier {
   constructor(options: OutcomeNotifier.IOptions) {
     this._options = options;
+    // While the panel lists jobs, its listings are used: no second request for the same thing.
+    jobEvents.listed.connect((_, { where, jobs }) =>
+      this._considerJobs(jobs, where, this._options.enabled())
+    );
     this._poll = new Poll<void, unknown>({
       name: 'jupyter-kf:notifications',
       factory: () => this._check(),
@@ -63,30 +68,37 @@ export class OutcomeNotifier {
    * turning it back on does not announce what ended meanwhile.
    */
   private async _check(): Promise<void> {
-    const where = this._options.where();
+    const where = await this._options.where();
     const { settings } = this._options;
+    const panelLists = this._options.panelLists();
     const [jobs, runs, models] = await Promise.allSettled([
-      listJobs(settings, where),
+      panelLists ? Promise.resolve(null) : listJobs(settings, where),
       listPipelineRuns(settings),
       listModels(settings, where)
     ]);
-    const outcomes: IOutcome[] = [];
-    if (jobs.status === 'fulfilled') {
-      outcomes.push(...jobs.value.filter(j => !j.pipeline).map(Private.job));
+    const enabled = this._options.enabled();
+    if (jobs.status === 'fulfilled' && jobs.value) {
+      this._considerJobs(jobs.value, where, enabled);
     }
+    const outcomes: IOutcome[] = [];
     if (runs.status === 'fulfilled') {
       outcomes.push(...runs.value.map(Private.run));
     }
     if (models.status === 'fulfilled') {
       outcomes.push(...models.value.map(Private.model));
     }
-    const enabled = this._options.enabled();
     for (const outcome of outcomes) {
       this._consider(outcome, where, enabled);
     }
     this._baseline = true;
     // How many looks were taken: what tests (and curious users) wait on.
     document.body.dataset.kfNotifierLooks = String(++this._looks);
+  }
+
+  private _considerJobs(jobs: IJob[], where: IWhere, enabled: boolean): void {
+    for (const job of jobs.filter(j => !j.pipeline)) {
+      this._consider(Private.job(job), where, enabled);
+    }
   }
 
   private _consider(outcome: IOutcome, where: IWhere, enabled: boolean): void {
@@ -162,7 +174,9 @@ export namespace OutcomeNotifier {
   export interface IOptions {
     settings: ServerConnection.ISettings;
     /** The backend and namespace whose jobs and models are watched (the panel's choice). */
-    where: () => IWhere;
+    where: () => IWhere | Promise<IWhere>;
+    /** Whether the panel is listing jobs now (visible): then its listings are used. */
+    panelLists: () => boolean;
     /** The setting that turns notifications off. */
     enabled: () => boolean;
     /** Whether the user is looking at this job's log right now. */

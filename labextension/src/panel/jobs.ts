@@ -36,8 +36,11 @@ export class JobsSection extends Section<IJob> {
 
   /** The listing, where a log stream has already said a job ended: that word wins (it cannot go back). */
   protected async fetch(where: IWhere): Promise<IJob[]> {
-    const jobs = await listJobs(this.settings, where);
-    return jobs.map(job => Private.newer(job, jobEvents.last(job.name)));
+    const jobs = (await listJobs(this.settings, where)).map(job =>
+      Private.newer(job, jobEvents.last(job.name))
+    );
+    jobEvents.emitListing(where, jobs);
+    return jobs;
   }
 
   /** A log stream reported a phase: the row and its badge change now, with the log tab. */
