@@ -91,12 +91,28 @@ def tune(cell: str | Callable, *, params, objective: str, goal: str = "minimize"
          on_update: Callable | None = None, **train_options) -> "Experiment | str":
     """Search ``params`` for the best ``objective`` the code prints (``loss=0.1``) or a function returns.
 
-    ``params``: ``{"lr": "loguniform(1e-4,1e-1)", "layers": "int(1,4)"}``. Each trial runs the code as a
-    training job with the parameters bound as ordinary variables; ``train_options`` are ``kf.train``'s
-    (workers, cpu, memory, env, image, ...). With ``wait`` the call returns once the search has ended.
-    ``dry_run`` returns what would be created (the Katib Experiment on a cluster) as text, starting nothing.
+    Each trial runs the code as a ``kf.train`` job with the parameters bound as ordinary variables.
 
-    Raises ``InvalidSpec`` (one line) before anything starts when a flag, parameter or name is wrong.
+    Args:
+        cell: the code (text) or a function called with the parameters as keyword arguments (its numeric
+            return value is the objective).
+        params: ``{"lr": "loguniform(1e-4,1e-1)", "layers": "int(1,4)"}`` or ``["lr=loguniform(1e-4,1e-1)"]``.
+        objective, goal: the metric's name and ``minimize``/``maximize``.
+        trials, parallel, algorithm, target, early_stopping, max_failed, seed: the search (Katib's meanings).
+        name, backend, namespace: where it runs (name: at most 40 characters; default tune-xxxxx).
+        user_ns: where the code's inputs are read (default: the caller's globals).
+        wait: return once the search has ended (local backend).
+        replace: delete an experiment of the same name first.
+        dry_run: return what would run (the Katib Experiment on a cluster) as text; start nothing.
+        on_update: called with each new ``ExperimentStatus`` (the live view).
+        **train_options: ``kf.train``'s options for every trial (workers, cpu, memory, env, image, data, ...).
+
+    Returns:
+        An ``Experiment`` handle, or the dry run's text.
+
+    Raises:
+        InvalidSpec: a bad parameter, flag or name (one line), before anything starts.
+        AlreadyExists: an experiment of that name exists (without ``replace``).
     """
     unknown = set(train_options) - set(train_option_names())
     if unknown:
@@ -136,11 +152,23 @@ def check_train_options(spec: ExperimentSpec) -> None:
 
 
 def experiments(backend: str | None = None) -> list[ExperimentStatus]:
-    """Every search the backend knows, newest first."""
+    """Every search the backend knows, newest first.
+
+    Returns:
+        A list of ``ExperimentStatus``.
+    """
     return get_backend(backend).list()
 
 
 def experiment(name: str, backend: str | None = None) -> "Experiment":
+    """A handle on search ``name``, also after a kernel restart.
+
+    Returns:
+        An ``Experiment`` (``.best``, ``.trials()``, ``.stop()``, ``.delete()``, ``.resume()``).
+
+    Raises:
+        InvalidSpec: a malformed name. NotFound: no such experiment.
+    """
     from jupyter_kf.experiments.spec import check_name
 
     check_name(name)
