@@ -103,7 +103,7 @@ def run_module(main: Path, module: str, tests: list[str], env: dict) -> dict:
     subprocess.run([bin_dir / "cr-filter-pragma", session], cwd=main, env=env, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=main, env=env, check=True)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=main, env=env, check=True)
-    report = subprocess.run([bin_dir / "cr-report", "--show-output", "--surviving-only", session], cwd=main, env=env,
+    report = subprocess.run([bin_dir / "cr-report", "--show-diff", "--surviving-only", session], cwd=main, env=env,
                             capture_output=True, text=True).stdout
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"{stem}.txt").write_text(report)
