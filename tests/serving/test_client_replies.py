@@ -200,3 +200,36 @@ def test_close_is_idempotent(server):
 def test_ready_only_on_a_200(server):
     server.replies.append((404, {"ready": True, "error": "Model with name m does not exist."}))
     assert _client(server).ready() is False
+
+
+def test_the_first_v2_output_is_the_prediction(server):
+    server.replies.append((200, {"outputs": [{"name": "label", "shape": [1], "datatype": "INT64", "data": [7]},
+                                             {"name": "proba", "shape": [1], "datatype": "FP64", "data": [0.9]}]}))
+    assert _client(server, "v2").predict([[1]]).tolist() == [7]
+
+
+def test_no_token_without_a_usable_state_folder_or_outside_the_models_folder(kf_state_dir, monkeypatch):
+    import subprocess
+    import sys
+
+    from jupyter_kf import config
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "jupyter_kf.serving.local_server"],
+                            stdin=subprocess.PIPE)
+    try:
+        root = config.state_root()
+        (root / "models").mkdir(mode=0o700)
+        (root / "server.json").write_text(json.dumps({"port": 40125, "pid": proc.pid}))  # models/.. : not a model
+        (root / "token").write_text("outside")
+        (root / "token").chmod(0o600)
+        assert model_client.local_token("http://127.0.0.1:40125", "..") is None
+        assert model_client.local_token("http://127.0.0.1:40125", "") is None
+
+        def refused():
+            raise RuntimeError("jupyter_kf refuses the state folder")  # e.g. another user may write to it
+
+        monkeypatch.setattr(config, "state_root", refused)
+        assert model_client.local_token("http://127.0.0.1:40125", "m") is None
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
