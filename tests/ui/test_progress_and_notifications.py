@@ -104,3 +104,15 @@ def test_the_setting_turns_notifications_off(start_lab, page):
     seen = looks(page)
     wait_for_looks(page, seen + 2)  # two looks after the job had ended: either would have announced it
     expect(page.locator(".Toastify__toast", has_text="ui-note-quiet")).to_have_count(0)
+
+
+def test_a_job_that_ends_while_the_panel_is_hidden_is_announced(lab, page):
+    base, token = lab
+    open_panel(page, base, token)
+    page.click('.jp-SideBar.jp-mod-left li[data-id="filebrowser"]')  # the user goes elsewhere
+    expect(page.locator("#jupyter-kf-panel")).to_be_hidden()
+    seen = looks(page)
+    wait_for_looks(page, seen + 1)  # the notifier looks by itself now that the panel does not list
+    api.train("print('elsewhere')", name="ui-note-away").wait(timeout=30)
+    expect(page.locator(".Toastify__toast", has_text="ui-note-away")).to_contain_text(
+        re.compile(r"Job ui-note-away succeeded in \d+\.\d s"), timeout=15_000)
