@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
+
 from jupyter_kf.terminal import render_line
 
 LOG_LINES_KEPT = 20_000  # per pod: bounded memory however long a job talks

@@ -206,7 +206,7 @@ def test_watch_expired_after_compaction(k8s_api_client, k8s_emulator):
     with pytest.raises(ApiException) as e:  # without one it retries once from the same version, then raises
         list(watch.Watch().stream(v1.list_namespaced_config_map, "default", resource_version=old_rv))
     assert e.value.status == 410
-    assert [r.query.get("resourceVersion") for r in k8s_emulator.requests_matching(verb="watch")] == [old_rv, old_rv]
+    assert [r.query.get("resourceVersion") for r in k8s_emulator.requests_matching(verb="watch", resource="configmaps")] == [old_rv, old_rv]
     current = v1.list_namespaced_config_map("default").metadata.resource_version  # relist and watch again works
     assert list(watch.Watch().stream(v1.list_namespaced_config_map, "default", resource_version=current,
                                      timeout_seconds=1)) == []
@@ -220,12 +220,12 @@ def test_watch_reconnects_from_last_version(k8s_api_client, k8s_emulator):
     one = _cm(v1, "one")
     collector.wait_for(1)
     k8s_emulator.close_streams()
-    eventually(lambda: len(k8s_emulator.requests_matching(verb="watch")) == 2)
+    eventually(lambda: len(k8s_emulator.requests_matching(verb="watch", resource="configmaps")) == 2)
     _cm(v1, "two")
     events = collector.wait_for(2)
     collector.stop()
     assert [(t, o["metadata"]["name"]) for t, o in events] == [("ADDED", "one"), ("ADDED", "two")]
-    first, second = k8s_emulator.requests_matching(verb="watch")
+    first, second = k8s_emulator.requests_matching(verb="watch", resource="configmaps")
     assert "resourceVersion" not in first.query
     assert second.query["resourceVersion"] == one.metadata.resource_version
 

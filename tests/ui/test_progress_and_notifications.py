@@ -3,7 +3,6 @@ in a real JupyterLab and Chromium."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
