@@ -14,6 +14,15 @@ PHASE_STYLE = {  # colour, icon
 }
 
 
+def format_size(size: int) -> str:
+    """Bytes as people read them: 512 B, 1.5 MiB, 2.0 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)  # pragma: no cover
+
+
 def badge(phase: str, label: str | None = None) -> str:
     colour, icon = PHASE_STYLE.get(phase, ("#616161", "?"))
     return (f'<span class="kf-badge" data-phase="{phase}" style="background:{colour};color:#fff;border-radius:9px;'

@@ -17,8 +17,9 @@ from pathlib import Path
 from jupyter_kf import config
 from jupyter_kf.datasets.errors import CannotStore, DatasetInUse, DatasetNotFound
 from jupyter_kf.datasets.spec import DataMount, DataRef, check_name, parse_mounts
-from jupyter_kf.datasets.status import DatasetDetail, DatasetTable, DataVersion, format_size
+from jupyter_kf.datasets.status import DatasetDetail, DatasetTable, DataVersion
 from jupyter_kf.datasets.store import LocalStore, Manifest
+from jupyter_kf.display import format_size
 from jupyter_kf.errors import InvalidSpec, KfError
 
 __all__ = ["put", "get", "load", "list", "show", "delete", "resolve"]

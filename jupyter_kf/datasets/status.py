@@ -7,18 +7,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from jupyter_kf.display import text_table
+from jupyter_kf.display import format_size, text_table
 
 FORMAT_NOTES = {"parquet": "DataFrame as Parquet", "pickle": "as pickle", "npy": "ndarray as .npy",
                 "json": "plain data as JSON"}
-
-
-def format_size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)  # pragma: no cover
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 from jupyter_kf import config
 from jupyter_kf.datasets import api as data_api
+from jupyter_kf.display import format_size
 from jupyter_kf.errors import InvalidSpec, JobFailed, JobNotFound, KfError
 from jupyter_kf.training import capture, payload
 from jupyter_kf.training import results as _results
@@ -43,10 +44,10 @@ class DryRun:
             lines.append("data: " + ", ".join(str(m) for m in self.spec.data))
         if self.spec.env:
             lines.append("env: " + " ".join(f"{k}={v}" for k, v in self.spec.env.items()))
-        lines.append(f"inputs ({len(sizes)}, {payload.format_size(sum(max(s, 0) for s in sizes.values()))}):")
+        lines.append(f"inputs ({len(sizes)}, {format_size(sum(max(s, 0) for s in sizes.values()))}):")
         for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
             lines.append(f"  {name:<20} {type(self.captured.values[name]).__name__:<14} "
-                         + (payload.format_size(size) if size >= 0 else "cannot be pickled"))
+                         + (format_size(size) if size >= 0 else "cannot be pickled"))
         for name, module in self.captured.modules.items():
             lines.append(f"  {name:<20} module         import {module}")
         if self.captured.local_files:

@@ -16,6 +16,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jupyter_kf.display import format_size
 from jupyter_kf.errors import CaptureError
 from jupyter_kf.training import runner
 from jupyter_kf.training.capture import BUILTINS, CellAnalysis, is_ipython_name
@@ -179,14 +180,6 @@ def payload_limit_bytes() -> int:
     from jupyter_kf import config
 
     return int(parse_quantity(config.get().payload_limit, "payload_limit"))
-
-
-def format_size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)  # pragma: no cover
 
 
 def write_bundle(folder: Path, spec: TrainSpec, analysis: CellAnalysis, captured: Captured, limit: int | None = None,
