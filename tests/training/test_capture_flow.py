@@ -1,4 +1,7 @@
 """Cell capture: which names a cell reads (inputs) when only some paths bind them."""
+import pytest
+
+from jupyter_kf.errors import CaptureError
 from jupyter_kf.training.capture import analyse
 
 
@@ -58,3 +61,22 @@ def test_only_get_ipython_calls_with_literal_arguments_are_magics():
     assert analyse("get_ipython().run_line_magic('time', code)").inputs == ["code"]
     assert analyse("fetch().system('echo {secret}')").inputs == ["fetch"]
     assert analyse("!echo {secret}").inputs == ["secret"]
+
+
+def test_syntax_errors_quote_the_line():
+    with pytest.raises(CaptureError) as err:
+        analyse("x = 1 +")
+    assert str(err.value) == "syntax error in the cell, line 1: invalid syntax: x = 1 +"
+
+
+def test_keyword_arguments_and_tuple_targets():
+    assert analyse("fit(X, epochs=E)").inputs == ["fit", "X", "E"]
+    assert analyse("a, [b, *c] = pair\nprint(a, b, c)").inputs == ["pair", "print"]
+
+
+def test_shell_expansions_and_timed_code():
+    assert analyse("!echo $secret {other:>4}").inputs == ["secret", "other"]
+    assert analyse("zap().system('echo {secret}')").inputs == ["zap"]  # not get_ipython(): a plain call
+    assert analyse("%time t = 1\nprint(t)").inputs == ["print"]
+    assert analyse("%timeit t = 1\nprint(t)").inputs == ["print", "t"]  # %timeit binds nothing in the notebook
+    assert analyse("%time x = (").inputs == []  # code a magic cannot parse is left to the magic
