@@ -233,3 +233,34 @@ def test_no_token_without_a_usable_state_folder_or_outside_the_models_folder(kf_
     finally:
         proc.stdin.close()
         proc.wait(10)
+
+
+def test_a_long_v1_reply_without_predictions_is_cut(server):
+    reply = {"result": "r" * 500}
+    server.replies.append((200, reply))
+    with pytest.raises(PredictionError) as err:
+        _client(server).predict([[1]])
+    assert str(err.value) == "the model server's V1 reply has no predictions: " + json.dumps(reply)[:200]
+
+
+def test_token_skips_other_servers_and_paths_outside_the_models_folder(kf_state_dir):
+    import subprocess
+    import sys
+
+    from jupyter_kf import config
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "jupyter_kf.serving.local_server"],
+                            stdin=subprocess.PIPE)
+    try:
+        root = config.state_root()
+        for folder, port, token in ((root / "models" / "a", 40200, "a-token"), (root / "models" / "m", 40123, "m-token"),
+                                    (root / "outside", 40300, "outside-token")):
+            folder.mkdir(parents=True, mode=0o700)
+            (folder / "server.json").write_text(json.dumps({"port": port, "pid": proc.pid}))
+            (folder / "token").write_text(token)
+            (folder / "token").chmod(0o600)
+        assert model_client.local_token("http://127.0.0.1:40123", "x") == "m-token"  # past "a", which is another port
+        assert model_client.local_token("http://127.0.0.1:40300", "../outside") is None
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
