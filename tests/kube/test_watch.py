@@ -11,6 +11,14 @@ from jupyter_kf.kube.watch import Informer, LogFollower
 from tests.support.k8s_emulator.testing import eventually
 
 
+def _stop(k8s_emulator, informer):
+    """End the informer's thread: stopped, then its watch ended (no watch lingers on the shared emulator)."""
+    informer.stopped = True
+    k8s_emulator.close_streams()
+    informer.thread.join(10)
+    assert not informer.thread.is_alive()
+
+
 @pytest.fixture
 def core(k8s_api_client):
     return client.CoreV1Api(k8s_api_client)
@@ -37,7 +45,7 @@ def test_informer_lists_again_after_410_gone(k8s_emulator, core):
     eventually(lambda: "p1" in informer.objects, timeout=15)
     assert len(lists) >= 2 and informer.thread.is_alive()
     assert "unrelated" not in informer.objects
-    informer.stopped = True
+    _stop(k8s_emulator, informer)
 
 
 def test_log_follower_resumes_without_repeating_lines(k8s_emulator, core):
@@ -81,7 +89,7 @@ def test_informer_follows_changes_and_clears_a_failure_it_retried_past(k8s_emula
     assert "p2" not in informer.objects
     k8s_emulator.close_streams()  # a watch that ended cleanly: the failure before it is history
     eventually(lambda: informer.last_error is None, timeout=10)
-    informer.stopped = True
+    _stop(k8s_emulator, informer)
 
 
 def test_log_follower_keeps_a_bounded_buffer(k8s_emulator, core, monkeypatch):
