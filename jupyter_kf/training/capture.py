@@ -12,6 +12,7 @@ import ast
 import builtins
 import re
 import symtable
+import sys
 from dataclasses import dataclass, field
 
 from jupyter_kf.errors import CaptureError
@@ -152,6 +153,9 @@ class CellFlow:
         elif isinstance(node, ast.AnnAssign):
             if node.value is not None:
                 self.expr(node.value)
+            if sys.version_info < (3, 14):  # a cell evaluates its annotations (3.14 defers them)
+                self.expr(node.annotation)
+            if node.value is not None:
                 self.target(node.target)
         elif isinstance(node, ast.Match):
             self.match(node)

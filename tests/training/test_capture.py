@@ -120,3 +120,8 @@ def test_type_parameters_are_local_and_type_aliases_bind():
     assert a.inputs == ["Generic", "helper"] and a.outputs == ["Box", "b"]
     a = analyse("type Pair[T] = tuple[T, Other]\nz = Pair")
     assert [n for n in a.inputs if n != "tuple"] == ["Other"] and a.outputs == ["Pair", "z"]
+
+
+def test_module_level_annotations_are_read():
+    """A cell evaluates ``x: MyType = v`` at module level, so MyType must reach the job."""
+    assert analyse("x: MyType = make()\ny: int").inputs == ["make", "MyType", "int"]
