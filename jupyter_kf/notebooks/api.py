@@ -26,19 +26,9 @@ def _named(name: str) -> str:
 
 
 def backend_for(backend: str | None = None, namespace: str | None = None):
-    """The local or Kubernetes implementation, chosen as for jobs (flag > config > kubeconfig > local)."""
-    from jupyter_kf.training.backends import resolve_name
+    from jupyter_kf.notebooks.backends import get_backend
 
-    name = resolve_name(backend)
-    if name == "local":
-        from jupyter_kf.notebooks.backends.local import LocalNotebooks
-
-        return LocalNotebooks()
-    if name == "kubernetes":
-        from jupyter_kf.notebooks.backends.kubernetes import KubernetesNotebooks
-
-        return KubernetesNotebooks(namespace=namespace)
-    raise InvalidSpec(f"backend {name!r} is unknown: use local, kubernetes or auto")
+    return get_backend(backend, namespace)
 
 
 def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=None, workspace=None, data_volumes=(),

@@ -15,6 +15,7 @@ import time
 from jupyter_kf.errors import AlreadyExists, KfError, NotFound
 from jupyter_kf.kube.client import Cluster, ClusterClient, Forbidden, MissingApi
 from jupyter_kf.kube.objects import MANAGED_BY, owner_reference
+from jupyter_kf.notebooks.backends import NotebookBackend
 from jupyter_kf.notebooks.errors import NotebookExists, NotebookNotFound, QuotaExceeded
 from jupyter_kf.notebooks.manifests import (
     LABEL_SERVER,
@@ -48,7 +49,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class KubernetesNotebooks(ClusterClient):
+class KubernetesNotebooks(ClusterClient, NotebookBackend):
     name = "kubernetes"
 
     def __init__(self, context: str | None = None, cluster: Cluster | None = None, namespace: str | None = None):

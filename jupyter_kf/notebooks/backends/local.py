@@ -23,6 +23,7 @@ from pathlib import Path
 
 from jupyter_kf import config
 from jupyter_kf.errors import InvalidSpec, KfError
+from jupyter_kf.notebooks.backends import NotebookBackend
 from jupyter_kf.notebooks.errors import NotebookExists, NotebookNotFound
 from jupyter_kf.notebooks.spec import NotebookSpec
 from jupyter_kf.notebooks.status import NotebookLink, NotebookStatus
@@ -41,7 +42,7 @@ def _app() -> str:
     return "jupyterlab" if importlib.util.find_spec("jupyterlab") else "jupyter_server"
 
 
-class LocalNotebooks:
+class LocalNotebooks(NotebookBackend):
     name = "local"
 
     def __init__(self, state_dir: Path | None = None):
