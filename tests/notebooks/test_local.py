@@ -103,10 +103,11 @@ def test_gpus_are_chosen_through_cuda_visible_devices(servers, monkeypatch):
 
 def test_gpu_server_gets_its_devices_and_another_is_refused(servers, monkeypatch, kf_state_dir):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    started = []  # the environment the server is started with (its /proc entry empties if it exits early)
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **kw: started.append(kw["env"]) or real_popen(*a, **kw))
     notebooks.create("one-gpu", gpus=1, wait=False)
-    pid = record(kf_state_dir, "one-gpu")["pid"]
-    environ = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item)
-    assert environ["CUDA_VISIBLE_DEVICES"] == "3" and "JUPYTER_TOKEN" in environ
+    assert started[0]["CUDA_VISIBLE_DEVICES"] == "3" and "JUPYTER_TOKEN" in started[0]
     with pytest.raises(InvalidSpec) as err:
         notebooks.create("two", gpus=1, wait=False)
     assert str(err.value) == "--gpus 1: only 0 of this machine's 1 GPU(s) are free (GPU 3: one-gpu); stop one, or ask for fewer"
