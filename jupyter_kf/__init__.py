@@ -9,6 +9,7 @@ _API = ("train", "jobs", "job", "Job")
 _SUBPACKAGES = ("notebooks", "pipeline")
 _SERVING = ("deploy", "model", "models", "undeploy")  # jupyter_kf.serving.api
 _EXPERIMENTS = ("tune", "experiment", "experiments")  # jupyter_kf.experiments.api
+_COMPARE = ("compare",)  # jupyter_kf.experiments.compare
 
 
 def __getattr__(name):
@@ -20,6 +21,10 @@ def __getattr__(name):
         from jupyter_kf.experiments import api as experiments_api
 
         return getattr(experiments_api, name)
+    if name in _COMPARE:
+        from jupyter_kf.experiments import compare as compare_api
+
+        return getattr(compare_api, name)
     if name in _API:
         from jupyter_kf.training import api
 

@@ -1,4 +1,5 @@
-"""The live view under a ``%%kf_tune`` cell: progress, best trial, objective chart, trials table, Stop.
+"""The live view under a ``%%kf_tune`` cell: progress, best trial, objective chart, parallel coordinates of
+the parameters against the objective, trials table, Stop.
 
 It only shows what it is given (``update(status)``); the coordinator feeds it.
 """
@@ -10,6 +11,7 @@ import time
 import ipywidgets as w
 
 from jupyter_kf.display import badge
+from jupyter_kf.experiments.spec import Param
 from jupyter_kf.experiments.status import ExperimentStatus
 
 _TRIAL_PHASE = {"EarlyStopped": "Cancelled", "MetricsUnavailable": "Failed"}  # badge colours
@@ -41,6 +43,89 @@ def objective_chart(status: ExperimentStatus, width: int = 360, height: int = 90
             f'<text x="{pad}" y="{height - 2}" font-size="9" fill="#888">{y0:.4g}</text></svg>')
 
 
+def _numeric(text) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _axis(param, values: list):
+    """(position of a value in [0, 1], tick labels) for one parameter: log for loguniform, a slot a choice."""
+    import math
+
+    if param is None and not all(_numeric(v) for v in values):
+        param = Param("", "categorical", values=tuple(dict.fromkeys(values)))
+    if param is not None and param.kind in ("categorical", "discrete"):
+        labels = list(param.values)
+        slots = {v: i for i, v in enumerate(labels)}
+        span = max(len(labels) - 1, 1)
+        return (lambda v: slots.get(v, 0) / span if len(labels) > 1 else 0.5), labels
+    numbers = [float(v) for v in values]
+    log = param is not None and param.log
+    low = float(param.low) if param is not None else min(numbers)
+    high = float(param.high) if param is not None else max(numbers)
+    if log:
+        low, high = math.log10(low), math.log10(high)
+    span = (high - low) or 1.0
+    ends = [f"{10 ** low:.3g}", f"{10 ** high:.3g}"] if log else [f"{low:.4g}", f"{high:.4g}"]
+    return (lambda v: ((math.log10(float(v)) if log else float(v)) - low) / span), ends
+
+
+def parallel_coordinates(status: ExperimentStatus, params=(), width: int = 420, height: int = 170) -> str:
+    """A line per finished trial through one vertical axis per parameter and one for the objective.
+
+    Loguniform parameters get a log axis, choices one slot per value; colour runs from the best objective
+    (dark) to the worst (light), and the best trial is drawn last, thick and green, so it is seen at once.
+    ``params``: the search's ``Param``s (their bounds fix the axes); without them the values' range is used.
+    """
+    trials = [t for t in status.trials if t.objective is not None and t.done]
+    if not trials:
+        return ""
+    given = {p.name: p for p in params}
+    names = list(given) or list(trials[0].params)
+    axes = [_axis(given.get(n), [t.params[n] for t in trials if n in t.params]) for n in names]
+    objectives = [t.objective for t in trials]
+    o0, o1 = min(objectives), max(objectives)
+    top, bottom, left, right = 14, 28, 34, 34
+    ph, gap = height - top - bottom, (width - left - right) / max(len(names), 1)
+    xs = [left + i * gap for i in range(len(names) + 1)]
+    best = status.best
+
+    def y(fraction: float) -> float:
+        return top + ph - max(0.0, min(1.0, fraction)) * ph
+
+    def shade(value: float) -> float:
+        rank = (value - o0) / ((o1 - o0) or 1.0)
+        return rank if status.goal == "minimize" else 1 - rank
+
+    parts = []
+    for x, name, (_, ticks) in zip(xs, [*names, status.objective], [*axes, (None, [f"{o0:.4g}", f"{o1:.4g}"])]):
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}" stroke="#999"/>'
+                     f'<text x="{x:.1f}" y="{height - 4}" font-size="10" text-anchor="middle" fill="#444">'
+                     f'{html.escape(name)}</text>')
+        for i, tick in enumerate(ticks):
+            ty = y(i / max(len(ticks) - 1, 1)) if len(ticks) > 1 else y(0.5)
+            parts.append(f'<text x="{x + 3:.1f}" y="{ty + 3:.1f}" font-size="9" fill="#777">{html.escape(tick)}</text>')
+    ordered = sorted(trials, key=lambda t: best is not None and t.name == best.name)
+    for t in ordered:
+        ys = [y(place(t.params[n])) if n in t.params else y(0) for n, (place, _) in zip(names, axes)]
+        ys.append(y((t.objective - o0) / ((o1 - o0) or 1.0)) if o1 != o0 else y(0.5))
+        coords = " ".join(f"{x:.1f},{v:.1f}" for x, v in zip(xs, ys))
+        label = html.escape(f"{t.name}: " + ", ".join(f"{n}={t.params.get(n, '')}" for n in names)
+                            + f" -> {status.objective}={t.objective:.6g}")
+        if best is not None and t.name == best.name:
+            style = 'stroke="#2e7d32" stroke-width="3" class="kf-pc-best"'
+        else:
+            light = 35 + 45 * shade(t.objective)
+            style = f'stroke="hsl(212,70%,{light:.0f}%)" stroke-width="1.2" stroke-opacity="0.8"'
+        parts.append(f'<polyline fill="none" {style} points="{coords}" data-trial="{html.escape(t.name)}">'
+                     f'<title>{label}</title></polyline>')
+    return (f'<svg class="kf-tune-parallel" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'role="img" aria-label="parameters against {html.escape(status.objective)}">{"".join(parts)}</svg>')
+
+
 def trials_table(status: ExperimentStatus, limit: int = 50) -> str:
     trials = status.trials[-limit:]
     if not trials:
@@ -64,9 +149,11 @@ def trials_table(status: ExperimentStatus, limit: int = 50) -> str:
 class ExperimentView(w.VBox):
     """One search, live. ``on_stop`` runs when Stop is clicked."""
 
-    def __init__(self, name: str, backend: str, on_stop=None):
+    def __init__(self, name: str, backend: str, on_stop=None, params=None):
         self.experiment_name, self.backend_name = name, backend
         self.header_html, self.best_html, self.chart_html, self.note_html = w.HTML(), w.HTML(), w.HTML(), w.HTML()
+        self.parallel_html = w.HTML()
+        self.params = params  # the search's Params (axes' bounds and scales); read from its spec when first needed
         self.table_html = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
         self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger",
                                     tooltip=f"Stop experiment {name}", layout=w.Layout(width="auto"),
@@ -74,8 +161,8 @@ class ExperimentView(w.VBox):
         self.stop_button.on_click(lambda _: on_stop and on_stop())
         self.status: ExperimentStatus | None = None
         self._last_render = 0.0
-        super().__init__([w.HBox([self.header_html, self.stop_button]), self.best_html, self.chart_html,
-                          self.table_html, self.note_html])
+        super().__init__([w.HBox([self.header_html, self.stop_button]), self.best_html,
+                          w.HBox([self.chart_html, self.parallel_html]), self.table_html, self.note_html])
         self.add_class("kf-experiment-view")
 
     def update(self, status: ExperimentStatus, force: bool = False) -> None:
@@ -100,8 +187,21 @@ class ExperimentView(w.VBox):
             f"({html.escape(best.name)}: " + ", ".join(f"{html.escape(k)}={html.escape(v)}"
                                                       for k, v in best.params.items()) + ")</div>")
         self.chart_html.value = objective_chart(s)
+        self.parallel_html.value = parallel_coordinates(s, self._params()) if s.completed else ""
         self.table_html.value = trials_table(s)
         self.stop_button.layout.display = "none" if s.done else ""
+
+    def _params(self) -> tuple:
+        """The search's parameters, read once from its spec; without them axes follow the values seen."""
+        if self.params is None:
+            from jupyter_kf.errors import KfError
+            from jupyter_kf.experiments.backends import get_backend
+
+            try:
+                self.params = get_backend(self.backend_name).spec(self.experiment_name).params
+            except (KfError, OSError, ValueError):
+                self.params = ()
+        return self.params
 
     def finish(self, message: str) -> None:
         self.render()
