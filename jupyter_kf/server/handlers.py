@@ -3,10 +3,11 @@
 Every route is authenticated and authorized by jupyter_server's ``Authorizer`` on the resource
 ``jupyter_kf``: ``read`` for GET, ``execute`` for what runs code (creating jobs, notebook servers and
 models, starting a server, predicting, a server's URL with its token), ``write`` for cancel, stop and
-delete. Writes (POST, DELETE) are XSRF-checked by ``APIHandler`` as all jupyter_server writes are. A
-notebook server's token is only ever sent by ``notebooks/<name>/url``; names in paths are checked
-before anything is looked up. Listings come from the ``KfManager`` snapshots (``manager.py``): a ready
-snapshot is sent straight from the event loop, with no I/O. Other calls block (files, subprocesses,
+delete (jobs, searches, datasets and their versions, volumes). Writes (POST, DELETE) are XSRF-checked by
+``APIHandler`` as all jupyter_server writes are. A notebook server's token is only ever sent by
+``notebooks/<name>/url``; names in paths are checked before anything is looked up. Listings come from
+the ``KfManager`` snapshots (``manager.py``): a ready snapshot is sent straight from the event loop, with
+no I/O. Other calls block (files, subprocesses,
 the Kubernetes client), so they run in a worker thread. A ``KfError`` becomes its ``http_status`` with
 ``{"message": <its one line>, "reason": <its class>}``. The API is described in ``docs/openapi.yaml``.
 """
@@ -390,6 +391,98 @@ class CancelPipelineRunHandler(KfAPIHandler):
         await self.call(lambda: sections.cancel_pipeline_run(valid(name, "pipeline run id")), invalidate="pipelines")
 
 
+# -- experiments (searches) ------------------------------------------------------------------------
+EXPERIMENT, DATASET, VOLUME = "experiment name", "dataset name", "volume name"
+
+
+class ExperimentsHandler(KfAPIHandler):
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        await self.listing("experiments")
+
+
+class ExperimentHandler(KfAPIHandler):
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self, name: str) -> None:
+        await self.call(lambda: sections.get_experiment(valid(name, EXPERIMENT), *self.where()))
+
+    @tornado.web.authenticated
+    @authorized("write")
+    async def delete(self, name: str) -> None:
+        await self.call(lambda: sections.delete_experiment(valid(name, EXPERIMENT), *self.where()),
+                        invalidate="experiments")
+
+
+class CancelExperimentHandler(KfAPIHandler):
+    @tornado.web.authenticated
+    @authorized("write")
+    async def post(self, name: str) -> None:
+        await self.call(lambda: sections.cancel_experiment(valid(name, EXPERIMENT), *self.where()),
+                        invalidate="experiments")
+
+
+# -- datasets and volumes ---------------------------------------------------------------------------
+class ForceMixin:
+    def force(self) -> bool:
+        """``?force=true`` deletes what something still refers to; anything but a yes/no is refused."""
+        value = (self.get_query_argument("force", "false") or "false").lower()
+        if value not in ("1", "true", "yes", "0", "false", "no"):
+            raise InvalidSpec(f"force={value[:20]!r} is invalid: use force=true or force=false")
+        return value in ("1", "true", "yes")
+
+
+class DatasetsHandler(KfAPIHandler):
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        await self.listing("data")
+
+
+class DatasetHandler(ForceMixin, KfAPIHandler):
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self, name: str) -> None:
+        await self.call(lambda: sections.dataset_detail(valid(name, DATASET)))
+
+    @tornado.web.authenticated
+    @authorized("write")
+    async def delete(self, name: str) -> None:
+        await self.call(lambda: sections.delete_dataset(valid(name, DATASET), None, self.force()), invalidate="data")
+
+
+class DatasetVersionHandler(ForceMixin, KfAPIHandler):
+    """DELETE data/<name>/versions/<N>: refused (409, DatasetInUse) while a job still there read it, unless forced."""
+
+    @tornado.web.authenticated
+    @authorized("write")
+    async def delete(self, name: str, version: str) -> None:
+        await self.call(lambda: sections.delete_dataset(valid(name, DATASET), self._number(version), self.force()),
+                        invalidate="data")
+
+    @staticmethod
+    def _number(version: str) -> int:
+        if not version.isdigit() or int(version) < 1 or len(version) > 9:
+            raise InvalidSpec(f"dataset version {version[:20]!r} is invalid: use a version number N >= 1, e.g. 2")
+        return int(version)
+
+
+class VolumesHandler(KfAPIHandler):
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        await self.listing("volumes")
+
+
+class VolumeHandler(ForceMixin, KfAPIHandler):
+    @tornado.web.authenticated
+    @authorized("write")
+    async def delete(self, name: str) -> None:
+        await self.call(lambda: sections.delete_volume(valid(name, VOLUME), self.force(), *self.where()),
+                        invalidate="volumes")
+
+
 def setup_handlers(web_app, manager: KfManager) -> None:
     web_app.settings[MANAGER_KEY] = manager
     base_url = web_app.settings["base_url"]
@@ -415,5 +508,13 @@ def setup_handlers(web_app, manager: KfManager) -> None:
             (route(f"models/{_NAME}/predict"), ModelPredictHandler),
             (route("pipelines/runs"), PipelineRunsHandler),
             (route(f"pipelines/runs/{_NAME}/cancel"), CancelPipelineRunHandler),
+            (route("experiments"), ExperimentsHandler),
+            (route(f"experiments/{_NAME}"), ExperimentHandler),
+            (route(f"experiments/{_NAME}/cancel"), CancelExperimentHandler),
+            (route("data"), DatasetsHandler),
+            (route(f"data/{_NAME}"), DatasetHandler),
+            (route(f"data/{_NAME}/versions/(?P<version>[^/]+)"), DatasetVersionHandler),
+            (route("volumes"), VolumesHandler),
+            (route(f"volumes/{_NAME}"), VolumeHandler),
         ],
     )

@@ -3,8 +3,8 @@
 Listings are served from snapshots that a background thread keeps fresh, so a request never scans a
 folder nor calls the cluster: local jobs are re-read only when a job folder's files change (stat and
 mtime), cluster jobs are built from the watch-fed ``NamespaceCache`` of the Kubernetes backend, and the
-other sections (notebook servers, models, pipeline runs) are listed by the background thread while a
-client is looking at them. A snapshot holds the reply's JSON bytes, ready to send.
+other sections (notebook servers, models, pipeline runs, searches, datasets, volumes) are listed by the
+background thread while a client is looking at them. A snapshot holds the reply's JSON bytes, ready to send.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from traitlets.config import Configurable
 
 from jupyter_kf.errors import KfError
 
-SECTIONS = ("jobs", "notebooks", "models", "pipelines")
+SECTIONS = ("jobs", "notebooks", "models", "pipelines", "experiments", "data")
 
 
 class NamespaceNotAllowed(KfError):
@@ -341,7 +341,12 @@ class KfManager:
 
             return _Entry(refresh, interval)
         lister = LISTERS[section]
-        return _Entry(lambda: {section: lister(backend, namespace)}, interval)
+
+        def refresh():
+            listed = lister(backend, namespace)
+            return listed if isinstance(listed, dict) else {section: listed}
+
+        return _Entry(refresh, interval)
 
     def _refresh(self, entry: _Entry) -> None:
         with entry.lock:
@@ -410,7 +415,30 @@ def _list_models(backend: str, namespace: str | None) -> list[dict]:
     return sections.list_models(backend, namespace)
 
 
-LISTERS: dict[str, Callable[[str, str | None], list]] = {
+def _list_experiments(backend: str, namespace: str | None) -> list[dict]:
+    from jupyter_kf.server import sections
+
+    return sections.list_experiments(backend, namespace)
+
+
+def _list_datasets(backend: str, namespace: str | None) -> dict:
+    """Datasets live in the configured store whatever the backend: the same listing for every choice."""
+    from jupyter_kf.server import sections
+
+    return {"datasets": sections.list_datasets()}
+
+
+def _list_volumes(backend: str, namespace: str | None) -> dict:
+    from jupyter_kf.server import sections
+
+    return sections.list_volumes(backend, namespace)
+
+
+# A lister returns the reply's list (sent as ``{section: list}``) or the whole reply (a dict).
+LISTERS: dict[str, Callable[[str, str | None], list | dict]] = {
     "notebooks": _list_notebooks,
     "models": _list_models,
+    "experiments": _list_experiments,
+    "data": _list_datasets,
+    "volumes": _list_volumes,
 }

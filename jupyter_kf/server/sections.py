@@ -237,3 +237,131 @@ def _iso(ts: float) -> str:
     import time
 
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+# -- experiments (searches) -----------------------------------------------------------------------
+def _experiments_backend(backend: str, namespace: str | None) -> str:
+    """The experiments API lists a cluster's searches in the kubeconfig's namespace only (it takes no namespace):
+    another namespace is refused here rather than answered with the wrong one's searches."""
+    if backend == "kubernetes" and namespace:
+        from jupyter_kf.errors import InvalidSpec
+        from jupyter_kf.kube.client import connect
+
+        home = connect().namespace
+        if namespace != home:
+            raise InvalidSpec(f"experiments are shown for namespace {home!r} only (the kubeconfig's), "
+                              f"not {namespace!r}: choose {home} in the panel")
+    return backend
+
+
+def experiment_summary(status) -> dict:
+    """One search as a row shows it: progress, the best value so far, no trials."""
+    best = status.best
+    return {
+        "name": status.name, "phase": status.phase, "backend": status.backend, "namespace": status.namespace,
+        "objective": status.objective, "goal": status.goal, "algorithm": status.algorithm,
+        "max_trials": status.max_trials, "parallel": status.parallel, "completed": status.completed,
+        "running": status.running, "failed": status.count("Failed"), "progress": status.progress(),
+        "created": _iso(status.created) if status.created else None, "message": status.message,
+        "best": None if best is None else {"trial": best.name, "objective": best.objective, "params": best.params},
+    }
+
+
+def list_experiments(backend: str, namespace: str | None) -> list[dict]:
+    from jupyter_kf.experiments import api as experiments
+
+    return [experiment_summary(s) for s in experiments.experiments(_experiments_backend(backend, namespace))]
+
+
+def get_experiment(name: str, backend: str, namespace: str | None) -> dict:
+    """A search with its trials (parameters as they travel, status, objective, seconds), oldest first."""
+    from jupyter_kf.experiments import api as experiments
+
+    status = experiments.experiment(name, _experiments_backend(backend, namespace)).status()
+    trials = [{**t.to_dict(), "duration": t.duration} for t in sorted(status.trials, key=lambda t: t.number)]
+    return {**experiment_summary(status), "trials": trials}
+
+
+def cancel_experiment(name: str, backend: str, namespace: str | None) -> dict:
+    from jupyter_kf.experiments import api as experiments
+
+    status = experiments.experiment(name, _experiments_backend(backend, namespace)).stop()
+    return experiment_summary(status)
+
+
+def delete_experiment(name: str, backend: str, namespace: str | None) -> dict:
+    from jupyter_kf.experiments import api as experiments
+
+    experiments.experiment(name, _experiments_backend(backend, namespace)).delete()
+    return {"deleted": name}
+
+
+# -- datasets and volumes ---------------------------------------------------------------------------
+_ARROWS = {"<-": "wrote", "->": "read"}
+
+
+def list_datasets() -> list[dict]:
+    """Every dataset with all its versions and its lineage (``kf.data.list`` then ``kf.data.show`` each)."""
+    from jupyter_kf import datasets
+
+    return [dataset_detail(row["name"]) for row in datasets.list().rows]
+
+
+def dataset_detail(name: str) -> dict:
+    from jupyter_kf import datasets
+    from jupyter_kf.display import format_size
+
+    detail = datasets.show(name)
+    versions = [{"version": v.version, "ref": v.ref, "digest": v.digest, "files": v.files, "size": v.size,
+                 "size_text": format_size(v.size), "created": v.created or None, "kind": v.kind, "format": v.format,
+                 "producer": v.producer} for v in detail.versions]
+    lineage = [{"version": version, "direction": _ARROWS.get(arrow, arrow), "text": text}
+               for version, arrow, text in detail.lineage]
+    latest = versions[-1] if versions else None
+    return {"name": detail.name, "versions": versions, "latest": latest["ref"] if latest else None,
+            "created": latest["created"] if latest else None, "lineage": lineage}
+
+
+def delete_dataset(name: str, version: int | None, force: bool) -> dict:
+    """One version (``name@N``) or the whole dataset; a version a job still reads is refused (409) unless forced."""
+    from jupyter_kf import datasets
+
+    ref = name if version is None else f"{name}@{version}"
+    return {"deleted": ref, "message": datasets.delete(ref, force=force)}
+
+
+def list_volumes(backend: str, namespace: str | None) -> dict:
+    """The namespace's PersistentVolumeClaims with the pods that mount each; none on the local backend."""
+    from jupyter_kf.datasets import volumes
+
+    if backend != "kubernetes":
+        return {"volumes": [], "note": "Volumes are PersistentVolumeClaims on a cluster: the local backend has none."}
+    rows = volumes.list(namespace=namespace, backend=backend).rows
+    mounts = _claim_mounts(namespace)
+    return {"volumes": [{**row, "mounted_by": mounts.get(row["name"], [])} for row in rows], "note": ""}
+
+
+def _claim_mounts(namespace: str | None) -> dict[str, list[str]]:
+    """Which pods mount each claim (adapter: ``kf.data.volumes`` does not say; read from the namespace's pods)."""
+    from jupyter_kf.kube.client import ClusterClient
+
+    client = ClusterClient()
+    core = client._api("CoreV1Api")
+    namespace = namespace or client.cluster.namespace
+    reply = client.cluster.call(core.list_namespaced_pod, namespace, what="pods", _preload_content=False)
+    mounts: dict[str, list[str]] = {}
+    for pod in (json.loads(reply.data) if reply.data else {}).get("items", []):
+        meta = pod.get("metadata", {})
+        owner = next(iter(meta.get("ownerReferences") or []), None)
+        who = f"pod {meta.get('name')}" + (f" ({owner.get('kind')} {owner.get('name')})" if owner else "")
+        for volume in pod.get("spec", {}).get("volumes") or []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim and who not in mounts.setdefault(claim, []):
+                mounts[claim].append(who)
+    return mounts
+
+
+def delete_volume(name: str, force: bool, backend: str, namespace: str | None) -> dict:
+    from jupyter_kf.datasets import volumes
+
+    return {"deleted": name, "message": volumes.delete(name, force=force, namespace=namespace, backend=backend)}
