@@ -210,7 +210,7 @@ class Experiment:
         return pandas.DataFrame(rows)
 
     def start(self, user_ns: dict, on_update: Callable | None = None):
-        """Coordinate the search in this process (the local backend; a cluster's Katib needs nothing)."""
+        """Coordinate the search in this process, or follow it where the cluster runs it (Katib)."""
         return self.backend.start(self.name, user_ns, on_update=on_update)
 
     def resume(self, user_ns: dict | None = None, on_update: Callable | None = None):
@@ -245,14 +245,10 @@ class Experiment:
 
     def apply(self, user_ns: dict):
         """Bind the best trial's results (its variables, the parameters among them) into ``user_ns``."""
-        from jupyter_kf.training.api import Job
-        from jupyter_kf.training.backends import get_backend as training_backend
-
         best = self.status().best
         if best is None:
             raise KfError(f"experiment {self.name!r} has no successful trial yet: nothing to bring back")
-        job = Job(best.name, training_backend(self.backend.trial_backend))
-        return best, job.apply(user_ns)
+        return best, self.backend.trial_job(best.name, self.name).apply(user_ns)
 
 
 def trial_row(trial: TrialStatus, spec: ExperimentSpec) -> dict:

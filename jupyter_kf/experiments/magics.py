@@ -74,16 +74,14 @@ class ExperimentMagics(Magics):
         if args.dry_run:
             print(experiment)
             return None
-        if experiment.backend.name == "kubernetes":  # Katib runs the search; nothing waits in the kernel
-            print(f"experiment {experiment.name} created: Katib runs its trials; %kf_trials {experiment.name} "
-                  "shows them")
-            return None
         view = self._view(experiment.name, experiment.backend.name)
         view.stop_button.on_click(lambda _: experiment.stop())
         view.update(experiment.status(), force=True)
         views.append(view)
         if args.no_wait:
-            print(f"experiment {experiment.name} started on the {experiment.backend.name} backend: "
+            runs = ("Katib runs its trials" if experiment.backend.driven_by == "katib"
+                    else "this kernel runs the search")
+            print(f"experiment {experiment.name} started on the {experiment.backend.name} backend ({runs}): "
                   f"%kf_experiment_attach {experiment.name} brings the best trial's results")
             return None
         return self._watch(experiment, view)
@@ -103,7 +101,8 @@ class ExperimentMagics(Magics):
         try:
             status = experiment.wait()
         except KeyboardInterrupt:
-            view.finish("detached: the search goes on in this kernel (Stop still stops it)")
+            where = "on the cluster (Katib)" if experiment.backend.driven_by == "katib" else "in this kernel"
+            view.finish(f"detached: the search goes on {where} (Stop still stops it)")
             raise Detached(f"detached from experiment {experiment.name}, which goes on: %kf_experiment_attach "
                            f"{experiment.name} to watch it again, %kf_experiment_cancel {experiment.name} "
                            "to stop it") from None

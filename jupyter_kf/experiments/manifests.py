@@ -14,6 +14,7 @@ import copy
 
 from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.experiments.spec import ENV_PREFIX, ExperimentSpec
+from jupyter_kf.kube.objects import LABEL_JOB
 from jupyter_kf.training.manifests import TrainPlan, build_workload
 
 API_VERSION = "kubeflow.org/v1beta1"
@@ -47,6 +48,20 @@ def _containers(job: dict, kind: str, primary: str) -> list[dict]:
     return [c for c in job["spec"]["template"]["spec"]["containers"] if c["name"] == primary]
 
 
+def _label_with_trial(node) -> None:
+    """Every ``jupyter-kf.io/job`` label of the job and its pods names the trial, so each trial's job is found,
+    logged and brought back like a %%kf_train job of that name."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "labels" and isinstance(value, dict) and LABEL_JOB in value:
+                value[LABEL_JOB] = placeholder(TRIAL_NAME_PARAM)
+            else:
+                _label_with_trial(value)
+    elif isinstance(node, list):
+        for item in node:
+            _label_with_trial(item)
+
+
 def trial_template(spec: ExperimentSpec, objects: list[dict], kind: str) -> dict:
     """``objects``: what %%kf_train creates for the same flags, the workload last."""
     if len(objects) != 1:
@@ -55,6 +70,7 @@ def trial_template(spec: ExperimentSpec, objects: list[dict], kind: str) -> dict
     job = copy.deepcopy(objects[0])
     job["metadata"].pop("name", None)
     job["metadata"].pop("namespace", None)
+    _label_with_trial(job)
     primary, success, failure, pod_labels = KINDS[kind]
     for target in _containers(job, kind, primary):
         env = [e for e in target.get("env") or [] if e["name"] != "KF_JOB_NAME"]
@@ -94,7 +110,9 @@ def build_experiment(spec: ExperimentSpec, objects: list[dict], kind: str, names
         "apiVersion": API_VERSION,
         "kind": "Experiment",
         "metadata": {"name": spec.name, "namespace": namespace,
-                     "labels": {k: v for k, v in labels.items() if not k.startswith("kueue.x-k8s.io/")}},
+                     # Katib copies these onto every trial pod: the job label would name the experiment there
+                     "labels": {k: v for k, v in labels.items()
+                                if not k.startswith("kueue.x-k8s.io/") and k != LABEL_JOB}},
         "spec": {
             "objective": objective,
             "algorithm": algorithm,

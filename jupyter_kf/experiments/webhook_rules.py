@@ -206,9 +206,10 @@ def _template(spec: dict) -> list[str]:
 
 
 def _whole_placeholders(node, path: str) -> list[str]:
-    """Fields that are nothing but a placeholder, except env values and args (strings anyway)."""
+    """Fields that are nothing but a placeholder, except env values, labels, annotations and args (strings anyway)."""
     if isinstance(node, dict):
-        return [p for k, v in node.items() if k != "value" for p in _whole_placeholders(v, f"{path}.{k}")]
+        return [p for k, v in node.items() if k not in ("value", "labels", "annotations")
+                for p in _whole_placeholders(v, f"{path}.{k}")]
     if isinstance(node, list):
         return [] if path.endswith((".args", ".command")) else \
             [p for i, v in enumerate(node) for p in _whole_placeholders(v, f"{path}[{i}]")]

@@ -1,4 +1,5 @@
-"""Where searches run: ``local`` (optuna here, each trial a local job) or ``kubernetes`` (one Katib Experiment)."""
+"""Where searches run: ``local`` (optuna here, each trial a local job) or ``kubernetes``: one Katib Experiment
+where Katib is installed, else the same search driven from the kernel with each trial a job on the cluster."""
 from __future__ import annotations
 
 from jupyter_kf.errors import InvalidSpec
@@ -13,7 +14,13 @@ def get_backend(requested: str | None = None):
 
         return LocalExperiments()
     if name == "kubernetes":
-        from jupyter_kf.experiments.backends.kubernetes import KatibExperiments
+        from jupyter_kf.experiments.backends.kubernetes import KatibExperiments, katib_installed
+        from jupyter_kf.training.backends.kubernetes import KubernetesBackend
 
-        return KatibExperiments()
+        jobs = KubernetesBackend()
+        if katib_installed(jobs.cluster):
+            return KatibExperiments(jobs)
+        from jupyter_kf.experiments.backends.kernel_driven import KernelDrivenExperiments
+
+        return KernelDrivenExperiments()
     raise InvalidSpec(f"backend {name!r} is unknown: use local, kubernetes or auto")

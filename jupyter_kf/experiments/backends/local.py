@@ -27,11 +27,31 @@ class ExperimentNotFound(NotFound):
 
 
 class LocalExperiments:
+    """Searches coordinated in this kernel, each trial a job of ``trial_backend`` (this machine's processes)."""
+
     name = "local"
     trial_backend = "local"
+    driven_by = "kernel"  # the search lives in a kernel: it stops when no kernel follows it (%kf_experiment_attach)
+    state = "experiments"
 
     def __init__(self, root: Path | None = None):
-        self.root = root or config.state_root() / "experiments"
+        self.root = root or config.state_root() / self.state
+
+    def jobs(self):
+        from jupyter_kf.training.backends import get_backend as training_backend
+
+        return training_backend(self.trial_backend)
+
+    def trial_job(self, trial: str, experiment: str):
+        """A trial's job, as %%kf_train's ``Job`` (logs, results)."""
+        from jupyter_kf.training.api import Job
+
+        return Job(trial, self.jobs())
+
+    def cap(self, spec: ExperimentSpec) -> int:
+        """Trials at once: ``--parallel``, within the local worker limit."""
+        per_trial = max(1, int(spec.train.get("workers") or 1))
+        return max(1, min(spec.parallel, config.get().max_local_workers() // per_trial))
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -66,7 +86,8 @@ class LocalExperiments:
     def _existing(self, name: str) -> Path:
         folder = self.folder(name)
         if not (folder / "state.json").exists():
-            raise ExperimentNotFound(f"experiment {name!r} not found on the local backend (%kf_experiments lists them)")
+            raise ExperimentNotFound(f"experiment {name!r} not found on the {self.name} backend "
+                                     "(%kf_experiments lists them)")
         return folder
 
     def status(self, name: str) -> ExperimentStatus:
@@ -102,8 +123,8 @@ class LocalExperiments:
 
         def submit(trial_name: str, params: dict) -> None:
             bound = {f"{ENV_PREFIX}{k}": v for k, v in params.items()}
-            training.train(source, name=trial_name, user_ns=user_ns, env={**env, **bound}, backend="local",
-                           replace=True, **options)
+            training.train(source, name=trial_name, user_ns=user_ns, env={**env, **bound}, backend=self.trial_backend,
+                           namespace=spec.namespace, replace=True, **options)
 
         (self.folder(name) / "stop").unlink(missing_ok=True)
         return Search(self, name, user_ns, submit, on_update=on_update).start()
@@ -128,9 +149,7 @@ class LocalExperiments:
             return self.status(name)
         status = self.status(name)  # no coordinator: end it here
         if not status.done:
-            from jupyter_kf.training.backends import get_backend as training_backend
-
-            jobs = training_backend("local")
+            jobs = self.jobs()
             for trial in status.trials:
                 if not trial.done:
                     _cancel_job(jobs, trial.name)
@@ -142,9 +161,7 @@ class LocalExperiments:
     def delete(self, name: str) -> None:
         """Cancel if running, remove every trial job with its logs and results, and the search's state."""
         status = self.cancel(name)
-        from jupyter_kf.training.backends import get_backend as training_backend
-
-        jobs = training_backend("local")
+        jobs = self.jobs()
         for trial in status.trials:
             try:
                 jobs.delete(trial.name)
@@ -167,16 +184,14 @@ class Search:
         import optuna
 
         from jupyter_kf.experiments import sampling
-        from jupyter_kf.training.backends import get_backend as training_backend
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.store, self.name, self.user_ns, self.submit = store, name, user_ns, submit
         self.spec, self.source = store.spec(name), store.source(name)
         self.status = store.status(name)
-        self.jobs = training_backend("local")
+        self.jobs = store.jobs()
         self.on_update = on_update
-        self.parallel = max(1, min(self.spec.parallel, config.get().max_local_workers()
-                                   // max(1, int(self.spec.train.get("workers") or 1))))
+        self.parallel = store.cap(self.spec)
         self.distributions = {p.name: sampling.distribution(p) for p in self.spec.params}
         journal = self.store.folder(name) / "study.log"
         config.open_private(journal).close()

@@ -1,0 +1,475 @@
+"""Plays Katib v0.19's controllers on the Kubernetes emulator, so ``%%kf_tune --backend kubernetes`` is tested end
+to end: Experiment -> Trials -> jobs -> pods -> metrics -> Trial and Experiment status.
+
+Written from kubeflow/katib (pkg/controller.v1beta1/experiment: ``experiment_controller_util.getTrialInstance``,
+``util/status_util.go`` (trial summary, ``currentOptimalTrial``, completion reasons and their order);
+pkg/controller.v1beta1/trial: ``trial_controller_util.UpdateTrialStatusCondition`` (reasons ``TrialSucceeded.
+Job reason: ...``), ``getMetrics`` (min/max keep the reported text); manifest/generator.go (text substitution of
+``${trialParameters.X}``, job named like its Trial, the Trial as controller owner); the pod webhook (Trial labels
+and ``katib.kubeflow.org/trial`` on pods, ``KATIB_TRIAL_NAME`` in the primary container) and the StdOut file
+collector (``name=value`` lines of the primary container, read once the job ended). Facts, not code: this is our
+own, smaller program. The suggestion service is a seeded random (or, for ``grid``, an ordered grid) search.
+
+Not played: the Suggestion object and its Deployment, finalizers, early stopping, resume policies, the collector
+sidecar rewriting the command (so the primary container's own log holds the lines here), Killed trials.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+import re
+import threading
+
+from tests.support.fake_kubelet import KINDS as JOB_KINDS
+from tests.support.fake_kubelet import FakeKubelet
+from tests.support.k8s_emulator.meta import rfc3339
+
+G, V = "kubeflow.org", "v1beta1"
+EXPERIMENT_LABEL, TRIAL_LABEL = "katib.kubeflow.org/experiment", "katib.kubeflow.org/trial"
+NAME_LETTERS = "bcdfghjklmnpqrstvwxz2456789"  # Katib's trial-name alphabet (suggestionclient.go)
+UNAVAILABLE = "unavailable"
+METRIC_LINE = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
+_CONDITION_PATH = re.compile(r'^status\.conditions\.#\(type=="(\w+)"\)#\|#\(status=="True"\)#$')
+_PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]+)\}")
+TRIAL_DONE = ("Succeeded", "Failed", "Killed", "EarlyStopped", "MetricsUnavailable")
+
+
+def condition(obj: dict, ctype: str) -> dict | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == ctype), None)
+
+
+def is_true(obj: dict, ctype: str) -> bool:
+    found = condition(obj, ctype)
+    return found is not None and found["status"] == "True"
+
+
+def set_condition(status: dict, ctype: str, value: str, reason: str, message: str) -> None:
+    """``setCondition``: replaced (moved to the end) unless status and reason are the same."""
+    conditions = status.setdefault("conditions", [])
+    current = next((c for c in conditions if c["type"] == ctype), None)
+    if current is not None and current["status"] == value and current["reason"] == reason:
+        return
+    now = rfc3339()
+    moved = current["lastTransitionTime"] if current is not None and current["status"] == value else now
+    conditions[:] = [c for c in conditions if c["type"] != ctype]
+    conditions.append({"type": ctype, "status": value, "reason": reason, "message": message,
+                       "lastUpdateTime": now, "lastTransitionTime": moved})
+
+
+def mark_done(status: dict, ctype: str, reason: str, message: str) -> None:
+    """``MarkTrialStatus{Succeeded,Failed,MetricsUnavailable}`` / ``MarkExperimentStatus{Succeeded,Failed}``:
+    Running flips to False (keeping its reason), the final condition is added."""
+    running = next((c for c in status.get("conditions") or [] if c["type"] == "Running"), None)
+    if running is not None:
+        set_condition(status, "Running", "False", running["reason"], running["message"])
+    set_condition(status, ctype, "True", reason, message)
+
+
+def matches(path: str, job: dict) -> dict | None:
+    """The job's condition a success/failure GJSON path names, when it is True (only the shape Katib's defaults
+    and jupyter_kf use: ``status.conditions.#(type=="X")#|#(status=="True")#``)."""
+    found = _CONDITION_PATH.match(path)
+    if found is None:
+        raise ValueError(f"the fake Katib reads only status.conditions paths, not {path!r}")
+    wanted = condition(job, found.group(1))
+    return wanted if wanted is not None and wanted["status"] == "True" else None
+
+
+def parse_metrics(lines: list[str], names: list[str]) -> list[dict]:
+    """The StdOut collector and ``getMetrics``: lines naming a metric, every ``name=value`` match; min and max keep
+    the reported text, non-numbers only move ``latest``."""
+    metrics = {n: {"name": n, "min": UNAVAILABLE, "max": UNAVAILABLE, "latest": UNAVAILABLE} for n in names}
+    for line in lines:
+        if not any(n in line for n in names):
+            continue
+        for found in METRIC_LINE.finditer(line):
+            metric = metrics.get(found.group(1))
+            if metric is None:
+                continue
+            text = found.group(2)
+            metric["latest"] = text
+            try:
+                value = float(text)
+            except ValueError:
+                continue
+            if metric["min"] == UNAVAILABLE or value < float(metric["min"]):
+                metric["min"] = text
+            if metric["max"] == UNAVAILABLE or value > float(metric["max"]):
+                metric["max"] = text
+    return list(metrics.values())
+
+
+def objective_value(trial: dict) -> str:
+    """``getObjectiveMetricValue``: the objective by its strategy, ``latest`` when min/max is unavailable."""
+    objective = trial["spec"]["objective"]
+    name = objective["objectiveMetricName"]
+    strategy = next((s["value"] for s in objective.get("metricStrategies") or [] if s["name"] == name), "latest")
+    for metric in ((trial.get("status") or {}).get("observation") or {}).get("metrics") or []:
+        if metric["name"] == name:
+            value = metric.get(strategy, metric["latest"]) if strategy in ("min", "max") else metric["latest"]
+            return metric["latest"] if value == UNAVAILABLE else value
+    return UNAVAILABLE
+
+
+class Suggestions:
+    """The suggestion service: seeded random points, or ``grid``'s points in order (numpy.arange-like)."""
+
+    def __init__(self, experiment: dict, seed: int):
+        spec = experiment["spec"]
+        self.parameters = spec["parameters"]
+        settings = {s["name"]: s["value"] for s in spec["algorithm"].get("algorithmSettings") or []}
+        self.random = random.Random(int(settings.get("random_state", seed)))
+        self.grid = None
+        if spec["algorithm"]["algorithmName"] == "grid":
+            self.grid = itertools.product(*(self._grid(p) for p in self.parameters))
+
+    @staticmethod
+    def _grid(param: dict) -> list[str]:
+        space = param["feasibleSpace"]
+        if param["parameterType"] in ("categorical", "discrete"):
+            return list(space["list"])
+        low, high = float(space["min"]), float(space["max"])
+        step = float(space.get("step") or 1)
+        count = int(math.floor((high - low) / step + 1e-9)) + 1
+        values = [low + i * step for i in range(count)]
+        return [str(int(v)) if param["parameterType"] == "int" else repr(v) for v in values]
+
+    def _one(self, param: dict) -> str:
+        space, kind = param["feasibleSpace"], param["parameterType"]
+        if kind in ("categorical", "discrete"):
+            return self.random.choice(space["list"])
+        low, high = float(space["min"]), float(space["max"])
+        if kind == "int":
+            step = int(space.get("step") or 1)
+            return str(int(low) + step * self.random.randint(0, (int(high) - int(low)) // step))
+        if space.get("distribution") == "logUniform":
+            return repr(math.exp(self.random.uniform(math.log(low), math.log(high))))
+        if space.get("step"):
+            step = float(space["step"])
+            return repr(low + step * self.random.randint(0, int((high - low) / step + 1e-9)))
+        return repr(self.random.uniform(low, high))
+
+    def next(self) -> list[dict] | None:
+        if self.grid is not None:
+            point = next(self.grid, None)
+            if point is None:
+                return None
+            return [{"name": p["name"], "value": v} for p, v in zip(self.parameters, point)]
+        return [{"name": p["name"], "value": self._one(p)} for p in self.parameters]
+
+
+class TrialKubelet(FakeKubelet):
+    """The kubelet for a trial's job, with Katib's pod webhook on top (Trial labels, ``katib.kubeflow.org/trial``)
+    and the labels the job controllers set that primaryPodLabels select on."""
+
+    def __init__(self, emulator, trial: dict):
+        super().__init__(emulator, suffix="k" + "".join(random.choice(NAME_LETTERS) for _ in range(4)))
+        self.trial_labels = {**(trial["metadata"].get("labels") or {}), TRIAL_LABEL: trial["metadata"]["name"]}
+
+    def pod_names(self, kind: str, name: str, workers: int):
+        pods = []
+        for rank, (pod, labels, pod_annotations) in enumerate(super().pod_names(kind, name, workers)):
+            extra = dict(self.trial_labels)
+            if kind == "trainjob":
+                extra.update({"jobset.sigs.k8s.io/replicatedjob-name": "node",
+                              "batch.kubernetes.io/job-completion-index": str(rank)})
+            elif kind == "pytorchjob":
+                extra["training.kubeflow.org/job-role"] = "master" if rank == 0 else "worker"
+            pods.append((pod, {**labels, **extra}, pod_annotations))
+        return pods
+
+
+class FakeKatib:
+    """Katib's experiment and trial controllers, reconciling in a thread while started (``with FakeKatib(emu):``).
+
+    ``hold``: trial jobs get Running pods but never finish (to cancel them). ``errors``: what went wrong in the
+    controller or a kubelet thread (a test should find it empty).
+    """
+
+    def __init__(self, emulator, seed: int = 0, hold: bool = False):
+        self.emu, self.seed, self.hold = emulator, seed, hold
+        self.errors: list[str] = []
+        self.suggestions: dict[str, Suggestions] = {}
+        self.kubelets: dict[str, threading.Thread] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "FakeKatib":
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="fake-katib", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        with self.emu.store.cond:
+            self.emu.store.cond.notify_all()
+        self._thread.join(timeout=10)
+        for thread in list(self.kubelets.values()):
+            thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            seen = self.emu.store.rv
+            try:
+                self.reconcile()
+            except Exception as err:  # noqa: BLE001 - reported to the test, the controller goes on
+                self.errors.append(f"{type(err).__name__}: {err}")
+            with self.emu.store.cond:  # sleep until the cluster changes (or a kubelet thread wrote)
+                if self.emu.store.rv == seen and not self._stop.is_set():
+                    self.emu.store.cond.wait(0.5)
+
+    # -- the experiment controller -------------------------------------------------------------------
+    def reconcile(self) -> None:
+        for experiment in self.emu.list_objects(G, V, "experiments"):
+            if not experiment["metadata"].get("deletionTimestamp"):
+                self.reconcile_experiment(experiment)
+
+    def trials(self, namespace: str, name: str) -> list[dict]:
+        found = [t for t in self.emu.list_objects(G, V, "trials", namespace)
+                 if (t["metadata"].get("labels") or {}).get(EXPERIMENT_LABEL) == name]
+        return sorted(found, key=lambda t: (t["metadata"]["creationTimestamp"], int(t["metadata"]["resourceVersion"])))
+
+    def reconcile_experiment(self, experiment: dict) -> None:
+        meta, spec = experiment["metadata"], experiment["spec"]
+        namespace, name = meta["namespace"], meta["name"]
+        status = json.loads(json.dumps(experiment.get("status") or {}))
+        if condition(experiment, "Created") is None:
+            set_condition(status, "Created", "True", "ExperimentCreated", "Experiment is created")
+            status["startTime"] = rfc3339()
+        for trial in self.trials(namespace, name):
+            self.reconcile_trial(trial)
+        trials = self.trials(namespace, name)
+        goal_reached = summarize(status, spec, trials)
+        completed = any(c["type"] in ("Succeeded", "Failed") and c["status"] == "True"
+                        for c in status.get("conditions") or [])
+        if not completed:
+            completed = update_condition(status, spec, goal_reached)
+        if not completed:
+            self.add_trials(experiment, status, trials)
+        if status != (experiment.get("status") or {}):
+            status["lastReconcileTime"] = rfc3339()
+            self.emu.set_status(G, V, "experiments", namespace, name, status)
+
+    def add_trials(self, experiment: dict, status: dict, trials: list[dict]) -> None:
+        """``ReconcileTrials``: keep ``parallelTrialCount`` active, never past ``maxTrialCount``."""
+        spec = experiment["spec"]
+        parallel = spec.get("parallelTrialCount", 3)
+        active = status["trialsPending"] + status["trialsRunning"]
+        completed = len(trials) - active
+        required = parallel
+        if spec.get("maxTrialCount") is not None and completed + parallel > spec["maxTrialCount"]:
+            required = spec["maxTrialCount"] - completed
+        key = f"{experiment['metadata']['namespace']}/{experiment['metadata']['name']}/{experiment['metadata']['uid']}"
+        suggestions = self.suggestions.setdefault(key, Suggestions(experiment, self.seed))
+        for _ in range(max(0, required - active)):
+            assignments = suggestions.next()
+            if assignments is None:
+                return
+            self.create_trial(experiment, assignments)
+
+    def create_trial(self, experiment: dict, assignments: list[dict]) -> dict:
+        """``getTrialInstance``: Experiment labels plus the experiment label, controller owner, a copy of the
+        objective, the rendered job as ``runSpec``."""
+        meta, spec = experiment["metadata"], experiment["spec"]
+        template = spec["trialTemplate"]
+        name = f"{meta['name']}-{''.join(random.choice(NAME_LETTERS) for _ in range(8))}"
+        run_spec = render_job(template, assignments, name, meta["namespace"])
+        trial_spec = {"objective": spec["objective"], "parameterAssignments": assignments, "runSpec": run_spec,
+                      "retainRun": template.get("retain", False),
+                      "metricsCollector": spec.get("metricsCollectorSpec") or {"collector": {"kind": "StdOut"}},
+                      "primaryContainerName": template["primaryContainerName"],
+                      "successCondition": template["successCondition"],
+                      "failureCondition": template["failureCondition"]}
+        if template.get("primaryPodLabels"):
+            trial_spec["primaryPodLabels"] = template["primaryPodLabels"]
+        return self.emu.create_object({
+            "apiVersion": f"{G}/{V}", "kind": "Trial",
+            "metadata": {"name": name, "namespace": meta["namespace"],
+                         "labels": {**(meta.get("labels") or {}), EXPERIMENT_LABEL: meta["name"]},
+                         "ownerReferences": [owner_reference(experiment)]},
+            "spec": trial_spec})
+
+    # -- the trial controller ------------------------------------------------------------------------
+    def reconcile_trial(self, trial: dict) -> None:
+        meta = trial["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        if meta.get("deletionTimestamp") or any(is_true(trial, c) for c in TRIAL_DONE):
+            return
+        status = json.loads(json.dumps(trial.get("status") or {}))
+        if condition(trial, "Created") is None:
+            set_condition(status, "Created", "True", "TrialCreated", "Trial is created")
+            status["startTime"] = rfc3339()
+        job = self.job(trial)
+        if job is None:
+            self.create_job(trial)
+        else:
+            self.follow_job(trial, job, status)
+        if status != (trial.get("status") or {}):
+            status["lastReconcileTime"] = rfc3339()
+            self.emu.set_status(G, V, "trials", namespace, name, status)
+
+    def job(self, trial: dict) -> dict | None:
+        group, version = trial["spec"]["runSpec"]["apiVersion"].rpartition("/")[::2]
+        plural = next(p for g, v, p in JOB_KINDS.values() if g == group and v == version)
+        return self.emu.get_object(group, version, plural, trial["metadata"]["namespace"], trial["metadata"]["name"])
+
+    def create_job(self, trial: dict) -> None:
+        from tests.support.k8s_emulator.errors import ApiError
+
+        job = dict(trial["spec"]["runSpec"])
+        job["metadata"] = {**job["metadata"], "ownerReferences": [owner_reference(trial)]}
+        try:
+            self.emu.create_object(job)
+        except ApiError as err:  # the Trial stays Created, as Katib's does, with an event saying why
+            self.emu.emit_event(trial["metadata"]["namespace"], trial, "ReconcileError", str(err), type="Warning",
+                                source="trial-controller")
+            return
+        self.emu.emit_event(trial["metadata"]["namespace"], trial, "JobCreated",
+                            f"Job {trial['metadata']['name']} has been created", source="trial-controller")
+        thread = threading.Thread(target=self._run_job, args=(trial,), daemon=True)
+        self.kubelets[trial["metadata"]["name"]] = thread
+        thread.start()
+
+    def _run_job(self, trial: dict) -> None:
+        namespace, name = trial["metadata"]["namespace"], trial["metadata"]["name"]
+        try:
+            TrialKubelet(self.emu, trial).run(namespace, name, start_only=self.hold, env={"KATIB_TRIAL_NAME": name})
+        except KeyError:
+            pass  # the job was deleted under the kubelet (cancel, delete)
+        except Exception as err:  # noqa: BLE001 - reported to the test
+            self.errors.append(f"kubelet for {name}: {type(err).__name__}: {err}")
+
+    def follow_job(self, trial: dict, job: dict, status: dict) -> None:
+        """``UpdateTrialStatusCondition``: failure first, then success with the objective (else
+        MetricsUnavailable), else Running."""
+        spec = trial["spec"]
+        failed = matches(spec["failureCondition"], job)
+        succeeded = None if failed else matches(spec["successCondition"], job)
+        if failed is None and succeeded is None:
+            set_condition(status, "Running", "True", "TrialRunning", "Trial is running")
+            return
+        done = failed or succeeded
+        job_reason = f". Job reason: {done['reason']}" if done.get("reason") else ""
+        job_message = f". Job message: {done['message']}" if done.get("message") else ""
+        status["completionTime"] = rfc3339()
+        if failed is not None:
+            mark_done(status, "Failed", "TrialFailed" + job_reason, "Trial has failed" + job_message)
+            return
+        objective = spec["objective"]
+        names = [objective["objectiveMetricName"], *(objective.get("additionalMetricNames") or [])]
+        metrics = parse_metrics(self.primary_log(trial), names)
+        if metrics[0]["latest"] != UNAVAILABLE:
+            status["observation"] = {"metrics": metrics}
+            mark_done(status, "Succeeded", "TrialSucceeded" + job_reason, "Trial has succeeded" + job_message)
+        else:
+            mark_done(status, "MetricsUnavailable", "MetricsUnavailable" + job_reason,
+                      "Metrics are not available" + job_message)
+
+    def primary_log(self, trial: dict) -> list[str]:
+        """The primary container's log on the first primary pod (primaryPodLabels, else any pod of the trial)."""
+        spec, namespace = trial["spec"], trial["metadata"]["namespace"]
+        wanted = {**(spec.get("primaryPodLabels") or {}), TRIAL_LABEL: trial["metadata"]["name"]}
+        pods = [p for p in self.emu.list_objects("", "v1", "pods", namespace)
+                if wanted.items() <= (p["metadata"].get("labels") or {}).items()]
+        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+            lines = self.emu.logs.lines(namespace, pod["metadata"]["name"], spec["primaryContainerName"])
+            if lines is not None:
+                return [line.text.rstrip("\n") for line in lines]
+        return []
+
+
+def summarize(status: dict, spec: dict, trials: list[dict]) -> bool:
+    """``updateTrialsSummary``: the lists and counts, ``currentOptimalTrial`` over every trial with an objective
+    (running ones included); True when the goal is reached."""
+    lists = {k: [] for k in ("killed", "failed", "succeeded", "earlyStopped", "running", "metricsUnavailable",
+                             "pending")}
+    objective = spec["objective"]
+    goal, minimize = objective.get("goal"), objective["type"] == "minimize"
+    best, best_value, reached = None, None, False
+    for trial in trials:
+        state = next((k for k, c in (("killed", "Killed"), ("failed", "Failed"), ("succeeded", "Succeeded"),
+                                     ("earlyStopped", "EarlyStopped"), ("running", "Running"),
+                                     ("metricsUnavailable", "MetricsUnavailable")) if is_true(trial, c)), "pending")
+        lists[state].append(trial["metadata"]["name"])
+        text = objective_value(trial)
+        if text == UNAVAILABLE:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            best = trial  # a non-numeric objective makes its trial "best", as upstream
+            continue
+        if best is None or (value < best_value if minimize else value > best_value):
+            best, best_value = trial, value
+        if goal is not None and best_value is not None and (best_value <= goal if minimize else best_value >= goal):
+            reached = True
+    status["trials"] = len(trials)
+    for key, names in lists.items():
+        status[f"{key}TrialList"] = names or None
+    for key, field in (("running", "trialsRunning"), ("pending", "trialsPending"), ("succeeded", "trialsSucceeded"),
+                       ("failed", "trialsFailed"), ("killed", "trialsKilled"), ("earlyStopped", "trialsEarlyStopped"),
+                       ("metricsUnavailable", "trialMetricsUnavailable")):
+        status[field] = len(lists[key])
+    if best is not None:
+        status["currentOptimalTrial"] = {
+            "bestTrialName": best["metadata"]["name"],
+            "parameterAssignments": list(best["spec"]["parameterAssignments"]),
+            "observation": {"metrics": list(((best.get("status") or {}).get("observation") or {}).get("metrics")
+                                            or [])}}
+    for key in [k for k, v in status.items() if v is None]:
+        del status[key]
+    return reached
+
+
+def update_condition(status: dict, spec: dict, goal_reached: bool) -> bool:
+    """``UpdateExperimentStatusCondition``: goal, then failed count, then completed count; True once completed."""
+    completed = sum(status[k] for k in ("trialsSucceeded", "trialsFailed", "trialsKilled", "trialsEarlyStopped",
+                                        "trialMetricsUnavailable"))
+    failed = status["trialsFailed"] + status["trialMetricsUnavailable"]
+    if goal_reached:
+        ending = ("Succeeded", "ExperimentGoalReached", "Experiment has succeeded because Objective goal has reached")
+    elif spec.get("maxFailedTrialCount") is not None and failed and failed >= spec["maxFailedTrialCount"]:
+        ending = ("Failed", "ExperimentFailed", "Experiment has failed because max failed count has reached")
+    elif spec.get("maxTrialCount") is not None and completed >= spec["maxTrialCount"]:
+        ending = ("Succeeded", "ExperimentMaxTrialsReached",
+                  "Experiment has succeeded because max trial count has reached")
+    else:
+        set_condition(status, "Running", "True", "ExperimentRunning", "Experiment is running")
+        return False
+    mark_done(status, *ending)
+    status["completionTime"] = rfc3339()
+    return True
+
+
+def render_job(template: dict, assignments: list[dict], trial: str, namespace: str) -> dict:
+    """``GetRunSpecWithHyperParameters``: the trialSpec as JSON text, each ``${trialParameters.X}`` replaced by
+    the value (not escaped) or the trial's metadata; then the job's name and namespace are the Trial's."""
+    values = {a["name"]: a["value"] for a in assignments}
+    spec = template["trialSpec"]
+    meta = spec.get("metadata") or {}
+    by_name = {}
+    for param in template["trialParameters"]:
+        reference = param["reference"]
+        if reference in values:
+            by_name[param["name"]] = values[reference]
+            continue
+        found = re.fullmatch(r"\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Labels|Annotations)(?:\[(.+)\])?\}",
+                             reference)
+        if found is None:
+            raise ValueError(f"trial parameter {param['name']!r} references {reference!r}, which is no parameter")
+        field, key = found.groups()
+        by_name[param["name"]] = {"Name": trial, "Namespace": namespace, "Kind": spec["kind"],
+                                  "APIVersion": spec["apiVersion"]}.get(field) or (meta.get(field.lower()) or {})[key]
+    text = _PLACEHOLDER.sub(lambda m: by_name[m.group(1)], json.dumps(spec))
+    job = json.loads(text)
+    job.setdefault("metadata", {}).update(name=trial, namespace=namespace)
+    return job
+
+
+def owner_reference(owner: dict) -> dict:
+    meta = owner["metadata"]
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}
