@@ -51,6 +51,11 @@ def _numeric(text) -> bool:
     return True
 
 
+def _short(text: str) -> str:
+    """A real parameter to 4 significant digits (the trial gets every digit; a table needs few)."""
+    return f"{float(text):.4g}" if _numeric(text) and not str(text).lstrip("-").isdigit() else text
+
+
 def _axis(param, values: list):
     """(position of a value in [0, 1], tick labels) for one parameter: log for loguniform, a slot a choice."""
     import math
@@ -138,7 +143,7 @@ def trials_table(status: ExperimentStatus, limit: int = 50) -> str:
         secs = "" if t.started is None else f"{(t.finished or time.time()) - t.started:.1f}"
         objective = "" if t.objective is None else f"{t.objective:.5g}"
         style = " style='font-weight:bold'" if best is not None and t.name == best.name else ""
-        cells = [t.name, *(t.params.get(n, "") for n in names)]
+        cells = [t.name, *(_short(t.params.get(n, "")) for n in names)]
         rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
                     + f"<td>{badge(_TRIAL_PHASE.get(t.phase, t.phase), t.phase)}</td><td>{objective}</td>"
                     f"<td>{secs}</td></tr>")
@@ -184,7 +189,7 @@ class ExperimentView(w.VBox):
         best = s.best
         self.best_html.value = "" if best is None else (
             f"<div class='kf-tune-best'>best: <b>{html.escape(s.objective)}={best.objective:.6g}</b> "
-            f"({html.escape(best.name)}: " + ", ".join(f"{html.escape(k)}={html.escape(v)}"
+            f"({html.escape(best.name)}: " + ", ".join(f"{html.escape(k)}={html.escape(_short(v))}"
                                                       for k, v in best.params.items()) + ")</div>")
         self.chart_html.value = objective_chart(s)
         self.parallel_html.value = parallel_coordinates(s, self._params()) if s.completed else ""

@@ -87,6 +87,8 @@ def test_the_view_draws_parallel_coordinates_with_the_spec_of_a_real_search():
     view = ExperimentView("pc-view", "local")
     view.update(exp.status(), force=True)
     assert view.parallel_html.value.count("<polyline") == 3 and ">0.001<" in view.parallel_html.value
+    lr = exp.status().trials[0].params["lr"]
+    assert len(lr) > 8 and f"<td>{float(lr):.4g}</td>" in view.table_html.value  # short in the table
     assert [p.name for p in view.params] == ["x", "lr"]
     empty = ExperimentView("gone", "local")
     empty.update(status(), force=True)
