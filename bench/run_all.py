@@ -1,4 +1,5 @@
 """Run every benchmark and print its figures (medians, ratios to a baseline measured in the same run)."""
+import bench_data
 import bench_k8s
 import bench_load_ext
 import bench_local_job
@@ -6,6 +7,7 @@ import bench_pipeline
 import bench_server
 import bench_serving
 import bench_transport
+import bench_tuning
 
 if __name__ == "__main__":
     for bench in (
@@ -16,5 +18,7 @@ if __name__ == "__main__":
         bench_pipeline,
         bench_serving,
         bench_server,
+        bench_tuning,
+        bench_data,
     ):
         bench.main()
