@@ -44,3 +44,97 @@ def test_search_on_katib_finds_the_best_trial_and_brings_it_back(katib):
     _, (loaded, changed) = experiment.apply(ns)
     assert ns["loss"] == pytest.approx(expected[best_name]) and ns["x"] == float(best.params["x"])
     assert ns["k"] == best.params["k"] and isinstance(ns["k"], int)
+
+
+def test_the_goal_ends_the_search_early(katib):
+    with FakeKatib(katib, seed=3) as fake:
+        experiment = api.tune(QUADRATIC, params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=12,
+                              parallel=1, algorithm="random", target=5.0, name="goal", backend="kubernetes",
+                              user_ns={}, kind="job")
+    assert fake.errors == []
+    status = experiment.status()
+    assert status.phase == "Succeeded" and "ExperimentGoalReached" in status.message
+    assert len(status.trials) < 12 and experiment.best.objective <= 5.0
+    assert all(t.objective > 5.0 for t in status.trials if t.name != experiment.best.trial)
+
+
+def test_failed_trials_count_against_max_failed(katib):
+    cell = "if k >= 0:\n    raise ValueError(f'diverged at x={x}')\nprint('loss=1')"
+    with FakeKatib(katib, seed=3) as fake:
+        experiment = api.tune(cell, params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=6, parallel=1,
+                              algorithm="random", max_failed=2, name="fails", backend="kubernetes", user_ns={},
+                              kind="job")
+    assert fake.errors == []
+    status = experiment.status()
+    assert status.phase == "Failed" and "ExperimentFailed" in status.message and "max failed" in status.message
+    assert [t.phase for t in status.trials] == ["Failed", "Failed"]
+    assert "TrialFailed" not in status.trials[0].message and "Trial has failed" in status.trials[0].message
+    body = katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", "fails")
+    assert body["status"]["trialsFailed"] == 2 and "currentOptimalTrial" not in body["status"]
+
+
+def test_an_objective_never_printed_is_said_once(katib):
+    with FakeKatib(katib, seed=3) as fake:
+        experiment = api.tune("print(f'accuracy={x}')", params=["x=uniform(0,1)"], objective="loss", trials=2,
+                              parallel=2, algorithm="random", name="silent", backend="kubernetes", user_ns={},
+                              kind="job")
+    assert fake.errors == []
+    status = experiment.status()
+    assert [t.phase for t in status.trials] == ["MetricsUnavailable"] * 2
+    assert status.message.startswith("no trial printed loss=<number> (2 trials ended MetricsUnavailable")
+    assert experiment.best is None
+
+
+def wait_until(check, timeout=30.0):
+    """Wait on the cluster's state (each change of the emulator's store wakes the check)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def workloads(emu):
+    return [j["metadata"]["name"] for j in emu.list_objects("batch", "v1", "jobs", "default")]
+
+
+def test_cancel_deletes_the_trials_and_their_jobs_and_keeps_the_status(katib):
+    from jupyter_kf.errors import NotFound
+
+    with FakeKatib(katib, seed=3, hold=True) as fake:
+        experiment = api.tune(QUADRATIC, params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=6,
+                              parallel=2, algorithm="random", name="stopme", backend="kubernetes", user_ns={},
+                              kind="job", wait=False)
+        wait_until(lambda: experiment.status().running == 2 and len(workloads(katib)) == 2)
+        running = [t.name for t in experiment.status().trials]
+        assert sorted(workloads(katib)) == sorted(running)
+        status = experiment.stop()
+    assert fake.errors == []
+    assert status.phase == "Cancelled" and [t.phase for t in status.trials] == ["Cancelled", "Cancelled"]
+    assert katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", "stopme") is None
+    assert trials_of(katib, "stopme") == [] and workloads(katib) == []
+    assert [p for p in katib.list_objects("", "v1", "pods", "default") if p["metadata"]["name"].startswith("stopme")] == []
+    assert [s["metadata"]["name"] for s in katib.list_objects("", "v1", "secrets", "default")
+            if s["metadata"]["name"].startswith("stopme")] == []
+    again = api.experiment("stopme", backend="kubernetes")
+    assert again.status().phase == "Cancelled" and "stopme" in [s.name for s in api.experiments("kubernetes")]
+    again.delete()
+    with pytest.raises(NotFound, match="stopme"):
+        api.experiment("stopme", backend="kubernetes")
+
+
+def test_delete_removes_a_finished_search_with_its_jobs(katib, kf_state_dir):
+    from jupyter_kf.errors import NotFound
+
+    with FakeKatib(katib, seed=3) as fake:
+        experiment = api.tune(QUADRATIC, params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=2,
+                              parallel=2, algorithm="random", name="gone", backend="kubernetes", user_ns={}, kind="job")
+        experiment.apply({})
+        assert len(workloads(katib)) == 2  # retain: true keeps finished trials' jobs (and logs)
+        experiment.delete()
+    assert fake.errors == []
+    assert trials_of(katib, "gone") == [] and workloads(katib) == []
+    assert not list(kf_state_dir.rglob("gone*"))
+    with pytest.raises(NotFound):
+        api.experiment("gone", backend="kubernetes")
