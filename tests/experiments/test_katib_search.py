@@ -138,3 +138,47 @@ def test_delete_removes_a_finished_search_with_its_jobs(katib, kf_state_dir):
     assert not list(kf_state_dir.rglob("gone*"))
     with pytest.raises(NotFound):
         api.experiment("gone", backend="kubernetes")
+
+
+BAD = {  # what was wrong -> words the one line must carry
+    "malformed param": ({"params": ["lr=loguniform(0.1)"]}, "lr"),
+    "min not below max": ({"params": ["lr=uniform(0.5,0.1)"]}, "lr"),
+    "unknown form": ({"params": ["lr=gauss(0,1)"]}, "gauss"),
+    "unknown algorithm": ({"algorithm": "annealing"}, "annealing"),
+    "parallel above trials": ({"parallel": 9, "trials": 4}, "--parallel 9"),
+    "name too long": ({"name": "a" * 41}, "at most 40"),
+    "grid on a continuous space": ({"algorithm": "grid"}, "grid"),
+    "goal": ({"goal": "lowest"}, "minimize or maximize"),
+    "bayesianoptimization from zero": ({"algorithm": "bayesianoptimization", "params": ["x=uniform(0,1)"]},
+                                       "positive low bound"),
+    "several workers as a Job": ({"workers": 2, "kind": "job"}, "--kind trainjob or --kind pytorchjob"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_one_line_and_creates_nothing(katib, kf_state_dir, case):
+    from jupyter_kf.errors import InvalidSpec
+
+    change, words = BAD[case]
+    options = dict(params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=4, parallel=2,
+                   algorithm="random", name="bad", backend="kubernetes", user_ns={}, kind="job", wait=False)
+    options.update(change)
+    secrets_before = katib.list_objects("", "v1", "secrets", "default")
+    with pytest.raises(InvalidSpec) as err:
+        api.tune(QUADRATIC, **options)
+    assert "\n" not in str(err.value) and words in str(err.value)
+    assert katib.list_objects("kubeflow.org", "v1beta1", "experiments", "default") == []
+    assert katib.list_objects("", "v1", "secrets", "default") == secrets_before
+    assert not (kf_state_dir / "katib").exists()
+
+
+def test_a_name_taken_on_the_cluster_is_refused_before_anything_is_created(katib):
+    from jupyter_kf.errors import AlreadyExists
+
+    options = dict(params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=2, parallel=1,
+                   algorithm="random", name="taken", backend="kubernetes", user_ns={}, kind="job", wait=False)
+    api.tune(QUADRATIC, **options)
+    secrets_before = katib.list_objects("", "v1", "secrets", "default")
+    with pytest.raises(AlreadyExists, match="experiment 'taken' exists"):
+        api.tune(QUADRATIC, **options)
+    assert katib.list_objects("", "v1", "secrets", "default") == secrets_before
