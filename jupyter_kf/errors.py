@@ -48,5 +48,17 @@ class ResultsNotReady(KfError):
     http_status = 409
 
 
+class StateWriteError(KfError):
+    """A job's files could not be written under the state folder (disk full, quota, permissions)."""
+
+    http_status = 507
+
+
+class ResultsCorrupt(KfError):
+    """A job's result files are truncated or damaged (a full disk, a killed writer, a hand edit)."""
+
+    http_status = 500
+
+
 class RunnerMismatch(KfError):
     """The job's Python cannot safely unpickle what the notebook's Python pickled."""

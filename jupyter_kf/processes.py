@@ -9,6 +9,21 @@ from pathlib import Path
 children: dict[int, subprocess.Popen] = {}
 
 
+def find(program: str, argument: str) -> list[int]:
+    """Pids of running processes whose command line runs ``program`` with ``argument`` (Linux /proc; [] else).
+
+    How a job whose folder was removed is still found, and so still cancelled."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        if argument in argv and any(arg.endswith(program) for arg in argv):
+            found.append(int(proc.name))
+    return found
+
+
 def alive(pid: int | None, marker: str) -> bool:
     """Running, not a zombie, and really ours: its command line holds ``marker`` (a pid can be reused)."""
     if not pid:

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from jupyter_kf import config
 from jupyter_kf.datasets import api as data_api
 from jupyter_kf.display import format_size
-from jupyter_kf.errors import InvalidSpec, JobFailed, JobNotFound, KfError
+from jupyter_kf.errors import InvalidSpec, JobFailed
 from jupyter_kf.training import capture, payload
 from jupyter_kf.training import results as _results
 from jupyter_kf.training.backends import Backend, get_backend
@@ -118,7 +118,7 @@ def train(cell: str | Callable, spec: TrainSpec | None = None, *, user_ns: dict 
     if dry_run:
         return DryRun(spec, analysis, captured, target.name, manifests=_render(target, spec, analysis, captured))
     if replace:
-        _remove_finished(target, spec.name)
+        target.remove_finished(spec.name)
     bundle = target.prepare(spec)
     try:
         payload.write_bundle(bundle, spec, analysis, captured)
@@ -147,18 +147,6 @@ def _render(target: Backend, spec: TrainSpec, analysis, captured) -> str:
     with tempfile.TemporaryDirectory(prefix="kf-dry-") as tmp:
         payload.write_bundle(Path(tmp), spec, analysis, captured)
         return target.render(spec, Path(tmp))
-
-
-def _remove_finished(target: Backend, name: str) -> None:
-    try:
-        status = target.status(name)
-    except JobNotFound:
-        return
-    if not status.done:
-        raise KfError(
-            f"job {name!r} is still {status.phase}: --replace only removes finished jobs; %kf_cancel {name} first"
-        )
-    target.delete(name)
 
 
 def jobs(backend: str | None = None) -> list[JobStatus]:

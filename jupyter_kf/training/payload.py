@@ -184,7 +184,18 @@ def payload_limit_bytes() -> int:
 
 def write_bundle(folder: Path, spec: TrainSpec, analysis: CellAnalysis, captured: Captured, limit: int | None = None,
                  detect_mutation: bool = True) -> dict:
-    """Write everything the job needs into ``folder``; return its metadata. Raises before writing much."""
+    """Write everything the job needs into ``folder``; return its metadata. Raises before writing much;
+    a full disk is named as such (``StateWriteError``), never mistaken for an unpicklable input."""
+    try:
+        return _write_bundle(folder, spec, analysis, captured, limit, detect_mutation)
+    except OSError as err:
+        from jupyter_kf.errors import StateWriteError
+
+        raise StateWriteError(f"{runner.write_error(err, folder)}: nothing was started; free space, or point "
+                              "JUPYTER_KF_STATE_DIR at a larger disk") from None
+
+
+def _write_bundle(folder, spec, analysis, captured, limit, detect_mutation):
     import cloudpickle
 
     limit = payload_limit_bytes() if limit is None else limit
@@ -194,6 +205,8 @@ def write_bundle(folder: Path, spec: TrainSpec, analysis: CellAnalysis, captured
             if captured.values
             else 0
         )
+    except OSError:
+        raise
     except Exception:
         culprits = [
             f"input {name!r}: {found}"

@@ -9,11 +9,12 @@ from __future__ import annotations
 import importlib
 import json
 import types
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_kf.config import check_private
-from jupyter_kf.errors import ResultsNotReady
+from jupyter_kf.errors import KfError, ResultsCorrupt, ResultsNotReady
 from jupyter_kf.training import runner
 
 _NO_VALUE = object()
@@ -39,11 +40,25 @@ class Results:
         return sorted(set(self.values) | set(self.mutated))
 
 
+SUMMARY_KEYS = ("outputs", "deleted", "imports", "unpicklable", "error")
+
+
 def read_summary(folder: Path) -> dict | None:
+    """The job's ``result.json``; None before it is written, ``ResultsCorrupt`` when it is damaged."""
     try:
-        return json.loads((folder / "result.json").read_text())
+        summary = json.loads((folder / "result.json").read_bytes())
     except FileNotFoundError:
         return None
+    except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _corrupt(folder, "result.json", err) from None
+    if not isinstance(summary, dict) or not all(key in summary for key in SUMMARY_KEYS):
+        raise _corrupt(folder, "result.json", ValueError(f"it lacks {', '.join(SUMMARY_KEYS)}"))
+    return summary
+
+
+def _corrupt(folder: Path, file: str, err: Exception) -> ResultsCorrupt:
+    return ResultsCorrupt(f"job {folder.name!r}: its results are damaged ({file}: {type(err).__name__}: {err}); "
+                          f"rerun the job (its logs are kept: %kf_logs {folder.name})")
 
 
 def load(folder: Path, originals: dict | None = None) -> Results:
@@ -54,6 +69,9 @@ def load(folder: Path, originals: dict | None = None) -> Results:
     results = Results(deleted=summary["deleted"], imports=summary["imports"], unpicklable=summary["unpicklable"],
                       error=summary["error"])
     if not (folder / "result.pkl").exists():
+        for name in summary["outputs"]:
+            warnings.warn(f"job {folder.name!r}: result {name!r} is missing (result.pkl is gone): it stays unset",
+                          stacklevel=2)
         return results
     refs = originals
     if refs is None:
@@ -64,7 +82,7 @@ def load(folder: Path, originals: dict | None = None) -> Results:
         kind, name = pid
         return refs[name]
 
-    data = runner.read_frames(_private(folder / "result.pkl"), persistent_load)
+    data = _read_pickle(folder, persistent_load)
     results.value = data["outputs"].pop("__value__", _NO_VALUE)
     results.values = data["outputs"]
     for name, state in data["mutated"].items():  # the shipped object takes its new state, references see it
@@ -74,6 +92,23 @@ def load(folder: Path, originals: dict | None = None) -> Results:
             target = None
         results.mutated[name] = target if target is not None and copy_into(target, state) else state
     return results
+
+
+def _read_pickle(folder: Path, persistent_load) -> dict:
+    """``result.pkl`` unpickled; any damage is one ``ResultsCorrupt`` line, a missing module one clear line."""
+    path = _private(folder / "result.pkl")
+    try:
+        data = runner.read_frames(path, persistent_load)
+    except KfError:
+        raise
+    except ModuleNotFoundError as err:
+        raise KfError(f"job {folder.name!r}: a result needs module {err.name!r}, which this kernel lacks: "
+                      f"install it here (%pip install {err.name}) and fetch the results again") from None
+    except Exception as err:
+        raise _corrupt(folder, "result.pkl", err) from None
+    if not isinstance(data, dict) or not isinstance(data.get("outputs"), dict) or "mutated" not in data:
+        raise _corrupt(folder, "result.pkl", ValueError("it holds no outputs"))
+    return data
 
 
 def _private(path: Path) -> str:

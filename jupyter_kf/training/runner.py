@@ -26,6 +26,7 @@ CELL_FILENAME = "<kf_train cell>"
 FRAME_MAGIC = b"KFF1"
 ALIGN = 64
 EXIT_OK, EXIT_CELL, EXIT_PYTHON, EXIT_MODULE, EXIT_RUNNER = 0, 1, 3, 4, 5
+EXIT_OOM = 137  # what Kubernetes reports for a container over its memory limit (OOMKilled)
 _ATOMIC = (type(None), bool, int, float, complex, str, bytes)
 
 
@@ -40,14 +41,42 @@ def write_frames(path, obj, pickler=None, protocol=5):
     body = stream.getbuffer()
     header = json.dumps({"pickle": len(body), "buffers": [r.nbytes for r in raws]}).encode()
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(FRAME_MAGIC + len(header).to_bytes(8, "little") + header)
-        f.write(body)
-        for raw in raws:
-            f.write(b"\0" * (-f.tell() % ALIGN))
-            f.write(raw)
-    os.replace(tmp, path)
+    with _removed_on_error(tmp):
+        with open(tmp, "wb") as f:
+            f.write(FRAME_MAGIC + len(header).to_bytes(8, "little") + header)
+            f.write(body)
+            for raw in raws:
+                f.write(b"\0" * (-f.tell() % ALIGN))
+                f.write(raw)
+        os.replace(tmp, path)
     return os.path.getsize(path)
+
+
+class _removed_on_error:
+    """A temporary file never outlives a failed write (a full disk must not stay full because of us)."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if err is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+        return False
+
+
+def write_error(err, path):
+    """One line for a failed write: the cause by its errno name (ENOSPC, EDQUOT, ...) and the path."""
+    import errno as errnos
+
+    name = errnos.errorcode.get(getattr(err, "errno", None), "")
+    cause = f"{err.strerror} ({name})" if name else str(err)
+    return f"cannot write {getattr(err, 'filename', None) or path}: {cause}"
 
 
 def read_frames(path, persistent_load=None):
@@ -94,9 +123,10 @@ def fingerprint(obj):
 
 def write_json_atomic(path, data):
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    with _removed_on_error(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
 
 
 # -- a stand-in for the notebook's IPython -----------------------------------------------------
@@ -198,6 +228,7 @@ class Job:
             self.meta = json.load(f)
         os.environ.update(distributed_env(os.environ))
         self.rank = int(os.environ.get("RANK", "0"))
+        self.write_failed = False
         self.result = {"status": "error", "rank": self.rank, "outputs": [], "mutated": [], "deleted": [],
                        "imports": {}, "unpicklable": {}, "error": None, "has_value": False}
 
@@ -295,6 +326,13 @@ class Job:
                 print(f"jupyter_kf runner: {err}", file=sys.stderr)
             elif isinstance(err, SystemExit) and err.code in (0, None):
                 self.result["status"], code = "ok", EXIT_OK
+            elif isinstance(err, MemoryError) and os.environ.get("KF_MEMORY_LIMIT"):
+                code = EXIT_OOM  # over the job's --memory: a pod would be OOMKilled
+                limit = os.environ["KF_MEMORY_LIMIT"]
+                self.result["error"] = {"kind": "oom_killed", "type": "MemoryError", "line": _cell_line(err),
+                                        "message": f"OOMKilled: the cell needed more than its memory limit "
+                                                   f"(--memory {limit})", "traceback": ""}
+                print(f"jupyter_kf runner: OOMKilled: over the memory limit --memory {limit}", file=sys.stderr)
             else:
                 if isinstance(err, SystemExit) and isinstance(err.code, int):
                     code = err.code
@@ -308,7 +346,7 @@ class Job:
         sys.stderr.flush()
         if self.rank == 0:
             self.collect(namespace, inputs, before, value)
-        return code
+        return EXIT_RUNNER if self.write_failed and code == EXIT_OK else code
 
     def workdir(self):
         work = self.path("work")
@@ -364,6 +402,12 @@ class Job:
         """Pickle all results in one call (aliasing kept); on failure, drop and name the culprits."""
         try:
             write_frames(self.path("result.pkl"), payload, _result_pickler(refs))
+        except OSError as err:  # the disk, not the values: nothing was kept, say why in one line
+            self.write_failed = True
+            message = write_error(err, self.path("result.pkl")) + ": the results are lost; free space and run again"
+            self.result.update(status="error", error={"kind": "write", "message": message, "traceback": ""})
+            print(f"jupyter_kf runner: {message}", file=sys.stderr)
+            return
         except Exception:
             for group in ("outputs", "mutated"):
                 for name in list(payload[group]):

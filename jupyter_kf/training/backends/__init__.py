@@ -50,6 +50,25 @@ class Backend(ABC):
     @abstractmethod
     def meta(self, name: str) -> dict: ...
 
+    def remove_finished(self, name: str) -> None:
+        """``--replace``: delete the job of this name if it has ended; refuse one still running."""
+        if self.replaceable(name):
+            self.delete(name)
+
+    def replaceable(self, name: str) -> bool:
+        """True when a job of this name has ended, False when there is none; refuses one still running."""
+        from jupyter_kf.errors import JobNotFound, KfError
+
+        try:
+            status = self.status(name)
+        except JobNotFound:
+            return False
+        if not status.done:
+            raise KfError(
+                f"job {name!r} is still {status.phase}: --replace only removes finished jobs; %kf_cancel {name} first"
+            )
+        return True
+
 
 def resolve_name(requested: str | None) -> str:
     """Flag > config/env > kubernetes when a kubeconfig or in-cluster config exists > local."""

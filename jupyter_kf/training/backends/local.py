@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from jupyter_kf import config
+from jupyter_kf import config, processes
 from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
 from jupyter_kf.processes import alive
 from jupyter_kf.terminal import render_line
@@ -153,11 +153,13 @@ class LocalBackend(Backend):
         phase, message = state["phase"], state.get("message", "")
         if phase not in TERMINAL and not self._supervisor_alive(folder, state, meta):
             phase, message = "Failed", "the local supervisor process ended unexpectedly (machine restarted or killed?)"
+            self._stop_orphans(folder, state)
         workers = [
             WorkerStatus(
                 rank=w["rank"],
                 phase=w["phase"] if phase not in TERMINAL or w["phase"] in TERMINAL else phase,
                 exit_code=w.get("exit_code"),
+                message=w.get("reason", ""),
             )
             for w in state["workers"]
         ]
@@ -181,6 +183,20 @@ class LocalBackend(Backend):
         )
 
     @staticmethod
+    def _stop_orphans(folder: Path, state: dict) -> list[int]:
+        """Kill the recorded workers of a job whose supervisor is gone (they would run on unwatched)."""
+        stopped = []
+        for worker in state.get("workers", []):
+            pid = worker.get("pid")
+            if pid and alive(pid, str(folder)):
+                try:
+                    os.killpg(pid, signal.SIGKILL)  # each worker leads its own process group
+                    stopped.append(pid)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        return stopped
+
+    @staticmethod
     def _supervisor_alive(folder: Path, state: dict, meta: dict) -> bool:
         pid = state.get("supervisor_pid")
         if pid is None:  # not started yet: give it a moment
@@ -192,6 +208,8 @@ class LocalBackend(Backend):
         if not self.root.is_dir():
             return statuses
         for folder in self.root.iterdir():
+            if folder.name.startswith("."):  # a replaced job on its way out
+                continue
             try:
                 meta = json.loads((folder / "meta.json").read_text())
             except (FileNotFoundError, NotADirectoryError, PermissionError, json.JSONDecodeError):
@@ -234,6 +252,8 @@ class LocalBackend(Backend):
         return tails
 
     def cancel(self, name: str) -> JobStatus:
+        if not (self.root / check_name(name) / "meta.json").is_file():
+            return self._cancel_without_folder(name)
         folder = self.folder(name)
         status = self.status(name)
         if status.done:
@@ -243,10 +263,7 @@ class LocalBackend(Backend):
         deadline = time.time() + 10
         while time.time() < deadline:
             if not signalled:
-                try:
-                    pid = json.loads((folder / "status.json").read_text()).get("supervisor_pid")
-                except (FileNotFoundError, json.JSONDecodeError):
-                    pid = None
+                pid = self._read_state(folder).get("supervisor_pid")
                 if pid and self._supervisor_alive(folder, {"supervisor_pid": pid}, {}):
                     os.kill(pid, signal.SIGTERM)
                     signalled = True
@@ -256,11 +273,43 @@ class LocalBackend(Backend):
             time.sleep(0.05)
         return status
 
+    @staticmethod
+    def _read_state(folder: Path) -> dict:
+        try:
+            return json.loads((folder / "status.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def _cancel_without_folder(self, name: str) -> JobStatus:
+        """A job whose folder was removed while it ran is still found by its supervisor's command line."""
+        folder = str(self.root / name)
+        pids = processes.find("local_supervisor.py", folder)
+        if not pids:
+            self.folder(name)  # JobNotFound, with the message users see
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 2 * STARTUP_GRACE_SECONDS
+        while time.time() < deadline and any(alive(pid, folder) for pid in pids):
+            time.sleep(0.05)
+        return JobStatus(name=name, phase="Cancelled", backend="local",
+                         message="cancelled; its folder was removed while it ran, so its logs and results are gone")
+
     def delete(self, name: str) -> None:
         folder = self.folder(name)
         if not self.status(name).done:
             self.cancel(name)
+        self._stop_orphans(folder, self._read_state(folder))  # never remove a folder under running workers
         shutil.rmtree(folder, ignore_errors=True)
+
+    def remove_finished(self, name: str) -> None:
+        """Checked and moved aside under the submit lock: of several ``--replace`` of one name at once, exactly
+        one removes the old job, and none removes another's new one."""
+        trash = self.root / f".replaced-{check_name(name)}-{os.getpid()}-{time.monotonic_ns()}"
+        with self._workers_lock():
+            if not self.replaceable(name):
+                return
+            os.rename(self.folder(name), trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def result_dir(self, name: str) -> Path:
         return self.folder(name)

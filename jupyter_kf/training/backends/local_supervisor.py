@@ -9,8 +9,14 @@ It trusts the folder no further than its owner: a folder (or meta, payload, runn
 user's, or that others may write to, is refused, and the workers run the installed runner with this
 interpreter, never a program or interpreter the folder names (a pipeline step's program excepted: it
 is the pipeline's own code, in a folder checked as ours). Everything the job writes is 0600 (umask 077).
+
+Workers die with their supervisor (``PR_SET_PDEATHSIG`` on Linux): a ``kill -9`` of it leaves nothing
+running. ``--memory`` and ``--cpu`` apply as a pod's limits would: a data-size limit (a job over it ends
+``OOMKilled``, exit code 137) and the thread-count variables plus CPU affinity.
 """
+import errno
 import json
+import math
 import os
 import signal
 import socket
@@ -19,6 +25,12 @@ import sys
 import time
 
 GRACE_SECONDS = 5
+STATUS_PADDING = 4096  # status.json's size: room to record a failure in place when the disk is full
+EXIT_OOM = 137  # what Kubernetes reports for a container killed over its memory limit
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS")
+QUANTITY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+                     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": 1e-3}
 RUNNER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runner.py")
 # Runs RUNNER as ``python RUNNER JOB_DIR`` would, with the job folder (not the package) first on sys.path.
 BOOTSTRAP = ("import sys; __file__ = sys.argv[1]; del sys.argv[0]; sys.path[0] = sys.argv[1]; "
@@ -38,6 +50,15 @@ def check_owned(path):
     if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or st.st_mode & 0o022):
         raise Refused(f"jupyter_kf supervisor: refusing {path}: it is owned by uid {st.st_uid} with mode "
                       f"{st.st_mode & 0o7777:04o}, not yours alone: nothing was run")
+
+
+def quantity(text):
+    """A Kubernetes quantity (``8Gi``, ``500m``, ``1.5``) as a number; the spec checked its form already."""
+    text = str(text)
+    for suffix in sorted(QUANTITY_SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * QUANTITY_SUFFIXES[suffix]
+    return float(text)
 
 
 def now():
@@ -64,14 +85,30 @@ class Supervisor:
             "supervisor_pid": os.getpid(),
             "workers": [{"rank": r, "phase": "Pending", "exit_code": None, "pid": None} for r in range(self.count)],
         }
+        memory = spec.get("memory")
+        self.memory_limit = int(quantity(memory)) if memory else None
         self.procs = {}
         self.stopping = None  # "Cancelled" or "timeout" once asked to stop
+        self.write_error = None  # the first status write that failed (disk full, folder removed)
 
     def write(self):
-        tmp = os.path.join(self.dir, f"status.json.tmp{os.getpid()}")
-        with open(tmp, "w") as f:
-            json.dump(self.status, f)
-        os.replace(tmp, os.path.join(self.dir, "status.json"))
+        """Record the status atomically. A write that fails (disk full, the folder removed) never stops the
+        supervisor: its workers are still watched, cancelled and reaped. The error is recorded, if need be
+        over the old status in place (``status.json`` is padded, so that rewrite needs no new disk blocks)."""
+        text = json.dumps(self.status).ljust(STATUS_PADDING)
+        path = os.path.join(self.dir, "status.json")
+        try:
+            save(path, text)
+        except OSError as err:
+            if self.write_error is None:
+                self.write_error = f"{err.strerror or err} ({errno.errorcode.get(err.errno, '?')}) writing {path}"
+                say(f"cannot record the status: {self.write_error}")
+            try:
+                with open(path, "r+") as f:
+                    f.write(text)
+                    f.truncate()
+            except OSError:
+                pass
 
     def env(self, rank, port):
         env = dict(os.environ)
@@ -87,7 +124,39 @@ class Supervisor:
         })
         if not self.meta["spec"].get("gpus"):
             env.setdefault("CUDA_VISIBLE_DEVICES", "")
+        cpu = self.meta["spec"].get("cpu")
+        if cpu:
+            threads = str(max(1, math.ceil(quantity(cpu))))
+            for name in THREAD_VARIABLES:
+                env.setdefault(name, threads)  # the user's own --env wins
+        if self.memory_limit:
+            env["KF_MEMORY_LIMIT"] = str(self.meta["spec"]["memory"])
         return env
+
+    def cpus(self, rank):
+        """The cores worker ``rank`` may run on: ``--cpu`` of them (rounded up), workers spread round robin."""
+        cpu = self.meta["spec"].get("cpu")
+        if not cpu or not hasattr(os, "sched_getaffinity"):
+            return None
+        available = sorted(os.sched_getaffinity(0))
+        count = min(len(available), max(1, math.ceil(quantity(cpu))))
+        return {available[(rank * count + i) % len(available)] for i in range(count)}
+
+    def limits(self, rank):
+        """What runs in the worker between fork and exec: die with the supervisor, then the pod's limits."""
+        parent, memory, cpus = os.getpid(), self.memory_limit, self.cpus(rank)
+
+        def apply():
+            die_with_parent(parent)
+            if memory:
+                import resource
+
+                which = getattr(resource, "RLIMIT_DATA" if sys.platform.startswith("linux") else "RLIMIT_AS")
+                resource.setrlimit(which, (memory, memory))
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+
+        return apply
 
     def start(self):
         logs = os.path.join(self.dir, "logs")
@@ -101,7 +170,7 @@ class Supervisor:
             with open(os.path.join(logs, f"worker-{rank}.log"), "ab") as out:
                 proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT, env=self.env(rank, port), cwd=self.dir,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=self.limits(rank))
             self.procs[proc.pid] = rank
             self.status["workers"][rank].update(phase="Running", pid=proc.pid)
         self.status.update(phase="Running", started=now())
@@ -141,6 +210,8 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(code)
             worker = self.status["workers"][rank]
             worker.update(exit_code=code, phase="Succeeded" if code == 0 else "Failed")
+            if self.memory_limit and code == EXIT_OOM:
+                worker.update(exit_code=EXIT_OOM, reason="OOMKilled")
             if rank == 0:
                 self.ensure_result(code)
             if code != 0 and failed is None and self.stopping is None:
@@ -156,6 +227,8 @@ class Supervisor:
             return
         if self.stopping:
             message = "the job was stopped before the cell started"
+        elif self.memory_limit and code == EXIT_OOM:
+            message = f"worker 0 was OOMKilled: it needed more than --memory {self.meta['spec']['memory']}"
         elif code < 0:
             message = f"worker 0 was killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
         else:
@@ -163,25 +236,68 @@ class Supervisor:
         result = {"status": "error", "rank": 0, "outputs": [], "mutated": [], "deleted": [], "imports": {},
                   "unpicklable": {}, "has_value": False, "exit_code": code,
                   "error": {"kind": "terminated" if self.stopping else "crashed", "message": message, "traceback": ""}}
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(result, f)
-        os.replace(tmp, path)
+        try:
+            save(path, json.dumps(result))
+        except OSError as err:
+            say(f"cannot write {path}: {err}")
 
     def finish(self, failed):
         if self.stopping == "Cancelled":
             phase, message = "Cancelled", "cancelled by the user"
         elif self.stopping == "timeout":
             phase, message = "Failed", f"timed out after {self.timeout:g} s"
+        elif failed and self.status["workers"][failed[0]].get("reason") == "OOMKilled":
+            phase, message = "Failed", (f"worker {failed[0]} was OOMKilled (exit code {EXIT_OOM}): it needed more "
+                                        f"than its memory limit --memory {self.meta['spec']['memory']}")
         elif failed:
             phase, message = "Failed", f"worker {failed[0]} exited with code {failed[1]}"
         else:
             phase, message = "Succeeded", ""
+        if self.write_error:
+            unrecorded = f"the supervisor could not record its status: {self.write_error}"
+            message = f"{message}; {unrecorded}" if message else unrecorded
         for worker in self.status["workers"]:
             if worker["phase"] in ("Pending", "Running") or (phase == "Cancelled" and worker["exit_code"] not in (0,)):
                 worker["phase"] = "Cancelled" if phase == "Cancelled" else worker["phase"]
         self.status.update(phase=phase, finished=now(), message=message)
         self.write()
+
+
+def say(line):
+    """A line to supervisor.log, if the disk lets it: the supervisor goes on either way."""
+    try:
+        print(f"jupyter_kf supervisor: {line}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
+def save(path, text):
+    """Write ``path`` atomically; a failed write leaves no temporary file behind."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def die_with_parent(parent):
+    """In a new worker: the kernel kills it when its supervisor dies, however it dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the supervisor died before the line above
+        os._exit(1)
 
 
 def kill_group(pid, sig):
