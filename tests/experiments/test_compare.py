@@ -80,3 +80,17 @@ def test_kf_compare_in_a_real_kernel(tmp_path):
     (error,) = errors(nb.cells[6])
     assert error.ename == "CompareNotFound" and "'missing'" in error.evalue and "k-one" in error.evalue
     assert "Traceback" not in text(nb.cells[6])
+
+
+def test_jobs_on_a_cluster_compared_from_their_pod_logs(kf_cluster):
+    from tests.support.fake_kubelet import FakeKubelet
+
+    for name, scale in (("c-one", 1.0), ("c-two", 4.0)):
+        job = training.train(CURVE, name=name, user_ns={"scale": scale}, backend="kubernetes")
+        FakeKubelet(kf_cluster).run("default", name)
+        assert job.wait(timeout=30).phase == "Succeeded"
+    result = compare("c-one", "c-two", backend="kubernetes")
+    assert [r["loss"] for r in result.rows()] == [0.25, 1.0] and result.metrics() == ["loss", "acc"]
+    with pytest.raises(NotFound, match=r"^no job, trial or experiment named 'c-three' on the kubernetes backend; "
+                                       r"jobs and trials: c-one, c-two;"):
+        compare("c-three", backend="kubernetes")
