@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jupyter_kf import config
 from jupyter_kf.datasets.errors import CannotStore, DatasetInUse, DatasetNotFound
-from jupyter_kf.datasets.spec import DataMount, DataRef, check_name, parse_mounts
+from jupyter_kf.datasets.spec import DataRef, check_name, parse_mounts
 from jupyter_kf.datasets.status import DatasetDetail, DatasetTable, DataVersion
 from jupyter_kf.datasets.store import LocalStore, Manifest
 from jupyter_kf.display import format_size
@@ -185,10 +185,15 @@ def _plain(value, depth: int = 0) -> bool:
 
 def resolve(ref) -> Manifest:
     """The manifest ``ref`` names (``name``: the latest); DatasetNotFound names what exists instead."""
+    return _resolve_in(_store(), ref)
+
+
+def _resolve_in(store: LocalStore, ref) -> Manifest:
     ref = DataRef.parse(ref)
-    versions = _store().versions(ref.name)
+    versions = store.versions(ref.name)
     if not versions:
-        raise DatasetNotFound(f"no dataset named {ref.name!r} on the local store: %kf_data list shows the datasets")
+        raise DatasetNotFound(f"no dataset named {ref.name!r} on the {store.where} store: %kf_data list shows the "
+                              "datasets")
     if ref.version is not None:
         for manifest in versions:
             if manifest.version == ref.version:
@@ -346,38 +351,76 @@ def delete(ref, force: bool = False) -> str:
 
 
 # -- jobs: the versions they read ------------------------------------------------------------------
-def resolve_mounts(items, backend: str) -> list[tuple[DataMount, Manifest]]:
+class MountPlan(builtins.list):
+    """The resolved ``(DataMount, Manifest)`` pairs of a job, and the backend they were resolved for."""
+
+    def __init__(self, items, backend: str, store: LocalStore):
+        super().__init__(items)
+        self.backend, self.store = backend, store
+
+
+def _cluster_store():
+    """The S3-compatible store a cluster job's init step fetches from; InvalidSpec when there is none."""
+    cfg = config.get()
+    if not ((cfg.store or "").startswith("s3://") and cfg.store_endpoint):
+        raise InvalidSpec("--data on a cluster needs the S3-compatible store the pods fetch from: set "
+                          "c.KfConfig.store = 's3://bucket/prefix', store_endpoint and store_secret, then %kf_data put "
+                          "the data there")
+    if not cfg.store_secret:
+        raise InvalidSpec("--data on a cluster: c.KfConfig.store_secret is not set: name the Kubernetes Secret "
+                          "holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY that the job's init step reads")
+    from jupyter_kf.datasets.backends.s3 import S3DataStore
+
+    return S3DataStore(cfg.store, cfg.store_endpoint, cfg.store_region)
+
+
+def resolve_mounts(items, backend: str) -> MountPlan:
     """Each ``NAME[@V]:MOUNT`` with the exact version it names now; refused before anything is submitted."""
+    store = _store() if backend == "local" else _cluster_store()
     resolved = []
     for mount in parse_mounts(items):
         if backend == "local" and not mount.relative:
             raise InvalidSpec(f"--data {mount}: an absolute mount point needs a cluster; on the local backend use a "
                               f"relative one (under the job's working folder), e.g. {mount.ref}:data")
-        if backend != "local":
-            raise InvalidSpec(f"--data {mount}: datasets are mounted into local jobs only for now (the cluster store "
-                              "is not there yet): add --backend local")
-        resolved.append((mount, resolve(mount.ref)))
-    return resolved
+        manifest = _resolve_in(store, mount.ref)
+        if manifest.kind == "pvc" and backend == "local":
+            raise InvalidSpec(f"--data {mount}: {manifest.name} lives on claim {manifest.extra.get('claim')!r}, which "
+                              "only cluster jobs mount: add --backend kubernetes")
+        resolved.append((mount, manifest))
+    return MountPlan(resolved, backend, store)
 
 
-def mount_into(folder: Path, resolved: list, record: Path) -> dict:
-    """Read-only views of the resolved versions under a local job's working folder, and the job's record of
-    the exact versions it reads (``record``, JSON)."""
-    from jupyter_kf.datasets.backends.local import make_view
-
-    store = _store()
+def mount_into(folder: Path, resolved, record: Path) -> dict:
+    """Make the resolved versions visible to the job, and keep its record of the exact versions it reads
+    (``record``, JSON). Locally: read-only views under its working folder (``folder``). On a cluster: the
+    plan its init step follows (the record itself, with where the store is for pods) and the step's script,
+    beside the record in the bundle."""
+    backend = getattr(resolved, "backend", "local")
+    store = getattr(resolved, "store", None) or _store()
     read = {"data": []}
     for mount, manifest in resolved:
-        make_view(store, manifest, folder / mount.mount)
-        read["data"].append({"name": manifest.name, "version": manifest.version, "digest": manifest.digest,
-                             "mount": mount.mount})
+        entry = {"name": manifest.name, "version": manifest.version, "digest": manifest.digest, "mount": mount.mount}
+        if manifest.kind == "pvc":
+            entry["pvc"] = {"claim": manifest.extra["claim"], "path": manifest.extra.get("path", "")}
+        elif backend == "local":
+            from jupyter_kf.datasets.backends.local import make_view
+
+            make_view(store, manifest, folder / mount.mount)
+        read["data"].append(entry)
+    if backend != "local":
+        cfg = config.get()
+        read["store"] = {"endpoint": cfg.store_cluster_endpoint or cfg.store_endpoint, "bucket": store.bucket,
+                         "region": store.region, "base": store.base}
+        from jupyter_kf.datasets import fetch
+
+        shutil.copyfile(fetch.__file__, record.parent / "kf_fetch.py")
     config.write_private(record, json.dumps(read))
     return read
 
 
 def record_reads(job: str, resolved: list, backend: str = "local") -> None:
-    """Lineage: ``job`` read these versions (each dataset keeps a record per job)."""
-    store = _store()
+    """Lineage: ``job`` read these versions (each dataset keeps a record per job, where the data is)."""
+    store = getattr(resolved, "store", None) or _store()
     by_name: dict[str, dict] = {}
     for mount, manifest in resolved:
         entry = by_name.setdefault(manifest.name, {"job": job, "backend": backend, "created": _now(), "versions": [],

@@ -39,3 +39,67 @@ def build_pvc(spec: VolumeSpec, namespace: str) -> dict:
     if spec.storage_class:
         body["spec"]["storageClassName"] = spec.storage_class
     return body
+
+
+# -- datasets in cluster pods (pure: the training and notebook builders call these) -------------------
+DATA_ROOT = "/kf/data"  # where the init container writes entry i (``/kf/data/i``), an emptyDir each
+FETCH_SCRIPT = "kf_fetch.py"  # jupyter_kf/datasets/fetch.py, shipped in the bundle
+DATA_PLAN = "data.json"
+STORE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def data_mount_path(mount: str, workdir: str) -> str:
+    """Where a job sees a dataset: an absolute mount point as is, a relative one under its working folder."""
+    return mount if mount.startswith("/") else f"{workdir.rstrip('/')}/{mount}"
+
+
+def data_volumes(entries, workdir: str, in_place: bool = False) -> tuple[list, list, list, list]:
+    """(volumes, the init step's mounts, the job's mounts, the folder the step fills per entry) for the
+    plan's ``entries`` (``{"mount", "pvc": {"claim", "path"} | None}``). A store version gets an emptyDir
+    the step fills at ``/kf/data/<i>``, which the job mounts read-only; ``in_place`` (a TrainJob, whose
+    patch mounts a volume once per container) fills it at the job's own mount point instead, and the
+    files are made read-only. A ``pvc://`` dataset is its claim, mounted read-only at its path."""
+    volumes, fetch_mounts, job_mounts, folders = [], [], [], []
+    for i, entry in enumerate(entries):
+        name, at = f"kf-data-{i}", data_mount_path(entry["mount"], workdir)
+        pvc = entry.get("pvc")
+        if pvc:
+            volumes.append({"name": name, "persistentVolumeClaim": {"claimName": pvc["claim"], "readOnly": True}})
+            mount = {"name": name, "mountPath": at, "readOnly": True}
+            if pvc.get("path"):
+                mount["subPath"] = pvc["path"]
+            job_mounts.append(mount)
+            folders.append("-")
+            continue
+        volumes.append({"name": name, "emptyDir": {}})
+        if in_place:
+            job_mounts.append({"name": name, "mountPath": at})
+            folders.append(at)
+        else:
+            fetch_mounts.append({"name": name, "mountPath": f"{DATA_ROOT}/{i}"})
+            job_mounts.append({"name": name, "mountPath": at, "readOnly": True})
+            folders.append(f"{DATA_ROOT}/{i}")
+    return volumes, fetch_mounts, job_mounts, folders
+
+
+def needs_fetch(entries) -> bool:
+    return any(not entry.get("pvc") for entry in entries)
+
+
+def fetch_command(bundle_mount: str, folders: list) -> list[str]:
+    return ["python", "-u", f"{bundle_mount}/{FETCH_SCRIPT}", f"{bundle_mount}/{DATA_PLAN}", *folders]
+
+
+def fetch_container(image: str, bundle_mount: str, bundle_volume: str, fetch_mounts: list, folders: list,
+                    env: list) -> dict:
+    """The init container: the job's own image runs the shipped fetch step; its failure line becomes the
+    container's termination message (FallbackToLogsOnError), which the job's status shows."""
+    return {"name": "kf-data", "image": image, "command": fetch_command(bundle_mount, folders), "env": list(env),
+            "volumeMounts": [{"name": bundle_volume, "mountPath": bundle_mount, "readOnly": True}, *fetch_mounts],
+            "terminationMessagePolicy": "FallbackToLogsOnError"}
+
+
+def store_env(secret_env: dict) -> list[dict]:
+    """The store's credentials as Secret references (the values never enter a manifest)."""
+    return [{"name": k, "valueFrom": {"secretKeyRef": {"name": secret_env[k][0], "key": secret_env[k][1]}}}
+            for k in STORE_KEYS if k in secret_env]

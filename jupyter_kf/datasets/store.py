@@ -44,9 +44,9 @@ class Manifest:
     @property
     def digest(self) -> str:
         """The version's content hash: the same files with the same contents give the same digest."""
-        canon = json.dumps({"files": {k: v[0] for k, v in sorted(self.files.items())}, "kind": self.kind,
-                            "format": self.format}, sort_keys=True)
-        return hashlib.sha256(canon.encode()).hexdigest()
+        from jupyter_kf.datasets.fetch import version_digest  # the cluster's init step checks the same way
+
+        return version_digest(self.files, self.kind, self.format)
 
     @property
     def size(self) -> int:

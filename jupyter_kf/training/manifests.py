@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from jupyter_kf.datasets import manifests as data_manifests
 from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.kube.objects import (
     BUNDLE_MOUNT,
@@ -38,6 +39,7 @@ class TrainPlan:
     runtime: str = "torch-distributed"
     runtime_kind: str = "ClusterTrainingRuntime"
     trainer_minor: int = 3
+    data: tuple = ()  # --data entries ({"mount", "pvc"}) from the bundle's data plan: what the init step fetches
 
     @property
     def procs_per_worker(self) -> int:
@@ -75,8 +77,9 @@ class TrainPlan:
         labels = {k: v for k, v in self.labels.items() if not k.startswith("kueue.x-k8s.io/")}
         return {"labels": labels, "annotations": dict(NO_ISTIO_SIDECAR)}
 
-    def container(self, name: str, extra_env=()) -> dict:
+    def container(self, name: str, extra_env=(), in_place: bool = False) -> dict:
         volumes, mounts = volumes_and_mounts(self.bundle, self.bundle_items, self.spec.volumes)
+        mounts += self._data(in_place)[2]
         container = {"name": name, "image": self.image, "command": self.command(), "env": self.env(extra_env),
                      "volumeMounts": mounts, "workingDir": f"{OUTPUT_MOUNT}"}
         res = resources(self.spec.cpu, self.spec.memory, self.spec.gpus, self.spec.gpu_vendor)
@@ -85,7 +88,19 @@ class TrainPlan:
         return container
 
     def volumes(self) -> list[dict]:
-        return volumes_and_mounts(self.bundle, self.bundle_items, self.spec.volumes)[0]
+        return volumes_and_mounts(self.bundle, self.bundle_items, self.spec.volumes)[0] + self._data()[0]
+
+    def _data(self, in_place: bool = False) -> tuple[list, list, list, list]:
+        return data_manifests.data_volumes(self.data, f"{OUTPUT_MOUNT}/work", in_place)
+
+    def init_containers(self) -> dict:
+        """The init step that fetches the job's dataset versions (none without --data from the store)."""
+        if not data_manifests.needs_fetch(self.data):
+            return {}
+        _, mounts, _, folders = self._data()
+        env = data_manifests.store_env(self.spec.secret_env)
+        init = data_manifests.fetch_container(self.image, BUNDLE_MOUNT, "kf-bundle", mounts, folders, env)
+        return {"initContainers": [init]}
 
     def metadata(self) -> dict:
         return {"name": self.spec.name, "namespace": self.namespace, "labels": dict(self.labels)}
@@ -107,7 +122,10 @@ def build_trainjob(plan: TrainPlan) -> dict:
     if plan.trainer_minor < 2 and spec.timeout:
         raise InvalidSpec(f"--timeout: this cluster runs Kubeflow Trainer v2.{plan.trainer_minor}, whose TrainJob has "
                           "no deadline (v2.2+ has): leave --timeout out, or use --kind pytorchjob or --kind job")
-    container = plan.container("node")
+    container = plan.container("node", in_place=True)
+    if data_manifests.needs_fetch(plan.data):  # a TrainJob's pods take no new init container: the step goes first
+        folders = plan._data(in_place=True)[3]
+        container["command"] = [*data_manifests.fetch_command(BUNDLE_MOUNT, folders), "--", *container["command"]]
     trainer = {"image": plan.image, "command": container["command"], "env": container["env"],
                "numNodes": spec.workers, "numProcPerNode": plan.procs_per_worker}
     if "resources" in container:
@@ -148,7 +166,8 @@ def build_pytorchjob(plan: TrainPlan) -> dict:
         # The operator's backoffLimit counts restarts under OnFailure/Always/ExitCode only, never under Never.
         return {"replicas": count, "restartPolicy": "OnFailure" if spec.retries else "Never",
                 "template": {"metadata": plan.pod_metadata(),
-                             "spec": {"containers": [container], "volumes": plan.volumes(), **plan.pod_spec_parts()}}}
+                             "spec": {**plan.init_containers(), "containers": [container], "volumes": plan.volumes(),
+                                      **plan.pod_spec_parts()}}}
 
     replicas = {"Master": replica(1, True)}
     if spec.workers > 1:
@@ -175,7 +194,8 @@ def build_batch_job(plan: TrainPlan) -> list[dict]:
            {"name": "PET_MASTER_PORT", "value": str(MASTER_PORT)}]
     container = plan.container("train", extra_env=pet)
     container["ports"] = [{"containerPort": MASTER_PORT}]
-    pod_spec = {"restartPolicy": "Never", "containers": [container], "volumes": plan.volumes(), **plan.pod_spec_parts()}
+    pod_spec = {"restartPolicy": "Never", **plan.init_containers(), "containers": [container],
+                "volumes": plan.volumes(), **plan.pod_spec_parts()}
     if multi:
         pod_spec["subdomain"] = name
     job_spec = {"completionMode": "Indexed", "completions": spec.workers, "parallelism": spec.workers,

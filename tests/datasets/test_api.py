@@ -190,7 +190,7 @@ def test_force_deletes_a_version_in_use(folder, kf_state_dir):
     (lambda tmp: api.resolve("nope@2"), DatasetNotFound, "no dataset named 'nope' on the local store"),
     (lambda tmp: api.resolve_mounts(["nope:data"], "local"), DatasetNotFound, "no dataset named 'nope'"),
     (lambda tmp: api.resolve_mounts(["nope:/mnt/x"], "local"), InvalidSpec, "an absolute mount point needs a cluster"),
-    (lambda tmp: api.resolve_mounts(["nope:x"], "kubernetes"), InvalidSpec, "mounted into local jobs only for now"),
+    (lambda tmp: api.resolve_mounts(["nope:x"], "kubernetes"), InvalidSpec, "--data on a cluster needs the S3"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, kf_state_dir, call, error, expected):
     empty = tmp_path / "empty"

@@ -76,8 +76,8 @@ def test_bad_data_starts_nothing(mnist, kf_state_dir, data, error, expected):
     assert not (kf_state_dir / "datasets" / "sets" / "mnist" / "readers").exists()
 
 
-def test_a_cluster_job_with_data_is_refused_before_anything_is_made(kf_cluster):
-    with pytest.raises(InvalidSpec, match="datasets are mounted into local jobs only for now"):
+def test_a_cluster_job_with_data_and_no_store_is_refused_before_anything_is_made(kf_cluster):
+    with pytest.raises(InvalidSpec, match="--data on a cluster needs the S3-compatible store the pods fetch from"):
         kf.train("x = 1", name="remote", data=["mnist:data"], user_ns={})
     made = [o for plural in ("configmaps", "secrets") for o in kf_cluster.list_objects("", "v1", plural, "default")]
     assert not [o for o in made if o["metadata"]["name"].startswith("remote")]

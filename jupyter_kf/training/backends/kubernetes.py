@@ -292,6 +292,8 @@ class KubernetesBackend(ClusterClient, Backend):
                 )
             runtime_kind = self._runtime_kind(runtime, namespace)
         meta = json.loads((bundle / "meta.json").read_text())
+        if store_location(namespace, spec.name, for_pods=True) and not (bundle / "payload.bin").exists():
+            runner.write_frames(str(bundle / "payload.bin"), {})  # no inputs: with a store, the runner looks for them
         files = {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*"))
                  if p.is_file() and p.name not in (RESULT_KEY_FILE, RESULT_REFUSED)}
         files.update(_cloudpickle_sources())
@@ -313,8 +315,10 @@ class KubernetesBackend(ClusterClient, Backend):
             )
         secret, items = bundle_secret(name, namespace, files, labels, result_key)
         image = spec.image or config.get().image or f"python:{meta['python']}-slim"
+        data_plan = bundle / "data.json"  # --data: what the init step fetches (datasets.api.mount_into wrote it)
+        data = tuple(json.loads(data_plan.read_text())["data"]) if data_plan.is_file() else ()
         plan = TrainPlan(spec=spec, namespace=namespace, image=image, bundle=name, bundle_items=items, labels=labels,
-                         runtime=runtime, runtime_kind=runtime_kind, trainer_minor=minor)
+                         runtime=runtime, runtime_kind=runtime_kind, trainer_minor=minor, data=data)
         objects = build_workload(plan, kind)
         workload = objects[-1]
         workload["metadata"].setdefault("annotations", {})[ANNOTATION_SPEC] = json.dumps(

@@ -61,6 +61,8 @@ def worker_status(pod: dict) -> WorkerStatus:
             exit_code = terminated.get("exitCode")
             if terminated.get("reason") == "OOMKilled":
                 message = "out of memory (OOMKilled): raise --memory"
+            elif exit_code and cs in status.get("initContainerStatuses", []):  # e.g. --data's fetch step
+                message = terminated.get("message") or f"init container {cs.get('name')} failed (exit {exit_code})"
     if phase == "Unknown":
         phase = "Pending"
     return WorkerStatus(rank=pod_rank(pod), phase=phase, exit_code=exit_code, message=message)

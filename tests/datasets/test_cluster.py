@@ -1,0 +1,142 @@
+"""--data on cluster jobs: the emulator (strict: manifests validated against the CRDs and built-in schemas),
+a fake kubelet that runs the init step and the runner as processes, a real S3 server (moto) on loopback."""
+import base64
+import os
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+import jupyter_kf as kf
+from jupyter_kf import config
+from jupyter_kf.datasets.errors import DatasetNotFound
+from jupyter_kf.errors import InvalidSpec
+from tests.datasets.data_kubelet import DataKubelet
+from tests.support.fake_kubelet import KINDS
+
+REMOVE = {"trainjob": (), "pytorchjob": ("trainjobs.trainer.kubeflow.org",),
+          "job": ("trainjobs.trainer.kubeflow.org", "pytorchjobs.kubeflow.org")}
+READ = """import os, hashlib
+blob = open('data/train.bin', 'rb').read()
+labels = open('data/sub/labels.csv').read()
+try:
+    open('data/new.txt', 'w').write('x')
+    wrote = True
+except OSError:
+    wrote = False
+"""
+
+
+@pytest.fixture
+def store(kf_cluster, monkeypatch):
+    """moto on loopback, a bucket, jupyter_kf's store configured, and the credentials' Secret on the cluster."""
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "kf-data-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kf-data-secret")
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    bucket = f"kf-{uuid.uuid4().hex[:12]}"  # moto keeps buckets for the whole process: one of its own per test
+    s3.create_bucket(Bucket=bucket)
+    cfg = config.get()
+    cfg.store, cfg.store_endpoint, cfg.store_secret = f"s3://{bucket}/team", endpoint, "kf-store"
+    kf_cluster.create_object({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kf-store", "namespace": "default"},
+                              "data": {k: base64.b64encode(v.encode()).decode() for k, v in
+                                       (("AWS_ACCESS_KEY_ID", "kf-data-key"),
+                                        ("AWS_SECRET_ACCESS_KEY", "kf-data-secret"))}})
+    yield SimpleNamespace(s3=s3, bucket=bucket)
+    server.stop()
+
+
+@pytest.fixture
+def mnist(store, tmp_path):
+    src = tmp_path / "mnist"
+    (src / "sub").mkdir(parents=True)
+    first = os.urandom(300_000)
+    (src / "train.bin").write_bytes(first)
+    (src / "sub" / "labels.csv").write_text("v1\n")
+    assert kf.data.put("mnist", src).version == 1
+    (src / "train.bin").write_bytes(os.urandom(1000))
+    (src / "sub" / "labels.csv").write_text("v2\n")
+    assert kf.data.put("mnist", src).version == 2
+    return first
+
+
+def workload(emu, kind, name):
+    return emu.get_object(*KINDS[kind], "default", name)
+
+
+@pytest.mark.parametrize("kind", ["job", "pytorchjob", "trainjob"])
+def test_a_cluster_job_reads_its_pinned_version(kf_cluster, mnist, kind):
+    for crd in REMOVE[kind]:
+        kf_cluster.uninstall_crd(crd)
+    job = kf.train(READ, name=f"read-{kind}", data=["mnist@1:data"], user_ns={})
+    codes = DataKubelet(kf_cluster).run("default", job.name)
+    status = job.wait(timeout=30)
+    assert status.phase == "Succeeded" and codes == {0: 0}, "\n".join(job.logs())
+    results = job.results()
+    assert results["blob"] == mnist and results["labels"] == "v1\n"
+    if os.geteuid() != 0:  # root writes anything here; in a pod the readOnly mount refuses it (checked below)
+        assert results["wrote"] is False
+    obj = workload(kf_cluster, kind, job.name)
+    text = str(obj)
+    assert "kf-data-secret" not in text and "kf-data-key" not in text  # referenced, never inlined
+    if kind == "trainjob":  # its pods take no init container of ours: the step runs first in the node container
+        assert obj["spec"]["trainer"]["command"][:3] == ["python", "-u", "/kf/bundle/kf_fetch.py"]
+    else:
+        pod = obj["spec"]["template"]["spec"] if kind == "job" else \
+            obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+        init, = pod["initContainers"]
+        assert init["image"] == pod["containers"][0]["image"] and init["command"][2] == "/kf/bundle/kf_fetch.py"
+        assert {"name": "AWS_SECRET_ACCESS_KEY",
+                "valueFrom": {"secretKeyRef": {"name": "kf-store", "key": "AWS_SECRET_ACCESS_KEY"}}} in init["env"]
+        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "kf-data-0")
+        assert mount == {"name": "kf-data-0", "mountPath": "/kf/out/work/data", "readOnly": True}
+    assert f"mnist@1 -> read by job {job.name} at data" in repr(kf.data.show("mnist"))
+
+
+def test_a_tampered_object_fails_the_init_step_with_one_line(kf_cluster, mnist, store):
+    manifest = kf.data.resolve("mnist@1")
+    digest = manifest.files["train.bin"][0]
+    store.s3.put_object(Bucket=store.bucket, Key=f"team/datasets/objects/{digest[:2]}/{digest[2:]}", Body=b"forged")
+    job = kf.train(READ, name="tampered", data=["mnist@1:data"], kind="job", user_ns={})
+    codes = DataKubelet(kf_cluster).run("default", job.name)
+    assert codes == {0: 3}
+    status = job.wait(timeout=30)
+    assert status.phase == "Failed"
+    pod = kf_cluster.list_objects("", "v1", "pods", "default")[0]
+    message = pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["message"]
+    assert message.startswith("jupyter_kf data: mnist@1 file train.bin: sha256 mismatch: the store's object sha256:"
+                              f"{digest[:12]}")
+    assert "\n" not in message
+    assert f"worker 0: {message}" in status.message
+
+
+def test_latest_is_pinned_at_submit(kf_cluster, mnist):
+    job = kf.train(READ, name="latest", data=["mnist:data"], kind="job", user_ns={})
+    kf.data.put("mnist", {"another": "version"})  # version 3, after the submit: the job still reads 2
+    DataKubelet(kf_cluster).run("default", job.name)
+    assert job.wait(timeout=30).phase == "Succeeded"
+    assert job.results()["labels"] == "v2\n"
+
+
+@pytest.mark.parametrize("data, setup, error, expected", [
+    (["mnist@9:data"], None, DatasetNotFound, "dataset 'mnist' has no version 9: its versions are 1, 2"),
+    (["nope:data"], None, DatasetNotFound, r"no dataset named 'nope' on the s3://kf-\w+/team store"),
+    (["mnist:/kf/out"], None, InvalidSpec, "mount point '/kf/out' is not allowed"),
+    (["mnist:data"], "no-secret", InvalidSpec, "c.KfConfig.store_secret is not set"),
+    (["mnist:data"], "no-store", InvalidSpec, "--data on a cluster needs the S3-compatible store"),
+])
+def test_bad_data_on_a_cluster_makes_nothing(kf_cluster, mnist, data, setup, error, expected):
+    if setup == "no-secret":
+        config.get().store_secret = ""
+    if setup == "no-store":
+        config.get().store = ""
+    with pytest.raises(error, match=expected):
+        kf.train("x = 1", name="bad", data=data, user_ns={})
+    secrets = kf_cluster.list_objects("", "v1", "secrets", "default")
+    assert [s["metadata"]["name"] for s in secrets] == ["kf-store"]
