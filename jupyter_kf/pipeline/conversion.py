@@ -15,6 +15,7 @@ from jupyter_kf.pipeline import dataflow, ir, render, tags
 from jupyter_kf.pipeline.model import Pipeline
 
 _BARE_PYTHON = re.compile(r"^((docker\.io/)?(library/)?)?python(:[\w.-]+)?$")
+_PYTHON_TAG = re.compile(r"^((docker\.io/)?(library/)?)?python:(?P<version>3\.\d+)(\.\d+)?([-.\w]*)$")
 
 
 @dataclass
@@ -92,6 +93,7 @@ def convert(
         pipeline.image = default_image()
     dataflow.infer(pipeline)
     _warn_bare_images(pipeline)
+    _warn_python_crossing(pipeline)
     spec, platform = ir.build(pipeline)
     conversion = Conversion(pipeline=pipeline, spec=spec, platform=platform)
     if output is not None:
@@ -120,3 +122,25 @@ def _warn_bare_images(pipeline: Pipeline) -> None:
             "library and steps install nothing at start: give an image that has them (--image, an "
             "image: tag, or the notebook's kubeflow_notebook.base_image)"
         )
+
+
+def _python_of(image: str) -> str | None:
+    """The Python version an official python image's tag names (python:3.11-slim -> 3.11), else None."""
+    match = _PYTHON_TAG.match(image)
+    return match.group("version") if match else None
+
+
+def _warn_python_crossing(pipeline: Pipeline) -> None:
+    """Pickles and the formats built on them are read reliably only by the Python that wrote them."""
+    images = {step.name: step.image or pipeline.image for step in pipeline.steps}
+    for step in pipeline.steps:
+        mine = _python_of(images[step.name])
+        for producer in dict.fromkeys(step.inputs.values()):
+            theirs = _python_of(images[producer])
+            names = ", ".join(repr(n) for n, p in step.inputs.items() if p == producer)
+            if mine and theirs and mine != theirs:
+                pipeline.warnings.append(
+                    f"step {step.name!r} (Python {mine}, {images[step.name]}) reads {names} written by step "
+                    f"{producer!r} (Python {theirs}, {images[producer]}): a value pickled in one Python may not "
+                    "load in another; give both steps images with the same Python"
+                )

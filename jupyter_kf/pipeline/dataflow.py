@@ -51,17 +51,46 @@ _UNPICKLABLE_CALLS = {
 }
 
 
+# constructors (as the module path they are imported from) whose values neither pickle nor have a serializer
+_UNPICKLABLE_TYPES = {
+    "tensorflow.data.Dataset.from_tensor_slices": "a tf.data.Dataset",
+    "tensorflow.data.Dataset.from_tensors": "a tf.data.Dataset",
+    "tensorflow.data.Dataset.from_generator": "a tf.data.Dataset",
+    "tensorflow.data.TFRecordDataset": "a tf.data.Dataset",
+    "tensorflow.Session": "a TensorFlow session",
+    "tensorflow.compat.v1.Session": "a TensorFlow session",
+    "boto3.client": "a boto3 client",
+    "boto3.resource": "a boto3 resource",
+    "boto3.session.Session": "a boto3 session",
+    "pymongo.MongoClient": "a database connection",
+    "sqlalchemy.create_engine": "a database engine",
+}
+
+
+# constructors whose values travel in their library's own format (step_runner): the reader needs that library
+_NATIVE_TYPES = {
+    "xgboost.DMatrix": "xgboost", "xgboost.core.DMatrix": "xgboost", "xgboost.train": "xgboost",
+    "xgboost.Booster": "xgboost", "keras.Sequential": "keras", "keras.Model": "keras",
+    "keras.models.Sequential": "keras", "keras.models.Model": "keras", "keras.models.load_model": "keras",
+    "tensorflow.keras.Sequential": "tensorflow", "tensorflow.keras.Model": "tensorflow",
+    "tensorflow.keras.models.Sequential": "tensorflow", "tensorflow.keras.models.load_model": "tensorflow",
+}
+
+
 class StepFlow(capture.CellFlow):
     """``capture``'s statement walk, plus what a pipeline needs: how each name was bound, in-place changes,
     and the globals a function reads only when called (deferred, not needed to define it)."""
 
-    def __init__(self):
+    def __init__(self, modules: dict | None = None):
         super().__init__()
+        # name -> dotted module for names bound by import before this code (imports cell, earlier steps)
+        self.modules: dict[str, str] = dict(modules or {})
         self.kinds: dict[str, str] = {}  # name -> import | def | value (its last binding)
         self.import_lines: dict[str, tuple] = {}  # name -> (Cell, lineno, "import numpy as np")
         self.defs: dict[str, tuple] = {}  # name -> (Cell, node)
         self.deferred: dict[str, list[str]] = {}  # function -> globals its body reads
         self.values: dict[str, tuple] = {}  # name -> (Cell, lineno, why it cannot be pickled)
+        self.loaders: dict[str, str] = {}  # name -> the library a reader needs to load it (xgboost DMatrix...)
         self.mutated: list[str] = []
         self.star_imports: list[tuple] = []  # (Cell, module)
         self.dynamic: list[str] = []
@@ -76,6 +105,9 @@ class StepFlow(capture.CellFlow):
         super().write(name)
         self.kinds[name] = self._kind
         self.values.pop(name, None)
+        self.loaders.pop(name, None)
+        if self._kind != "import":
+            self.modules.pop(name, None)
 
     def import_(self, node) -> None:
         for alias in node.names:
@@ -93,6 +125,9 @@ class StepFlow(capture.CellFlow):
             self._kind = "import" if not getattr(node, "level", 0) else "value"
             self.write(local)
             self._kind = "value"
+            if self.kinds[local] == "import":
+                self.modules[local] = alias.name if isinstance(node, ast.Import) and alias.asname else (
+                    local if isinstance(node, ast.Import) else f"{node.module}.{alias.name}")
             self.import_lines[local] = (self.cell, node.lineno, text)
 
     def definition(self, node) -> None:
@@ -143,11 +178,13 @@ class StepFlow(capture.CellFlow):
                 self._mutate(call.args[0].id)
         super().stmt(node)
         if isinstance(node, ast.Assign):
-            why = _unpicklable(node.value)
-            if why:
-                for target in node.targets:
-                    if isinstance(target, ast.Name):
-                        self.values[target.id] = (self.cell, node.lineno, why)
+            why = _unpicklable(node.value, self.modules)
+            loader = _NATIVE_TYPES.get(_resolved(_call_name(node.value), self.modules))
+            for target in node.targets:
+                if isinstance(target, ast.Name) and why:
+                    self.values[target.id] = (self.cell, node.lineno, why)
+                elif isinstance(target, ast.Name) and loader:
+                    self.loaders[target.id] = loader
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 if isinstance(item.optional_vars, ast.Name) and _call_name(item.context_expr) == "open":
@@ -158,7 +195,8 @@ class StepFlow(capture.CellFlow):
                     )
 
     def _mutate(self, name: str | None) -> None:
-        if name and self.kinds.get(name) != "import" and name not in _BUILTINS:
+        """A module is never data: ``os.makedirs(...)`` or ``plt.plot(...)`` changes no value a step passes on."""
+        if name and name not in self.modules and self.kinds.get(name) != "import" and name not in _BUILTINS:
             self.mutated.append(name)
             self.kinds[name] = "value"
 
@@ -192,12 +230,23 @@ def _call_name(node) -> str | None:
     return ".".join(reversed(parts))
 
 
-def _unpicklable(value) -> str | None:
+def _resolved(name: str | None, modules: dict) -> str | None:
+    """``xgb.DMatrix`` -> ``xgboost.DMatrix`` through the notebook's imports."""
+    if not name:
+        return name
+    head, _, tail = name.partition(".")
+    return f"{modules[head]}.{tail}".rstrip(".") if head in modules else name
+
+
+def _unpicklable(value, modules: dict) -> str | None:
     if isinstance(value, ast.GeneratorExp):
         return "a generator"
     name = _call_name(value)
     if name is None:
         return None
+    full = _resolved(name, modules)
+    if full in _UNPICKLABLE_TYPES:
+        return _UNPICKLABLE_TYPES[full]
     if name in _UNPICKLABLE_CALLS:
         return _UNPICKLABLE_CALLS[name]
     tail = name.rsplit(".", 1)[-1]
@@ -215,8 +264,8 @@ def parse_cell(cell: Cell, where: str) -> ast.Module:
                             + (f": {line}" if line else "")) from None
 
 
-def analyse_cells(cells: list, where: str) -> tuple[StepFlow, dict]:
-    flow = StepFlow()
+def analyse_cells(cells: list, where: str, modules: dict | None = None) -> tuple[StepFlow, dict]:
+    flow = StepFlow(modules)
     trees = {}
     for cell in cells:
         tree = trees[cell.number] = parse_cell(cell, where)
@@ -228,7 +277,10 @@ def infer(pipeline: Pipeline) -> Pipeline:
     """Fill every step's inputs, parameters, outputs, metrics, shipped code and upstream steps."""
     shared, _ = analyse_cells(pipeline.shared, "imports/functions")
     steps = pipeline.steps
-    analysed = [analyse_cells(step.cells, f"step {step.name!r}") for step in steps]
+    analysed, modules = [], shared.modules
+    for step in steps:  # in notebook order: what is a module when a step runs depends on the steps above it
+        analysed.append(analyse_cells(step.cells, f"step {step.name!r}", modules))
+        modules = analysed[-1][0].modules
     flows = [flow for flow, _ in analysed]
     writes = [set(flow.writes) | set(flow.mutated) for flow in flows]
     notebook = _Notebook(pipeline, shared, analysed, flows, writes)
@@ -300,10 +352,12 @@ def _infer_step(nb: _Notebook, i: int) -> None:
     step.shipped = sorted(
         shipped.values(), key=lambda c: (c.tags != ["import"], c.number, len(c.code) - len(c.code.lstrip("\n")))
     )
+    loaders = {nb.flows[nb.last_writer(name, i)].loaders.get(name) for name in inputs}
     step.modules = sorted({line[2].split()[1].split(".")[0] for line in
                            list(flow.import_lines.values()) + list(shared.import_lines.values())
                            if not line[2].startswith("from .")}
-                          | {c.code.split()[1].split(".")[0] for c in shipped.values() if c.tags == ["import"]})
+                          | {c.code.split()[1].split(".")[0] for c in shipped.values() if c.tags == ["import"]}
+                          | (loaders - {None}))
 
 
 def _warn_unseen(pipeline: Pipeline, step, flow) -> None:
@@ -348,6 +402,11 @@ def _unproduced(nb: _Notebook, i: int, name: str, trees) -> PipelineError:
         return PipelineError(f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which only the later "
                              f"step {later!r} produces: a step takes values from the steps above it in the "
                              f"notebook; move {later!r} above {step.name!r}")
+    for dropped in nb.pipeline.dropped:
+        if name in analyse_cells([dropped], "dropped")[0].writes:
+            return PipelineError(f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which only cell "
+                                 f"{dropped.number} assigns; cell {dropped.number} is untagged above the first "
+                                 "tagged cell, so no step runs it: tag it imports, functions or step:<name>")
     star = next((f" (if it comes from 'from {m} import *' in cell {c.number}, import it by name)"
                  for f in nb.flows[:i + 1] + [nb.shared] for c, m in f.star_imports), "")
     return PipelineError(f"step {step.name!r} reads {name!r} (cell {cell}, line {line}), which no earlier step "

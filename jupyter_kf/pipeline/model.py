@@ -94,6 +94,7 @@ class Pipeline:
     metrics: list = field(default_factory=list)  # variable names from the pipeline-metrics cell
     metrics_cell: int | None = None
     shared: list = field(default_factory=list)  # [Cell]: Kale's imports and functions cells, run first in every step
+    dropped: list = field(default_factory=list)  # [Cell]: untagged code above the first tagged cell (as Kale does)
     image: str = ""
     cache: bool = True
     volumes: list = field(default_factory=list)  # [{"name": pvc, "mount_point": path}]

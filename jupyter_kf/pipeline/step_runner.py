@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - the standalone program
 EXIT_OK, EXIT_CELL, EXIT_INPUT, EXIT_OUTPUT, EXIT_MODULE, EXIT_RUNNER = 0, 1, 2, 6, 4, 5
 JSON_LIMIT = 1 << 20
 _NPY, _PARQUET, _ZIP = b"\x93NUMPY", b"PAR1", b"PK\x03\x04"
+_NATIVE = b"KFNATIVE"  # + one JSON line {"kind", "module", "suffix"} + the library's own file
 
 
 # -- values as files --------------------------------------------------------------------------
@@ -50,6 +51,10 @@ def save_value(obj, path):
 
         torch.save(obj, path, pickle_module=_pickle_module())
         return "torch"
+    native = _native_kind(module, name, obj)
+    if native:
+        _save_native(obj, path, *native)
+        return native[0]
     if _plain(obj, 0):
         text = json.dumps(obj)
         if len(text) <= JSON_LIMIT:
@@ -78,8 +83,71 @@ def load_value(path):
         return torch.load(path, weights_only=False)
     if head.startswith(FRAME_MAGIC):
         return read_frames(path)
+    if head.startswith(_NATIVE):
+        return _load_native(path)
     with open(path) as f:
         return json.load(f)
+
+
+def _native_kind(module, name, obj):
+    """(kind, module to load it with, file suffix) for values that need their library's own format.
+
+    What Kale serializes that pickle cannot carry: an xgboost DMatrix (ctypes pointers) and Keras
+    models (saved as .keras, which keeps the architecture, weights and optimizer state).
+    """
+    top = module.split(".")[0]
+    if top == "xgboost" and name == "DMatrix":
+        return "xgboost-dmatrix", "xgboost", ".buffer"
+    if top == "xgboost" and name == "Booster":
+        return "xgboost-booster", "xgboost", ".ubj"
+    keras = "tensorflow.keras" if module.startswith("tensorflow.python.keras") else top
+    if keras in ("keras", "tf_keras", "tensorflow.keras") and callable(getattr(obj, "save", None)) and any(
+        c.__name__ == "Model" for c in type(obj).__mro__
+    ):
+        return "keras", keras, ".keras"
+    return None
+
+
+def _save_native(obj, path, kind, module, suffix):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        own = os.path.join(folder, "value" + suffix)
+        if kind == "xgboost-dmatrix":
+            obj.save_binary(own)
+        else:
+            obj.save_model(own) if kind == "xgboost-booster" else obj.save(own)
+        header = json.dumps({"kind": kind, "module": module, "suffix": suffix}).encode() + b"\n"
+        with open(path, "wb") as out, open(own, "rb") as f:
+            out.write(_NATIVE + header)
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+
+
+def _load_native(path):
+    import importlib
+    import tempfile
+
+    with open(path, "rb") as f:
+        f.read(len(_NATIVE))
+        header = json.loads(f.readline())
+        lib = importlib.import_module(header["module"])
+        with tempfile.TemporaryDirectory() as folder:
+            own = os.path.join(folder, "value" + header["suffix"])
+            with open(own, "wb") as out:
+                while True:
+                    chunk = f.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+            if header["kind"] == "xgboost-dmatrix":
+                return lib.DMatrix(own)
+            if header["kind"] == "xgboost-booster":
+                return lib.Booster(model_file=own)
+            return importlib.import_module(header["module"] + ".models").load_model(own)
 
 
 def _is_torch(obj):
@@ -158,6 +226,15 @@ def parse_args(argv):
     return opts
 
 
+class Unavailable(AttributeError, NotImplementedError):
+    """What a step's ``get_ipython()`` lacks: libraries probe with ``hasattr(ip, "kernel")`` (pandas does on import)."""
+
+
+class StepShell(RemoteShell):
+    def __getattr__(self, name):
+        raise Unavailable(f"get_ipython().{name} is not available in a pipeline step")
+
+
 class Step:
     def __init__(self, opts, job_dir=None):
         self.opts = opts
@@ -175,7 +252,7 @@ class Step:
     def run(self):
         start = time.time()
         namespace = {"__name__": "__main__", "__builtins__": builtins}
-        shell = RemoteShell(namespace)
+        shell = StepShell(namespace)
         builtins.get_ipython = lambda: shell
         builtins.display = display
         types = self.spec.get("params", {})

@@ -126,8 +126,14 @@ class _CellTags:
         self.image = None
         self.cache = None
         self.settings = False
+        self.continues = False  # an empty step: tag (Kale: the cell continues the step above)
         for tag in tags:
             self.parse(tag.strip(), warnings)
+        if self.step is None and self.prev and (self.block or self.continues):
+            what = f"a {self.block} cell" if self.block else "a cell tagged with an empty step:"
+            warnings.append(f"cell {number}: prev:{self.prev[0]} on {what} has no effect (Kale ignores it too): "
+                            "ignored")
+            self.prev = []
         if self.step is None and self.prev:
             raise PipelineError(
                 f"cell {number} has prev:{self.prev[0]} but no step:<name> tag: prev: belongs on a step's first cell"
@@ -141,7 +147,10 @@ class _CellTags:
         kind, sep, rest = tag.partition(":")
         if not sep:
             return  # other tools' tags (hide-input, remove-cell, ...)
-        if kind == "step":
+        if kind in ("step", "block"):  # block: is Kale's step tag before 2.0
+            if not rest:
+                self.continues = True
+                return
             name = rest
             if self.step is not None and self.step != name:
                 raise PipelineError(
@@ -255,10 +264,13 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
     pipeline.name = check_pipeline_name(name) if name else (
         check_pipeline_name(meta["pipeline_name"]) if meta.get("pipeline_name") else default_pipeline_name(path))
     pipeline.description = description if description is not None else (meta.get("pipeline_description") or "")
-    pipeline.experiment = meta.get("experiment_name") or None
+    experiment = meta.get("experiment") if isinstance(meta.get("experiment"), dict) else {}
+    pipeline.experiment = meta.get("experiment_name") or experiment.get("name") or None
     pipeline.host = meta.get("kfp_host") or None
+    base_key = "base_image" if meta.get("base_image") else "docker_image"  # docker_image: Kale before 2.0
     pipeline.image = _image(image, "--image") if image else (
-        _image(meta["base_image"], "kubeflow_notebook.base_image") if meta.get("base_image") else "")
+        _image(meta[base_key], f"kubeflow_notebook.{base_key}") if meta.get(base_key) else "")
+    _warn_ignored_metadata(pipeline, meta)
     pipeline.cache = cache if cache is not None else bool(meta.get("enable_caching", True))
     for volume in meta.get("volumes") or []:
         if volume.get("type", "pvc") != "pvc" or not volume.get("name") or not volume.get("mount_point"):
@@ -303,12 +315,31 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
     return pipeline
 
 
+# kubeflow_notebook keys read; the others are Kale features jupyter_kf does not have
+_READ_METADATA = {"pipeline_name", "pipeline_description", "experiment_name", "experiment", "kfp_host", "base_image",
+                  "docker_image", "enable_caching", "volumes", "steps_defaults", "notebook_path"}
+
+
+def _warn_ignored_metadata(pipeline: Pipeline, meta: dict) -> None:
+    """Name the set keys that change nothing here (katib_run, autosnapshot...), not those left at Kale's defaults."""
+    ignored = [key for key, value in meta.items()
+               if key not in _READ_METADATA and value not in (None, "", [], {}, False)
+               and not (key == "katib_metadata" and not meta.get("katib_run"))]
+    if ignored:
+        pipeline.warnings.append(
+            f"kubeflow_notebook metadata {', '.join(sorted(ignored))}: Kale settings jupyter_kf does not use, ignored "
+            "(read: pipeline_name, pipeline_description, experiment_name, base_image or docker_image, kfp_host, "
+            "enable_caching, volumes, steps_defaults)"
+        )
+
+
 def _group_by_tags(pipeline: Pipeline, cells) -> None:
     """Kale's rule: an untagged cell continues the tagged cell above it; ``skip`` is transparent."""
     current = None  # a Step or a block name
     steps: dict[str, Step] = {}
     blocks = {"imports": [], "functions": [], "parameters": [], "metrics": []}
     last_step_cell: dict[str, int] = {}
+    dropped: list[int] = []  # code above the first tagged cell (Kale drops it: often !pip install)
     for cell, tags in cells:
         if tags.block == "skip":
             continue
@@ -340,9 +371,10 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
                 between = [s.name for s in pipeline.steps if s.first_cell > last_step_cell[step.name]]
                 if between:
                     raise PipelineError(
-                        f"duplicate step name: step:{step.name} on cell {cell.number} and on cells up to "
-                        f"{last_step_cell[step.name]}, with step {between[0]!r} between them: give the later "
-                        "cells another step name"
+                        f"cell {cell.number} is tagged step:{step.name}, but step {step.name!r} ended at cell "
+                        f"{last_step_cell[step.name]} and step {between[0]!r} started after it: a step's cells "
+                        f"must come together; give cell {cell.number} a step name of its own "
+                        f"(e.g. step:{step.name[:60]}_2)"
                     )
             for prev in tags.prev:
                 if prev not in step.prev:
@@ -353,22 +385,28 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
             last_step_cell[step.name] = cell.number
             current = step
             continue
-        if tags.settings:
+        if tags.settings and not (tags.continues and isinstance(current, Step)):
             raise PipelineError(
                 f"cell {cell.number} has resource, image or pod tags but no step:<name> tag: put them on a step's cell"
             )
         if current is None:
             if not is_blank(cell.code):
-                raise PipelineError(
-                    f"cell {cell.number} has code but no tag, and no tagged cell above it: no step owns it "
-                    "(Kale drops such cells silently): tag it step:<name>, imports, functions or skip"
-                )
+                dropped.append(cell.number)
+                pipeline.dropped.append(cell)
             continue
+        if tags.settings:
+            _apply_settings(current, tags, cell.number)
         if isinstance(current, Step):
             current.cells.append(cell)
             last_step_cell[current.name] = cell.number
         else:
             blocks[current].append(cell)
+    if dropped:
+        cells_text = ("cell " if len(dropped) == 1 else "cells ") + ", ".join(map(str, dropped))
+        pipeline.warnings.append(
+            f"{cells_text}: code above the first tagged cell belongs to no step and is dropped, as Kale drops it "
+            "(tag it imports, functions or step:<name> to keep it, skip to silence this)"
+        )
     _finish_blocks(pipeline, blocks)
 
 
@@ -405,9 +443,8 @@ def _group_by_headings(pipeline: Pipeline, cells, markdown) -> None:
             step_tags.append(tags)
         if not own:
             continue
-        if (
-            index == 0
-            and len(sections) > 1
+        if (  # a section holding only imports ("# Imports") is every step's imports, wherever it is
+            pipeline.mode == "headings"
             and all(_only_imports(c.code) for c in own)
             and not any(t.settings for t in step_tags)
         ):

@@ -105,10 +105,12 @@ def test_unknown_tags_with_colon_are_warned_plain_tags_ignored():
 
 
 # -- bad input: one line each ------------------------------------------------------------------
-def test_untagged_cell_before_any_step():
-    assert error("setup = 1", ("x = setup", ["step:first"])) == (
-        "cell 1 has code but no tag, and no tagged cell above it: no step owns it (Kale drops such cells silently): "
-        "tag it step:<name>, imports, functions or skip")
+def test_untagged_cell_before_any_step_is_dropped_as_kale_does():
+    pipeline = parse("setup = 1", ("x = 2", ["step:first"]))
+    assert [[c.number for c in s.cells] for s in pipeline.steps] == [[2]]
+    assert pipeline.warnings == [
+        "cell 1: code above the first tagged cell belongs to no step and is dropped, as Kale drops it (tag it imports, "
+        "functions or step:<name> to keep it, skip to silence this)"]
 
 
 def test_comment_only_cell_before_the_first_step_is_fine():
@@ -123,8 +125,8 @@ def test_invalid_step_names(name):
 
 def test_duplicate_step_names():
     assert error(("a = 1", ["step:load"]), ("b = a", ["step:train"]), ("c = b", ["step:load"])) == (
-        "duplicate step name: step:load on cell 3 and on cells up to 1, with step 'train' between them: "
-        "give the later cells another step name")
+        "cell 3 is tagged step:load, but step 'load' ended at cell 1 and step 'train' started after it: a step's "
+        "cells must come together; give cell 3 a step name of its own (e.g. step:load_2)")
     assert error(("a = 1", ["step:load_data"]), ("b = a", ["step:load-data"])) == (
         "duplicate step name: step:load-data (cell 2) and step:load_data (cell 1) are the same KFP task 'load-data': rename one")
 

@@ -1,0 +1,252 @@
+"""Kale notebooks as Kale users have them convert unchanged (issue 14): one notebook per defect in tests/data/kale_compat."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jupyter_kf.pipeline import convert, run, tags
+from jupyter_kf.pipeline.model import PipelineError
+
+COMPAT = Path(__file__).resolve().parents[1] / "data" / "kale_compat"
+
+
+def shape(conversion) -> dict:
+    """{step: (cells, upstream steps, inputs with producers)}."""
+    return {s.name: ([c.number for c in s.cells], s.after, dict(sorted(s.inputs.items())))
+            for s in conversion.pipeline.steps}
+
+
+def test_block_tags_are_read_as_step_tags():
+    conversion = convert(COMPAT / "block_tags.ipynb")
+    assert shape(conversion) == {
+        "sack": ([5, 6], [], {}),
+        "kid1": ([7], ["sack"], {"total": "sack"}),
+        "report": ([8], ["kid1"], {"each": "kid1", "left": "kid1"}),
+    }
+    assert conversion.pipeline.metrics == ["each"] and conversion.warnings == []
+
+
+def test_empty_step_tag_continues_the_step_above():
+    conversion = convert(COMPAT / "empty_step.ipynb")
+    assert shape(conversion) == {"load": ([2, 3], [], {}), "compute": ([4, 5], ["load"], {"values": "load"})}
+
+
+def test_prev_on_a_skip_cell_is_warned_and_ignored():
+    conversion = convert(COMPAT / "prev_on_skip.ipynb")
+    assert shape(conversion) == {"load": ([1], [], {}), "stats": ([3], ["load"], {"data": "load"})}
+    assert conversion.warnings == ["cell 2: prev:load on a skip cell has no effect (Kale ignores it too): ignored"]
+
+
+def test_prev_on_an_empty_step_cell_is_warned_and_ignored():
+    pipeline = tags.parse({"cells": [
+        {"cell_type": "code", "source": "a = 1", "metadata": {"tags": ["step:a"]}},
+        {"cell_type": "code", "source": "b = a", "metadata": {"tags": ["step:", "prev:a"]}},
+    ]})
+    assert [[c.number for c in s.cells] for s in pipeline.steps] == [[1, 2]]
+    assert pipeline.warnings == [
+        "cell 2: prev:a on a cell tagged with an empty step: has no effect (Kale ignores it too): ignored"]
+
+
+def test_untagged_cells_above_the_first_tag_are_dropped_with_one_warning():
+    conversion = convert(COMPAT / "untagged_head.ipynb")
+    assert shape(conversion) == {"load": ([5], [], {}), "summarize": ([6], ["load"], {"ages": "load"})}
+    assert conversion.warnings == [
+        "cells 2, 3: code above the first tagged cell belongs to no step and is dropped, as Kale drops it (tag it "
+        "imports, functions or step:<name> to keep it, skip to silence this)"]
+    assert "pip install" not in conversion.yaml()
+
+
+def test_a_module_is_never_data_so_independent_steps_stay_parallel():
+    conversion = convert(COMPAT / "modules_not_data.ipynb", image="quay.io/jupyter/scipy-notebook:2025-03-14")
+    assert shape(conversion) == {
+        "load_data": ([2], [], {}),
+        "train_a": ([3], ["load_data"], {"X": "load_data", "out": "load_data", "y": "load_data"}),
+        "train_b": ([4], ["load_data"], {"X": "load_data", "out": "load_data", "y": "load_data"}),
+        "train_c": ([5], ["load_data"], {"X": "load_data", "out": "load_data", "y": "load_data"}),
+        "compare": ([6], ["train_a", "train_b", "train_c"], {"w_a": "train_a", "w_b": "train_b", "w_c": "train_c"}),
+    }
+    assert all(not {"os", "shutil", "np"} & set(s.outputs) for s in conversion.pipeline.steps)
+    assert conversion.warnings == []
+
+
+def test_a_module_imported_by_one_step_is_imported_again_by_the_others():
+    pipeline = convert({"cells": [
+        {"cell_type": "code", "source": "import os", "metadata": {"tags": ["step:a"]}},
+        {"cell_type": "code", "source": "os.makedirs('x', exist_ok=True)", "metadata": {"tags": ["step:b"]}},
+        {"cell_type": "code", "source": "os.environ['K'] = '1'\nos.rmdir('x')", "metadata": {"tags": ["step:c"]}},
+    ]}).pipeline
+    assert [(s.inputs, s.after, [c.code.strip() for c in s.shipped]) for s in pipeline.steps] == [
+        ({}, [], []), ({}, [], ["import os"]), ({}, [], ["import os"])]
+
+
+def test_modules_notebook_runs_locally_passing_no_module(tmp_path):
+    target = tmp_path / "modules_not_data.ipynb"
+    shutil.copy(COMPAT / "modules_not_data.ipynb", target)
+    lines = []
+    result = run(target, on_line=lines.append)
+    assert result.phase == "Succeeded"
+    passed = [line for line in lines if "passed on:" in line]
+    assert len(passed) == 4 and not any(f"{m} (" in line for line in passed for m in ("os", "shutil", "np"))
+
+
+def test_legacy_docker_image_and_experiment_are_read_and_ignored_keys_named():
+    conversion = convert(COMPAT / "legacy_metadata.ipynb")
+    assert conversion.pipeline.image == "gcr.io/arrikto/kale-py38:v0.6.0"
+    assert conversion.pipeline.experiment == "legacy-exp"
+    assert {e["container"]["image"] for e in conversion.spec["deploymentSpec"]["executors"].values()} == {
+        "gcr.io/arrikto/kale-py38:v0.6.0"}
+    assert conversion.warnings == [
+        "kubeflow_notebook metadata autosnapshot, snapshot_volumes: Kale settings jupyter_kf does not use, ignored "
+        "(read: pipeline_name, pipeline_description, experiment_name, base_image or docker_image, kfp_host, "
+        "enable_caching, volumes, steps_defaults)"]
+
+
+def test_base_image_wins_over_docker_image():
+    notebook = json.loads((COMPAT / "legacy_metadata.ipynb").read_text())
+    notebook["metadata"]["kubeflow_notebook"]["base_image"] = "python:3.12"
+    assert tags.parse(notebook).image == "python:3.12"
+
+
+def test_xgboost_dmatrix_is_known_at_convert_time_and_runs_locally(tmp_path):
+    conversion = convert(COMPAT / "xgboost_dmatrix.ipynb", image="quay.io/jupyter/scipy-notebook:2025-03-14")
+    evaluate = conversion.pipeline.step("evaluate")
+    assert evaluate.inputs == {"booster": "train", "dtrain": "load_data"} and "xgboost" in evaluate.modules
+    target = tmp_path / "xgboost_dmatrix.ipynb"
+    shutil.copy(COMPAT / "xgboost_dmatrix.ipynb", target)
+    lines = []
+    result = run(target, on_line=lines.append)
+    assert result.phase == "Succeeded", lines[-5:]
+    assert any("passed on: dtrain (xgboost-dmatrix)" in line for line in lines)
+    assert any("passed on: booster (xgboost-booster)" in line for line in lines)
+    assert 0.5 <= result.metrics["accuracy"] <= 1.0
+
+
+def test_a_known_unpicklable_type_is_refused_at_convert_time_through_its_import_alias():
+    with pytest.raises(PipelineError) as info:
+        convert({"cells": [
+            {"cell_type": "code", "source": "import tensorflow as tf\nds = tf.data.Dataset.from_tensor_slices([1])",
+             "metadata": {"tags": ["step:load"]}},
+            {"cell_type": "code", "source": "print(ds)", "metadata": {"tags": ["step:train"]}},
+        ]})
+    assert str(info.value) == ("value 'ds' cannot be passed from step 'load' to step 'train': it is a tf.data.Dataset "
+                               "(cell 1, line 2), which cannot be pickled; create it again in 'train'")
+
+
+def test_an_imports_only_heading_section_is_every_steps_imports():
+    conversion = convert(COMPAT / "headings_imports.ipynb")
+    assert [s.name for s in conversion.pipeline.steps] == ["load", "summarize"]
+    assert [c.number for c in conversion.pipeline.shared] == [3]
+
+
+def test_duplicate_step_wording():
+    with pytest.raises(PipelineError) as info:
+        convert(COMPAT / "bad_duplicate_step.ipynb")
+    assert str(info.value) == (
+        "cell 3 is tagged step:evaluation, but step 'evaluation' ended at cell 1 and step 'train' started after it: "
+        "a step's cells must come together; give cell 3 a step name of its own (e.g. step:evaluation_2)")
+
+
+def test_values_crossing_python_versions_are_warned():
+    assert convert(COMPAT / "python_versions.ipynb").warnings == [
+        "step 'consume' (Python 3.12, python:3.12-slim) reads 'table' written by step 'produce' (Python 3.11, "
+        "python:3.11-slim): a value pickled in one Python may not load in another; give both steps images with the "
+        "same Python"]
+
+
+def test_every_compat_notebook_converts_from_the_command_line(tmp_path):
+    converted = []
+    for path in sorted(COMPAT.glob("*.ipynb")):
+        out = subprocess.run([sys.executable, "-m", "jupyter_kf.pipeline.cli", "convert", str(path), "-o",
+                              str(tmp_path / f"{path.stem}.yaml")], capture_output=True, text=True, timeout=60)
+        assert (out.returncode == 0) == (not path.stem.startswith("bad_")), (path.name, out.stderr)
+        converted += [path.stem] if out.returncode == 0 else []
+    assert len(converted) == 9
+
+
+# -- values pickle cannot carry travel in their library's own format (what Kale serializes) ----------------------
+def test_xgboost_dmatrix_and_booster_in_their_own_formats(tmp_path):
+    import numpy as np
+    import xgboost as xgb
+
+    from jupyter_kf.pipeline.step_runner import load_value, save_value
+
+    matrix = xgb.DMatrix(np.arange(12.0).reshape(4, 3), label=np.array([0, 1, 0, 1]))
+    assert save_value(matrix, str(tmp_path / "m")) == "xgboost-dmatrix"
+    back = load_value(str(tmp_path / "m"))
+    assert (back.num_row(), back.num_col(), back.get_label().tolist()) == (4, 3, [0.0, 1.0, 0.0, 1.0])
+    booster = xgb.train({"max_depth": 2}, matrix, num_boost_round=2)
+    assert save_value(booster, str(tmp_path / "b")) == "xgboost-booster"
+    assert load_value(str(tmp_path / "b")).predict(matrix).tolist() == booster.predict(matrix).tolist()
+
+
+FAKE_KERAS = '''
+import json
+
+
+class Layer:
+    pass
+
+
+class Model(Layer):
+    def __init__(self, units):
+        self.units = units
+
+    def save(self, path):
+        if not path.endswith(".keras"):
+            raise ValueError("Keras 3 saves only to a .keras file")
+        with open(path, "w") as f:
+            json.dump({"units": self.units}, f)
+
+
+class Sequential(Model):
+    pass
+'''
+
+
+def test_keras_models_use_model_save_and_load_model(tmp_path, monkeypatch):
+    """Keras 3's contract (Model.save to .keras, keras.models.load_model), stood in by a small package."""
+    package = tmp_path / "lib" / "keras"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(FAKE_KERAS)
+    (package / "models.py").write_text("import json\nfrom keras import Sequential\n\n\ndef load_model(path):\n"
+                                       "    assert path.endswith('.keras')\n"
+                                       "    return Sequential(json.load(open(path))['units'])\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    import keras
+
+    from jupyter_kf.pipeline.step_runner import load_value, save_value
+
+    assert save_value(keras.Sequential(8), str(tmp_path / "k")) == "keras"
+    back = load_value(str(tmp_path / "k"))
+    assert type(back).__name__ == "Sequential" and back.units == 8
+
+
+def test_a_step_imports_pandas_although_get_ipython_is_there():
+    """pandas asks hasattr(get_ipython(), "kernel") on import: the step's stand-in must answer False."""
+    from tests.pipeline.test_step_runner import cells, run_step
+
+    out = run_step({"step": "s", "cells": cells("import pandas as pd\nprint(len(pd.DataFrame({'a': [1, 2]})))")})
+    assert out.returncode == 0, out.stderr
+    assert "2" in out.stdout.splitlines()
+
+
+def test_kfp_loads_and_recompiles_every_compat_ir(tmp_path):
+    from tests.pipeline.test_kfp import kfp
+
+    paths = [convert(path, tmp_path / f"{path.stem}.yaml").path for path in sorted(COMPAT.glob("*.ipynb"))
+             if not path.stem.startswith("bad_")]
+    result = kfp("roundtrip", *paths)
+    assert {name: entry["identical"] for name, entry in result.items()} == {Path(p).name: True for p in paths}
+
+
+def test_a_name_only_a_dropped_cell_assigns_is_explained():
+    from tests.support.pipeline_helpers import DATA
+
+    with pytest.raises(PipelineError) as info:
+        convert(DATA / "bad_orphan_cell.ipynb")
+    assert str(info.value) == (
+        "step 'first' reads 'setup' (cell 2, line 1), which only cell 1 assigns; cell 1 is untagged above the first "
+        "tagged cell, so no step runs it: tag it imports, functions or step:<name>")
