@@ -1,5 +1,6 @@
 """The live view under a ``%%kf_tune`` cell in a real JupyterLab and Chromium: progress, best trial, objective
-chart, parallel coordinates, trials table and Stop while the search runs; the best trial's variables after."""
+chart, parallel coordinates, trials table and Stop while the search runs; the best trial's variables after, and
+``%kf_compare`` of its best trials."""
 from __future__ import annotations
 
 import re
@@ -32,10 +33,11 @@ def test_experiment_view_under_the_cell(lab, page, tmp_path, screenshots):
     base, token = lab
     write_notebook(tmp_path / "notebooks", "tune.ipynb", [
         "%load_ext jupyter_kf", DATA, TUNE, "print('best:', optimizer, epochs, round(lr, 4), np.round(w, 1))",
+        "%kf_compare ui-search",
     ])
     notebook = open_notebook(page, base, token, "tune.ipynb")
     cells = notebook.locator(".jp-Cell")
-    expect(cells).to_have_count(4)
+    expect(cells).to_have_count(5)
     run_all(page, notebook)
 
     tune = cells.nth(2)
@@ -65,3 +67,13 @@ def test_experiment_view_under_the_cell(lab, page, tmp_path, screenshots):
     lines = view.locator("svg.kf-tune-parallel polyline")
     expect(lines).to_have_count(12)
     expect(cells.nth(3).locator(".jp-OutputArea-output")).to_contain_text("best: ", timeout=30_000)
+
+    compared = cells.nth(4).locator(".kf-compare")  # the search's 8 best trials, a line each, best first
+    expect(compared).to_be_visible(timeout=30_000)
+    expect(compared.locator("svg.kf-compare-chart")).to_have_count(1)  # loss by epoch
+    expect(compared.locator("svg.kf-compare-chart polyline")).to_have_count(8)
+    expect(compared.locator("table.kf-compare-table tbody tr")).to_have_count(8)
+    expect(compared.locator("table.kf-compare-table th", has_text=re.compile("^optimizer$"))).to_have_count(1)
+    shot = screenshots / "kf-compare.png"
+    cells.nth(4).screenshot(path=str(shot))
+    save_docs_image(shot, "kf-compare.png")
