@@ -71,6 +71,8 @@ def put(name: str, data, *, format: str | None = None) -> DataVersion:  # noqa: 
     """
     check_name(name)
     store = _store()
+    if isinstance(data, str) and data.startswith("pvc://"):
+        return _put_pvc(store, name, data)
     if isinstance(data, (str, os.PathLike)):
         path = Path(data).expanduser()
         files, source = _listed_files(path, str(data))
@@ -95,6 +97,28 @@ def put(name: str, data, *, format: str | None = None) -> DataVersion:  # noqa: 
                 return _view(latest[0], unchanged=True)
             store.commit(manifest)
     return _view(manifest, new_objects=new, note=note)
+
+
+def _put_pvc(store: LocalStore, name: str, uri: str) -> DataVersion:
+    """A dataset that stays on a claim: pinned by place (the claim and a path in it), not by content."""
+    from jupyter_kf.datasets.spec import parse_pvc
+
+    claim, path = parse_pvc(uri)
+    where = f"pvc://{claim}/{path}".rstrip("/")
+    manifest = Manifest(name=name, version=0, files={}, kind="pvc", format=where, source=where, created=_now(),
+                        producer=_producer(), extra={"claim": claim, "path": path})
+    with store.lock(exclusive=True, name=name):
+        latest = store.versions(name)[-1:] or [None]
+        if latest[0] is not None and latest[0].digest == manifest.digest:
+            return _view(latest[0], unchanged=True)
+        store.commit(manifest)
+    return _view(manifest)
+
+
+def _on_claim(manifest: Manifest, doing: str) -> None:
+    if manifest.kind == "pvc":
+        raise InvalidSpec(f"{doing}: {manifest.name}@{manifest.version} stays on {manifest.source}, which only cluster "
+                          f"jobs mount: %%kf_train --data {manifest.name}:/mnt/{manifest.name}")
 
 
 def _listed_files(path: Path, given: str) -> tuple[dict, str]:
@@ -218,6 +242,7 @@ def get(ref, dest) -> Path:
 
     Returns the folder. Nothing is written when any file would clash."""
     manifest = resolve(ref)
+    _on_claim(manifest, "%kf_data get")
     store = _store()
     dest = Path(dest).expanduser()
     if dest.exists() and not dest.is_dir():
@@ -258,6 +283,7 @@ def load(ref):
     """A version back in the notebook: the value that was put (DataFrame, ndarray, plain data), or for files
     a read-only folder (a file put alone: that file) to open as usual."""
     manifest = resolve(ref)
+    _on_claim(manifest, "kf.data.load")
     store = _store()
     if manifest.kind == "object":
         (digest, _), = manifest.files.values()
@@ -376,16 +402,25 @@ def _cluster_store():
 
 def resolve_mounts(items, backend: str) -> MountPlan:
     """Each ``NAME[@V]:MOUNT`` with the exact version it names now; refused before anything is submitted."""
-    store = _store() if backend == "local" else _cluster_store()
+    cfg = config.get()
+    on_s3 = (cfg.store or "").startswith("s3://") and cfg.store_endpoint
+    store = _cluster_store() if backend != "local" and on_s3 else _store() if backend == "local" else LocalStore()
     resolved = []
     for mount in parse_mounts(items):
         if backend == "local" and not mount.relative:
             raise InvalidSpec(f"--data {mount}: an absolute mount point needs a cluster; on the local backend use a "
                               f"relative one (under the job's working folder), e.g. {mount.ref}:data")
-        manifest = _resolve_in(store, mount.ref)
+        try:
+            manifest = _resolve_in(store, mount.ref)
+        except DatasetNotFound:
+            if backend != "local" and not on_s3:
+                _cluster_store()  # raises: what a cluster job needs is the S3 store
+            raise
         if manifest.kind == "pvc" and backend == "local":
             raise InvalidSpec(f"--data {mount}: {manifest.name} lives on claim {manifest.extra.get('claim')!r}, which "
                               "only cluster jobs mount: add --backend kubernetes")
+        if manifest.kind != "pvc" and backend != "local" and not on_s3:
+            _cluster_store()  # raises: the pods fetch store versions from the S3-compatible store
         resolved.append((mount, manifest))
     return MountPlan(resolved, backend, store)
 
@@ -407,7 +442,7 @@ def mount_into(folder: Path, resolved, record: Path) -> dict:
 
             make_view(store, manifest, folder / mount.mount)
         read["data"].append(entry)
-    if backend != "local":
+    if backend != "local" and hasattr(store, "bucket"):
         cfg = config.get()
         read["store"] = {"endpoint": cfg.store_cluster_endpoint or cfg.store_endpoint, "bucket": store.bucket,
                          "region": store.region, "base": store.base}

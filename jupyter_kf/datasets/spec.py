@@ -93,6 +93,18 @@ def check_mount(mount: str, given: str) -> str:
     return path
 
 
+def parse_pvc(uri: str) -> tuple[str, str]:
+    """``pvc://CLAIM/PATH`` -> (claim, path inside it; "" for the whole claim)."""
+    claim, _, path = uri[len("pvc://"):].partition("/")
+    if not _NAME.match(claim) or len(claim) > 253:
+        raise InvalidSpec(f"{uri!r}: claim {claim!r} is not a PersistentVolumeClaim name: use pvc://CLAIM/PATH, e.g. "
+                          "pvc://datasets/imagenet")
+    norm = posixpath.normpath(path) if path.strip("/") else ""
+    if norm == ".." or norm.startswith(("../", "/")):
+        raise InvalidSpec(f"{uri!r}: path {path!r} leaves the claim: give a folder inside it, e.g. pvc://{claim}/imagenet")
+    return claim, norm
+
+
 def parse_mounts(items) -> tuple[DataMount, ...]:
     """``["mnist@1:data", "clean:/mnt/clean"]`` checked; two datasets at one mount point are refused."""
     mounts = tuple(DataMount.parse(item) for item in items or ())

@@ -41,6 +41,8 @@ class DataVersion:
         what = f"{self.files} file(s), {format_size(self.size)}"
         if self.kind == "object":
             what = f"{FORMAT_NOTES.get(self.format, self.format)}, {format_size(self.size)}"
+        if self.kind == "pvc":
+            what = f"{self.source}, mounted as it is by cluster jobs"
         stored = f"{self.new_objects} new object(s) stored" if self.new_objects else "no new content stored"
         note = f" ({self.note})" if self.note else ""
         return f"{self.ref}: {what}{note}, sha256:{self.digest[:12]}; {stored}"

@@ -140,3 +140,80 @@ def test_bad_data_on_a_cluster_makes_nothing(kf_cluster, mnist, data, setup, err
         kf.train("x = 1", name="bad", data=data, user_ns={})
     secrets = kf_cluster.list_objects("", "v1", "secrets", "default")
     assert [s["metadata"]["name"] for s in secrets] == ["kf-store"]
+
+
+# -- pvc:// datasets: mounted straight from their claim, read-only ------------------------------------
+def test_a_pvc_dataset_is_pinned_by_place_and_refused_where_no_cluster_mounts_it(tmp_path):
+    made = kf.data.put("imagenet", "pvc://datasets/imagenet/train")
+    assert made.version == 1 and "pvc://datasets/imagenet/train, mounted as it is by cluster jobs" in made.summary()
+    assert kf.data.put("imagenet", "pvc://datasets/imagenet/train/").unchanged
+    assert kf.data.put("imagenet", "pvc://datasets/imagenet/val").version == 2
+    with pytest.raises(InvalidSpec, match=r"^kf.data.load: imagenet@2 stays on pvc://datasets/imagenet/val, which only"):
+        kf.data.load("imagenet")
+    with pytest.raises(InvalidSpec, match="%kf_data get: imagenet@1 stays on pvc://datasets/imagenet/train"):
+        kf.data.get("imagenet@1", tmp_path / "here")
+    assert not (tmp_path / "here").exists()
+    with pytest.raises(InvalidSpec, match="imagenet lives on claim 'datasets', which only cluster jobs mount"):
+        kf.train("x = 1", name="local-pvc", data=["imagenet:data"], user_ns={})
+
+
+@pytest.mark.parametrize("uri, expected", [
+    ("pvc://Data/x", "claim 'Data' is not a PersistentVolumeClaim name"),
+    ("pvc://data/../x", "path '../x' leaves the claim"),
+    ("pvc:///x", "claim '' is not a PersistentVolumeClaim name"),
+])
+def test_a_bad_pvc_uri_is_one_line_and_makes_nothing(uri, expected):
+    with pytest.raises(InvalidSpec, match=expected):
+        kf.data.put("bad", uri)
+    assert len(kf.data.list()) == 0
+
+
+@pytest.mark.parametrize("kind", ["job", "trainjob"])
+def test_a_pvc_dataset_is_mounted_read_only_into_a_cluster_job(kf_cluster, kind):
+    import kubernetes_validate
+
+    for crd in REMOVE[kind]:
+        kf_cluster.uninstall_crd(crd)
+    kf.data.put("imagenet", "pvc://datasets/imagenet/train")
+    job = kf.train("x = 1", name=f"pvc-{kind}", data=["imagenet:/mnt/imagenet"], user_ns={})  # created strictly
+    obj = workload(kf_cluster, kind, job.name)
+    if kind == "job":
+        pod = obj["spec"]["template"]["spec"]
+        kubernetes_validate.validate(obj, "1.37", strict=True)
+    else:
+        pod = obj["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0][
+            "template"]["spec"]["template"]["spec"]
+        assert "kf_fetch.py" not in str(obj["spec"]["trainer"]["command"])
+    assert "initContainers" not in pod  # nothing to fetch
+    assert {"name": "kf-data-0", "persistentVolumeClaim": {"claimName": "datasets", "readOnly": True}} in pod["volumes"]
+    assert {"name": "kf-data-0", "mountPath": "/mnt/imagenet", "readOnly": True,
+            "subPath": "imagenet/train"} in pod["containers"][0]["volumeMounts"]
+    assert f"imagenet@1 -> read by job {job.name} at /mnt/imagenet" in repr(kf.data.show("imagenet"))
+
+
+def test_the_built_job_with_both_kinds_of_data_is_a_valid_batch_job():
+    """Store and pvc:// datasets together, as the builder makes them, against the built-in Job schema."""
+    import kubernetes_validate
+
+    from jupyter_kf.kube.objects import bundle_secret, job_labels
+    from jupyter_kf.training.manifests import TrainPlan, build_workload
+    from jupyter_kf.training.spec import TrainSpec
+
+    spec = TrainSpec.create(name="both", workers=2, data=["mnist@1:data", "imagenet:/mnt/imagenet"],
+                            secret_env=["AWS_ACCESS_KEY_ID=kf-store/AWS_ACCESS_KEY_ID",
+                                        "AWS_SECRET_ACCESS_KEY=kf-store/AWS_SECRET_ACCESS_KEY"])
+    secret, items = bundle_secret("both-kf-bundle", "default", {"runner.py": b"", "data.json": b"{}"},
+                                  job_labels("both"), "k" * 64)
+    data = ({"name": "mnist", "version": 1, "digest": "0" * 64, "mount": "data"},
+            {"name": "imagenet", "version": 1, "digest": "1" * 64, "mount": "/mnt/imagenet",
+             "pvc": {"claim": "datasets", "path": ""}})
+    plan = TrainPlan(spec=spec, namespace="default", image="python:3.12-slim", bundle="both-kf-bundle",
+                     bundle_items=items, labels=job_labels("both"), data=data)
+    service, job = build_workload(plan, "job")
+    for obj in (secret, service, job):
+        kubernetes_validate.validate(obj, "1.37", strict=True)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["command"] == ["python", "-u", "/kf/bundle/kf_fetch.py", "/kf/bundle/data.json",
+                                                   "/kf/data/0", "-"]  # the claim's entry is not fetched
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["kf-data-1"] == {"name": "kf-data-1", "mountPath": "/mnt/imagenet", "readOnly": True}
