@@ -182,3 +182,18 @@ def test_a_name_taken_on_the_cluster_is_refused_before_anything_is_created(katib
     with pytest.raises(AlreadyExists, match="experiment 'taken' exists"):
         api.tune(QUADRATIC, **options)
     assert katib.list_objects("", "v1", "secrets", "default") == secrets_before
+
+
+def test_the_list_shows_each_search_with_its_trials_and_best(katib):
+    with FakeKatib(katib, seed=3) as fake:
+        for name in ("first", "second"):
+            api.tune(QUADRATIC, params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=2, parallel=2,
+                     algorithm="random", name=name, backend="kubernetes", user_ns={}, kind="job")
+    assert fake.errors == []
+    listed = {s.name: s for s in api.experiments("kubernetes")}
+    assert set(listed) == {"first", "second"}
+    for name, status in listed.items():
+        assert sorted(t.name for t in status.trials) == sorted(t["metadata"]["name"] for t in trials_of(katib, name))
+        assert status.completed == 2 and status.best is not None
+        assert status.best.name == katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", name)[
+            "status"]["currentOptimalTrial"]["bestTrialName"]

@@ -182,9 +182,13 @@ class KatibExperiments:
 
     def list(self) -> list[ExperimentStatus]:
         custom = self.jobs._api("CustomObjectsApi")
-        listed = self.jobs.cluster.call(custom.list_namespaced_custom_object, GROUP, VERSION,
-                                        self.jobs.cluster.namespace, "experiments")
-        found = [status_of(b, []) for b in listed.get("items", [])]
+        namespace = self.jobs.cluster.namespace
+        listed = self.jobs.cluster.call(custom.list_namespaced_custom_object, GROUP, VERSION, namespace, "experiments")
+        trials: dict[str, list[dict]] = {}  # one read of every Trial, by experiment
+        for trial in self.jobs.cluster.call(custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                                            "trials", label_selector=EXPERIMENT_LABEL).get("items", []):
+            trials.setdefault(trial["metadata"]["labels"][EXPERIMENT_LABEL], []).append(trial)
+        found = [status_of(b, trials.get(b["metadata"]["name"], [])) for b in listed.get("items", [])]
         names = {s.name for s in found}
         root = self.folder("x").parent
         for path in sorted(root.glob("*/status.json")) if root.exists() else []:
