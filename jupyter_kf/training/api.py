@@ -117,6 +117,7 @@ def train(cell: str | Callable, spec: TrainSpec | None = None, *, user_ns: dict 
     mounts = data_api.resolve_mounts(spec.data, target.name) if spec.data else []
     if dry_run:
         return DryRun(spec, analysis, captured, target.name, manifests=_render(target, spec, analysis, captured))
+    payload.check_defined(analysis, captured)
     if replace:
         target.remove_finished(spec.name)
     bundle = target.prepare(spec)

@@ -39,6 +39,7 @@ class CellAnalysis:
     deleted: list[str] = field(default_factory=list)
     imports: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    complete: bool = True  # False when a star import or exec/eval may define names the analysis cannot see
 
 
 def transform_magics(source: str) -> str:
@@ -63,7 +64,7 @@ def analyse(source: str) -> CellAnalysis:
         ) from None
     flow = CellFlow()
     flow.block(tree.body)
-    analysis = CellAnalysis(source=source, code=code, warnings=flow.warnings)
+    analysis = CellAnalysis(source=source, code=code, warnings=flow.warnings, complete=flow.complete)
     analysis.inputs = [n for n in dict.fromkeys(flow.inputs) if not is_ipython_name(n)]
     analysis.outputs = [n for n in dict.fromkeys(flow.writes) if not n.startswith("__")]
     analysis.deleted = [n for n in dict.fromkeys(flow.deleted) if n not in flow.bound]
@@ -85,6 +86,7 @@ class CellFlow:
         self.deleted: list[str] = []
         self.imports: dict[str, str] = {}
         self.warnings: list[str] = []
+        self.complete = True  # no star import or exec/eval that may define names unseen
 
     # -- names -------------------------------------------------------------------------------
     def read(self, name: str) -> None:
@@ -208,6 +210,7 @@ class CellFlow:
     def import_(self, node) -> None:
         for alias in node.names:
             if alias.name == "*":
+                self.complete = False
                 self.warnings.append(
                     f"'from {node.module} import *' hides which names the cell defines: every public name comes back"
                 )
@@ -296,6 +299,7 @@ class CellFlow:
     def call(self, node: ast.Call, local) -> None:
         func = node.func
         if isinstance(func, ast.Name) and func.id in _DYNAMIC_CALLS and func.id not in self.bound:
+            self.complete = False
             self.warnings.append(
                 f"the cell calls {func.id}(): names it uses cannot be seen; add them with --include NAME or use "
                 "--ship-all"

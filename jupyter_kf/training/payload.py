@@ -55,6 +55,10 @@ class _CountingWriter(io.RawIOBase):
 
 
 def capture_inputs(analysis: CellAnalysis, user_ns: dict, include=(), exclude=(), ship_all=False) -> Captured:
+    unknown = [n for n in include if n not in user_ns and n not in BUILTINS]
+    if unknown:
+        raise CaptureError(f"--include {' '.join(unknown)}: no such variable in the notebook; --include names a "
+                           "variable the notebook defines that the cell uses unseen (through exec, eval or globals())")
     names = list(analysis.inputs) + [n for n in include if n not in analysis.inputs]
     if ship_all:
         names += [n for n in user_ns if not n.startswith("_") and not is_ipython_name(n) and n not in names]
@@ -75,6 +79,18 @@ def capture_inputs(analysis: CellAnalysis, user_ns: dict, include=(), exclude=()
             captured.values[name] = obj
     captured.local_files = local_module_files()
     return captured
+
+
+def check_defined(analysis: CellAnalysis, captured: Captured) -> None:
+    """Refuse a job that can only fail with NameError: the cell reads names defined nowhere.
+
+    Not when the analysis cannot see every name (a star import, exec/eval). A cell that handles the
+    absence itself (``except NameError``) runs with ``--exclude NAME``."""
+    if captured.missing and analysis.complete:
+        names = ", ".join(captured.missing)
+        raise CaptureError(f"the cell reads {names}, defined neither in the notebook nor as a builtin: it would fail "
+                           f"with NameError. Run the cell that defines it first (or, if the cell handles its absence, "
+                           f"add --exclude {captured.missing[0]})")
 
 
 _module_files: dict[tuple, str | None] = {}  # (root, module name, file) -> relative path to ship, or None
