@@ -3,7 +3,11 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  MainAreaWidget,
+  Notification,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
@@ -12,7 +16,7 @@ import { LogViewer, createLogTab } from './logViewer';
 import { NotebookBridge } from './notebookBridge';
 import { OutcomeNotifier } from './notifications';
 // './panel/index', not './panel': a lib/panel.js left from before the split would win.
-import { JobsPanel, PANEL_ID } from './panel/index';
+import { JobsPanel, PANEL_ID, showTrials } from './panel/index';
 import { IPreferences, readPreferences } from './preferences';
 import { IWhere, getInfo } from './request';
 
@@ -21,14 +25,15 @@ const COMMAND_SHOW_JOBS = 'jupyter-kf:show-jobs';
 const COMMAND_SHOW_LOGS = 'jupyter-kf:show-logs';
 
 /**
- * Adds the Kubeflow panel (jobs, notebook servers, models, pipeline runs) to
- * the left sidebar. Its preferences (schema: labextension/schema/plugin.json)
- * apply as soon as they change; without a setting registry it uses the defaults.
+ * Adds the Kubeflow panel (jobs, notebook servers, models, pipeline runs,
+ * experiments, data) to the left sidebar. Its preferences (schema:
+ * labextension/schema/plugin.json) apply as soon as they change; without a
+ * setting registry it uses the defaults.
  */
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description:
-    'Kubeflow sidebar: jobs, notebook servers, models and pipeline runs, locally or on a cluster.',
+    'Kubeflow sidebar: jobs, notebook servers, models, pipeline runs, experiments and data, locally or on a cluster.',
   autoStart: true,
   optional: [ILayoutRestorer, ISettingRegistry],
   activate: async (
@@ -99,7 +104,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const tab = logTabs.get(job);
         return !!tab && app.shell.currentWidget === tab;
       },
-      openLogs
+      openLogs,
+      showTrials: (search, where) =>
+        void showTrials(search, settings, where).catch(error =>
+          Notification.error(
+            `Could not show the trials of ${search}: ${error.message ?? error}`
+          )
+        )
     });
     preferences?.changed.connect(() => void notifier.refresh());
     app.shell.add(panel, 'left', { rank: 900 });

@@ -3,10 +3,12 @@ import { ServerConnection } from '@jupyterlab/services';
 import { Poll } from '@lumino/polling';
 
 import {
+  IExperiment,
   IJob,
   IModel,
   IPipelineRun,
   IWhere,
+  listExperiments,
   listJobs,
   listModels,
   listPipelineRuns,
@@ -26,12 +28,14 @@ interface IOutcome {
   text: string;
   /** The job whose log the notification's action opens, if any. */
   logOf?: string;
+  /** The search whose trials table the notification's action opens, if any. */
+  trialsOf?: string;
 }
 
 /**
- * Raises a JupyterLab notification when a job, pipeline run or model
- * deployment ends: its outcome, a failure's one-line reason, and an action
- * that opens its log. Things that had ended before the first look are not
+ * Raises a JupyterLab notification when a job, pipeline run, model
+ * deployment or search (experiment) ends: its outcome, a failure's one-line
+ * reason, and an action that opens its log (a search's: its trials table). Things that had ended before the first look are not
  * announced; one whose log tab the user is looking at is not either.
  */
 export class OutcomeNotifier {
@@ -71,12 +75,16 @@ export class OutcomeNotifier {
     const where = await this._options.where();
     const { settings } = this._options;
     const panelLists = this._options.panelLists();
-    const [jobs, runs, models] = await Promise.allSettled([
+    const [jobs, runs, models, searches] = await Promise.allSettled([
       panelLists ? Promise.resolve(null) : listJobs(settings, where),
       listPipelineRuns(settings),
-      listModels(settings, where)
+      listModels(settings, where),
+      listExperiments(settings, where)
     ]);
     const enabled = this._options.enabled();
+    if (searches.status === 'fulfilled') {
+      this._searches = searches.value.map(search => search.name);
+    }
     if (jobs.status === 'fulfilled' && jobs.value) {
       this._considerJobs(jobs.value, where, enabled);
     }
@@ -86,6 +94,9 @@ export class OutcomeNotifier {
     }
     if (models.status === 'fulfilled') {
       outcomes.push(...models.value.map(Private.model));
+    }
+    if (searches.status === 'fulfilled') {
+      outcomes.push(...searches.value.map(Private.search));
     }
     for (const outcome of outcomes) {
       this._consider(outcome, where, enabled);
@@ -97,8 +108,18 @@ export class OutcomeNotifier {
 
   private _considerJobs(jobs: IJob[], where: IWhere, enabled: boolean): void {
     for (const job of jobs.filter(j => !j.pipeline)) {
-      this._consider(Private.job(job), where, enabled);
+      // A search's trials are announced once, by the search: not one toast a trial.
+      this._consider(Private.job(job), where, enabled && !this._isTrial(job));
     }
+  }
+
+  /** A trial's job: `<search>-007` (a local search) or `<search>-x7k2m9qa` (Katib). */
+  private _isTrial(job: IJob): boolean {
+    return this._searches.some(
+      search =>
+        job.name.startsWith(`${search}-`) &&
+        /^(\d{3,}|[a-z0-9]{8})$/.test(job.name.slice(search.length + 1))
+    );
   }
 
   private _consider(outcome: IOutcome, where: IWhere, enabled: boolean): void {
@@ -114,19 +135,30 @@ export class OutcomeNotifier {
     if (before !== undefined && ENDED.has(before)) {
       return;
     }
-    if (outcome.logOf && this._options.isWatching(outcome.logOf)) {
+    if (
+      outcome.logOf &&
+      !outcome.trialsOf &&
+      this._options.isWatching(outcome.logOf)
+    ) {
       return;
     }
-    const logOf = outcome.logOf;
-    const actions: Notification.IAction[] = logOf
-      ? [
-          {
-            label: 'Show log',
-            caption: `Open the log of ${logOf}`,
-            callback: () => this._options.openLogs(logOf, where)
-          }
-        ]
-      : [];
+    const { logOf, trialsOf } = outcome;
+    const showTrials = this._options.showTrials;
+    const actions: Notification.IAction[] = [];
+    if (trialsOf && showTrials) {
+      actions.push({
+        label: 'Show trials',
+        caption: `Open the trials table of ${trialsOf}`,
+        callback: () => showTrials(trialsOf, where)
+      });
+    }
+    if (logOf) {
+      actions.push({
+        label: trialsOf ? 'Best trial log' : 'Show log',
+        caption: `Open the log of ${logOf}`,
+        callback: () => this._options.openLogs(logOf, where)
+      });
+    }
     if (outcome.failed) {
       void this._failure(outcome, where).then(text =>
         Notification.error(text, { autoClose: false, actions })
@@ -168,6 +200,7 @@ export class OutcomeNotifier {
   private readonly _phases = new Map<string, string>();
   private _baseline = false;
   private _looks = 0;
+  private _searches: string[] = [];
 }
 
 export namespace OutcomeNotifier {
@@ -182,6 +215,8 @@ export namespace OutcomeNotifier {
     /** Whether the user is looking at this job's log right now. */
     isWatching: (job: string) => boolean;
     openLogs: (job: string, where: IWhere) => void;
+    /** Open a search's trials table (the action of a search's notification). */
+    showTrials?: (search: string, where: IWhere) => void;
     /** Milliseconds between two looks (default 2000). */
     interval?: number;
   }
@@ -256,6 +291,38 @@ namespace Private {
       text,
       logOf: broken?.job ?? item.steps[item.steps.length - 1]?.job
     };
+  }
+
+  /** `Search lr-search succeeded: 40/40 trials, best loss = 0.0123 (lr=0.01)`; a failure says why. */
+  export function search(item: IExperiment): IOutcome {
+    const failed = item.phase === 'Failed';
+    const best = item.best
+      ? `best ${item.objective} = ${+item.best.objective.toPrecision(4)}${Private.params(item.best.params)}`
+      : 'no trial gave a result';
+    const why = reason(item.message);
+    const trials = `${item.completed}/${item.max_trials} trials`;
+    const text = failed
+      ? `Search ${item.name} failed${why ? `: ${why}` : ''} (${trials})`
+      : `Search ${item.name} ${item.phase.toLowerCase()}: ${trials}, ${best}`;
+    return {
+      key: `search/${item.backend}/${item.namespace ?? ''}/${item.name}`,
+      phase: item.phase,
+      ended: ENDED.has(item.phase),
+      failed,
+      text,
+      logOf: item.best?.trial,
+      trialsOf: item.name
+    };
+  }
+
+  export function params(values: Record<string, string>): string {
+    const text = Object.entries(values)
+      .map(([name, value]) => {
+        const number = Number(value);
+        return `${name}=${value.trim() !== '' && Number.isFinite(number) ? +number.toPrecision(4) : value}`;
+      })
+      .join(', ');
+    return text ? ` (${text})` : '';
   }
 
   export function model(item: IModel): IOutcome {

@@ -95,13 +95,88 @@ export interface IPipelineRun {
   backend: string;
 }
 
+/** A search (`%%kf_tune`, `kf.tune`) as the API lists it; `trials` only for one search. */
+export interface IExperiment {
+  name: string;
+  phase: string; // Running, Succeeded, Failed, Cancelled
+  backend: string;
+  namespace: string | null;
+  objective: string;
+  goal: 'minimize' | 'maximize';
+  algorithm: string;
+  max_trials: number;
+  parallel: number;
+  completed: number;
+  running: number;
+  failed: number;
+  progress: string;
+  created: string | null;
+  message: string;
+  best: {
+    trial: string;
+    objective: number;
+    params: Record<string, string>;
+  } | null;
+  trials?: ITrial[];
+}
+
+export interface ITrial {
+  number: number;
+  name: string;
+  params: Record<string, string>;
+  phase: string;
+  objective: number | null;
+  duration: number | null;
+  message: string;
+}
+
+/** One immutable version of a dataset. */
+export interface IDataVersion {
+  version: number;
+  ref: string;
+  digest: string;
+  files: number;
+  size: number;
+  size_text: string;
+  created: string | null;
+  kind: string;
+  format: string | null;
+  producer: { job?: string } | null;
+}
+
+/** A dataset with its versions and who read or wrote each (`kf.data.show`). */
+export interface IDataset {
+  name: string;
+  latest: string | null;
+  created: string | null;
+  versions: IDataVersion[];
+  lineage: { version: number; direction: string; text: string }[];
+  /** The store: `local`, or the S3-compatible store's address. */
+  where?: string;
+}
+
+/** A PersistentVolumeClaim with the pods that mount it. */
+export interface IVolume {
+  name: string;
+  size: string;
+  access: string;
+  class: string;
+  phase: string;
+  created: string;
+  'made by': string;
+  mounted_by: string[];
+}
+
+export type SectionName =
+  'jobs' | 'notebooks' | 'models' | 'pipelines' | 'experiments' | 'data';
+
 export interface IServerInfo {
   backend: 'local' | 'kubernetes';
   backends: string[];
   cluster_configured: boolean;
   namespaces: string[];
   namespace: string | null;
-  sections: Record<'jobs' | 'notebooks' | 'models' | 'pipelines', boolean>;
+  sections: Partial<Record<SectionName, boolean>>;
 }
 
 /** Which backend and namespace a request is about. */
@@ -352,6 +427,104 @@ export function cancelPipelineRun(
   return requestAPI<IPipelineRun>(
     `pipelines/runs/${encodeURIComponent(id)}/cancel`,
     post(),
+    settings
+  );
+}
+
+export async function listExperiments(
+  settings?: ServerConnection.ISettings,
+  where: IWhere = {}
+): Promise<IExperiment[]> {
+  const reply = await requestAPI<{ experiments: IExperiment[] }>(
+    `experiments${query(where)}`,
+    {},
+    settings
+  );
+  return reply.experiments;
+}
+
+export function getExperiment(
+  name: string,
+  settings?: ServerConnection.ISettings,
+  where: IWhere = {}
+) {
+  return requestAPI<IExperiment>(
+    `experiments/${encodeURIComponent(name)}${query(where)}`,
+    {},
+    settings
+  );
+}
+
+export function cancelExperiment(
+  name: string,
+  settings?: ServerConnection.ISettings,
+  where: IWhere = {}
+) {
+  return requestAPI<IExperiment>(
+    `experiments/${encodeURIComponent(name)}/cancel${query(where)}`,
+    post(),
+    settings
+  );
+}
+
+export function deleteExperiment(
+  name: string,
+  settings?: ServerConnection.ISettings,
+  where: IWhere = {}
+) {
+  return requestAPI<{ deleted: string }>(
+    `experiments/${encodeURIComponent(name)}${query(where)}`,
+    DELETE,
+    settings
+  );
+}
+
+export async function listDatasets(
+  settings?: ServerConnection.ISettings
+): Promise<IDataset[]> {
+  const reply = await requestAPI<{ datasets: IDataset[] }>(
+    'data',
+    {},
+    settings
+  );
+  return reply.datasets;
+}
+
+/** Delete one version (`version` given) or the whole dataset; `force` even while a job refers to it. */
+export function deleteDataset(
+  name: string,
+  version: number | null,
+  force: boolean,
+  settings?: ServerConnection.ISettings
+) {
+  const path = version === null ? '' : `/versions/${version}`;
+  return requestAPI<{ deleted: string; message: string }>(
+    `data/${encodeURIComponent(name)}${path}${query({}, { force: String(force) })}`,
+    DELETE,
+    settings
+  );
+}
+
+export function listVolumes(
+  settings?: ServerConnection.ISettings,
+  where: IWhere = {}
+) {
+  return requestAPI<{ volumes: IVolume[]; note: string }>(
+    `volumes${query(where)}`,
+    {},
+    settings
+  );
+}
+
+export function deleteVolume(
+  name: string,
+  force: boolean,
+  settings?: ServerConnection.ISettings,
+  where: IWhere = {}
+) {
+  return requestAPI<{ deleted: string; message: string }>(
+    `volumes/${encodeURIComponent(name)}${query(where, { force: String(force) })}`,
+    DELETE,
     settings
   );
 }

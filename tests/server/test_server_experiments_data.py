@@ -146,7 +146,7 @@ async def test_unknown_and_invalid_search_names_are_one_line(jp_fetch, method, s
 # -- datasets -------------------------------------------------------------------------------------
 async def test_datasets_with_versions_and_lineage(jp_fetch, mnist):
     [dataset] = (await get_json(jp_fetch, "data"))["datasets"]
-    assert dataset["name"] == "mnist" and dataset["latest"] == "mnist@2"
+    assert dataset["name"] == "mnist" and dataset["latest"] == "mnist@2" and dataset.pop("where") == "local"
     assert [v["ref"] for v in dataset["versions"]] == ["mnist@1", "mnist@2"]
     first, second = dataset["versions"]
     assert (first["files"], first["size"], second["size"]) == (1, 3, 11)

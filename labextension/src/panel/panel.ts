@@ -9,6 +9,8 @@ import { kubeflowIcon } from '../icons';
 import { NotebookBridge } from '../notebookBridge';
 import { DEFAULT_PREFERENCES, IPreferences } from '../preferences';
 import { IServerInfo, IWhere, getInfo } from '../request';
+import { DataSection } from './data';
+import { ExperimentsSection } from './experiments';
 import { messageOf } from './format';
 import { JobsSection } from './jobs';
 import { ModelsSection } from './models';
@@ -25,9 +27,10 @@ export interface IPanelHost {
 }
 
 /**
- * The Kubeflow sidebar: Jobs, Notebook servers, Models and Pipeline runs, for
- * the chosen backend and namespace, polled from the server's shared cache
- * while the panel is visible, with the actions each row allows.
+ * The Kubeflow sidebar: Jobs, Notebook servers, Models, Pipeline runs,
+ * Experiments and Data, for the chosen backend and namespace, polled from the
+ * server's shared cache while the panel is visible, with the actions each row
+ * allows.
  */
 export class JobsPanel extends Widget {
   constructor(options: JobsPanel.IOptions = {}) {
@@ -43,7 +46,9 @@ export class JobsPanel extends Widget {
       new JobsSection(this),
       new NotebooksSection(this),
       new ModelsSection(this),
-      new PipelinesSection(this)
+      new PipelinesSection(this),
+      new ExperimentsSection(this),
+      new DataSection(this)
     ];
     this._buildDom();
     this._poll = new Poll<void, unknown>({
@@ -210,7 +215,7 @@ export class JobsPanel extends Widget {
     this._syncNamespace();
     for (const section of this.sections) {
       section.setAvailable(
-        info.sections[section.id as keyof IServerInfo['sections']]
+        info.sections[section.id as keyof IServerInfo['sections']] ?? false
       );
     }
   }

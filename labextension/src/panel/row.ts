@@ -14,9 +14,23 @@ export interface IAction {
   run: () => Promise<unknown> | unknown;
 }
 
+/** A line under a row with its own buttons: a dataset's version, a lineage entry, a volume's mount. */
+export interface IRowDetail {
+  key: string;
+  text: string;
+  title?: string;
+  /** What the line is (`version`, `lineage`, `mount`): its `data-kind`, for styles and tests. */
+  kind?: string;
+  actions?: IAction[];
+}
+
 /** What a section shows of one item, in the shape a `Row` renders. */
 export interface IRowView {
   key: string;
+  /** The name shown, where the key is not it (a section listing two kinds of item). */
+  label?: string;
+  /** The item's kind (`dataset`, `volume`): the row's `data-kind`. */
+  kind?: string;
   phase: string;
   tone: Tone;
   created: string | null;
@@ -28,6 +42,8 @@ export interface IRowView {
   steps?: { name: string; phase: string; job: string }[];
   /** Progress bars (a worker each) its log is redrawing now. */
   progress?: HTMLElement[];
+  /** Lines under the row (versions, lineage, mounts), each with its own buttons. */
+  details?: IRowDetail[];
 }
 
 /** One row; its DOM is updated in place so focus survives polls. */
@@ -42,9 +58,10 @@ export class Row {
     this.node.tabIndex = 0;
 
     const main = el('div', 'jp-KFPanel-itemMain');
-    const label = el('span', 'jp-KFPanel-name', key);
-    label.title = key;
-    main.append(label, this._badge);
+    this._label.className = 'jp-KFPanel-name';
+    this._label.textContent = key;
+    this._label.title = key;
+    main.append(this._label, this._badge);
     this._badge.className = 'jp-KFPanel-badge';
     this._badge.append(this._badgeIcon, this._badgeLabel);
 
@@ -60,18 +77,30 @@ export class Row {
     this._actions.className = 'jp-KFPanel-actions';
 
     this._progress.className = 'jp-KFPanel-progress';
+    this._subitems.className = 'jp-KFPanel-subitems';
+    this._subitems.hidden = true;
     this.node.append(
       main,
       details,
       this._progress,
       this._message,
       this._steps,
+      this._subitems,
       this._actions
     );
     this.node.setAttribute('aria-label', key);
   }
 
   update(view: IRowView): void {
+    const label = view.label ?? this.key;
+    if (this._label.textContent !== label) {
+      this._label.textContent = label;
+      this._label.title = label;
+      this.node.setAttribute('aria-label', label);
+    }
+    if (view.kind) {
+      this.node.dataset.kind = view.kind;
+    }
     if (view.phase !== this._phase) {
       this._phase = view.phase;
       this.node.dataset.phase = view.phase;
@@ -95,6 +124,7 @@ export class Row {
     this._progress.replaceChildren(...(view.progress ?? []));
     this._progress.hidden = !view.progress?.length;
     this._updateSteps(view);
+    this._updateDetails(view.details ?? []);
     this._updateActions(view.actions);
   }
 
@@ -128,6 +158,73 @@ export class Row {
         return chip;
       })
     );
+  }
+
+  /** Sub-lines are rebuilt only when what they say changes; their buttons call the latest handlers. */
+  private _updateDetails(details: IRowDetail[]): void {
+    this._subitems.hidden = details.length === 0;
+    for (const detail of details) {
+      for (const action of detail.actions ?? []) {
+        this._detailHandlers.set(`${detail.key}/${action.id}`, action);
+      }
+    }
+    const key = JSON.stringify(
+      details.map(d => [
+        d.key,
+        d.text,
+        d.title,
+        d.kind,
+        (d.actions ?? []).map(a => [a.id, a.label, a.aria])
+      ])
+    );
+    if (key === this._detailsKey) {
+      return;
+    }
+    this._detailsKey = key;
+    this._subitems.replaceChildren(
+      ...details.map(detail => {
+        const line = el('li', 'jp-KFPanel-subitem');
+        line.dataset.sub = detail.key;
+        if (detail.kind) {
+          line.dataset.kind = detail.kind;
+        }
+        const text = el('span', 'jp-KFPanel-subitemText', detail.text);
+        text.title = detail.title ?? detail.text;
+        line.appendChild(text);
+        for (const action of detail.actions ?? []) {
+          line.appendChild(
+            this._detailButton(`${detail.key}/${action.id}`, action)
+          );
+        }
+        return line;
+      })
+    );
+  }
+
+  private _detailButton(id: string, action: IAction): HTMLButtonElement {
+    const button = el(
+      'button',
+      `jp-KFPanel-button jp-KFPanel-subButton jp-KFPanel-${action.id}`,
+      action.label
+    );
+    button.type = 'button';
+    button.setAttribute('aria-label', action.aria);
+    button.title = action.aria;
+    if (action.danger) {
+      button.classList.add('jp-mod-danger');
+    }
+    button.addEventListener('click', () => {
+      const current = this._detailHandlers.get(id) ?? action;
+      button.disabled = true;
+      if (current.busy) {
+        button.textContent = current.busy;
+      }
+      void Promise.resolve(current.run()).finally(() => {
+        button.disabled = false;
+        button.textContent = current.label;
+      });
+    });
+    return button;
   }
 
   private _updateActions(actions: IAction[]): void {
@@ -188,6 +285,10 @@ export class Row {
 
   private _phase = '';
   private _stepsKey = '';
+  private _detailsKey = '';
+  private readonly _detailHandlers = new Map<string, IAction>();
+  private readonly _label = document.createElement('span');
+  private readonly _subitems = document.createElement('ul');
   private readonly _busy = new Set<string>();
   private readonly _buttons = new Map<string, HTMLButtonElement>();
   private readonly _handlers = new Map<string, IAction>();

@@ -26,3 +26,8 @@ export const MODEL_TONES: Record<string, Tone> = {
   Failed: 'error',
   Error: 'error'
 };
+export const VOLUME_TONES: Record<string, Tone> = {
+  Pending: 'pending',
+  Bound: 'ok',
+  Lost: 'error'
+};
