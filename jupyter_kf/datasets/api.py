@@ -337,6 +337,10 @@ def show(ref) -> DatasetDetail:
         if manifest.producer:
             lineage.append((manifest.version, "<-", f"written by job {manifest.producer.get('job')}"))
     for record in store.readers(shown.name):
+        if record.get("model"):
+            for version in record.get("versions", []):
+                lineage.append((version, "->", f"trained model {record['model']} (through job {record['job']})"))
+            continue
         gone = "" if _job_exists(record) else " (job deleted since)"
         for version in record.get("versions", []):
             at = record.get("mounts", {}).get(str(version), "")
@@ -346,8 +350,8 @@ def show(ref) -> DatasetDetail:
 
 
 def _job_exists(record: dict) -> bool:
-    """A reader job is still there (a local job's folder); jobs elsewhere are taken as present."""
-    if record.get("backend", "local") != "local":
+    """A reader job is still there (a local job's folder); jobs elsewhere, and models, are taken as present."""
+    if record.get("model") or record.get("backend", "local") != "local":
         return True
     return (config.get().jobs_dir / record["job"] / "meta.json").is_file()
 
@@ -365,6 +369,9 @@ def delete(ref, force: bool = False) -> str:
     if not force:
         for record in store.readers(parsed.name):
             used = numbers & set(record.get("versions", []))
+            if used and record.get("model"):
+                raise DatasetInUse(f"{parsed.name}@{min(used)} trained model {record['model']} (through job "
+                                   f"{record['job']}): add --force (force=True) to delete it all the same")
             if used and _job_exists(record):
                 raise DatasetInUse(f"{parsed.name}@{min(used)} is read by job {record['job']}, which is still there: "
                                    f"%kf_delete {record['job']} first, or add --force (force=True)")
@@ -464,3 +471,21 @@ def record_reads(job: str, resolved: list, backend: str = "local") -> None:
         entry["mounts"][str(manifest.version)] = mount.mount
     for name, entry in by_name.items():
         store.add_reader(name, job, entry)
+
+
+def record_model(model: str, job: str) -> builtins.list[str]:
+    """Lineage: model ``model`` was trained by ``job``, so by the versions that job read (and wrote). Returns
+    those versions (``name@N``); each dataset keeps a record for the model."""
+    store = _store()
+    found = []
+    for name in store.names():
+        versions = set()
+        for record in store.readers(name):
+            if record.get("job") == job and not record.get("model"):
+                versions.update(record.get("versions", []))
+        versions.update(m.version for m in store.versions(name) if (m.producer or {}).get("job") == job)
+        if versions:
+            store.add_reader(name, f"model-{model}", {"model": model, "job": job, "created": _now(),
+                                                      "versions": sorted(versions)})
+            found += [f"{name}@{v}" for v in sorted(versions)]
+    return found

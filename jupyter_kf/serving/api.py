@@ -80,6 +80,7 @@ def deploy(
     timeout=300,
     on_update=None,
     what: str | None = None,
+    trained_by: str | None = None,
 ) -> Model:
     """Serve ``model`` (an object in the notebook, or a URI such as s3://bucket/models/iris) as ``name``:
     ``kf.deploy("iris", clf)``.
@@ -91,6 +92,8 @@ def deploy(
         name: the model's name. model: a trained object or a URI. format/protocol/runtime: how it is served
             (detected from the object when left out). gpus, cpu, memory, min_replicas, max_replicas: resources.
         canary: the percent of traffic the new version takes. backend, namespace: where it is served.
+        trained_by: the job that trained it (default: the newest finished job whose results hold variable
+            ``what``), so the dataset versions that job read are recorded as the model's (``%kf_data show``).
 
     Returns:
         A ``Model`` (``status()``, ``predict(data)``, ``promote()``, ``rollback()``, ``undeploy()``).
@@ -112,9 +115,43 @@ def deploy(
         )
     handle = Model(name, get_backend(backend), namespace)
     handle.backend.deploy(spec, None if uri else model, what or "the model")
+    _record_lineage(name, trained_by or _trained_by(what))
     if wait:
         handle.wait(spec.timeout, on_update)
     return handle
+
+
+def _trained_by(variable: str | None) -> str | None:
+    """The newest finished job (default backend) whose results bound ``variable`` in the notebook."""
+    if not variable or not variable.isidentifier():
+        return None
+    from jupyter_kf.errors import KfError
+    from jupyter_kf.training import results
+    from jupyter_kf.training.backends import get_backend as training_backend
+
+    try:
+        backend = training_backend(None)
+        for status in backend.list():
+            if not status.done:
+                continue
+            summary = results.read_summary(backend.result_dir(status.name))
+            if summary and variable in summary.get("outputs", []) + summary.get("mutated", []):
+                return status.name
+    except (KfError, OSError):
+        return None  # lineage is a record, never a reason to refuse a deploy
+    return None
+
+
+def _record_lineage(model: str, job: str | None) -> None:
+    if job is None:
+        return
+    from jupyter_kf.datasets import api as data_api
+    from jupyter_kf.errors import KfError
+
+    try:
+        data_api.record_model(model, job)
+    except (KfError, OSError):
+        pass  # the model is deployed; its lineage is a record, never a reason to fail the deploy
 
 
 def model(name: str, backend: str | None = None, namespace: str | None = None) -> Model:
