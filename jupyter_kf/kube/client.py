@@ -174,6 +174,29 @@ class ClusterClient:
                 pass
 
 
+@dataclass
+class OfflineCluster(Cluster):
+    """What a dry run assumes with no cluster to ask, as ``kubectl --dry-run=client`` does: every API this
+    project speaks, at its newest version; nothing is called."""
+
+    reason: str = ""
+
+    def call(self, fn, *args, what: str = "", **kwargs):
+        raise ClusterError(f"offline dry run: cannot {what}")
+
+    def has(self, group_version: str, plural: str) -> bool:
+        return True
+
+    def trainer_minor(self) -> int:
+        return LATEST_TRAINER_MINOR
+
+    def assumed(self) -> str:
+        """What was assumed, as YAML comment lines above the manifests."""
+        return (f"# offline dry run: {self.reason.split(';')[0]}.\n"
+                f"# Assumed: Kubeflow Trainer v2.{LATEST_TRAINER_MINOR} (TrainJob), its runtimes as "
+                f"ClusterTrainingRuntimes, namespace {self.namespace!r}.\n")
+
+
 WATCHED_GROUPS = {"trainer.kubeflow.org", "kubeflow.org", "kueue.x-k8s.io", "serving.kserve.io", "jobset.x-k8s.io"}
 LATEST_TRAINER_MINOR = 3
 _connections: dict[tuple, Cluster] = {}

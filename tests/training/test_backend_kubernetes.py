@@ -182,6 +182,19 @@ def test_invalid_object_reports_the_servers_field_message(cluster):
     assert cluster.list_objects("", "v1", "secrets", "default") == []  # rolled back
 
 
+def test_dry_run_without_a_cluster_shows_what_the_newest_trainer_would_get(cluster, tmp_path, monkeypatch):
+    """As ``kubectl --dry-run=client``: no cluster needed, the assumptions said above the manifests."""
+    options = dict(name="offline", user_ns={}, workers=2, cpu="2", memory="4Gi", dry_run=True)
+    online = api.train("x = 1", **options).manifests
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    kubernetes_backend.reset()
+    offline = api.train("x = 1", **options).manifests
+    header = offline.splitlines()[:2]
+    assert header[0].startswith("# offline dry run: no cluster configured") and "Trainer v2.3 (TrainJob)" in header[1]
+    assert offline.split("\n", 2)[2] == online  # exactly what the emulator's Trainer v2.3 would be sent
+    kubernetes_backend.reset()
+
+
 def test_unreachable_api_server_names_the_context(tmp_path, monkeypatch):
     import socket
 

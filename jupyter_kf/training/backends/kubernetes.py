@@ -268,13 +268,21 @@ class KubernetesBackend(ClusterClient, Backend):
         """The exact objects ``submit`` would create, as YAML (the bundle's file contents elided)."""
         import yaml
 
-        _, _, secret, objects, _ = self.plan(spec, bundle, "")
+        from jupyter_kf.kube.client import OfflineCluster
+
+        try:
+            _, _, secret, objects, _ = self.plan(spec, bundle, "")
+            assumed = ""
+        except ClusterError as err:  # no cluster to ask: what kubectl --dry-run=client would show
+            offline = OfflineCluster(api_client=None, namespace=config.get().namespace or "default", reason=str(err))
+            _, _, secret, objects, _ = KubernetesBackend(cluster=offline).plan(spec, bundle, "")
+            assumed = offline.assumed()
         shown = json.loads(json.dumps(secret))
         for key, value in shown["data"].items():
             shown["data"][key] = (
                 "<made at submit>" if key == RESULT_KEY_FIELD else f"<{len(base64.b64decode(value))} bytes>"
             )
-        return yaml.safe_dump_all([shown, *objects], sort_keys=False)
+        return assumed + yaml.safe_dump_all([shown, *objects], sort_keys=False)
 
     def plan(self, spec: TrainSpec, bundle: Path, result_key: str):
         """Namespace, kind, bundle Secret, objects to create (workload last) and the record's metadata."""
@@ -611,7 +619,7 @@ class KubernetesBackend(ClusterClient, Backend):
         return lines, cursor
 
     def _follower(self, cache: NamespaceCache, namespace: str, pod: dict):
-        from jupyter_kf.kube.watch import LogFollower
+        from jupyter_kf.kube.watch import LogFollower, output_container
 
         uid, pod_name = pod["metadata"]["uid"], pod["metadata"]["name"]
         with cache.changed:
@@ -621,14 +629,18 @@ class KubernetesBackend(ClusterClient, Backend):
                     return current.get("status", {}).get("phase") in ("Succeeded", "Failed")
 
                 cache.followers[uid] = LogFollower(
-                    self.cluster, self._api("CoreV1Api"), namespace, pod_name, finished, cache.changed
+                    self.cluster, self._api("CoreV1Api"), namespace, pod_name, finished, cache.changed,
+                    container=output_container(pod),
                 )
             return cache.followers[uid]
 
     def _full_logs(self, namespace: str, kind: str, workload: dict) -> dict[int, list[str]]:
         """Each rank's whole log; of a rank's pods (a retried worker) the newest counts."""
+        from jupyter_kf.kube.watch import collector_line, output_container
+
         logs: dict[int, list[str]] = {}
         for pod in self._job_pods(namespace, kind, workload, watched=False):
+            container = output_container(pod)  # Katib's collector on a trial's primary pod
             try:
                 resp = self.cluster.call(
                     self._api("CoreV1Api").read_namespaced_pod_log,
@@ -636,11 +648,15 @@ class KubernetesBackend(ClusterClient, Backend):
                     namespace,
                     what=f"read the log of pod {pod['metadata']['name']!r}",
                     _preload_content=False,
+                    **({"container": container} if container else {}),
                 )
             except KfError:
                 continue
             text = resp.data.decode("utf-8", "replace")  # lines end at \n only: a \r redraws its line
-            logs[pod_rank(pod)] = [render_line(line) for line in text.removesuffix("\n").split("\n")] if text else []
+            lines = text.removesuffix("\n").split("\n") if text else []
+            if container:
+                lines = [line for line in map(collector_line, lines) if line is not None]
+            logs[pod_rank(pod)] = [render_line(line) for line in lines]
         return logs
 
     def _save_logs(self, name: str, namespace: str, kind: str, workload: dict) -> None:
