@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -16,6 +17,22 @@ from datetime import datetime, timezone
 from jupyter_kf.terminal import render_line
 
 LOG_LINES_KEPT = 20_000  # per pod: bounded memory however long a job talks
+# Katib's StdOut metrics collector sends the training container's output to a file, and its sidecar prints each
+# line with a klog header (katib.md §0.7): on such a pod the job's output is that container's log, headers removed.
+KATIB_COLLECTOR = "metrics-logger-and-collector"
+_KLOG_HEADER = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]\s]+\] ")
+
+
+def output_container(pod: dict) -> str | None:
+    """The container whose log is the job's output when it is not the pod's only one (Katib's collector)."""
+    names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+    return KATIB_COLLECTOR if KATIB_COLLECTOR in names else None
+
+
+def collector_line(text: str) -> str | None:
+    """A line of the collector's log as the training printed it; None for the collector's own continuation lines."""
+    found = _KLOG_HEADER.match(text)
+    return text[found.end():] if found else None
 log = logging.getLogger("jupyter_kf.watch")
 
 
@@ -81,8 +98,10 @@ class Informer:
 class LogFollower:
     """One pod's log, streamed (follow) into a bounded buffer; reconnects resume by timestamp."""
 
-    def __init__(self, cluster, core_api, namespace: str, pod: str, finished, changed: threading.Condition):
+    def __init__(self, cluster, core_api, namespace: str, pod: str, finished, changed: threading.Condition,
+                 container: str | None = None):
         self.cluster, self.core, self.namespace, self.pod = cluster, core_api, namespace, pod
+        self.container = container  # None: the pod's only container; KATIB_COLLECTOR: Katib's sidecar
         self.finished = finished  # () -> bool: the pod's containers have ended
         self.changed = changed
         self.last_error: str | None = None
@@ -97,6 +116,8 @@ class LogFollower:
         while True:
             ended_before = self.finished()
             kwargs = {"follow": True, "timestamps": True, "_preload_content": False}
+            if self.container:
+                kwargs["container"] = self.container
             if self._ts:
                 kwargs["since_seconds"] = max(1, int(time.time() - epoch(self._ts)) + 5)
             try:
@@ -109,6 +130,10 @@ class LogFollower:
                     *complete, buffer = buffer.split(b"\n")
                     for raw in complete:
                         ts, _, text = raw.decode("utf-8", "replace").partition(" ")
+                        if self.container == KATIB_COLLECTOR:
+                            text = collector_line(text)
+                            if text is None:
+                                continue
                         text = render_line(text)  # a line redrawn with \r (tqdm): its last state
                         key = ts_key(ts)
                         count_at[key] = count_at.get(key, 0) + 1

@@ -6,7 +6,7 @@ from kubernetes import client
 
 from jupyter_kf.experiments import api
 from jupyter_kf.experiments.webhook_rules import INJECTION_LABEL
-from tests.support.fake_katib import FakeKatib
+from tests.support.fake_katib import COLLECTOR, FakeKatib
 from tests.support.k8s_emulator.webhook_katib import install_katib
 
 QUADRATIC = "offset = 0.5\nloss = (x - offset) ** 2 + k\nprint(f'epoch=1 loss={loss + 1}')\nprint(f'epoch=2 loss={loss}')"
@@ -44,6 +44,12 @@ def test_search_on_katib_finds_the_best_trial_and_brings_it_back(katib):
     _, (loaded, changed) = experiment.apply(ns)
     assert ns["loss"] == pytest.approx(expected[best_name]) and ns["x"] == float(best.params["x"])
     assert ns["k"] == best.params["k"] and isinstance(ns["k"], int)
+    pod = next(p for p in katib.list_objects("", "v1", "pods", "default")
+               if p["metadata"]["labels"].get("katib.kubeflow.org/trial") == best_name)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["train", COLLECTOR]
+    assert katib.logs.lines("default", pod["metadata"]["name"], "train") is None  # Katib sends it to the sidecar
+    lines = list(experiment.backend.trial_job(best_name, "quad").logs())
+    assert lines[-2:] == [f"epoch=1 loss={expected[best_name] + 1}", f"epoch=2 loss={expected[best_name]}"]
 
 
 def test_the_goal_ends_the_search_early(katib):

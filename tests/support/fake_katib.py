@@ -10,8 +10,8 @@ and ``katib.kubeflow.org/trial`` on pods, ``KATIB_TRIAL_NAME`` in the primary co
 collector (``name=value`` lines of the primary container, read once the job ended). Facts, not code: this is our
 own, smaller program. The suggestion service is a seeded random (or, for ``grid``, an ordered grid) search.
 
-Not played: the Suggestion object and its Deployment, finalizers, early stopping, resume policies, the collector
-sidecar rewriting the command (so the primary container's own log holds the lines here), Killed trials.
+Not played: the Suggestion object and its Deployment, finalizers, early stopping, resume policies, Killed trials,
+the wrapped command itself (the fake kubelet runs the container's command; its output is routed as Katib's would be).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import math
 import random
 import re
 import threading
+from datetime import datetime, timezone
 
 from tests.support.fake_kubelet import KINDS as JOB_KINDS
 from tests.support.fake_kubelet import FakeKubelet
@@ -33,6 +34,7 @@ UNAVAILABLE = "unavailable"
 METRIC_LINE = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
 _CONDITION_PATH = re.compile(r'^status\.conditions\.#\(type=="(\w+)"\)#\|#\(status=="True"\)#$')
 _PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]+)\}")
+COLLECTOR = "metrics-logger-and-collector"
 TRIAL_DONE = ("Succeeded", "Failed", "Killed", "EarlyStopped", "MetricsUnavailable")
 
 
@@ -160,12 +162,44 @@ class Suggestions:
         return [{"name": p["name"], "value": self._one(p)} for p in self.parameters]
 
 
-class TrialKubelet(FakeKubelet):
-    """The kubelet for a trial's job, with Katib's pod webhook on top (Trial labels, ``katib.kubeflow.org/trial``)
-    and the labels the job controllers set that primaryPodLabels select on."""
+class CollectorWebhook:
+    """The emulator as a trial's kubelet sees it, with Katib's pod webhook and StdOut collector in between: a primary
+    pod (primaryPodLabels, else every pod) gets the ``metrics-logger-and-collector`` sidecar, its primary container's
+    output goes to the metrics file (its own log stays empty), and the sidecar prints each line with a klog header."""
 
     def __init__(self, emulator, trial: dict):
-        super().__init__(emulator, suffix="k" + "".join(random.choice(NAME_LETTERS) for _ in range(4)))
+        self._emu, self.trial = emulator, trial
+        self.metrics_files: dict[str, list[str]] = {}  # pod -> lines of /var/log/katib/metrics.log
+
+    def __getattr__(self, name):
+        return getattr(self._emu, name)
+
+    def make_pod(self, namespace: str, name: str, labels: dict | None = None, containers=("main",), **options):
+        spec = self.trial["spec"]
+        if (spec.get("primaryPodLabels") or {}).items() <= (labels or {}).items() \
+                and spec["primaryContainerName"] in containers:
+            containers = (*containers, COLLECTOR)
+            self.metrics_files[name] = []
+        return self._emu.make_pod(namespace, name, labels=labels, containers=containers, **options)
+
+    def write_log(self, namespace: str, pod: str, text: str, container: str | None = None, timestamp=None) -> None:
+        if pod not in self.metrics_files:
+            return self._emu.write_log(namespace, pod, text, container=container, timestamp=timestamp)
+        lines = text.splitlines()
+        self.metrics_files[pod].extend(lines)
+        now = datetime.now(timezone.utc)
+        header = f"I{now:%m%d %H:%M:%S.%f}      14 main.go:143] "
+        return self._emu.write_log(namespace, pod, "".join(f"{header}{line}\n" for line in lines), container=COLLECTOR,
+                                   timestamp=timestamp)
+
+
+class TrialKubelet(FakeKubelet):
+    """The kubelet for a trial's job, with Katib's pod webhook on top (Trial labels, ``katib.kubeflow.org/trial``,
+    the collector sidecar) and the labels the job controllers set that primaryPodLabels select on."""
+
+    def __init__(self, emulator, trial: dict):
+        self.webhook = CollectorWebhook(emulator, trial)
+        super().__init__(self.webhook, suffix="k" + "".join(random.choice(NAME_LETTERS) for _ in range(4)))
         self.trial_labels = {**(trial["metadata"].get("labels") or {}), TRIAL_LABEL: trial["metadata"]["name"]}
 
     def pod_names(self, kind: str, name: str, workers: int):
@@ -193,6 +227,7 @@ class FakeKatib:
         self.errors: list[str] = []
         self.suggestions: dict[str, Suggestions] = {}
         self.kubelets: dict[str, threading.Thread] = {}
+        self.webhooks: dict[str, CollectorWebhook] = {}  # trial -> its pods' metrics files
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -335,8 +370,10 @@ class FakeKatib:
 
     def _run_job(self, trial: dict) -> None:
         namespace, name = trial["metadata"]["namespace"], trial["metadata"]["name"]
+        kubelet = TrialKubelet(self.emu, trial)
+        self.webhooks[name] = kubelet.webhook
         try:
-            TrialKubelet(self.emu, trial).run(namespace, name, start_only=self.hold, env={"KATIB_TRIAL_NAME": name})
+            kubelet.run(namespace, name, start_only=self.hold, env={"KATIB_TRIAL_NAME": name})
         except KeyError:
             pass  # the job was deleted under the kubelet (cancel, delete)
         except Exception as err:  # noqa: BLE001 - reported to the test
@@ -369,16 +406,10 @@ class FakeKatib:
                       "Metrics are not available" + job_message)
 
     def primary_log(self, trial: dict) -> list[str]:
-        """The primary container's log on the first primary pod (primaryPodLabels, else any pod of the trial)."""
-        spec, namespace = trial["spec"], trial["metadata"]["namespace"]
-        wanted = {**(spec.get("primaryPodLabels") or {}), TRIAL_LABEL: trial["metadata"]["name"]}
-        pods = [p for p in self.emu.list_objects("", "v1", "pods", namespace)
-                if wanted.items() <= (p["metadata"].get("labels") or {}).items()]
-        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-            lines = self.emu.logs.lines(namespace, pod["metadata"]["name"], spec["primaryContainerName"])
-            if lines is not None:
-                return [line.text.rstrip("\n") for line in lines]
-        return []
+        """The metrics file of the trial's first primary pod, which the collector parses once the job ended."""
+        webhook = self.webhooks.get(trial["metadata"]["name"])
+        files = webhook.metrics_files if webhook is not None else {}
+        return files[min(files)] if files else []
 
 
 def summarize(status: dict, spec: dict, trials: list[dict]) -> bool:
