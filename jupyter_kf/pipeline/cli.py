@@ -21,6 +21,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="container image for steps without an image: tag (default: c.KfConfig.image, else python:<this "
              "Python>-slim)",
     )
+    parser.add_argument(
+        "--sequential", action="store_const", const=True, default=None,
+        help="run the steps in notebook order, each after the one above it (default: the notebook's "
+             "kubeflow_notebook.sequential, else only after the steps whose data it reads)",
+    )
+    parser.add_argument(
+        "--install-packages", action=argparse.BooleanOptionalAction, default=None,
+        help="each step pip-installs its third-party imports, pinned to this Python's versions, when its image "
+             "lacks them (default: on for bare python images)",
+    )
 
 
 def fill(parser: argparse.ArgumentParser, notebook_optional: bool = False) -> argparse.ArgumentParser:
@@ -89,6 +99,11 @@ def default_output(notebook: str) -> str:
     return str(path.with_name(path.name[: -len(path.suffix)] if path.suffix else path.name)) + ".pipeline.yaml"
 
 
+def conversion_options(args) -> dict:
+    """The flags every command passes on to ``convert``."""
+    return {"sequential": args.sequential, "install_packages": args.install_packages}
+
+
 def execute(args, out=print, err=None) -> int:
     """Carry out parsed ``args``; the exit code. Shared by the CLI and the magic (which passes its own printers)."""
     err = err or (lambda text: print(text, file=sys.stderr))
@@ -96,7 +111,7 @@ def execute(args, out=print, err=None) -> int:
 
     if args.pipeline_command == "convert":
         conversion = pipeline.convert(args.notebook, name=args.name, image=args.image, description=args.description,
-                                      cache=False if args.no_cache else None)
+                                      cache=False if args.no_cache else None, **conversion_options(args))
         if args.output == "-":
             sys.stdout.write(conversion.yaml())
             err(conversion.summary())
@@ -117,6 +132,7 @@ def execute(args, out=print, err=None) -> int:
             timeout=parse_duration(args.timeout),
             on_line=line,
             raise_on_failure=False,
+            **conversion_options(args),
         )
         if args.quiet:
             out(result.summary())
@@ -129,7 +145,7 @@ def execute(args, out=print, err=None) -> int:
     if args.pipeline_command == "submit":
         submitted = pipeline.submit(args.notebook, host=args.host, experiment=args.experiment, run_name=args.run_name,
                                     parameters=args.param, namespace=args.namespace, token=args.token, name=args.name,
-                                    image=args.image)
+                                    image=args.image, **conversion_options(args))
         out(repr(submitted))
         return 0
     raise KfError(f"unknown pipeline command {args.pipeline_command!r}: use convert, run or submit")  # pragma: no cover

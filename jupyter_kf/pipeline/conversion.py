@@ -75,12 +75,17 @@ def convert(
     description: str | None = None,
     image: str | None = None,
     cache: bool | None = None,
+    sequential: bool | None = None,
+    install_packages: bool | None = None,
 ) -> Conversion:
     """Convert ``notebook`` to a KFP v2 pipeline: ``kf.pipeline.convert("train.ipynb", "train.yaml")``.
 
     Args:
         notebook: a path or an nbformat notebook (Kale's cell tags, or headings). output: where to write the IR.
         name, description: the pipeline's. image: for steps without an ``image:`` tag. cache: KFP caching.
+        sequential: each step also waits for the one above it (default: kubeflow_notebook.sequential, else
+        only for the steps whose data it reads). install_packages: each step pip-installs its third-party
+        imports, pinned to this Python's versions, when missing (default: on for bare python images).
 
     Returns:
         A ``Conversion`` (``pipeline``, the IR ``spec``, ``write(path)``, an SVG of the DAG in the notebook).
@@ -91,8 +96,13 @@ def convert(
     pipeline = tags.parse(notebook, name=name, description=description, image=image, cache=cache)
     if not pipeline.image:
         pipeline.image = default_image()
+    if sequential is not None:
+        pipeline.sequential = sequential
     dataflow.infer(pipeline)
-    _warn_bare_images(pipeline)
+    if pipeline.sequential:
+        _in_notebook_order(pipeline)
+    installing = _plan_packages(pipeline, install_packages)
+    _warn_bare_images(pipeline, installing)
     _warn_python_crossing(pipeline)
     spec, platform = ir.build(pipeline)
     conversion = Conversion(pipeline=pipeline, spec=spec, platform=platform)
@@ -108,19 +118,19 @@ def default_image() -> str:
     return config.get().image or "python:%d.%d-slim" % sys.version_info[:2]
 
 
-def _warn_bare_images(pipeline: Pipeline) -> None:
+def _warn_bare_images(pipeline: Pipeline, installing: set) -> None:
     missing: dict[str, set] = {}
     for step in pipeline.steps:
         image = step.image or pipeline.image
-        if _BARE_PYTHON.match(image):
+        if _BARE_PYTHON.match(image) and step.name not in installing:
             extra = {m for m in step.modules if not dataflow.stdlib(m)}
             if extra:
                 missing.setdefault(image, set()).update(extra)
     for image, modules in missing.items():
         pipeline.warnings.append(
             f"steps import {', '.join(sorted(modules))}, but image {image} has only Python's standard "
-            "library and steps install nothing at start: give an image that has them (--image, an "
-            "image: tag, or the notebook's kubeflow_notebook.base_image)"
+            "library and nothing installs them at start: give an image that has them (--image, an "
+            "image: tag, or the notebook's kubeflow_notebook.base_image), or --install-packages"
         )
 
 
@@ -144,3 +154,38 @@ def _warn_python_crossing(pipeline: Pipeline) -> None:
                     f"{producer!r} (Python {theirs}, {images[producer]}): a value pickled in one Python may not "
                     "load in another; give both steps images with the same Python"
                 )
+
+
+def _in_notebook_order(pipeline: Pipeline) -> None:
+    """``--sequential``: notebooks written top to bottom may rely on side effects (files) the data flow cannot see."""
+    for above, step in zip(pipeline.steps, pipeline.steps[1:]):
+        if above.name not in step.after:
+            step.after.append(above.name)
+
+
+def _plan_packages(pipeline: Pipeline, install: bool | None) -> set:
+    """Each step's third-party imports as pinned requirements, installed at step start when missing; the steps
+    that install."""
+    from jupyter_kf.pipeline import packages
+
+    unknown: dict[str, list] = {}
+    installing = set()
+    for step in pipeline.steps:
+        image = step.image or pipeline.image
+        if not (install if install is not None else bool(_BARE_PYTHON.match(image))):
+            continue
+        installing.add(step.name)
+        step.packages, missing = packages.requirements(step.modules, pipeline.source)
+        for producer in dict.fromkeys(step.inputs.values()):  # reading a value needs its library (numpy for .npy)
+            for module, requirement in pipeline.step(producer).packages.items():
+                step.packages.setdefault(module, requirement)
+        step.packages = dict(sorted(step.packages.items()))
+        for module in missing:
+            unknown.setdefault(module, []).append(step.name)
+    for module, steps in unknown.items():
+        pipeline.warnings.append(
+            f"step{'s' if len(steps) > 1 else ''} {', '.join(steps)} import{'' if len(steps) > 1 else 's'} {module}, "
+            "which no distribution installed here provides, so it is not installed at step start: install it in "
+            "this kernel, or use an image that has it"
+        )
+    return installing

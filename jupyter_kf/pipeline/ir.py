@@ -93,9 +93,12 @@ def step_spec(pipeline: Pipeline, step: Step, metrics_key: str) -> dict:
         for name, producer in other.inputs.items():
             if producer == step.name:
                 readers.setdefault(name, []).append(other.name)
-    return {"step": step.name, "pipeline": pipeline.name, "cells": step_cells(pipeline, step), "inputs": step.inputs,
+    spec = {"step": step.name, "pipeline": pipeline.name, "cells": step_cells(pipeline, step), "inputs": step.inputs,
             "params": {n: pipeline.parameters[n].type for n in step.params}, "readers": readers,
             "metrics": step.metrics, "metrics_key": metrics_key}
+    if step.packages:  # installed at step start when the image lacks them (--install-packages)
+        spec["packages"] = step.packages
+    return spec
 
 
 def build(pipeline: Pipeline) -> tuple[dict, dict | None]:

@@ -72,14 +72,16 @@ def submit_package(path: str, *, host: str | None = None, experiment: str | None
 
 def submit(notebook, *, host: str | None = None, experiment: str | None = None, run_name: str | None = None,
            parameters=None, namespace: str | None = None, token: str | None = None, name: str | None = None,
-           image: str | None = None, enable_caching: bool | None = None) -> SubmittedRun:
+           image: str | None = None, enable_caching: bool | None = None, sequential: bool | None = None,
+           install_packages: bool | None = None) -> SubmittedRun:
     """Convert ``notebook`` and start a run of it on Kubeflow Pipelines (needs ``jupyter_kf[kfp]``)."""
     load_kfp()
     from jupyter_kf import config
     from jupyter_kf.pipeline.conversion import Conversion, convert
     from jupyter_kf.pipeline.local import parse_parameters
 
-    conversion = notebook if isinstance(notebook, Conversion) else convert(notebook, name=name, image=image)
+    conversion = notebook if isinstance(notebook, Conversion) else convert(
+        notebook, name=name, image=image, sequential=sequential, install_packages=install_packages)
     pipeline = conversion.pipeline
     arguments = {k: v for k, v in parse_parameters(pipeline.parameters, parameters).items()
                  if parameters and k in (parameters if isinstance(parameters, dict) else

@@ -181,12 +181,14 @@ def new_run_id(pipeline_name: str) -> str:
 
 
 def run(notebook, *, parameters=None, name: str | None = None, image: str | None = None, parallel: int | None = None,
-        timeout=None, on_line: Callable[[str], None] | None = print, raise_on_failure: bool = True) -> PipelineRun:
+        timeout=None, on_line: Callable[[str], None] | None = print, raise_on_failure: bool = True,
+        sequential: bool | None = None, install_packages: bool | None = None) -> PipelineRun:
     """Run the notebook's pipeline on this machine; ``on_line`` gets every log and progress line.
 
     Raises ``PipelineFailed`` (with ``.run``) when a step fails, after the independent steps finished.
     """
-    conversion = notebook if isinstance(notebook, Conversion) else convert(notebook, name=name, image=image)
+    conversion = notebook if isinstance(notebook, Conversion) else convert(
+        notebook, name=name, image=image, sequential=sequential, install_packages=install_packages)
     values = parse_parameters(conversion.pipeline.parameters, parameters)
     source = conversion.pipeline.source
     workdir = str(Path(source).resolve().parent) if source else os.getcwd()

@@ -25,13 +25,13 @@ class PipelineMagics(Magics):
         from IPython.display import display
 
         from jupyter_kf import pipeline
-        from jupyter_kf.pipeline.cli import build_parser, default_output
+        from jupyter_kf.pipeline.cli import build_parser, conversion_options, default_output
 
         args = self._parse(line, build_parser)
         args.notebook = args.notebook or self._this_notebook()
         if args.pipeline_command == "convert":
             conversion = pipeline.convert(args.notebook, name=args.name, image=args.image, description=args.description,
-                                          cache=False if args.no_cache else None)
+                                          cache=False if args.no_cache else None, **conversion_options(args))
             if args.output != "-":
                 conversion.write(args.output or default_output(args.notebook))
             display(conversion)
@@ -41,6 +41,7 @@ class PipelineMagics(Magics):
 
             result = pipeline.run(args.notebook, parameters=args.param, name=args.name, image=args.image,
                                   parallel=args.parallel, timeout=parse_duration(args.timeout), raise_on_failure=False,
+                                  **conversion_options(args),
                                   on_line=(lambda text: None) if args.quiet else (lambda text: print(text, flush=True)))
             display(_RunView(result))
             self.shell.user_ns["_kf_pipeline_run"] = result
@@ -53,7 +54,7 @@ class PipelineMagics(Magics):
         submitted = pipeline.submit(args.notebook, host=args.host,
                                     experiment=args.experiment, run_name=args.run_name,
                                     parameters=args.param, namespace=args.namespace, token=args.token, name=args.name,
-                                    image=args.image)
+                                    image=args.image, **conversion_options(args))
         print(repr(submitted))
         return None
 

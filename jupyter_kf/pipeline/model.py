@@ -67,6 +67,7 @@ class Step:
     shipped: list = field(default_factory=list)  # [Cell]: imports and definitions carried from earlier steps
     after: list = field(default_factory=list)  # every upstream step, data edges and prev: tags
     modules: list = field(default_factory=list)  # top-level modules the step imports
+    packages: dict = field(default_factory=dict)  # module -> pinned requirement, installed at step start if missing
 
     @property
     def task(self) -> str:
@@ -101,6 +102,7 @@ class Pipeline:
     experiment: str | None = None
     host: str | None = None
     mode: str = "tags"  # tags | headings | single
+    sequential: bool = False  # every step after the one above it (notebook order), not only after its data
     warnings: list = field(default_factory=list)
     source: str = ""  # the notebook's path, when read from a file
     python: str = ""  # major.minor of the Python that converted it

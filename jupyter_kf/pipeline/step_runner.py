@@ -14,6 +14,7 @@ arrays as ``.npy``, data frames as Parquet (when pyarrow is there), torch tensor
 import builtins
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -255,6 +256,9 @@ class Step:
         shell = StepShell(namespace)
         builtins.get_ipython = lambda: shell
         builtins.display = display
+        code = self.install_packages()
+        if code:
+            return code
         types = self.spec.get("params", {})
         for name, value in self.opts["params"]:
             namespace[name] = typed(value, types.get(name, "STRING"))
@@ -312,6 +316,27 @@ class Step:
             flush=True,
         )
         return EXIT_OK
+
+    def install_packages(self):
+        """pip-install the pinned distributions of the step's imports that this image lacks (--install-packages)."""
+        import importlib.util
+
+        wanted = self.spec.get("packages") or {}
+        if os.environ.get("KF_PIPELINE_RUN"):  # a local run uses this machine's Python: never install into it
+            return 0
+        missing = sorted({req for module, req in wanted.items() if importlib.util.find_spec(module) is None})
+        if not missing:
+            return 0
+        print(f"[jupyter_kf] step {self.name}: installing {', '.join(missing)}", flush=True)
+        out = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-input",
+                              "--disable-pip-version-check", *missing], capture_output=True, text=True)
+        if out.returncode:
+            sys.stderr.write(out.stdout + out.stderr)
+            reason = ([line for line in out.stderr.splitlines() if line.strip()] or ["pip failed"])[-1].strip()
+            return self.fail("install", f"step {self.name!r} could not install {', '.join(missing)}: {reason} "
+                             "(use an image that has them, or convert without --install-packages)", EXIT_MODULE)
+        importlib.invalidate_caches()
+        return 0
 
     def cell_failed(self, err, cell):
         tb = traceback.TracebackException.from_exception(err)

@@ -272,6 +272,7 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
         _image(meta[base_key], f"kubeflow_notebook.{base_key}") if meta.get(base_key) else "")
     _warn_ignored_metadata(pipeline, meta)
     pipeline.cache = cache if cache is not None else bool(meta.get("enable_caching", True))
+    pipeline.sequential = bool(meta.get("sequential", False))
     for volume in meta.get("volumes") or []:
         if volume.get("type", "pvc") != "pvc" or not volume.get("name") or not volume.get("mount_point"):
             pipeline.warnings.append(
@@ -317,7 +318,7 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
 
 # kubeflow_notebook keys read; the others are Kale features jupyter_kf does not have
 _READ_METADATA = {"pipeline_name", "pipeline_description", "experiment_name", "experiment", "kfp_host", "base_image",
-                  "docker_image", "enable_caching", "volumes", "steps_defaults", "notebook_path"}
+                  "docker_image", "enable_caching", "volumes", "steps_defaults", "notebook_path", "sequential"}
 
 
 def _warn_ignored_metadata(pipeline: Pipeline, meta: dict) -> None:

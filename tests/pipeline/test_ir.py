@@ -129,11 +129,13 @@ def test_default_image_from_config_then_python_version(monkeypatch):
     assert container(convert(notebook(*cells)).spec, "a")["image"] == "registry.example.com/team/ml:1.2"
 
 
-def test_bare_python_image_warns_about_missing_libraries():
-    c = convert(notebook(("import numpy as np\nimport json\nx = np.zeros(2)", ["step:a"]), ("print(x)", ["step:b"])), image="python:3.11-slim")
-    assert c.warnings == ["steps import numpy, but image python:3.11-slim has only Python's standard library and steps "
-                          "install nothing at start: give an image that has them (--image, an image: tag, or the "
-                          "notebook's kubeflow_notebook.base_image)"]
+def test_bare_python_image_warns_about_missing_libraries_when_nothing_installs_them():
+    cells = (("import numpy as np\nimport json\nx = np.zeros(2)", ["step:a"]), ("print(x)", ["step:b"]))
+    c = convert(notebook(*cells), image="python:3.11-slim", install_packages=False)
+    assert c.warnings == ["steps import numpy, but image python:3.11-slim has only Python's standard library and nothing "
+                          "installs them at start: give an image that has them (--image, an image: tag, or the "
+                          "notebook's kubeflow_notebook.base_image), or --install-packages"]
+    assert convert(notebook(*cells), image="python:3.11-slim").warnings == []  # installed at step start by default
     assert convert(notebook(("import numpy as np", ["step:a"])), image="quay.io/jupyter/scipy-notebook:2025-03-14").warnings == []
 
 

@@ -163,7 +163,7 @@ def test_every_compat_notebook_converts_from_the_command_line(tmp_path):
                               str(tmp_path / f"{path.stem}.yaml")], capture_output=True, text=True, timeout=60)
         assert (out.returncode == 0) == (not path.stem.startswith("bad_")), (path.name, out.stderr)
         converted += [path.stem] if out.returncode == 0 else []
-    assert len(converted) == 9
+    assert len(converted) == 11
 
 
 # -- values pickle cannot carry travel in their library's own format (what Kale serializes) ----------------------
@@ -250,3 +250,90 @@ def test_a_name_only_a_dropped_cell_assigns_is_explained():
     assert str(info.value) == (
         "step 'first' reads 'setup' (cell 2, line 1), which only cell 1 assigns; cell 1 is untagged above the first "
         "tagged cell, so no step runs it: tag it imports, functions or step:<name>")
+
+
+# -- beyond Kale: --install-packages, --sequential ---------------------------------------------------------------
+def test_install_packages_pins_this_kernels_versions_and_never_kfp(tmp_path):
+    from importlib import metadata
+
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    path = tmp_path / "nb.ipynb"
+    shutil.copy(COMPAT / "install_packages.ipynb", path)
+    conversion = convert(path)  # python:<version>-slim: a bare Python image installs by default
+    load, fit = conversion.pipeline.steps
+    assert load.packages == {"numpy": f"numpy=={metadata.version('numpy')}"}
+    assert fit.packages == {"numpy": f"numpy=={metadata.version('numpy')}",
+                            "sklearn": f"scikit-learn=={metadata.version('scikit-learn')}"}
+    assert conversion.warnings == [
+        "step fit imports not_a_real_module_kf, which no distribution installed here provides, so it is not installed "
+        "at step start: install it in this kernel, or use an image that has it"]
+    spec = json.loads(container_args(conversion, "fit")[1])
+    assert spec["packages"] == fit.packages
+    assert all(not s.packages for s in convert(path, install_packages=False).pipeline.steps)
+    assert all(not s.packages for s in convert(path, image="quay.io/jupyter/scipy-notebook:2025-03-14").pipeline.steps)
+
+
+def container_args(conversion, step):
+    return conversion.spec["deploymentSpec"]["executors"][f"exec-{step}"]["container"]["args"]
+
+
+def _wheel(folder: Path) -> Path:
+    """A one-module wheel written by hand: pip installs it with no network."""
+    import zipfile
+
+    wheel = folder / "kfwheel_demo-1.0-py3-none-any.whl"
+    info = "kfwheel_demo-1.0.dist-info"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("kfwheel_demo/__init__.py", "VALUE = 42\n")
+        z.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: kfwheel-demo\nVersion: 1.0\n")
+        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/RECORD", f"kfwheel_demo/__init__.py,,\n{info}/METADATA,,\n{info}/WHEEL,,\n{info}/RECORD,,\n")
+    return wheel
+
+
+def test_a_step_installs_what_its_image_lacks_and_only_that(tmp_path):
+    import venv
+
+    from jupyter_kf.pipeline import step_runner
+
+    venv.create(tmp_path / "image", system_site_packages=True, with_pip=False)  # a fresh image: no kfwheel_demo
+    python = str(tmp_path / "image" / "bin" / "python")
+    spec = {"step": "s", "cells": [{"cell": 1, "code": "import kfwheel_demo\nprint('value', kfwheel_demo.VALUE)"}],
+            "packages": {"kfwheel_demo": str(_wheel(tmp_path)), "json": "no-such-distribution==0"}}
+    out = subprocess.run([python, "-c", step_runner.program(), "--spec", json.dumps(spec)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == [f"[jupyter_kf] step s: installing {tmp_path}/kfwheel_demo-1.0-py3-none-any.whl",
+                                          "value 42"]
+    again = subprocess.run([python, "-c", step_runner.program(), "--spec", json.dumps(spec)], capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0 and "installing" not in again.stdout
+
+
+def test_a_failed_install_is_one_line_naming_the_packages(tmp_path):
+    import venv
+
+    from jupyter_kf.pipeline import step_runner
+
+    venv.create(tmp_path / "image", system_site_packages=True, with_pip=False)
+    spec = {"step": "s", "cells": [{"cell": 1, "code": "import kfwheel_missing"}],
+            "packages": {"kfwheel_missing": str(tmp_path / "kfwheel_missing-1.0-py3-none-any.whl")}}
+    out = subprocess.run([str(tmp_path / "image" / "bin" / "python"), "-c", step_runner.program(), "--spec",
+                          json.dumps(spec)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == step_runner.EXIT_MODULE
+    line = [ln for ln in out.stderr.splitlines() if ln.startswith("jupyter_kf: ")][-1]
+    assert line.startswith(f"jupyter_kf: step 's' could not install {tmp_path}/kfwheel_missing-1.0-py3-none-any.whl: ")
+    assert line.endswith("(use an image that has them, or convert without --install-packages)")
+
+
+def test_sequential_runs_steps_in_notebook_order():
+    path = COMPAT / "modules_not_data.ipynb"
+    parallel = convert(path)
+    assert [s.after for s in parallel.pipeline.steps][1:4] == [["load_data"]] * 3
+    for conversion in (convert(path, sequential=True), convert(COMPAT / "sequential.ipynb")):
+        after = {s.name: s.after for s in conversion.pipeline.steps}
+        names = [s.name for s in conversion.pipeline.steps]
+        assert all(names[i - 1] in after[names[i]] for i in range(1, len(names)))
+        tasks = conversion.spec["root"]["dag"]["tasks"]
+        assert all(names[i - 1].replace("_", "-") in tasks[names[i].replace("_", "-")]["dependentTasks"]
+                   for i in range(1, len(names)))
