@@ -74,7 +74,9 @@ def test_failed_trials_count_against_max_failed(katib):
     status = experiment.status()
     assert status.phase == "Failed" and "ExperimentFailed" in status.message and "max failed" in status.message
     assert [t.phase for t in status.trials] == ["Failed", "Failed"]
-    assert "TrialFailed" not in status.trials[0].message and "Trial has failed" in status.trials[0].message
+    first = status.trials[0]
+    assert first.message == f"ValueError: diverged at x={first.params['x']} at cell line 2"
+    assert status.message.endswith(f"; {first.name}: {first.message}")
     body = katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", "fails")
     assert body["status"]["trialsFailed"] == 2 and "currentOptimalTrial" not in body["status"]
 

@@ -45,6 +45,7 @@ class KatibExperiments:
         from jupyter_kf.training.backends.kubernetes import KubernetesBackend
 
         self.jobs = jobs or KubernetesBackend()
+        self._failures: dict[str, str] = {}  # failed trial -> the cell's error
 
     # -- local records: the bundle's parts per experiment, the status of stopped ones ---------------------
     def folder(self, name: str, namespace: str | None = None) -> Path:
@@ -171,7 +172,25 @@ class KatibExperiments:
         if stopped is not None:
             return ExperimentStatus.from_dict(stopped["status"])
         body = self._get(name)
-        return status_of(body, self._trials(body))
+        return self._explained(status_of(body, self._trials(body)))
+
+    def _explained(self, status: ExperimentStatus) -> ExperimentStatus:
+        """Failed trials say the cell's error (read once from the trial job's results), and a failed search its
+        first one."""
+        from jupyter_kf.experiments.backends.local import failure_message
+
+        for trial in status.trials:
+            if trial.phase == "Failed":
+                if trial.name not in self._failures:
+                    try:
+                        self._failures[trial.name] = failure_message(self.trial_job(trial.name, status.name))
+                    except KfError:
+                        self._failures[trial.name] = ""
+                trial.message = self._failures[trial.name] or trial.message
+        failed = next((t for t in status.trials if t.phase == "Failed" and t.message), None)
+        if status.phase == "Failed" and status.best is None and failed is not None:
+            status.message = f"{status.message}; {failed.name}: {failed.message}"
+        return status
 
     def _trials(self, body: dict) -> list[dict]:
         custom = self.jobs._api("CustomObjectsApi")

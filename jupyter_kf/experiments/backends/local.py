@@ -170,6 +170,19 @@ class LocalExperiments:
         shutil.rmtree(self.folder(name), ignore_errors=True)
 
 
+def failure_message(job) -> str:
+    """A failed trial job's cell error, its line counted in the cell (the binding line is not); "" if unknown."""
+    try:
+        error = job.load_results().error or {}
+    except KfError:
+        return ""
+    if error.get("kind") != "cell":
+        return error.get("message") or ""
+    line = error.get("line")
+    where = f" at cell line {line - 1}" if line and line > 1 else ""
+    return f"{error.get('type', 'error')}: {error.get('message', '')}{where}"
+
+
 def _cancel_job(jobs, name: str) -> None:
     try:
         jobs.cancel(name)
@@ -374,18 +387,9 @@ class Search:
             pass
 
     def _failure(self, name: str) -> str:
-        """The cell's error as the trial's message, its line counted in the cell (the binding line is not)."""
         from jupyter_kf.training.api import Job
 
-        try:
-            error = Job(name, self.jobs).load_results().error or {}
-        except KfError:
-            return ""
-        if error.get("kind") != "cell":
-            return error.get("message") or ""
-        line = error.get("line")
-        where = f" at cell line {line - 1}" if line and line > 1 else ""
-        return f"{error.get('type', 'error')}: {error.get('message', '')}{where}"
+        return failure_message(Job(name, self.jobs))
 
     def stop(self) -> None:
         config.write_private(self.store.folder(self.name) / "stop", "stop")
