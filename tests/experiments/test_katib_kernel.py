@@ -62,3 +62,22 @@ def test_cancel_from_the_notebook_stops_every_running_trial(katib, tmp_path):
     assert katib.list_objects("kubeflow.org", "v1beta1", "trials", "default") == []
     assert katib.list_objects("batch", "v1", "jobs", "default") == []
     assert katib.list_objects("", "v1", "pods", "default") == []
+
+
+def test_a_new_kernel_attaches_to_the_katib_search_and_gets_the_best_trial(katib, tmp_path):
+    with FakeKatib(katib, seed=5) as fake:
+        first = run_notebook(["%load_ext jupyter_kf", "scale = 3", TUNE.format(name="nb-later", extra="--no-wait")],
+                             tmp_path, timeout=240)
+        second = run_notebook(["%load_ext jupyter_kf", "%kf_experiment_attach nb-later", "%kf_trials nb-later",
+                               "print(repr(loss), model['scale'])"], tmp_path, timeout=240)
+    assert fake.errors == []
+    assert "Katib runs its trials" in text(first.cells[2])
+    for cell in second.cells[1:]:
+        assert not errors(cell), text(cell)
+    status = api.experiment("nb-later", backend="kubernetes").status()
+    best = status.best
+    assert status.phase == "Succeeded" and f"best {best.name}" in text(second.cells[1])
+    rows = [line.split()[0] for line in text(second.cells[2]).splitlines()[1:]]
+    assert sorted(rows) == sorted(t.name for t in status.trials) and len(rows) == 4
+    shown_loss, shown_scale = text(second.cells[3]).split()
+    assert float(shown_loss) == pytest.approx(best.objective) and shown_scale == "3"
