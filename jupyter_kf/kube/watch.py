@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from jupyter_kf.terminal import render_line
 
 LOG_LINES_KEPT = 20_000  # per pod: bounded memory however long a job talks
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")  # what timestamps=true puts before each line
 # Katib's StdOut metrics collector sends the training container's output to a file, and its sidecar prints each
 # line with a klog header (katib.md §0.7): on such a pod the job's output is that container's log, headers removed.
 KATIB_COLLECTOR = "metrics-logger-and-collector"
@@ -130,16 +131,19 @@ class LogFollower:
                     *complete, buffer = buffer.split(b"\n")
                     for raw in complete:
                         ts, _, text = raw.decode("utf-8", "replace").partition(" ")
+                        if not _STAMP.match(ts):  # a line without the timestamp asked for: kept whole, never
+                            ts, text = "", f"{ts} {text}" if text else ts  # a resume point
                         if self.container == KATIB_COLLECTOR:
                             text = collector_line(text)
                             if text is None:
                                 continue
                         text = render_line(text)  # a line redrawn with \r (tqdm): its last state
-                        key = ts_key(ts)
-                        count_at[key] = count_at.get(key, 0) + 1
-                        if last is not None and (key < last or (key == last and count_at[key] <= self._n)):
-                            continue
-                        self._ts, self._n, last = ts, count_at[key], None
+                        if ts:
+                            key = ts_key(ts)
+                            count_at[key] = count_at.get(key, 0) + 1
+                            if last is not None and (key < last or (key == last and count_at[key] <= self._n)):
+                                continue
+                            self._ts, self._n, last = ts, count_at[key], None
                         with self.changed:
                             self.lines.append(text)
                             self.total += 1

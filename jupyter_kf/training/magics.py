@@ -92,7 +92,12 @@ class KfMagics(Magics):
         view = self._view(job, log_lines)
 
         def follow():
-            status = job.wait(on_update=view.update)
+            """Never a thread's traceback in the notebook: whatever ends the following is one line in the view."""
+            try:
+                status = job.wait(on_update=view.update)
+            except Exception as err:
+                view.finish(f"stopped following {job.name}: {err}")
+                return
             view.finish(
                 f"{job.name} {status.phase.lower()}: %kf_attach {job.name} brings its results into the notebook"
             )

@@ -123,3 +123,31 @@ def test_a_repeated_failure_is_logged_once(caplog):
         line = _noted("watching pods", err, None)
         assert _noted("watching pods", err, line) == line == "watching pods: ValueError: first line"
     assert [r.getMessage() for r in caplog.records] == ["watching pods: ValueError: first line (retrying)"]
+
+
+def test_log_follower_keeps_lines_without_a_timestamp_and_goes_on():
+    """A log line that lacks the timestamp asked for (a proxy or runtime that drops it) is kept whole, and
+    the reconnect that follows still works: the follower never dies with a traceback on it."""
+    calls = []
+
+    class Stream:
+        def __init__(self, data):
+            self.data = data
+
+        def stream(self, size):
+            yield self.data
+
+    class Core:
+        def read_namespaced_pod_log(self, pod, namespace, **kwargs):
+            calls.append(kwargs)
+            first = b"2026-12-07T10:00:00.000000001Z stamped\nno stamp here\nalone\n"
+            return Stream(first if len(calls) == 1 else b"2026-12-07T10:00:01Z later\n")
+
+    ended = threading.Event()
+    follower = LogFollower(None, Core(), "default", "odd", ended.is_set, threading.Condition())
+    eventually(lambda: len(calls) >= 2, timeout=10)
+    ended.set()
+    assert follower.done.wait(10)
+    assert list(follower.lines)[:4] == ["stamped", "no stamp here", "alone", "later"]
+    assert follower.last_error is None
+    assert "since_seconds" in calls[1]  # resumed from the last stamped line

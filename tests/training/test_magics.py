@@ -159,3 +159,23 @@ def test_magics_on_a_cluster_across_a_kernel_restart(tmp_path, k8s_emulator, kub
     assert not errors(second.cells[3]), text(second.cells[3])
     assert text(second.cells[4]).strip() == "6 [1, 2, 3]"
     kubernetes.reset()
+
+
+def test_cancel_of_a_no_wait_cluster_job_from_its_kernel_is_quiet(tmp_path, k8s_emulator, kubeconfig_path, monkeypatch):
+    """The background follower ends on its own kernel's cancel with one line in its view, never a traceback."""
+    import yaml
+
+    from tests.support.helpers import STOCK_RUNTIME
+
+    k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
+    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
+    nb = run_notebook(["%load_ext jupyter_kf",
+                       "%%kf_train --name quiet --no-wait\nimport time\ntime.sleep(600)",
+                       "%kf_cancel quiet",
+                       "import threading\nfor t in threading.enumerate():\n    if t.name == 'kf-follow-quiet':\n"
+                       "        t.join(60)\nprint('followers:', [t.name for t in threading.enumerate() if t.name.startswith('kf-follow')])"],
+                      tmp_path)
+    assert "followers: []" in text(nb.cells[3])
+    for cell in nb.cells:
+        shown = text(cell) + "".join(str(o.get("data", "")) for o in cell.get("outputs", []))
+        assert "Traceback" not in shown and "JobNotFound" not in shown and "deleted outside" not in shown, shown

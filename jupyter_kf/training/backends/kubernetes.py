@@ -738,14 +738,19 @@ class KubernetesBackend(ClusterClient, Backend):
         meta = self.meta(name)
         namespace = meta["namespace"]
         self._save_logs(name, namespace, meta["kind"], self._workload(namespace, meta["kind"], name))
-        self._delete_object(namespace, meta["kind"], name)
         status.phase, status.message = "Cancelled", "cancelled by the user"
         status.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for worker in status.workers:
             if worker.phase in ("Pending", "Running"):
                 worker.phase = "Cancelled"
-        folder = self.record(name, namespace)
-        (folder / "status.json").write_text(json.dumps(status.to_dict()))
+        # Recorded before the delete: a follower that looks in between sees a cancel, not a job gone missing.
+        saved = self.record(name, namespace) / "status.json"
+        saved.write_text(json.dumps(status.to_dict()))
+        try:
+            self._delete_object(namespace, meta["kind"], name)
+        except BaseException:
+            saved.unlink(missing_ok=True)
+            raise
         return status
 
     def delete(self, name: str) -> None:
