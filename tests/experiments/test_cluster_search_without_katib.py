@@ -35,3 +35,21 @@ def test_the_search_runs_from_the_kernel_with_each_trial_a_cluster_job(cluster_w
     assert ns["x"] == best.params["x"] and ns["k"] == best.params["k"] and ns["loss"] == pytest.approx(best.objective)
     experiment.delete()
     assert emu.list_objects("batch", "v1", "jobs", "default") == []
+
+
+def test_the_same_cell_in_a_kernel_without_katib(cluster_without_katib, kubeconfig_path, tmp_path):
+    from tests.experiments.test_katib_kernel import TUNE
+    from tests.support.notebook_runs import errors, run_notebook, text
+
+    with FakeTrainingController(cluster_without_katib) as jobs:
+        nb = run_notebook(["%load_ext jupyter_kf", "scale = 3", TUNE.format(name="nb-nokatib", extra="--seed 4"),
+                           "print(repr(loss), model['scale'])"], tmp_path, timeout=240)
+    assert jobs.errors == []
+    for cell in nb.cells[2:]:
+        assert not errors(cell), text(cell)
+    status = api.experiment("nb-nokatib", backend="kubernetes").status()
+    assert status.phase == "Succeeded" and len(status.trials) == 4
+    assert {j["metadata"]["name"] for j in cluster_without_katib.list_objects("batch", "v1", "jobs", "default")} == {
+        t.name for t in status.trials}
+    shown_loss, shown_scale = text(nb.cells[3]).split()
+    assert float(shown_loss) == pytest.approx(status.best.objective) and shown_scale == "3"
