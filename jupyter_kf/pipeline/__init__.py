@@ -16,6 +16,10 @@ _LAZY = {
     "SubmittedRun": ("kfp_submit", "SubmittedRun"),
     "PipelineError": ("model", "PipelineError"),
     "PipelineFailed": ("model", "PipelineFailed"),
+    "kfp_runs": ("kfp_rest", "runs"),
+    "kfp_run": ("kfp_rest", "get"),
+    "cancel_kfp_run": ("kfp_rest", "cancel"),
+    "KfpRun": ("kfp_rest", "KfpRun"),
 }
 
 __all__ = sorted(_LAZY)

@@ -34,7 +34,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def fill(parser: argparse.ArgumentParser, notebook_optional: bool = False) -> argparse.ArgumentParser:
-    sub = parser.add_subparsers(dest="pipeline_command", required=True, metavar="{convert,run,submit}")
+    sub = parser.add_subparsers(dest="pipeline_command", required=True, metavar="{convert,run,submit,runs,cancel}")
     nargs = "?" if notebook_optional else None
     help_nb = "the .ipynb file" + (" (default: this notebook, as last saved)" if notebook_optional else "")
 
@@ -79,7 +79,22 @@ def fill(parser: argparse.ArgumentParser, notebook_optional: bool = False) -> ar
     submit.add_argument(
         "--param", "-p", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter (repeatable)"
     )
+    _kfp_runs(sub)
     return parser
+
+
+def _kfp_runs(sub) -> None:
+    """``runs`` and ``cancel``: runs on a KFP endpoint, through its REST API (no kfp client needed)."""
+    runs = sub.add_parser("runs", help="list the runs on a Kubeflow Pipelines endpoint, newest first")
+    cancel = sub.add_parser("cancel", help="cancel (terminate) a run on a Kubeflow Pipelines endpoint")
+    cancel.add_argument("run_id", help="the run's id, as `runs` lists it")
+    for parser in (runs, cancel):
+        parser.add_argument("--host", help="KFP endpoint (default: KF_PIPELINES_ENDPOINT, else c.KfConfig.kfp_host)")
+        parser.add_argument("--token", help="bearer token (default: KF_PIPELINES_TOKEN, else the notebook pod's "
+                                            "service-account token)")
+    runs.add_argument("--namespace", help="Kubeflow profile namespace (multi-user installs)")
+    runs.add_argument("--experiment-id", help="only the runs of this experiment")
+    runs.add_argument("--limit", type=int, default=20, help="most runs to list (default: 20)")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -148,7 +163,22 @@ def execute(args, out=print, err=None) -> int:
                                     image=args.image, **conversion_options(args))
         out(repr(submitted))
         return 0
-    raise KfError(f"unknown pipeline command {args.pipeline_command!r}: use convert, run or submit")  # pragma: no cover
+    if args.pipeline_command in ("runs", "cancel"):
+        out(kfp_command(args))
+        return 0
+    raise KfError(f"unknown pipeline command {args.pipeline_command!r}: use convert, run, submit, runs or "
+                  "cancel")  # pragma: no cover
+
+
+def kfp_command(args) -> str:
+    """``runs`` or ``cancel`` carried out: the text to show."""
+    from jupyter_kf.pipeline import kfp_rest
+
+    if args.pipeline_command == "runs":
+        return kfp_rest.table(kfp_rest.runs(args.host, namespace=args.namespace, experiment_id=args.experiment_id,
+                                            token=args.token, limit=args.limit))
+    run = kfp_rest.cancel(args.run_id, args.host, token=args.token)
+    return f"run {run.id} ({run.name}): {run.phase}, {run.url}"
 
 
 def run_cli(args) -> int:

@@ -21,13 +21,17 @@ class PipelineMagics(Magics):
 
         %kf_pipeline convert [NOTEBOOK] [-o FILE]      %kf_pipeline run [NOTEBOOK] [-p lr=0.1]
         %kf_pipeline submit [NOTEBOOK] --host URL [--experiment NAME]
+        %kf_pipeline runs [--host URL]                 %kf_pipeline cancel RUN_ID [--host URL]
         """
         from IPython.display import display
 
         from jupyter_kf import pipeline
-        from jupyter_kf.pipeline.cli import build_parser, conversion_options, default_output
+        from jupyter_kf.pipeline.cli import build_parser, conversion_options, default_output, kfp_command
 
         args = self._parse(line, build_parser)
+        if args.pipeline_command in ("runs", "cancel"):  # runs on a KFP endpoint: no notebook involved
+            print(kfp_command(args))
+            return None
         args.notebook = args.notebook or self._this_notebook()
         if args.pipeline_command == "convert":
             conversion = pipeline.convert(args.notebook, name=args.name, image=args.image, description=args.description,
