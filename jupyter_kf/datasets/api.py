@@ -341,10 +341,11 @@ def show(ref) -> DatasetDetail:
             for version in record.get("versions", []):
                 lineage.append((version, "->", f"trained model {record['model']} (through job {record['job']})"))
             continue
-        gone = "" if _job_exists(record) else " (job deleted since)"
+        reader = "notebook server" if record.get("reader") == "notebook" else "job"
+        gone = "" if _job_exists(record) else f" ({reader} deleted since)"
         for version in record.get("versions", []):
             at = record.get("mounts", {}).get(str(version), "")
-            lineage.append((version, "->", f"read by job {record['job']}" + (f" at {at}" if at else "") + gone))
+            lineage.append((version, "->", f"read by {reader} {record['job']}" + (f" at {at}" if at else "") + gone))
     lineage.sort(key=lambda entry: (entry[0], entry[1] != "<-"))
     return DatasetDetail(shown.name, [_view(m) for m in versions], dict(shown.files), shown.version, lineage)
 
@@ -353,6 +354,8 @@ def _job_exists(record: dict) -> bool:
     """A reader job is still there (a local job's folder); jobs elsewhere, and models, are taken as present."""
     if record.get("model") or record.get("backend", "local") != "local":
         return True
+    if record.get("reader") == "notebook":
+        return (config.state_root() / "notebooks" / record["job"] / "record.json").is_file()
     return (config.get().jobs_dir / record["job"] / "meta.json").is_file()
 
 
@@ -373,6 +376,9 @@ def delete(ref, force: bool = False) -> str:
                 raise DatasetInUse(f"{parsed.name}@{min(used)} trained model {record['model']} (through job "
                                    f"{record['job']}): add --force (force=True) to delete it all the same")
             if used and _job_exists(record):
+                if record.get("reader") == "notebook":
+                    raise DatasetInUse(f"{parsed.name}@{min(used)} is seen by notebook server {record['job']}: "
+                                       f"%kf_notebook delete {record['job']} first, or add --force (force=True)")
                 raise DatasetInUse(f"{parsed.name}@{min(used)} is read by job {record['job']}, which is still there: "
                                    f"%kf_delete {record['job']} first, or add --force (force=True)")
     with store.lock(exclusive=True):
@@ -439,38 +445,57 @@ def mount_into(folder: Path, resolved, record: Path) -> dict:
     beside the record in the bundle."""
     backend = getattr(resolved, "backend", "local")
     store = getattr(resolved, "store", None) or _store()
-    read = {"data": []}
-    for mount, manifest in resolved:
-        entry = {"name": manifest.name, "version": manifest.version, "digest": manifest.digest, "mount": mount.mount}
-        if manifest.kind == "pvc":
-            entry["pvc"] = {"claim": manifest.extra["claim"], "path": manifest.extra.get("path", "")}
-        elif backend == "local":
-            from jupyter_kf.datasets.backends.local import make_view
+    read = pod_plan(resolved, store)
+    if backend == "local":
+        from jupyter_kf.datasets.backends.local import make_view
 
+        read.pop("store", None)
+        for mount, manifest in resolved:
             make_view(store, manifest, folder / mount.mount)
-        read["data"].append(entry)
-    if backend != "local" and hasattr(store, "bucket"):
-        cfg = config.get()
-        read["store"] = {"endpoint": cfg.store_cluster_endpoint or cfg.store_endpoint, "bucket": store.bucket,
-                         "region": store.region, "base": store.base}
-        from jupyter_kf.datasets import fetch
-
-        shutil.copyfile(fetch.__file__, record.parent / "kf_fetch.py")
+    else:
+        record.parent.joinpath("kf_fetch.py").write_bytes(fetch_script())
     config.write_private(record, json.dumps(read))
     return read
 
 
-def record_reads(job: str, resolved: list, backend: str = "local") -> None:
-    """Lineage: ``job`` read these versions (each dataset keeps a record per job, where the data is)."""
+def _store_for_pods(store) -> dict:
+    if not hasattr(store, "bucket"):
+        return {}
+    cfg = config.get()
+    return {"store": {"endpoint": cfg.store_cluster_endpoint or cfg.store_endpoint, "bucket": store.bucket,
+                      "region": store.region, "base": store.base}}
+
+
+def fetch_script() -> bytes:
+    """The init step, as shipped to pods (stdlib only)."""
+    from jupyter_kf.datasets import fetch
+
+    return Path(fetch.__file__).read_bytes()
+
+
+def pod_plan(resolved, store=None) -> dict:
+    """What a pod's init step follows (``data.json``): the pinned versions, their mount points, the store."""
+    entries = []
+    for mount, manifest in resolved:
+        entry = {"name": manifest.name, "version": manifest.version, "digest": manifest.digest, "mount": mount.mount}
+        if manifest.kind == "pvc":
+            entry["pvc"] = {"claim": manifest.extra["claim"], "path": manifest.extra.get("path", "")}
+        entries.append(entry)
+    return {"data": entries, **_store_for_pods(store or resolved.store)}
+
+
+def record_reads(job: str, resolved: list, backend: str = "local", reader: str = "job") -> None:
+    """Lineage: ``job`` (a notebook server's name when ``reader`` is "notebook") read these versions (each
+    dataset keeps a record per reader, where the data is)."""
     store = getattr(resolved, "store", None) or _store()
     by_name: dict[str, dict] = {}
     for mount, manifest in resolved:
         entry = by_name.setdefault(manifest.name, {"job": job, "backend": backend, "created": _now(), "versions": [],
-                                                   "mounts": {}})
+                                                   "mounts": {}, "reader": reader})
         entry["versions"].append(manifest.version)
         entry["mounts"][str(manifest.version)] = mount.mount
     for name, entry in by_name.items():
-        store.add_reader(name, job, entry)
+        store.add_reader(name, job if reader == "job" else f"{reader}-{job}", entry)
 
 
 def record_model(model: str, job: str) -> builtins.list[str]:

@@ -17,6 +17,7 @@ CREATE_ONLY = (
     "gpu_vendor",
     "workspace",
     "data_volume",
+    "data",
     "configuration",
     "env",
     "no_shm",
@@ -44,6 +45,8 @@ class NotebookMagics(Magics):
         metavar="CLAIM:/PATH",
         help="mount an existing volume (repeatable)",
     )
+    @argument("--data", action="append", default=[], metavar="NAME[@VERSION]:PATH",
+              help="see a dataset version read-only (repeatable; a relative PATH is under /home/jovyan)")
     @argument(
         "--configuration",
         action="append",
@@ -106,7 +109,7 @@ class NotebookMagics(Magics):
                 args.name, wait=not args.no_wait, timeout=timeout, on_update=view.update, **place))
         return self._watch(args.name, lambda view: notebooks.create(
             args.name, image=args.image, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
-            gpu_vendor=args.gpu_vendor, workspace=args.workspace, data_volumes=args.data_volume,
+            gpu_vendor=args.gpu_vendor, workspace=args.workspace, data_volumes=args.data_volume, data=args.data,
             configurations=args.configuration, env=args.env, shm=not args.no_shm, kind=args.kind, timeout=timeout,
             wait=not args.no_wait, on_update=view.update, **place))
 

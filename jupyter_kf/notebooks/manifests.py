@@ -7,6 +7,7 @@ import base64
 import re
 from decimal import Decimal
 
+from jupyter_kf.datasets import manifests as data_manifests
 from jupyter_kf.kube.objects import LABEL_USER, MANAGED_BY, label_value
 
 LABEL_SERVER = "jupyter-kf.io/notebook-server"
@@ -62,6 +63,34 @@ def workspace_pvc(spec, namespace: str, labels: dict) -> dict | None:
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": spec.workspace.size}}}}
 
 
+DATA_PLAN_MOUNT = "/kf/bundle"  # the init step's plan and script, as in a job's pod
+
+
+def data_secret_name(name: str) -> str:
+    return f"{name}-kf-data"
+
+
+def data_secret(name: str, namespace: str, labels: dict, files: dict[str, bytes]) -> dict:
+    """The plan (``data.json``) and the script (``kf_fetch.py``) of a server's --data init step."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": data_secret_name(name), "namespace": namespace, "labels": dict(labels)},
+            "data": {k: base64.b64encode(v).decode() for k, v in sorted(files.items())}}
+
+
+def _data_parts(spec, pod: dict, mounts: list, image: str, data: tuple, data_env: list) -> None:
+    """--data: the volumes, the server's read-only mounts, and the init step that fills them (none for a
+    server whose datasets are all ``pvc://``)."""
+    if not data:
+        return
+    volumes, fetch_mounts, job_mounts, folders = data_manifests.data_volumes(data, "/home/jovyan")
+    pod.setdefault("volumes", []).extend(volumes)
+    mounts.extend(job_mounts)
+    if data_manifests.needs_fetch(data):
+        pod["volumes"].append({"name": "kf-data-plan", "secret": {"secretName": data_secret_name(spec.name)}})
+        pod["initContainers"] = [data_manifests.fetch_container(image, DATA_PLAN_MOUNT, "kf-data-plan", fetch_mounts,
+                                                                folders, data_env)]
+
+
 def _volumes(spec) -> tuple[list[dict], list[dict]]:
     volumes, mounts = [], []
     claim = workspace_claim(spec)
@@ -93,14 +122,16 @@ def _tolerations(spec) -> list[dict]:
     return [{"key": spec.gpu_vendor, "operator": "Exists", "effect": "NoSchedule"}] if spec.gpus else []
 
 
-def build_notebook(spec, namespace: str, image: str, user: str) -> list[dict]:
-    """[workspace PVC,] Notebook: what the Kubeflow Jupyter web app would create for the same form."""
+def build_notebook(spec, namespace: str, image: str, user: str, data: tuple = (), data_env=()) -> list[dict]:
+    """[workspace PVC,] Notebook: what the Kubeflow Jupyter web app would create for the same form.
+    ``data``: the --data plan's entries (the backend creates the plan's Secret, ``data_secret``)."""
     labels = server_labels(spec.name, user)
     volumes, mounts = _volumes(spec)
-    pod = {"serviceAccountName": SERVICE_ACCOUNT,
-           "containers": [_container(spec, image, mounts, [{"name": k, "value": v} for k, v in spec.env.items()])]}
+    pod = {"serviceAccountName": SERVICE_ACCOUNT}
     if volumes:
         pod["volumes"] = volumes
+    _data_parts(spec, pod, mounts, image, data, list(data_env))
+    pod["containers"] = [_container(spec, image, mounts, [{"name": k, "value": v} for k, v in spec.env.items()])]
     if spec.gpus:
         pod["tolerations"] = _tolerations(spec)
     notebook = {
@@ -115,7 +146,8 @@ def build_notebook(spec, namespace: str, image: str, user: str) -> list[dict]:
     return ([pvc] if pvc else []) + [notebook]
 
 
-def build_statefulset(spec, namespace: str, image: str, user: str, token: str) -> list[dict]:
+def build_statefulset(spec, namespace: str, image: str, user: str, token: str, data: tuple = (),
+                      data_env=()) -> list[dict]:
     """[workspace PVC,] token Secret, Service, StatefulSet: the Kubeflow shape without Kubeflow. Jupyter
     reads its token from ``JUPYTER_TOKEN`` (a Secret reference: never in the manifest or the command line)."""
     labels = server_labels(spec.name, user)
@@ -132,15 +164,15 @@ def build_statefulset(spec, namespace: str, image: str, user: str, token: str) -
            {"name": "NB_PREFIX", "value": prefix.rstrip("/")}]
     env += [{"name": k, "value": v} for k, v in spec.env.items()]
     volumes, mounts = _volumes(spec)
+    pod = {"volumes": volumes} if volumes else {}
+    _data_parts(spec, pod, mounts, image, data, list(data_env))
     container = _container(spec, image, mounts, env)
     container["command"] = ["jupyter", "lab"]
     container["args"] = ["--ip=0.0.0.0", f"--port={PORT}", "--no-browser", f"--ServerApp.base_url={prefix}",
                          "--ServerApp.root_dir=/home/jovyan"]
     # /api answers without a token: Ready means Jupyter is serving, not just that the process started
     container["readinessProbe"] = {"httpGet": {"path": f"{prefix}api", "port": PORT}, "periodSeconds": 5}
-    pod = {"containers": [container], "securityContext": {"fsGroup": 100}}
-    if volumes:
-        pod["volumes"] = volumes
+    pod.update({"containers": [container], "securityContext": {"fsGroup": 100}})
     if spec.gpus:
         pod["tolerations"] = _tolerations(spec)
     statefulset = {

@@ -86,6 +86,7 @@ class NotebookSpec:
     gpu_vendor: str = "nvidia.com/gpu"
     workspace: Workspace = field(default_factory=Workspace)
     data_volumes: tuple = ()
+    data: tuple = ()  # DataMount: dataset versions seen read-only (``--data NAME[@V]:PATH``)
     configurations: tuple = ()
     env: dict = field(default_factory=dict)
     shm: bool = True
@@ -107,6 +108,7 @@ class NotebookSpec:
         data_volumes=(),
         configurations=(),
         env=None,
+        data=(),
         shm=True,
         namespace=None,
         backend=None,
@@ -142,6 +144,7 @@ class NotebookSpec:
                 f"--data-volume: two volumes are mounted at {next(p for p in paths if paths.count(p) > 1)}: "
                 "give each its own path"
             )
+        mounts = parse_data(data, paths)
         configurations = tuple(_items(configurations))
         for label in configurations:
             if not _LABEL_KEY.match(label) or len(label.split("/")[-1]) > 63:
@@ -156,6 +159,7 @@ class NotebookSpec:
             gpu_vendor=vendor,
             workspace=parse_workspace(workspace),
             data_volumes=volumes,
+            data=mounts,
             configurations=configurations,
             env=parse_env(env),
             shm=bool(shm),
@@ -169,6 +173,7 @@ class NotebookSpec:
         data = asdict(self)
         data["data_volumes"] = [list(v) for v in self.data_volumes]
         data["configurations"] = list(self.configurations)
+        data["data"] = [str(m) for m in self.data]
         return data
 
     @classmethod
@@ -177,7 +182,24 @@ class NotebookSpec:
         data["workspace"] = Workspace(**data.get("workspace") or {})
         data["data_volumes"] = tuple(tuple(v) for v in data.get("data_volumes", ()))
         data["configurations"] = tuple(data.get("configurations", ()))
+        data["data"] = parse_data(data.get("data", ()), [p for _, p in data["data_volumes"]])
         return cls(**data)
+
+
+def parse_data(items, volume_paths=()) -> tuple:
+    """``--data NAME[@V]:PATH``: a relative PATH is under the workspace (/home/jovyan); an absolute one must
+    not be the workspace itself, /dev/shm, or a --data-volume's path."""
+    from jupyter_kf.datasets.spec import parse_mounts
+
+    mounts = parse_mounts(_items(items))
+    for mount in mounts:
+        at = mount.mount if mount.mount.startswith("/") else f"{WORKSPACE_MOUNT}/{mount.mount}"
+        taken = [p for p in (*RESERVED_MOUNTS, *volume_paths) if at == p or at.startswith(p.rstrip("/") + "/")
+                 and p != WORKSPACE_MOUNT]
+        if taken:
+            raise InvalidSpec(f"--data {mount}: {at} is taken ({taken[0]} is mounted there already): mount it "
+                              f"elsewhere, e.g. {WORKSPACE_MOUNT}/data")
+    return mounts
 
 
 def _items(value) -> list:

@@ -82,10 +82,12 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
         self._check_name_free(namespace, spec.name)
         self._check_claims(namespace, spec)
         user = _user()
+        resolved, plan_secret, data, data_env = self._data(spec, namespace, user)
         if kind == "notebook":
-            objects = build_notebook(spec, namespace, image, user)
+            objects = build_notebook(spec, namespace, image, user, data, data_env)
         else:
-            objects = build_statefulset(spec, namespace, image, user, secrets.token_hex(24))
+            objects = build_statefulset(spec, namespace, image, user, secrets.token_hex(24), data, data_env)
+        objects = ([plan_secret] if plan_secret else []) + objects
         created: list[tuple[str, str]] = []
         try:
             for obj in objects:
@@ -97,6 +99,10 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
                 created.append((obj["kind"], obj["metadata"]["name"]))
             if kind == "statefulset":
                 self._own(namespace, spec.name, [o for o in objects if o["kind"] in ("Secret", "Service")])
+            if resolved:
+                from jupyter_kf.datasets import api as data_api
+
+                data_api.record_reads(spec.name, resolved, "kubernetes", reader="notebook")
         except AlreadyExists:
             self._undo(namespace, created)
             raise NotebookExists(f"a notebook server named {spec.name!r} already exists in namespace {namespace!r}: "
@@ -108,6 +114,25 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
             self._undo(namespace, created)
             raise
         return self.get(spec.name, namespace)
+
+    def _data(self, spec: NotebookSpec, namespace: str, user: str):
+        """--data: the pinned versions, the Secret holding the init step's plan and script, the plan's
+        entries and the store's credentials (Secret references) for the builders. Checked before anything
+        is created."""
+        if not spec.data:
+            return None, None, (), []
+        from jupyter_kf import config
+        from jupyter_kf.datasets import api as data_api
+        from jupyter_kf.datasets.manifests import store_env
+        from jupyter_kf.notebooks.manifests import data_secret, server_labels
+
+        resolved = data_api.resolve_mounts(spec.data, "kubernetes")
+        plan = data_api.pod_plan(resolved)
+        secret = config.get().store_secret
+        env = store_env({k: (secret, k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}) if secret else []
+        files = {"data.json": json.dumps(plan).encode(), "kf_fetch.py": data_api.fetch_script()}
+        return resolved, data_secret(spec.name, namespace, server_labels(spec.name, user), files), tuple(
+            plan["data"]), env
 
     def _check_name_free(self, namespace: str, name: str) -> None:
         found = self._find(namespace, name, any_statefulset=True)
@@ -357,6 +382,12 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
         """Delete the server (and its workspace unless kept); returns the workspace claim that was kept, if any."""
         namespace, kind, obj = self._locate(name)
         claim = self._own_workspace(namespace, name, obj)
+        from jupyter_kf.notebooks.manifests import data_secret_name
+
+        try:
+            self._delete_object(namespace, "Secret", data_secret_name(name))  # --data's plan, when there was one
+        except NotFound:
+            pass
         if kind == "notebook":
             self._delete_object(namespace, "Notebook", name)
         else:

@@ -84,6 +84,7 @@ class LocalNotebooks(NotebookBackend):
                 "runtime files come from it): leave it out"
             )
         gpus = self._assign_gpus(spec.gpus)
+        resolved = _resolve_data(spec)
         config.private_dir(self.root)
         folder = self.root / check_name(spec.name, "notebook server name")
         try:
@@ -104,6 +105,7 @@ class LocalNotebooks(NotebookBackend):
                 link = workspace / Path(path).name
                 if not link.exists() and not link.is_symlink():
                     link.symlink_to(target, target_is_directory=True)
+            _show_data(resolved, workspace, spec.name)
             config.write_private(folder / "token", secrets.token_hex(24))
             record = {"spec": spec.to_dict(), "gpus": gpus, "port": None, "pid": None,
                       "app": _app(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stopped": False,
@@ -292,6 +294,41 @@ class LocalNotebooks(NotebookBackend):
             if not alive(pid, record["workspace"]):
                 break
         children.pop(pid, None)
+
+
+def _resolve_data(spec: NotebookSpec):
+    """--data locally: the versions, seen under the workspace (``/home/jovyan/x`` is the workspace's ``x``)."""
+    if not spec.data:
+        return None
+    from jupyter_kf.datasets import api as data_api
+    from jupyter_kf.datasets.spec import DataMount
+    from jupyter_kf.notebooks.spec import WORKSPACE_MOUNT
+
+    mounts = []
+    for mount in spec.data:
+        at = mount.mount
+        if at.startswith("/"):
+            if not at.startswith(WORKSPACE_MOUNT + "/"):
+                raise InvalidSpec(f"--data {mount}: a local notebook server sees datasets in its workspace only: use "
+                                  f"a path under {WORKSPACE_MOUNT}, e.g. {mount.ref}:{WORKSPACE_MOUNT}/data")
+            at = at[len(WORKSPACE_MOUNT) + 1:]
+        mounts.append(DataMount(mount.ref, at))
+    return data_api.resolve_mounts(mounts, "local")
+
+
+def _show_data(resolved, workspace: Path, name: str) -> None:
+    """Read-only views of the versions in the workspace (links to the store: nothing is copied)."""
+    if not resolved:
+        return
+    from jupyter_kf.datasets import api as data_api
+    from jupyter_kf.datasets.backends.local import make_view
+
+    for mount, manifest in resolved:
+        place = workspace / mount.mount
+        if place.exists() or place.is_symlink():
+            raise InvalidSpec(f"--data {mount}: {place} exists in the workspace already: choose another path")
+        make_view(resolved.store, manifest, place)
+    data_api.record_reads(name, resolved, "local", reader="notebook")
 
 
 def visible_gpus() -> list[str]:
