@@ -205,3 +205,19 @@ def test_the_list_shows_each_search_with_its_trials_and_best(katib):
         assert status.completed == 2 and status.best is not None
         assert status.best.name == katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", name)[
             "status"]["currentOptimalTrial"]["bestTrialName"]
+
+
+def test_dry_run_without_a_cluster_shows_what_katib_would_get(katib, tmp_path, monkeypatch):
+    from jupyter_kf.training.backends import kubernetes as kubernetes_backend
+
+    options = dict(params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=4, parallel=2,
+                   algorithm="random", name="offline", backend="kubernetes", user_ns={}, kind="trainjob",
+                   dry_run=True)
+    online = api.tune(QUADRATIC, **options)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    kubernetes_backend.reset()
+    offline = api.tune(QUADRATIC, **options)
+    kubernetes_backend.reset()
+    header = offline.splitlines()[:3]
+    assert header[0].startswith("# offline dry run: no cluster configured") and "Katib v0.19" in header[2]
+    assert offline.split("\n", 3)[3] == online  # what Katib on the emulator would get

@@ -15,10 +15,15 @@ def get_backend(requested: str | None = None):
         return LocalExperiments()
     if name == "kubernetes":
         from jupyter_kf.experiments.backends.kubernetes import KatibExperiments, katib_installed
+        from jupyter_kf.kube.client import ClusterError
         from jupyter_kf.training.backends.kubernetes import KubernetesBackend
 
         jobs = KubernetesBackend()
-        if katib_installed(jobs.cluster):
+        try:
+            with_katib = katib_installed(jobs.cluster)
+        except ClusterError:  # no cluster to ask: a dry run shows what Katib would get, anything else says why
+            with_katib = True
+        if with_katib:
             return KatibExperiments(jobs)
         from jupyter_kf.experiments.backends.kernel_driven import KernelDrivenExperiments
 

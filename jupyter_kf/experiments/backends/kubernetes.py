@@ -60,6 +60,7 @@ class KatibExperiments:
         ship_all = options.pop("ship_all", False)
         train = TrainSpec.create(name=spec.name, backend="kubernetes", namespace=spec.namespace, **options)
         analysis = capture.analyse(source)
+        folder.mkdir(parents=True, exist_ok=True)
         captured = payload.capture_inputs(analysis, user_ns, include=include, exclude=exclude, ship_all=ship_all)
         payload.write_bundle(folder, train, analysis, captured)
         key = secrets.token_hex(32)
@@ -69,14 +70,27 @@ class KatibExperiments:
         return namespace, secret, body, {**meta, "result_key": key, "workers": train.workers}
 
     def render(self, spec: ExperimentSpec, source: str, user_ns: dict) -> str:
+        """The Experiment Katib would get; with no cluster to ask, what the newest Trainer and Katib would
+        (as ``kubectl --dry-run=client``), the assumptions said above it."""
         import tempfile
 
         import yaml
 
+        from jupyter_kf.kube.client import ClusterError, OfflineCluster
+        from jupyter_kf.training.backends.kubernetes import KubernetesBackend
+
+        assumed = ""
         with tempfile.TemporaryDirectory(prefix="kf-tune-") as tmp:
-            namespace, _, body, _ = self._plan(spec, source, user_ns, Path(tmp))
+            try:
+                namespace, _, body, _ = self._plan(spec, source, user_ns, Path(tmp) / "online")
+            except ClusterError as err:
+                offline = OfflineCluster(api_client=None, namespace=config.get().namespace or "default",
+                                         reason=str(err))
+                namespace, _, body, _ = KatibExperiments(KubernetesBackend(cluster=offline))._plan(
+                    spec, source, user_ns, Path(tmp) / "offline")
+                assumed = offline.assumed() + "# Assumed: Katib v0.19 installed; the namespace's labels unread.\n"
         webhook_rules.check(body)
-        return (f"dry run: experiment {spec.name!r} in namespace {namespace}; Katib would get:\n"
+        return (f"{assumed}dry run: experiment {spec.name!r} in namespace {namespace}; Katib would get:\n"
                 + yaml.safe_dump(body, sort_keys=False) + "nothing was started")
 
     def create(self, spec: ExperimentSpec, source: str, user_ns: dict | None = None, replace: bool = False) -> None:

@@ -130,7 +130,7 @@ class LocalExperiments:
         return Search(self, name, user_ns, submit, on_update=on_update).start()
 
     def render(self, spec: ExperimentSpec, source: str, user_ns: dict) -> str:
-        lines = [f"dry run: search {spec.name!r} on the local backend: {spec.trials} trials, at most "
+        lines = [f"dry run: search {spec.name!r} on the {self.name} backend: {spec.trials} trials, at most "
                  f"{spec.parallel} at once, {spec.algorithm} ({spec.goal} {spec.objective})"]
         lines += [f"  {p.name} = {p.describe()}" for p in spec.params]
         lines += ["each trial runs:", source.rstrip(), "nothing was started"]
