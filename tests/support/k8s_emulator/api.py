@@ -13,7 +13,7 @@ from typing import Callable
 
 import yaml
 
-from tests.support.k8s_emulator import builtin_schemas, crds, defaults, validation, webhooks
+from tests.support.k8s_emulator import builtin_schemas, crds, defaults, proto, validation, webhooks
 from tests.support.k8s_emulator import logs as podlogs
 from tests.support.k8s_emulator import watch as watching
 from tests.support.k8s_emulator.deletion import POLICIES, Deleter
@@ -53,7 +53,8 @@ JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
-BODY_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+BODY_TYPES = ("application/json", "application/yaml", proto.CONTENT_TYPE)
+CUSTOM_BODY_TYPES = ("application/json", "application/yaml")  # no protobuf codec for custom resources
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
 SSAR_KEY = ("authorization.k8s.io", "selfsubjectaccessreviews")
 _CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start "
@@ -130,9 +131,15 @@ class Api:
         return obj
 
     @staticmethod
-    def _parse_body(req: Request, allow_yaml: bool = True):
-        if req.content_type not in ("", "*/*", "application/json") + (("application/yaml",) if allow_yaml else ()):
-            raise unsupported_media_type(req.content_type, BODY_TYPES)
+    def _parse_body(req: Request, resource: Resource | None = None):
+        custom = resource is not None and resource.is_custom
+        if req.content_type == proto.CONTENT_TYPE and not custom:
+            try:
+                return proto.decode(req.body)
+            except proto.ProtobufError as e:
+                raise bad_request(str(e))
+        if req.content_type not in ("", "*/*", "application/json", "application/yaml"):
+            raise unsupported_media_type(req.content_type, CUSTOM_BODY_TYPES if custom else BODY_TYPES)
         text = req.body.decode("utf-8", "replace")
         try:
             if req.content_type == "application/yaml":
@@ -241,7 +248,7 @@ class Api:
 
     # -- writes ---------------------------------------------------------------------------------------
     def create(self, req: Request, resource: Resource) -> Response:
-        body = self._parse_body(req)
+        body = self._parse_body(req, resource)
         self._check_type(resource, body)
         return self.create_object(resource, self._ns(req, resource), body, req.query.get("fieldValidation"),
                                   req.query.get("dryRun") == "All")[1]
@@ -304,7 +311,7 @@ class Api:
                 self.store.put(CRD_KEY, established)
 
     def update(self, req: Request, resource: Resource) -> Response:
-        body = self._parse_body(req)
+        body = self._parse_body(req, resource)
         self._check_type(resource, body)
         return self._apply_write(req, resource, lambda current: body, unconditional_ok=True)
 

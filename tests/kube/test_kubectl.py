@@ -1,0 +1,92 @@
+"""The real kubectl binary against the Kubernetes API emulator: the typed commands a person tries first on a
+cluster must work as on a real API server, so the emulator can stand in for one (issue 15).
+
+Skipped only where kubectl is not installed. Each command's output is checked, not just its exit code.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """One discovery/OpenAPI cache per module: a fresh one per call would refetch everything each time."""
+    return tmp_path_factory.mktemp("kubectl-cache")
+
+
+@pytest.fixture
+def kubectl(k8s_emulator, kubeconfig_path, cache_dir):
+    """Run kubectl against the emulator; returns the finished process (text output)."""
+    def run(*args: str, check: bool = True, timeout: float = 60, stdin: str | None = None):
+        proc = subprocess.run(["kubectl", f"--kubeconfig={kubeconfig_path}", f"--cache-dir={cache_dir}", *args],
+                              capture_output=True, text=True, timeout=timeout, input=stdin)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+    return run
+
+
+def test_typed_create_commands_send_protobuf_and_work(kubectl, k8s_emulator):
+    """kubectl's generators send protobuf bodies (client-go falls back to JSON only for CBOR): each creates the
+    object it names, with the content it was given."""
+    assert kubectl("create", "namespace", "team-a").stdout.strip() == "namespace/team-a created"
+    assert k8s_emulator.requests_matching(verb="create", resource="namespaces")[-1].content_type == \
+        "application/vnd.kubernetes.protobuf"
+    out = kubectl("create", "configmap", "settings", "--from-literal=lr=0.01", "-n", "team-a").stdout
+    assert out.strip() == "configmap/settings created"
+    out = kubectl("create", "secret", "generic", "token", "--from-literal=key=s3cret", "-n", "team-a").stdout
+    assert out.strip() == "secret/token created"
+    out = kubectl("create", "job", "once", "--image=busybox:1.36", "-n", "team-a", "--", "echo", "hi").stdout
+    assert out.strip() == "job.batch/once created"
+    out = kubectl("create", "deployment", "web", "--image=nginx:1.27", "--replicas=2", "-n", "team-a").stdout
+    assert out.strip() == "deployment.apps/web created"
+
+    assert k8s_emulator.get_object("", "v1", "configmaps", "team-a", "settings")["data"] == {"lr": "0.01"}
+    assert k8s_emulator.get_object("", "v1", "secrets", "team-a", "token")["data"] == {"key": "czNjcmV0"}
+    job = k8s_emulator.get_object("batch", "v1", "jobs", "team-a", "once")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert (container["name"], container["image"], container["command"]) == ("once", "busybox:1.36", ["echo", "hi"])
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert "stdin" not in container and "generation" not in job["spec"]["template"]["metadata"]
+    deploy = k8s_emulator.get_object("apps", "v1", "deployments", "team-a", "web")
+    assert deploy["spec"]["replicas"] == 2
+    assert deploy["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+
+
+def test_create_answers_already_exists_like_a_real_server(kubectl):
+    kubectl("create", "namespace", "dup")
+    proc = kubectl("create", "namespace", "dup", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == 'Error from server (AlreadyExists): namespaces "dup" already exists'
+
+
+def test_auth_can_i_asks_a_self_subject_access_review(kubectl, k8s_emulator):
+    assert kubectl("auth", "can-i", "create", "pods", "-n", "default").stdout.strip() == "yes"
+    k8s_emulator.deny("create", "pods", namespace="default")
+    proc = kubectl("auth", "can-i", "create", "pods", "-n", "default", check=False)
+    assert (proc.returncode, proc.stdout.strip()) == (1, "no")
+    assert kubectl("auth", "can-i", "list", "pods", "-n", "default").stdout.strip() == "yes"
+    review = k8s_emulator.requests_matching(verb="create", resource="selfsubjectaccessreviews")[-1]
+    assert review.status == 201
+
+
+def test_custom_resources_refuse_protobuf_and_do_not_list_it(k8s_emulator, k8s_api_client):
+    """A real server has no protobuf codec for custom resources: its 415 lists only what it accepts."""
+    from kubernetes.client.exceptions import ApiException
+
+    from tests.support.k8s_emulator.testing import error_body, raw
+
+    with pytest.raises(ApiException) as err:
+        raw(k8s_api_client, "POST", "/apis/trainer.kubeflow.org/v1alpha1/namespaces/default/trainjobs",
+            body=b"k8s\x00", content_type="application/vnd.kubernetes.protobuf")
+    assert err.value.status == 415
+    assert error_body(err.value)["message"] == ("the body of the request was in an unknown format - accepted media "
+                                                "types include: application/json, application/yaml")
+    assert json.dumps(error_body(err.value)).count("protobuf") == 0
