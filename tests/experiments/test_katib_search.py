@@ -24,12 +24,16 @@ def trials_of(emu, name):
             if t["metadata"]["labels"]["katib.kubeflow.org/experiment"] == name]
 
 
-def test_search_on_katib_finds_the_best_trial_and_brings_it_back(katib):
+PRIMARY = {"job": ("train", 1), "trainjob": ("node", 2), "pytorchjob": ("pytorch", 2)}  # primary container, workers
+
+
+@pytest.mark.parametrize("kind", sorted(PRIMARY))
+def test_search_on_katib_finds_the_best_trial_and_brings_it_back(katib, kind):
     ns = {}
     with FakeKatib(katib, seed=3) as fake:
         experiment = api.tune(QUADRATIC, params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=5,
                               parallel=2, algorithm="random", name="quad", backend="kubernetes", user_ns=ns,
-                              kind="job")
+                              kind=kind, workers=PRIMARY[kind][1])
     assert fake.errors == []
     status = experiment.status()
     assert status.phase == "Succeeded" and len(status.trials) == 5
@@ -44,12 +48,18 @@ def test_search_on_katib_finds_the_best_trial_and_brings_it_back(katib):
     _, (loaded, changed) = experiment.apply(ns)
     assert ns["loss"] == pytest.approx(expected[best_name]) and ns["x"] == float(best.params["x"])
     assert ns["k"] == best.params["k"] and isinstance(ns["k"], int)
-    pod = next(p for p in katib.list_objects("", "v1", "pods", "default")
-               if p["metadata"]["labels"].get("katib.kubeflow.org/trial") == best_name)
-    assert [c["name"] for c in pod["spec"]["containers"]] == ["train", COLLECTOR]
-    assert katib.logs.lines("default", pod["metadata"]["name"], "train") is None  # Katib sends it to the sidecar
+    pods = sorted((p for p in katib.list_objects("", "v1", "pods", "default")
+                   if p["metadata"]["labels"].get("katib.kubeflow.org/trial") == best_name),
+                  key=lambda p: p["metadata"]["name"])
+    primary, workers = PRIMARY[kind]
+    assert [[c["name"] for c in p["spec"]["containers"]] for p in pods] == [[primary, COLLECTOR]] + [[primary]] * (
+        workers - 1)  # the sidecar on the primary pod only
+    assert katib.logs.lines("default", pods[0]["metadata"]["name"], primary) is None  # Katib sends it to the sidecar
     lines = list(experiment.backend.trial_job(best_name, "quad").logs())
-    assert lines[-2:] == [f"epoch=1 loss={expected[best_name] + 1}", f"epoch=2 loss={expected[best_name]}"]
+    last = [f"epoch=1 loss={expected[best_name] + 1}", f"epoch=2 loss={expected[best_name]}"]
+    for rank in range(workers):
+        assert [line.removeprefix(f"[{rank}] ") for line in lines if workers == 1 or line.startswith(f"[{rank}]")
+                ][-2:] == last
 
 
 def test_the_goal_ends_the_search_early(katib):
