@@ -231,3 +231,16 @@ def test_dry_run_without_a_cluster_shows_what_katib_would_get(katib, tmp_path, m
     header = offline.splitlines()[:3]
     assert header[0].startswith("# offline dry run: no cluster configured") and "Katib v0.19" in header[2]
     assert offline.split("\n", 3)[3] == online  # what Katib on the emulator would get
+
+
+def test_grid_on_katib_runs_every_point_once(katib):
+    cell = "loss = abs(x - 0.5) + (1 if opt == 'sgd' else 0)\nprint(f'loss={loss}')"
+    with FakeKatib(katib, seed=3) as fake:
+        experiment = api.tune(cell, params=["x=uniform(0,1,0.5)", "opt=choice(adam,sgd)"], objective="loss",
+                              trials=6, parallel=3, algorithm="grid", name="grid", backend="kubernetes", user_ns={},
+                              kind="job")
+    assert fake.errors == []
+    status = experiment.status()
+    points = sorted((float(t.params["x"]), t.params["opt"]) for t in status.trials)
+    assert points == [(x, opt) for x in (0.0, 0.5, 1.0) for opt in ("adam", "sgd")]
+    assert experiment.best.params == {"x": 0.5, "opt": "adam"} and experiment.best.objective == 0.0
