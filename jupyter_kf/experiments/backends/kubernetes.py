@@ -223,8 +223,8 @@ class KatibExperiments:
             trials.setdefault(trial["metadata"]["labels"][EXPERIMENT_LABEL], []).append(trial)
         found = [status_of(b, trials.get(b["metadata"]["name"], [])) for b in listed.get("items", [])]
         names = {s.name for s in found}
-        root = self.folder("x").parent
-        for path in sorted(root.glob("*/status.json")) if root.exists() else []:
+        root = config.state_root() / "katib" / namespace  # searches stopped here, gone from the cluster
+        for path in sorted(root.glob("*/status.json")):
             if path.parent.name not in names:
                 found.append(ExperimentStatus.from_dict(json.loads(path.read_text())["status"]))
         return sorted(found, key=lambda s: -(s.created or 0))
