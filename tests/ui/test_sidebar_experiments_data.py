@@ -204,3 +204,20 @@ def test_volumes_on_a_cluster_with_size_mounts_and_delete(kf_cluster, kubeconfig
     dialog.get_by_role("button", name="Delete", exact=True).click()
     expect(theirs).to_have_count(0, timeout=20_000)
     assert kf_cluster.list_objects("", "v1", "persistentvolumeclaims", "default") == []
+
+
+def test_the_notifications_setting_also_silences_searches(start_lab, page, tmp_path):
+    from tests.ui.test_progress_and_notifications import looks
+
+    base, token = start_lab(user_settings={"jupyter-kf:plugin": {"notifications": False}})
+    panel = open_panel(page, base, token)
+    wait_for_looks(page, 1)
+    open_gate = tmp_path  # exists: the trials end at once
+    search = experiments.tune(gated(open_gate), params=["x=int(1,2)"], objective="loss", trials=2, parallel=2,
+                              algorithm="grid", name="ui-quiet", backend="local", user_ns={})
+    assert search.status().phase == "Succeeded"
+    expect(item(panel, "experiment", "ui-quiet").locator(".jp-KFPanel-badge")).to_have_attribute(
+        "data-phase", "Succeeded", timeout=20_000)
+    seen = looks(page)
+    wait_for_looks(page, seen + 2)  # two looks after the search had ended: either would have announced it
+    expect(page.locator(".Toastify__toast", has_text="ui-quiet")).to_have_count(0)
