@@ -90,3 +90,77 @@ def test_custom_resources_refuse_protobuf_and_do_not_list_it(k8s_emulator, k8s_a
     assert error_body(err.value)["message"] == ("the body of the request was in an unknown format - accepted media "
                                                 "types include: application/json, application/yaml")
     assert json.dumps(error_body(err.value)).count("protobuf") == 0
+
+
+def _table(proc) -> list[list[str]]:
+    """kubectl's column output split into cells (columns are separated by at least two spaces)."""
+    import re
+
+    return [re.split(r"\s{2,}", line.strip()) for line in proc.stdout.strip().splitlines()]
+
+
+def test_get_prints_crd_printer_columns(kubectl, k8s_emulator):
+    """The server converts to a Table with each CRD's additionalPrinterColumns: TrainJob STATE from its last
+    condition, InferenceService URL and READY from status; kubectl only lays them out."""
+    k8s_emulator.create_object({"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob",
+                                "metadata": {"name": "mnist", "namespace": "default"},
+                                "spec": {"runtimeRef": {"name": "torch-distributed"}}})
+    k8s_emulator.set_condition("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "mnist", "Complete",
+                               reason="JobSetCompleted", message="done")
+    k8s_emulator.create_object({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+                                "metadata": {"name": "iris", "namespace": "default"},
+                                "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"},
+                                                                 "storageUri": "gs://kfserving-examples/iris"}}}})
+    k8s_emulator.set_status("serving.kserve.io", "v1beta1", "inferenceservices", "default", "iris",
+                            {"url": "http://iris.default.example.com",
+                             "conditions": [{"type": "PredictorReady", "status": "True"},
+                                            {"type": "Ready", "status": "True"}]})
+
+    rows = _table(kubectl("get", "trainjobs"))
+    assert rows[0] == ["NAME", "STATE", "AGE"]
+    assert rows[1][:2] == ["mnist", "Complete"]
+    rows = _table(kubectl("get", "inferenceservices"))
+    assert rows[0][:3] == ["NAME", "URL", "READY"]
+    assert rows[1][:3] == ["iris", "http://iris.default.example.com", "True"]
+    table = k8s_emulator.requests_matching(verb="list", resource="inferenceservices")[-1]
+    assert table.status == 200
+
+
+def test_get_prints_builtin_columns_for_pods_and_jobs(kubectl, k8s_emulator):
+    k8s_emulator.make_pod("default", "trainer-0", phase="Running")
+    k8s_emulator.make_pod("default", "trainer-1", phase="Pending")
+    k8s_emulator.set_container_waiting("default", "trainer-1", "ImagePullBackOff", "Back-off pulling image")
+    rows = _table(kubectl("get", "pods"))
+    assert rows[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert rows[1][:4] == ["trainer-0", "1/1", "Running", "0"]
+    assert rows[2][:4] == ["trainer-1", "0/1", "ImagePullBackOff", "0"]
+    wide = _table(kubectl("get", "pods", "-o", "wide"))
+    assert wide[0][5:7] == ["IP", "NODE"] and wide[1][6] == "emulator-node"
+
+    kubectl("create", "job", "once", "--image=busybox:1.36", "--", "true")
+    rows = _table(kubectl("get", "jobs"))
+    assert rows[0] == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    assert rows[1][:3] == ["once", "Running", "0/1"]
+    k8s_emulator.set_condition("batch", "v1", "jobs", "default", "once", "Complete")
+    assert _table(kubectl("get", "job", "once"))[1][:2] == ["once", "Complete"]
+
+
+def test_deprecated_crd_version_warns_on_every_request(kubectl, k8s_emulator):
+    """apiextensions answers requests to a deprecated version with ``Warning: 299 - "..."``, which kubectl prints;
+    without its own deprecationWarning the text names the newest served version to use instead."""
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    k8s_emulator.install_crd({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema},
+                              {"name": "v1beta1", "served": True, "storage": False, "deprecated": True,
+                               "schema": schema},
+                              {"name": "v1alpha1", "served": True, "storage": False, "deprecated": True,
+                               "deprecationWarning": "example.com/v1alpha1 Widget is gone in 2.0", "schema": schema}]}})
+    proc = kubectl("get", "widgets.v1beta1.example.com")
+    assert "Warning: example.com/v1beta1 Widget is deprecated; use example.com/v1 Widget" in proc.stderr
+    proc = kubectl("get", "widgets.v1alpha1.example.com")
+    assert "Warning: example.com/v1alpha1 Widget is gone in 2.0" in proc.stderr
+    assert "Warning" not in kubectl("get", "widgets.v1.example.com").stderr

@@ -13,7 +13,7 @@ from typing import Callable
 
 import yaml
 
-from tests.support.k8s_emulator import builtin_schemas, crds, defaults, proto, validation, webhooks
+from tests.support.k8s_emulator import builtin_schemas, crds, defaults, proto, tables, validation, webhooks
 from tests.support.k8s_emulator import logs as podlogs
 from tests.support.k8s_emulator import watch as watching
 from tests.support.k8s_emulator.deletion import POLICIES, Deleter
@@ -79,6 +79,15 @@ def _warning_headers(warnings: list[str]) -> dict:
     return {"Warning": [f"299 - {json.dumps(w)}" for w in warnings]} if warnings else {}
 
 
+def _with_deprecation(headers: dict, resource: Resource) -> dict:
+    """Every request to a deprecated CRD version carries its ``Warning: 299 - "..."``, as apiextensions sends."""
+    if not resource.deprecation_warning:
+        return headers
+    existing = headers.get("Warning") or []
+    existing = existing if isinstance(existing, list) else [existing]
+    return {**headers, "Warning": [f"299 - {json.dumps(resource.deprecation_warning)}"] + existing}
+
+
 class Api:
     def __init__(self, store: Store, registry: Registry, logs: LogStore, rbac: Rbac,
                  stopping: Callable[[], bool], bookmark_interval: Callable[[], float]):
@@ -117,7 +126,13 @@ class Api:
         handler = {"get": self.get, "list": self.list, "watch": self.watch, "create": self.create,
                    "update": self.update, "patch": self.patch, "delete": self.delete,
                    "deletecollection": self.delete_collection}[info.verb]
-        return handler(req, resource)
+        try:
+            response = handler(req, resource)
+        except ApiError as e:
+            e.headers = _with_deprecation(e.headers, resource)
+            raise
+        response.headers = _with_deprecation(response.headers, resource)
+        return response
 
     # -- helpers --------------------------------------------------------------------------------------
     @staticmethod
@@ -172,6 +187,9 @@ class Api:
     # -- reads ----------------------------------------------------------------------------------------
     def get(self, req: Request, resource: Resource) -> Response:
         obj = self._existing(resource, self._ns(req, resource), req.info.name)
+        table = tables.wants_table(req.headers.get("Accept"))
+        if table:
+            return Response(200, tables.to_table(resource, [resource.served(obj)], table, req.query, None))
         return Response(200, resource.served(obj))
 
     def _selectors(self, req: Request, resource: Resource) -> tuple[LabelSelector, FieldSelector]:
@@ -206,6 +224,10 @@ class Api:
             meta["continue"] = self._encode_continue(rv, _sort_key(selected[-1]))
             if not labels and not fields:
                 meta["remainingItemCount"] = rest
+        table = tables.wants_table(req.headers.get("Accept"))
+        if table:
+            return Response(200, tables.to_table(resource, [resource.served(o) for o in selected], table, req.query,
+                                                 meta))
         strip = not resource.is_custom  # typed lists carry no apiVersion/kind per item
         out = [{k: v for k, v in o.items() if k not in ("apiVersion", "kind")} if strip else resource.served(o)
                for o in selected]

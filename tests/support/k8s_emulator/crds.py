@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from tests.support.k8s_emulator.patch import json_patch
-from tests.support.k8s_emulator.resources import Resource
+from tests.support.k8s_emulator.resources import Resource, version_priority
 from tests.support.k8s_emulator.schema import FieldError
 
 CRDS_ENV = "JUPYTER_KF_CRDS_DIR"
@@ -151,8 +151,23 @@ def crd_resources(crd: dict) -> list[Resource]:
             schema=(v.get("schema") or {}).get("openAPIV3Schema") or {"type": "object",
                                                                      "x-kubernetes-preserve-unknown-fields": True},
             selectable_fields=tuple(f["jsonPath"].lstrip(".") for f in v.get("selectableFields") or ()),
-            storage_version=storage))
+            storage_version=storage, printer_columns=tuple(v.get("additionalPrinterColumns") or ()),
+            deprecation_warning=_deprecation(spec, names, v), scale=(v.get("subresources") or {}).get("scale")))
     return out
+
+
+def _deprecation(spec: dict, names: dict, version: dict) -> str | None:
+    """The Warning a deprecated version's requests get: its own text, else apiextensions' default."""
+    if not version.get("deprecated"):
+        return None
+    if version.get("deprecationWarning"):
+        return version["deprecationWarning"]
+    message = f"{spec['group']}/{version['name']} {names['kind']} is deprecated"
+    newer = [v["name"] for v in spec["versions"] if v.get("served", True) and not v.get("deprecated")
+             and version_priority(v["name"]) > version_priority(version["name"])]
+    if newer:
+        message += f"; use {spec['group']}/{max(newer, key=version_priority)} {names['kind']}"
+    return message
 
 
 def established_status(crd: dict) -> dict:

@@ -34,6 +34,9 @@ class Resource:
     schema: dict | None = field(default=None, repr=False)  # served version's openAPIV3Schema
     selectable_fields: tuple = ()         # CRD spec.versions[].selectableFields jsonPaths
     storage_version: str = ""
+    printer_columns: tuple = field(default=(), repr=False)  # CRD additionalPrinterColumns (dicts)
+    deprecation_warning: str | None = None  # a deprecated CRD version's Warning text
+    scale: dict | None = field(default=None, repr=False)  # CRD subresources.scale (specReplicasPath...)
 
     @property
     def key(self) -> tuple:
