@@ -20,6 +20,8 @@ TRIAL_RESOURCES = {("TrainJob", "trainer.kubeflow.org"), ("Job", "batch"), ("TFJ
 INJECTION_LABEL = "katib.kubeflow.org/metrics-collector-injection"
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?")
 _PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]*)\}")
+_SHELL_SAFE = re.compile(r"^[\w@%+=:,./-]*$")  # words that mean the same joined unquoted into sh -c
+WRAPPING_COLLECTORS = {"StdOut", "File", "TensorFlowEvent"}  # the pod webhook rewrites the primary command
 _META = re.compile(r"^\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Labels\[.+\]|Annotations\[.+\])\}$")
 
 
@@ -202,7 +204,9 @@ def _template(spec: dict) -> list[str]:
     out += [f"${{trialParameters.{n}}} is used but not declared" for n in sorted(used - set(names))]
     out += [f"{path} is only a placeholder: Katib substitutes text, so it becomes a string there"
             for path in _whole_placeholders(job, "trialSpec")]
-    return out + _job(job, template)
+    collector = ((spec.get("metricsCollectorSpec") or {}).get("collector") or {}).get("kind", "StdOut")
+    wrapped = _wrapped_command(job, template.get("primaryContainerName")) if collector in WRAPPING_COLLECTORS else []
+    return out + _job(job, template) + wrapped
 
 
 def _whole_placeholders(node, path: str) -> list[str]:
@@ -244,4 +248,27 @@ def _job(job: dict, template: dict) -> list[str]:
         containers = {primary}
     if primary not in containers:
         out.append(f"primaryContainerName {primary!r} is not a container of the {kind}")
+    return out
+
+
+def _wrapped_command(job: dict, primary: str) -> list[str]:
+    """Katib's StdOut collector joins the primary container's command and args with spaces, unquoted, into
+    ``sh -c`` (katib.md §0.7): a word with spaces or shell characters would change meaning."""
+    spec = job.get("spec") or {}
+    if job.get("kind") == "TrainJob":
+        found = [spec.get("trainer") or {}]
+    else:
+        templates = ([r.get("template") or {} for r in (spec.get("pytorchReplicaSpecs") or {}).values()]
+                     if job.get("kind") == "PyTorchJob" else [spec.get("template") or {}])
+        found = [c for t in templates for c in (t.get("spec") or {}).get("containers") or []
+                 if c.get("name") == primary]
+    out = []
+    for container in found:
+        words = [*(container.get("command") or []), *(container.get("args") or [])]
+        if words[:1] in (["sh"], ["bash"]) and words[1:2] == ["-c"]:
+            continue  # kept as the shell's: the script is meant for sh -c already
+        bad = [w for w in words if not _SHELL_SAFE.match(_PLACEHOLDER.sub("value", w))]
+        if bad:
+            out.append(f"the {primary} container's command word {bad[0]!r} has spaces or shell characters: Katib's "
+                       "StdOut collector joins the command unquoted into sh -c, which would change its meaning")
     return out

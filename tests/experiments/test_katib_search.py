@@ -244,3 +244,26 @@ def test_grid_on_katib_runs_every_point_once(katib):
     points = sorted((float(t.params["x"]), t.params["opt"]) for t in status.trials)
     assert points == [(x, opt) for x in (0.0, 0.5, 1.0) for opt in ("adam", "sgd")]
     assert experiment.best.params == {"x": 0.5, "opt": "adam"} and experiment.best.objective == 0.0
+
+
+def test_a_command_word_the_collector_would_split_is_refused():
+    from jupyter_kf.experiments.manifests import experiment_from_plan
+    from jupyter_kf.experiments.spec import ExperimentSpec
+    from jupyter_kf.experiments.webhook_rules import problems
+    from jupyter_kf.training.manifests import TrainPlan
+    from jupyter_kf.training.spec import TrainSpec
+
+    spec = ExperimentSpec.create(name="words", params=["x=uniform(0,1)"], objective="loss", trials=2, parallel=1)
+    plan = TrainPlan(spec=TrainSpec.create(name="words"), namespace="default", image="python:3.11-slim",
+                     bundle="kf-bundle-words")
+    for kind in ("job", "trainjob", "pytorchjob"):
+        body = experiment_from_plan(spec, plan, kind)
+        assert problems(body) == []
+        job = body["spec"]["trialTemplate"]["trialSpec"]
+        container = job["spec"]["trainer"] if kind == "trainjob" else (
+            job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0] if kind == "pytorchjob"
+            else job["spec"]["template"]["spec"]["containers"][0])
+        container["command"] = [*container["command"], "/data/my folder"]
+        assert any("'/data/my folder'" in p and "unquoted" in p for p in problems(body)), (kind, problems(body))
+        container["command"] = ["sh", "-c", "python -u run.py > out.txt"]
+        assert problems(body) == []
