@@ -15,6 +15,7 @@ import {
   streamLogs
 } from './request';
 import { jobEvents } from './jobEvents';
+import { setKnownSearches, trialOf } from './searches';
 
 /** Phases after which a job or run changes no more. */
 const ENDED = new Set(['Succeeded', 'Failed', 'Cancelled', 'Error']);
@@ -83,7 +84,7 @@ export class OutcomeNotifier {
     ]);
     const enabled = this._options.enabled();
     if (searches.status === 'fulfilled') {
-      this._searches = searches.value.map(search => search.name);
+      setKnownSearches(searches.value.map(search => search.name));
     }
     if (jobs.status === 'fulfilled' && jobs.value) {
       this._considerJobs(jobs.value, where, enabled);
@@ -109,17 +110,8 @@ export class OutcomeNotifier {
   private _considerJobs(jobs: IJob[], where: IWhere, enabled: boolean): void {
     for (const job of jobs.filter(j => !j.pipeline)) {
       // A search's trials are announced once, by the search: not one toast a trial.
-      this._consider(Private.job(job), where, enabled && !this._isTrial(job));
+      this._consider(Private.job(job), where, enabled && !trialOf(job.name));
     }
-  }
-
-  /** A trial's job: `<search>-007` (a local search) or `<search>-x7k2m9qa` (Katib). */
-  private _isTrial(job: IJob): boolean {
-    return this._searches.some(
-      search =>
-        job.name.startsWith(`${search}-`) &&
-        /^(\d{3,}|[a-z0-9]{8})$/.test(job.name.slice(search.length + 1))
-    );
   }
 
   private _consider(outcome: IOutcome, where: IWhere, enabled: boolean): void {
@@ -200,7 +192,6 @@ export class OutcomeNotifier {
   private readonly _phases = new Map<string, string>();
   private _baseline = false;
   private _looks = 0;
-  private _searches: string[] = [];
 }
 
 export namespace OutcomeNotifier {

@@ -64,6 +64,8 @@ def test_experiments_progress_best_value_trials_stop_delete_and_notification(lab
     toast = page.locator(".Toastify__toast", has_text="Search ui-grid")
     expect(toast).to_contain_text("Search ui-grid succeeded: 5/5 trials, best loss = 0 (x=2)", timeout=15_000)
     expect(page.locator(".Toastify__toast", has_text="Job ui-grid-")).to_have_count(0)  # its trials: no toast each
+    # Its trials are jobs too: the Jobs section says whose.
+    expect(item(panel, "job", "ui-grid-000").locator(".jp-KFPanel-message")).to_have_text("trial of experiment ui-grid")
     experiments_section = section(panel, "experiments")
     experiments_section.scroll_into_view_if_needed()
     shot = screenshots / "sidebar-experiments.png"

@@ -9,6 +9,7 @@ import {
   deleteExperiment,
   listExperiments
 } from '../request';
+import { setKnownSearches } from '../searches';
 import { describeWhere } from './format';
 import { confirmLoss } from './forms';
 import { IAction, IRowView } from './row';
@@ -23,8 +24,10 @@ export class ExperimentsSection extends Section<IExperiment> {
     super(panel, 'experiments', 'Experiments', 'experiment');
   }
 
-  protected fetch(where: IWhere): Promise<IExperiment[]> {
-    return listExperiments(this.settings, where);
+  protected async fetch(where: IWhere): Promise<IExperiment[]> {
+    const searches = await listExperiments(this.settings, where);
+    setKnownSearches(searches.map(search => search.name));
+    return searches;
   }
 
   protected emptyState(): (string | Node)[] {

@@ -2,6 +2,7 @@ import { el } from '../dom';
 import { FINAL_PHASES, IJobEvent, jobEvents } from '../jobEvents';
 import { progressNode } from '../progress';
 import { trainInKernel } from '../notebookBridge';
+import { trialOf } from '../searches';
 import {
   ACTIVE_PHASES,
   IJob,
@@ -132,6 +133,10 @@ export class JobsSection extends Section<IJob> {
     let message = job.message ?? '';
     if (job.pipeline) {
       message = `step ${job.pipeline.step} of pipeline run ${job.pipeline.run}${message ? ` · ${message}` : ''}`;
+    }
+    const search = trialOf(name);
+    if (search) {
+      message = `trial of experiment ${search}${message ? ` · ${message}` : ''}`;
     }
     return {
       key: name,
