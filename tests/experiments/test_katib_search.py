@@ -1,6 +1,8 @@
 """A search on the emulator with Katib installed: the fake Katib makes Trials and their jobs, the fake kubelet
 runs our runner for each, the collector reads the ``name=value`` lines; jupyter_kf follows the Experiment and
 brings the best trial back."""
+import re
+
 import pytest
 from kubernetes import client
 
@@ -267,3 +269,45 @@ def test_a_command_word_the_collector_would_split_is_refused():
         assert any("'/data/my folder'" in p and "unquoted" in p for p in problems(body)), (kind, problems(body))
         container["command"] = ["sh", "-c", "python -u run.py > out.txt"]
         assert problems(body) == []
+
+
+def test_the_fake_katib_writes_katibs_status_shapes(katib):
+    """What jupyter_kf reads is what Katib v0.19's controllers write (status_util.go, trial_controller_util.go)."""
+    with FakeKatib(katib, seed=3) as fake:
+        api.tune(QUADRATIC, params=["x=uniform(-2,2)", "k=int(0,1)"], objective="loss", trials=2, parallel=1,
+                 algorithm="random", name="shapes", backend="kubernetes", user_ns={}, kind="job")
+    assert fake.errors == []
+    experiment = katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", "shapes")
+    conditions = [(c["type"], c["status"], c["reason"], c["message"]) for c in experiment["status"]["conditions"]]
+    assert conditions == [
+        ("Created", "True", "ExperimentCreated", "Experiment is created"),
+        ("Running", "False", "ExperimentRunning", "Experiment is running"),
+        ("Succeeded", "True", "ExperimentMaxTrialsReached", "Experiment has succeeded because max trial count has reached")]
+    st = experiment["status"]
+    assert (st["trials"], st["trialsSucceeded"], st["trialsFailed"], st["trialsRunning"], st["trialsPending"]) == (
+        2, 2, 0, 0, 0)
+    assert sorted(st["succeededTrialList"]) == sorted(t["metadata"]["name"] for t in trials_of(katib, "shapes"))
+    assert "runningTrialList" not in st and st["startTime"] and st["completionTime"]
+    for trial in trials_of(katib, "shapes"):
+        name = trial["metadata"]["name"]
+        assert re.fullmatch(r"shapes-[bcdfghjklmnpqrstvwxz2456789]{8}", name)
+        assert trial["metadata"]["ownerReferences"][0]["kind"] == "Experiment" and \
+            trial["metadata"]["ownerReferences"][0]["controller"] is True
+        assert trial["metadata"]["labels"]["katib.kubeflow.org/experiment"] == "shapes"
+        assert [(c["type"], c["status"], c["reason"]) for c in trial["status"]["conditions"]] == [
+            ("Created", "True", "TrialCreated"), ("Running", "False", "TrialRunning"),
+            ("Succeeded", "True", "TrialSucceeded. Job reason: JobCompleted")]
+        metric = trial["status"]["observation"]["metrics"][0]
+        assert metric["name"] == "loss" and float(metric["max"]) == float(metric["min"]) + 1  # epoch 1 printed loss+1
+        job = katib.get_object("batch", "v1", "jobs", "default", name)
+        assert job["metadata"]["ownerReferences"][0] == {**job["metadata"]["ownerReferences"][0], "kind": "Trial",
+                                                         "name": name, "uid": trial["metadata"]["uid"]}
+        assert job["metadata"]["labels"]["jupyter-kf.io/job"] == name
+        env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        values = {a["name"]: a["value"] for a in trial["spec"]["parameterAssignments"]}
+        assert env["KF_PARAM_x"] == values["x"] and env["KF_PARAM_k"] == values["k"] and env["KF_JOB_NAME"] == name
+    best = st["currentOptimalTrial"]
+    chosen = min(trials_of(katib, "shapes"), key=lambda t: float(t["status"]["observation"]["metrics"][0]["min"]))
+    assert best["bestTrialName"] == chosen["metadata"]["name"]
+    assert best["parameterAssignments"] == chosen["spec"]["parameterAssignments"]
+    assert best["observation"] == chosen["status"]["observation"]
