@@ -164,3 +164,43 @@ def test_deprecated_crd_version_warns_on_every_request(kubectl, k8s_emulator):
     proc = kubectl("get", "widgets.v1alpha1.example.com")
     assert "Warning: example.com/v1alpha1 Widget is gone in 2.0" in proc.stderr
     assert "Warning" not in kubectl("get", "widgets.v1.example.com").stderr
+
+
+def test_scale_writes_through_the_scale_subresource(kubectl, k8s_emulator, k8s_api_client):
+    """kubectl scale PATCHes ``<kind>/scale``: a Deployment's spec.replicas, a PyTorchJob's CRD specReplicasPath
+    (its Worker replicas); a negative count gets the real 422."""
+    from kubernetes.client.exceptions import ApiException
+
+    from tests.support.k8s_emulator.testing import error_body, raw
+
+    kubectl("create", "deployment", "web", "--image=nginx:1.27")
+    assert kubectl("scale", "deployment", "web", "--replicas=3").stdout.strip() == "deployment.apps/web scaled"
+    web = k8s_emulator.get_object("apps", "v1", "deployments", "default", "web")
+    assert (web["spec"]["replicas"], web["metadata"]["generation"]) == (3, 2)
+    scale = raw(k8s_api_client, "GET", "/apis/apps/v1/namespaces/default/deployments/web/scale")
+    assert (scale["kind"], scale["spec"], scale["status"]["selector"]) == ("Scale", {"replicas": 3}, "app=web")
+
+    container = {"name": "pytorch", "image": "busybox:1.36"}
+    replica = {"replicas": 1, "template": {"spec": {"containers": [container]}}}
+    k8s_emulator.create_object({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+                                "metadata": {"name": "ddp", "namespace": "default"},
+                                "spec": {"pytorchReplicaSpecs": {"Master": replica, "Worker": replica}}})
+    assert kubectl("scale", "pytorchjob", "ddp", "--replicas=4").stdout.strip() == "pytorchjob.kubeflow.org/ddp scaled"
+    job = k8s_emulator.get_object("kubeflow.org", "v1", "pytorchjobs", "default", "ddp")
+    assert (job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"],
+            job["spec"]["pytorchReplicaSpecs"]["Master"]["replicas"]) == (4, 1)
+
+    with pytest.raises(ApiException) as err:
+        raw(k8s_api_client, "PATCH", "/apis/apps/v1/namespaces/default/deployments/web/scale",
+            body={"spec": {"replicas": -1}}, content_type="application/merge-patch+json")
+    assert (err.value.status, error_body(err.value)["message"]) == (
+        422, 'Scale.autoscaling "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0')
+
+
+def test_discovery_advertises_only_served_subresources(k8s_emulator, k8s_api_client):
+    from tests.support.k8s_emulator.testing import raw
+
+    names = {r["name"] for r in raw(k8s_api_client, "GET", "/apis/apps/v1")["resources"]}
+    assert {"deployments/scale", "deployments/status", "statefulsets/scale"} <= names
+    for sub in ("pods/exec", "pods/attach", "pods/portforward", "pods/eviction"):
+        assert sub not in {r["name"] for r in raw(k8s_api_client, "GET", "/api/v1")["resources"]}

@@ -13,7 +13,7 @@ from typing import Callable
 
 import yaml
 
-from tests.support.k8s_emulator import builtin_schemas, crds, defaults, proto, tables, validation, webhooks
+from tests.support.k8s_emulator import builtin_schemas, crds, defaults, proto, scaling, tables, validation, webhooks
 from tests.support.k8s_emulator import logs as podlogs
 from tests.support.k8s_emulator import watch as watching
 from tests.support.k8s_emulator.deletion import POLICIES, Deleter
@@ -123,6 +123,8 @@ class Api:
             return self.access_review(req)
         if sub == "log":
             return self.pod_log(req, resource)
+        if sub == "scale":
+            return self.scale(req, resource)
         handler = {"get": self.get, "list": self.list, "watch": self.watch, "create": self.create,
                    "update": self.update, "patch": self.patch, "delete": self.delete,
                    "deletecollection": self.delete_collection}[info.verb]
@@ -549,6 +551,51 @@ class Api:
             stream = podlogs.follow(self.store, self.logs, namespace, name, container, opts, self.stopping)
             return Response(200, content_type="text/plain", stream=stream)
         return Response(200, podlogs.render(lines, opts), content_type="text/plain")
+
+    def scale(self, req: Request, resource: Resource) -> Response:
+        """GET, PUT or PATCH of an autoscaling/v1 Scale: the replica count lives in the parent object."""
+        namespace, name = self._ns(req, resource), req.info.name
+        with self.store.cond:
+            obj = self._existing(resource, namespace, name)
+            current = scaling.to_scale(resource, obj)
+            if req.info.verb == "get":
+                return Response(200, current)
+            if req.info.verb == "update":
+                wanted = self._parse_body(req)
+                if not isinstance(wanted, dict):
+                    raise bad_request("the object provided is unrecognized (must be of type Scale)")
+            else:
+                wanted = self._patch_scale(req, current)
+            rv = (wanted.get("metadata") or {}).get("resourceVersion")
+            if rv and rv != obj["metadata"]["resourceVersion"]:
+                raise conflict(resource.plural, resource.group, name, STALE_OBJECT)
+            updated = scaling.apply_scale(resource, obj, wanted)
+            if _spec_part(updated) == _spec_part(obj):
+                return Response(200, current)
+            if resource.has_generation:
+                updated["metadata"]["generation"] = obj["metadata"].get("generation", 0) + 1
+            if req.query.get("dryRun") == "All":
+                return Response(200, scaling.to_scale(resource, updated))
+            stored = self.store.put(resource.key, updated)
+            return Response(200, scaling.to_scale(resource, stored))
+
+    @staticmethod
+    def _patch_scale(req: Request, current: dict) -> dict:
+        ctype = req.content_type
+        if ctype not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH):
+            raise unsupported_media_type(ctype, [JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH])
+        try:
+            doc = json.loads(req.body.decode("utf-8", "replace"))
+            if ctype == JSON_PATCH:
+                return json_patch(current, doc)
+            if not isinstance(doc, dict):
+                raise bad_request(f"json: cannot unmarshal {type(doc).__name__} into Go value of type "
+                                  "map[string]interface {}")
+            return merge_patch(current, doc)  # a Scale has no lists: strategic merge is a merge patch
+        except ValueError as e:
+            raise bad_request(f"error decoding patch: {e}")
+        except PatchError as e:
+            raise bad_request(e.message)
 
     def access_review(self, req: Request) -> Response:
         body = self._parse_body(req)
