@@ -10,7 +10,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -56,7 +55,7 @@ def _view(manifest: Manifest, **extra) -> DataVersion:
                        source=manifest.source, producer=manifest.producer, **extra)
 
 
-def put(name: str, data, *, format: str | None = None) -> DataVersion:  # noqa: A002 - the user's word
+def put(name: str, data, *, format: str | None = None, progress=None) -> DataVersion:  # noqa: A002 - the user's word
     """Store ``data`` as the next version of dataset ``name``; the same content as the latest makes none.
 
     Args:
@@ -64,6 +63,7 @@ def put(name: str, data, *, format: str | None = None) -> DataVersion:  # noqa: 
         data: a folder or file path (str or Path), a pandas DataFrame (Parquet when pyarrow is installed,
             else pickle), a numpy ndarray (.npy), or plain data (dicts, lists, numbers, strings: JSON).
         format: force ``pickle`` for a value (e.g. a DataFrame when Parquet would lose something).
+        progress: called as ``progress(done_bytes, total_bytes)`` while files are hashed and sent.
     Returns:
         The version made (``unchanged`` True when the content was already the latest version).
     Raises:
@@ -85,7 +85,7 @@ def put(name: str, data, *, format: str | None = None) -> DataVersion:  # noqa: 
         extra = {}
     with store.lock(exclusive=False):
         if files is not None:
-            entries, new = _add_files(store, files)
+            entries, new = _add_files(store, files, _known(store, name), progress, name)
         else:
             digest, size, fresh = store.add_written(writer)
             entries, new = {OBJECT_FILES[fmt]: (digest, size)}, int(fresh)
@@ -139,18 +139,39 @@ def _listed_files(path: Path, given: str) -> tuple[dict, str]:
     return files, str(path.resolve())
 
 
-def _add_files(store: LocalStore, files: dict) -> tuple[dict, int]:
-    """Store every file, several at once (hashing releases the GIL: a put runs at the speed of all the cores)."""
+def _known(store: LocalStore, name: str) -> frozenset:
+    """Contents the store surely holds: the latest version's (a put of a changed folder sends only the rest)."""
+    latest = store.versions(name)[-1:]
+    return frozenset(d for d, _ in latest[0].files.values()) if latest else frozenset()
+
+
+def _add_files(store: LocalStore, files: dict, known=frozenset(), progress=None, name: str = "") -> tuple[dict, int]:
+    """Store every file, several at once (hashing releases the GIL; uploads wait on the network). A failure
+    leaves no version: what was stored stays, so the same put run again sends only the rest."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
+
+    total = sum(f.stat().st_size for f in files.values())
+    done, lock = [0], threading.Lock()
+
+    def tick(size: int) -> None:
+        with lock:
+            done[0] += size
+            if progress is not None:
+                progress(done[0], total)
 
     def add(item):
         rel, full = item
         try:
-            return rel, store.add_file(full)
-        except OSError as err:
+            return rel, store.add_file(full, known, tick)
+        except FileNotFoundError as err:
             raise CannotStore(f"kf.data.put: cannot read {full}: {err.strerror or err}; nothing was made") from None
+        except (OSError, KfError) as err:
+            raise CannotStore(f"kf.data.put {name}: interrupted ({getattr(err, 'strerror', None) or err}); no version "
+                              f"was made: run the same put again to resume (what is stored is not sent twice)"
+                              ) from None
 
-    workers = min(8, os.cpu_count() or 1, len(files))
+    workers = min(store.workers, len(files))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kf-data-put") as pool:
         added = builtins.list(pool.map(add, files.items()))
     entries = {rel: (digest, size) for rel, (digest, size, _) in added}
@@ -237,10 +258,11 @@ def _resolve_in(store: LocalStore, ref) -> Manifest:
     return versions[-1]
 
 
-def get(ref, dest) -> Path:
+def get(ref, dest, progress=None) -> Path:
     """Copy a version's files into folder ``dest`` (made if missing); refuses to overwrite a different file.
 
-    Returns the folder. Nothing is written when any file would clash."""
+    Returns the folder. Nothing is written when any file would clash. ``progress(done_bytes, total_bytes)``
+    is called as files arrive (several at once from a bucket, each checked against its hash)."""
     manifest = resolve(ref)
     _on_claim(manifest, "%kf_data get")
     store = _store()
@@ -254,15 +276,36 @@ def get(ref, dest) -> Path:
                                 or _sha256(target) != digest):
             raise InvalidSpec(f"%kf_data get: {target} exists and differs from {manifest.name}@{manifest.version}'s "
                               "copy: choose an empty folder, or remove it first; nothing was written")
-    for rel, (digest, _) in manifest.files.items():
-        target = dest / rel
-        if target.exists():
-            continue
+    wanted = [(dest / rel, digest) for rel, (digest, _) in manifest.files.items() if not (dest / rel).exists()]
+    for target, _ in wanted:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.kf-tmp{os.getpid()}")
-        shutil.copyfile(_object(store, manifest, digest), tmp)
-        os.replace(tmp, target)
+    _parallel(store, manifest, [lambda tick, t=t, d=d: store.fetch_to(d, t, tick) for t, d in wanted], progress)
     return dest
+
+
+def _parallel(store: LocalStore, manifest: Manifest, calls: builtins.list, progress=None) -> None:
+    """``call(tick)`` for each, ``store.workers`` at a time; a missing object is one line naming the version."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    total, done, lock = manifest.size, [0], threading.Lock()
+
+    def tick(size: int) -> None:
+        with lock:
+            done[0] += size
+            if progress is not None:
+                progress(done[0], total)
+
+    def run(call):
+        try:
+            call(tick)
+        except FileNotFoundError as err:
+            raise KfError(f"{manifest.name}@{manifest.version} is damaged: {err}; put the data again to repair it"
+                          ) from None
+
+    if calls:
+        with ThreadPoolExecutor(max_workers=min(store.workers, len(calls)), thread_name_prefix="kf-data-get") as pool:
+            builtins.list(pool.map(run, calls))
 
 
 def _sha256(path: Path) -> str:
@@ -291,6 +334,8 @@ def load(ref):
         return _read_value(manifest.format, path)
     from jupyter_kf.datasets.backends.local import view_of
 
+    if hasattr(store, "bucket"):  # bring every file into the cache first, several at once
+        _parallel(store, manifest, [lambda tick, d=d: store.local_object(d) for d, _ in manifest.files.values()])
     folder = view_of(store, manifest)
     return folder / next(iter(manifest.files)) if manifest.extra.get("file") else folder
 

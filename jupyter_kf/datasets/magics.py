@@ -39,8 +39,10 @@ class DataMagics(Magics):
         wanted = len(form.replace("[--force]", "").split())
         if len(rest) != wanted:
             raise InvalidSpec(f"%kf_data {command} takes {form or 'nothing more'}, e.g. {example}")
+        from jupyter_kf.datasets.progress import TransferBar
+
         if command == "put":
-            print(api.put(rest[0], self._data(rest[1])).summary())
+            print(api.put(rest[0], self._data(rest[1]), progress=TransferBar(f"put {rest[0]}")).summary())
             return None
         if command == "list":
             return api.list()
@@ -48,7 +50,7 @@ class DataMagics(Magics):
             return api.show(rest[0])
         if command == "get":
             version = api.resolve(rest[0])
-            folder = api.get(f"{version.name}@{version.version}", rest[1])
+            folder = api.get(f"{version.name}@{version.version}", rest[1], progress=TransferBar(f"get {rest[0]}"))
             print(f"{version.name}@{version.version} copied into {folder}")
             return None
         if command == "load":

@@ -69,6 +69,7 @@ class LocalStore:
     """Datasets on this machine, under the state folder (private: 0700 folders, 0600/0400 files)."""
 
     where = "local"
+    workers = min(8, os.cpu_count() or 1)  # hashing and copying release the GIL: as many as there are cores
 
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root else config.state_root() / "datasets"
@@ -96,10 +97,12 @@ class LocalStore:
             raise FileNotFoundError(f"object sha256:{digest[:12]} is missing from {self.objects}")
         return path
 
-    def add_file(self, path: Path) -> tuple[str, int, bool]:
+    def add_file(self, path: Path, known=frozenset(), progress=None) -> tuple[str, int, bool]:
         """Store one file by content; (sha256, size, whether it was new). Reads it once to hash, copies only if new."""
         hexd, size = _hash(path)
         target = self.object_path(hexd)
+        if progress is not None:
+            progress(size)
         if target.exists():
             return hexd, size, False
         tmp = self._tmp(hexd)
@@ -109,6 +112,17 @@ class LocalStore:
         finally:
             tmp.unlink(missing_ok=True)
         return hexd, size, True
+
+    def fetch_to(self, digest: str, target: Path, progress=None) -> None:
+        """A copy of the object at ``target`` (written whole or not at all)."""
+        tmp = target.with_name(f".{target.name}.kf-tmp{os.getpid()}")
+        try:
+            shutil.copyfile(self.local_object(digest), tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if progress is not None:
+            progress(target.stat().st_size)
 
     def add_written(self, writer) -> tuple[str, int, bool]:
         """Store what ``writer(path)`` writes into a fresh file, by content; (sha256, size, whether it was new)."""

@@ -57,10 +57,10 @@ def test_the_store_is_private_and_read_only(folder, kf_state_dir):
 def test_an_interrupted_put_leaves_no_version_and_resumes(folder, kf_state_dir, monkeypatch):
     real = LocalStore.add_file
 
-    def failing(self, path):
+    def failing(self, path, *args):
         if path.name == "labels.csv":
             raise KeyboardInterrupt
-        return real(self, path)
+        return real(self, path, *args)
 
     monkeypatch.setattr(LocalStore, "add_file", failing)
     with pytest.raises(KeyboardInterrupt):

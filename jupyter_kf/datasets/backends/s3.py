@@ -2,17 +2,18 @@
 
 ``<prefix>/datasets/objects/ab/cdef...`` holds each content once; ``sets/<name>/versions/N.json`` is written
 last, with ``If-None-Match: *``, so a version appears whole or not at all and two writers never share a
-number. Requests are signed with AWS Signature V4 by the standard library (no boto3). What a notebook reads
-is cached under the state folder (private), verified against its hash.
+number. Requests are signed with AWS Signature V4 by the standard library (no boto3). Transfers run many at
+once; a file of 64 MiB or more goes up in parts, and a put run again after an interruption sends only the
+objects and parts the bucket lacks. What a notebook reads is cached under the state folder (private),
+verified against its hash.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import os
-import time
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +25,13 @@ from jupyter_kf.datasets.store import LocalStore, Manifest, _hash
 from jupyter_kf.errors import KfError
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+MULTIPART_AT = 64 * 2**20  # files this large go up in parts
+PART = 16 * 2**20
+
+
+def _tick(progress, size: int) -> None:
+    if progress is not None:
+        progress(size)
 
 
 class StoreError(KfError):
@@ -44,36 +52,22 @@ class S3DataStore(LocalStore):
         self.where = self.uri
 
     # -- requests ---------------------------------------------------------------------------------
-    def request(self, method: str, key: str = "", body: bytes = b"", query: dict | None = None,
-                headers: dict | None = None) -> bytes:
-        access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-        if not (access and secret):
-            raise StoreError(f"no credentials for store {self.uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-        url = urllib.parse.urlsplit(self.endpoint)
-        path = "/" + urllib.parse.quote(f"{self.bucket}/{key}" if key else self.bucket, safe="/-_.~")
-        qs = "&".join(f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(str(v), safe='-_.~')}"
-                      for k, v in sorted((query or {}).items()))
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        digest = hashlib.sha256(body).hexdigest()
-        signed_headers = {"host": url.netloc, "x-amz-content-sha256": digest, "x-amz-date": stamp,
-                          **{k.lower(): v for k, v in (headers or {}).items()}}
-        names = ";".join(sorted(signed_headers))
-        canonical = "\n".join([method, path, qs, *(f"{k}:{signed_headers[k]}" for k in sorted(signed_headers)), "",
-                               names, digest])
-        scope = f"{stamp[:8]}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-        key_bytes = ("AWS4" + secret).encode()
-        for part in (stamp[:8], self.region, "s3", "aws4_request"):
-            key_bytes = hmac.new(key_bytes, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key_bytes, to_sign.encode(), hashlib.sha256).hexdigest()
-        sent = dict(signed_headers, Authorization=f"AWS4-HMAC-SHA256 Credential={access}/{scope}, "
-                                                  f"SignedHeaders={names}, Signature={signature}")
-        sent["Content-Type"] = "application/octet-stream"
-        req = urllib.request.Request(f"{url.scheme}://{url.netloc}{path}" + (f"?{qs}" if qs else ""),
-                                     data=body if method == "PUT" else None, method=method, headers=sent)
+    def _send(self, method: str, key: str, body: bytes, query: dict | None, headers: dict | None,
+              body_sha256: str | None):
+        """A signed request, answered as an open response (the caller reads or streams it)."""
+        from jupyter_kf.datasets import fetch
+
+        url = fetch.object_url({"endpoint": self.endpoint, "bucket": self.bucket}, key, query)
         try:
-            with urllib.request.urlopen(req, timeout=300) as resp:
-                return resp.read()
+            sent = fetch.sign(method, url, self.region, body_sha256 or hashlib.sha256(body).hexdigest(), headers)
+        except fetch.FetchError:
+            raise StoreError(f"no credentials for store {self.uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                             ) from None
+        sent["Content-Type"] = "application/octet-stream"
+        req = urllib.request.Request(url, data=body if method in ("PUT", "POST") else None, method=method,
+                                     headers=sent)
+        try:
+            return urllib.request.urlopen(req, timeout=300)
         except urllib.error.HTTPError as err:
             if err.code in (404, 412):
                 raise
@@ -84,6 +78,11 @@ class S3DataStore(LocalStore):
         except (urllib.error.URLError, OSError) as err:
             raise StoreError(f"store {self.uri} at {self.endpoint} is unreachable: "
                              f"{getattr(err, 'reason', err)}") from None
+
+    def request(self, method: str, key: str = "", body: bytes = b"", query: dict | None = None,
+                headers: dict | None = None, body_sha256: str | None = None) -> bytes:
+        with self._send(method, key, body, query, headers, body_sha256) as resp:
+            return resp.read()
 
     def _exists(self, key: str) -> bool:
         try:
@@ -115,13 +114,61 @@ class S3DataStore(LocalStore):
         return self._key("objects", digest[:2], digest[2:])
 
     # -- objects ----------------------------------------------------------------------------------
-    def add_file(self, path: Path) -> tuple[str, int, bool]:
+    workers = 16  # transfers wait on the network, not on a core
+
+    def add_file(self, path: Path, known=frozenset(), progress=None) -> tuple[str, int, bool]:
+        """Upload one file unless the bucket has its content (``known``: digests it surely has, e.g. the
+        latest version's); a large one in parts, resuming an upload an interrupted put began."""
         hexd, size = _hash(path)
         key = self._object_key(hexd)
-        if self._exists(key):
+        if hexd in known or self._exists(key):
+            _tick(progress, size)
             return hexd, size, False
-        self.request("PUT", key, Path(path).read_bytes())
+        if size >= MULTIPART_AT:
+            self._multipart(Path(path), key, size, progress)
+        else:
+            self.request("PUT", key, Path(path).read_bytes(), body_sha256=hexd)  # the server checks the content
+            _tick(progress, size)
         return hexd, size, True
+
+    def _multipart(self, path: Path, key: str, size: int, progress) -> None:
+        """Parts of PART bytes, several at once; parts an earlier try stored (same MD5) are not sent again."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        upload, stored = self._unfinished(key)
+        if upload is None:
+            root = ET.fromstring(self.request("POST", key, query={"uploads": ""}))
+            upload = root.findtext(f"{NS}UploadId")
+
+        def send(number: int) -> tuple[int, str]:
+            with open(path, "rb") as f:
+                f.seek((number - 1) * PART)
+                chunk = f.read(PART)
+            etag = f'"{hashlib.md5(chunk, usedforsecurity=False).hexdigest()}"'
+            if stored.get(number) != etag:
+                with self._send("PUT", key, chunk, {"partNumber": number, "uploadId": upload}, None,
+                                hashlib.sha256(chunk).hexdigest()) as resp:
+                    etag = resp.headers.get("ETag", etag)
+            _tick(progress, len(chunk))
+            return number, etag
+
+        count = (size + PART - 1) // PART
+        with ThreadPoolExecutor(max_workers=min(self.workers, count), thread_name_prefix="kf-data-part") as pool:
+            parts = list(pool.map(send, range(1, count + 1)))
+        body = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>" for n, e in parts)
+        self.request("POST", key, f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode(),
+                     query={"uploadId": upload})
+
+    def _unfinished(self, key: str) -> tuple[str | None, dict]:
+        """An upload of ``key`` an interrupted put left, and its stored parts' ETags by number."""
+        root = ET.fromstring(self.request("GET", "", query={"uploads": "", "prefix": key}))
+        for found in root.findall(f"{NS}Upload"):
+            if found.findtext(f"{NS}Key") == key:
+                upload = found.findtext(f"{NS}UploadId")
+                listed = ET.fromstring(self.request("GET", key, query={"uploadId": upload}))
+                return upload, {int(p.findtext(f"{NS}PartNumber")): p.findtext(f"{NS}ETag")
+                                for p in listed.findall(f"{NS}Part")}
+        return None, {}
 
     def add_written(self, writer) -> tuple[str, int, bool]:
         tmp = self._tmp("value")
@@ -131,17 +178,33 @@ class S3DataStore(LocalStore):
         finally:
             tmp.unlink(missing_ok=True)
 
+    def fetch_to(self, digest: str, target: Path, progress=None) -> None:
+        """Stream the object into ``target`` (written whole, private, or not at all), checked against its hash."""
+        tmp = target.with_name(f".{target.name}.kf-tmp{os.getpid()}.{threading.get_ident()}")
+        hasher = hashlib.sha256()
+        try:
+            with self._send("GET", self._object_key(digest), b"", None, None, None) as resp, \
+                    config.open_private(tmp, "wb") as f:
+                while chunk := resp.read(1 << 20):
+                    hasher.update(chunk)
+                    f.write(chunk)
+                    _tick(progress, len(chunk))
+            if hasher.hexdigest() != digest:
+                raise StoreError(f"store {self.uri}: object sha256:{digest[:12]} does not match its content "
+                                 f"(sha256:{hasher.hexdigest()[:12]}): put the data again to repair it")
+            os.replace(tmp, target)
+        except urllib.error.HTTPError:
+            raise FileNotFoundError(f"object sha256:{digest[:12]} is missing from {self.uri}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def local_object(self, digest: str) -> Path:
         """The object in the private cache, fetched and checked against its hash when missing."""
         target = self.object_path(digest)
         if target.is_file():
             return target
-        body = self.request("GET", self._object_key(digest))
-        if hashlib.sha256(body).hexdigest() != digest:
-            raise StoreError(f"store {self.uri}: object sha256:{digest[:12]} does not match its content")
         tmp = self._tmp(digest)
-        with config.open_private(tmp, "wb") as f:
-            f.write(body)
+        self.fetch_to(digest, tmp)
         self._place(tmp, target)
         return target
 
