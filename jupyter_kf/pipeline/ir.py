@@ -179,8 +179,76 @@ def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
 
     spec.deployment_spec.update(json_format.MessageToDict(deployment))
     result = json_format.MessageToDict(spec)
+    for group, members in pipeline.groups.items():
+        _nest(result, group.replace("_", "-"), group, [tasks[name] for name in members["steps"]])
     platform_doc = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": platform}}}} if platform else None
     return result, platform_doc
+
+
+def _nest(spec: dict, task: str, name: str, members: list) -> None:
+    """Move a notebook: step's tasks into a sub-DAG component: what crosses its edge becomes its inputs and outputs."""
+    root = spec["root"]["dag"]["tasks"]
+    components = spec["components"]
+    inner = {t: root.pop(t) for t in members}
+    component: dict = {"dag": {"tasks": inner}}
+    outer: dict = {"taskInfo": {"name": name}, "componentRef": {"name": f"comp-{task}"}}
+    ins: dict = {"artifacts": {}, "parameters": {}}
+    definitions: dict = {"artifacts": {}, "parameters": {}}
+    root_params = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+
+    def produced(producer: str, key: str) -> dict:
+        ref = components[root.get(producer, inner.get(producer, {})).get("componentRef", {}).get("name", "")]
+        return ref.get("outputDefinitions", {}).get("artifacts", {}).get(key, {}).get("artifactType", {})
+
+    ups = set()
+    for member in inner.values():
+        for artifact in member.get("inputs", {}).get("artifacts", {}).values():
+            source = artifact.get("taskOutputArtifact", {})
+            if source and source["producerTask"] not in inner:
+                key = source["outputArtifactKey"]
+                if key in ins["artifacts"] and ins["artifacts"][key]["taskOutputArtifact"] != source:
+                    key = f"{key}-{source['producerTask']}"
+                ins["artifacts"][key] = {"taskOutputArtifact": dict(source)}
+                definitions["artifacts"][key] = {"artifactType": produced(source["producerTask"],
+                                                                          source["outputArtifactKey"])}
+                artifact.pop("taskOutputArtifact")
+                artifact["componentInputArtifact"] = key
+        for parameter in member.get("inputs", {}).get("parameters", {}).values():
+            source = parameter.get("componentInputParameter")
+            if source:
+                ins["parameters"][source] = {"componentInputParameter": source}
+                definitions["parameters"][source] = {"parameterType": root_params[source]["parameterType"]}
+        deps = member.get("dependentTasks", [])
+        ups.update(d for d in deps if d not in inner)
+        if deps and any(d in inner for d in deps):
+            member["dependentTasks"] = [d for d in deps if d in inner]
+        elif deps:
+            member.pop("dependentTasks")
+    outputs: dict = {}
+    for other in list(root.values()):
+        for artifact in other.get("inputs", {}).get("artifacts", {}).values():
+            source = artifact.get("taskOutputArtifact", {})
+            if source.get("producerTask") in inner:
+                key = source["outputArtifactKey"]
+                selector = {"producerSubtask": source["producerTask"], "outputArtifactKey": key}
+                if key in outputs and outputs[key]["artifactSelectors"][0] != selector:
+                    key = f"{key}-{source['producerTask']}"
+                outputs[key] = {"artifactSelectors": [selector]}
+                component.setdefault("outputDefinitions", {}).setdefault("artifacts", {})[key] = {
+                    "artifactType": produced(source["producerTask"], source["outputArtifactKey"])}
+                artifact["taskOutputArtifact"] = {"producerTask": task, "outputArtifactKey": key}
+        if any(d in inner for d in other.get("dependentTasks", [])):
+            other["dependentTasks"] = sorted({task if d in inner else d for d in other["dependentTasks"]})
+    if outputs:
+        component["dag"]["outputs"] = {"artifacts": outputs}
+    for kind in ("artifacts", "parameters"):
+        if definitions[kind]:
+            component.setdefault("inputDefinitions", {})[kind] = definitions[kind]
+            outer.setdefault("inputs", {})[kind] = ins[kind]
+    if ups:
+        outer["dependentTasks"] = sorted(ups)
+    components[f"comp-{task}"] = component
+    root[task] = outer
 
 
 def _value(value):

@@ -203,6 +203,54 @@ def run(notebook, *, parameters=None, name: str | None = None, image: str | None
     return result
 
 
+def leaf_tasks(spec: dict) -> dict:
+    """The IR's container tasks with sub-DAGs (notebook: steps) opened: every input traced to a root parameter
+    or to the leaf task that writes it, every dependency to leaf tasks, as if the DAG were flat."""
+    components = spec["components"]
+
+    def is_dag(task):
+        return "dag" in components[task["componentRef"]["name"]]
+
+    def leaves(tasks, name):
+        if not is_dag(tasks[name]):
+            return [name]
+        inner = components[tasks[name]["componentRef"]["name"]]["dag"]["tasks"]
+        return [leaf for sub in inner for leaf in leaves(inner, sub)]
+
+    def output(tasks, name, key):
+        if not is_dag(tasks[name]):
+            return name, key
+        dag = components[tasks[name]["componentRef"]["name"]]["dag"]
+        selector = dag["outputs"]["artifacts"][key]["artifactSelectors"][0]
+        return output(dag["tasks"], selector["producerSubtask"], selector["outputArtifactKey"])
+
+    flat: dict = {}
+
+    def walk(tasks, params, artifacts, inherited):
+        for name, task in tasks.items():
+            inputs = task.get("inputs", {})
+            own_params = {k: params.get(v["componentInputParameter"], v["componentInputParameter"])
+                          for k, v in inputs.get("parameters", {}).items()}
+            own_artifacts = {}
+            for key, value in inputs.get("artifacts", {}).items():
+                if "componentInputArtifact" in value:
+                    own_artifacts[key] = artifacts[value["componentInputArtifact"]]
+                else:
+                    source = value["taskOutputArtifact"]
+                    own_artifacts[key] = output(tasks, source["producerTask"], source["outputArtifactKey"])
+            deps = set(inherited) | {leaf for up in task.get("dependentTasks", []) for leaf in leaves(tasks, up)}
+            if is_dag(task):
+                walk(components[task["componentRef"]["name"]]["dag"]["tasks"], own_params, own_artifacts, deps)
+                continue
+            flat[name] = dict(task, dependentTasks=sorted(deps), inputs={
+                "parameters": {k: {"componentInputParameter": v} for k, v in own_params.items()},
+                "artifacts": {k: {"taskOutputArtifact": {"producerTask": t, "outputArtifactKey": o}}
+                              for k, (t, o) in own_artifacts.items()}})
+
+    walk(spec["root"]["dag"]["tasks"], {}, {}, set())
+    return flat
+
+
 def failure_line(result: PipelineRun) -> str:
     """One line for a run that did not succeed: the first failure, and what it kept from running."""
     failed = [s for s in result.steps.values() if s.phase in ("Failed", "Cancelled")]
@@ -222,7 +270,7 @@ class _LocalRun:
         self.parallel = parallel or max(2, os.cpu_count() or 2)
         self.backend = LocalBackend()
         spec = conversion.spec
-        self.tasks = spec["root"]["dag"]["tasks"]
+        self.tasks = leaf_tasks(spec)
         self.executors = spec["deploymentSpec"]["executors"]
         self.components = spec["components"]
         platform = (conversion.platform or {}).get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {})

@@ -67,6 +67,8 @@ class Step:
     shipped: list = field(default_factory=list)  # [Cell]: imports and definitions carried from earlier steps
     after: list = field(default_factory=list)  # every upstream step, data edges and prev: tags
     modules: list = field(default_factory=list)  # top-level modules the step imports
+    group: str | None = None  # the notebook:NAME step this step belongs to (a nested DAG in the IR)
+    notebook: str | None = None  # set on a notebook:NAME cell's step until it is expanded into the other's steps
     packages: dict = field(default_factory=dict)  # module -> pinned requirement, installed at step start if missing
 
     @property
@@ -103,6 +105,7 @@ class Pipeline:
     host: str | None = None
     mode: str = "tags"  # tags | headings | single
     sequential: bool = False  # every step after the one above it (notebook order), not only after its data
+    groups: dict = field(default_factory=dict)  # notebook:NAME step -> {"notebook": path, "cell": n, "steps": [...]}
     warnings: list = field(default_factory=list)
     source: str = ""  # the notebook's path, when read from a file
     python: str = ""  # major.minor of the Python that converted it

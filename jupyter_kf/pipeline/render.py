@@ -18,6 +18,8 @@ def summary(pipeline: Pipeline) -> str:
     for step in pipeline.steps:
         cells = ",".join(str(c.number) for c in step.cells)
         parts = [f"  {step.name:<{width}}  cells {cells}"]
+        if step.group:
+            parts[0] += f" of {pipeline.groups[step.group]['notebook'].rsplit('/', 1)[-1]}"
         if step.after:
             parts.append("after " + ", ".join(step.after))
         ins = [f"{n} ({p})" for n, p in step.inputs.items()] + [f"{n} (param)" for n in step.params]

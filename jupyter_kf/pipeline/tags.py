@@ -124,6 +124,7 @@ class _CellTags:
         self.annotations: dict[str, str] = {}
         self.secrets: dict[str, tuple[str, str]] = {}
         self.image = None
+        self.notebook = None  # notebook:NAME: this step runs another notebook's pipeline
         self.cache = None
         self.settings = False
         self.continues = False  # an empty step: tag (Kale: the cell continues the step above)
@@ -197,10 +198,9 @@ class _CellTags:
             if rest not in ("enabled", "disabled"):
                 raise PipelineError(f"{where}: {tag!r} is not report:enabled or report:disabled")
         elif kind == "notebook":
-            raise PipelineError(
-                f"{where}: notebook:{rest} (Kale's experimental composable notebooks) is not supported: "
-                "convert that notebook on its own"
-            )
+            if not rest.strip():
+                raise PipelineError(f"{where}: notebook: needs the other notebook's path, e.g. notebook:prepare.ipynb")
+            self.notebook = rest.strip()
         else:
             warnings.append(f"cell {self.number}: tag {tag!r} is not a pipeline tag ({TAG_HELP}): ignored")
 
@@ -304,9 +304,10 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
         parsed = _CellTags(number, tags, pipeline.warnings)
         cells.append((Cell(number=number, source=source, code=cell_code(source), tags=tags), parsed))
 
-    if any(t.step for _, t in cells):
+    if any(t.step or t.notebook for _, t in cells):
         pipeline.mode = "tags"
         _group_by_tags(pipeline, cells)
+        _compose(pipeline)
     else:
         _group_by_headings(pipeline, cells, markdown)
     for step in pipeline.steps:
@@ -314,6 +315,96 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
     if not pipeline.steps:
         raise PipelineError("the notebook has no code to run as a pipeline step")
     return pipeline
+
+
+def _notebook_step(pipeline: Pipeline, steps: dict, cell: Cell, tags: _CellTags) -> Step:
+    """A ``notebook:NAME`` cell: a step that runs that notebook's pipeline (expanded by ``_compose``)."""
+    if not is_blank(cell.code):
+        raise PipelineError(f"cell {cell.number} is tagged notebook:{tags.notebook}, which runs that notebook, and "
+                            "also has code: move the code to a cell of its own")
+    if tags.settings:
+        raise PipelineError(f"cell {cell.number}: resource, image or pod tags on a notebook:{tags.notebook} cell apply "
+                            "to no step: put them on the steps of that notebook")
+    name = tags.step or slug(Path(tags.notebook).stem.replace(".ipynb", ""), "_") or "notebook"
+    name = check_step_name(name if name[0].isalpha() else f"nb_{name}", f"notebook:{tags.notebook} on cell "
+                           f"{cell.number}")
+    if name in steps or any(s.task == name.replace("_", "-") for s in steps.values()):
+        raise PipelineError(f"cell {cell.number}: notebook:{tags.notebook} makes step {name!r}, a name another step "
+                            f"has: add step:<name> to the cell")
+    step = steps[name] = Step(name=name, notebook=tags.notebook, prev=list(tags.prev),
+                              prev_cells={p: cell.number for p in tags.prev})
+    pipeline.steps.append(step)
+    pipeline.groups[name] = {"notebook": tags.notebook, "cell": cell.number, "steps": []}
+    return step
+
+
+def _compose(pipeline: Pipeline) -> None:
+    """Each ``notebook:NAME`` step becomes the other notebook's steps, named ``<step>_<its step>``: values go in
+    and come out by name, as between any steps; its parameters not given here keep their defaults."""
+    expanded = []
+    for step in pipeline.steps:
+        if not step.notebook:
+            expanded.append(step)
+            continue
+        group = pipeline.groups[step.name]
+        child = _read_child(pipeline, step, group)
+        given = _written(expanded)  # a value the steps above write is passed in; the other parameters keep defaults
+        for name, param in child.parameters.items():
+            if name not in given:
+                pipeline.parameters.setdefault(name, param)
+        if child.metrics:
+            pipeline.warnings.append(f"notebook:{step.notebook} (cell {group['cell']}): its pipeline-metrics are not "
+                                     "reported by this pipeline: print(name) them in a pipeline-metrics cell here")
+        names = {s.name: f"{step.name}_{s.name}" for s in child.steps}
+        for inner in child.steps:
+            inner.name = check_step_name(names[inner.name], f"step {inner.name!r} of notebook:{step.notebook}")
+            inner.prev = [names[p] if p in names else p for p in inner.prev] + [p for p in step.prev]
+            inner.prev_cells = {names.get(p, p): n for p, n in inner.prev_cells.items()} | step.prev_cells
+            inner.cells = child.shared + inner.cells  # the other notebook's imports and functions, run first
+            inner.image = inner.image or child.image or None
+            inner.group = step.name
+            group["steps"].append(inner.name)
+            expanded.append(inner)
+    pipeline.steps = expanded
+    for step in expanded:  # prev:<notebook step> waits for all of that notebook's steps
+        for prev in [p for p in step.prev if p in pipeline.groups and step.group != p]:
+            members = pipeline.groups[prev]["steps"]
+            step.prev = list(dict.fromkeys(m if p == prev else p for p in step.prev for m in
+                                           (members if p == prev else [p])))
+            step.prev_cells.update({m: step.prev_cells.get(prev, step.first_cell) for m in members})
+    taken = [s.task for s in expanded] + [g.replace("_", "-") for g in pipeline.groups]
+    clash = next((t for t in taken if taken.count(t) > 1), None)
+    if clash:
+        raise PipelineError(f"two steps would both be the KFP task {clash!r} once notebook: steps are expanded: "
+                            "rename one (step:<name> on the notebook: cell)")
+
+
+def _written(steps: list) -> set:
+    from jupyter_kf.pipeline.dataflow import analyse_cells
+
+    names: set = set()
+    for step in steps:
+        names.update(analyse_cells(step.cells, f"step {step.name!r}")[0].writes)
+    return names
+
+
+def _read_child(pipeline: Pipeline, step: Step, group: dict) -> Pipeline:
+    here = Path(pipeline.source).resolve().parent if pipeline.source else Path.cwd()
+    path = here / step.notebook
+    if not path.suffix:
+        path = path.with_suffix(".ipynb")
+    where = f"notebook:{step.notebook} on cell {group['cell']}"
+    if not path.is_file():
+        raise PipelineError(f"{where}: {path} not found: give the path of a notebook, relative to this one's folder")
+    if pipeline.source and path == Path(pipeline.source).resolve():
+        raise PipelineError(f"{where} names this notebook: a notebook cannot run itself")
+    child = parse(path)
+    if child.groups:
+        raise PipelineError(f"{where}: {path.name} has notebook: steps of its own; one level of notebook: steps is "
+                            "supported: expand that notebook's notebook: cells into it")
+    pipeline.warnings += [f"{where}: {warning}" for warning in child.warnings]
+    group["notebook"] = str(path)
+    return child
 
 
 # kubeflow_notebook keys read; the others are Kale features jupyter_kf does not have
@@ -343,6 +434,9 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
     dropped: list[int] = []  # code above the first tagged cell (Kale drops it: often !pip install)
     for cell, tags in cells:
         if tags.block == "skip":
+            continue
+        if tags.notebook and not tags.block:
+            current = _notebook_step(pipeline, steps, cell, tags)
             continue
         if tags.block:
             if tags.block == "metrics" and pipeline.metrics_cell is None:
@@ -397,6 +491,10 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
             continue
         if tags.settings:
             _apply_settings(current, tags, cell.number)
+        if isinstance(current, Step) and current.notebook and not is_blank(cell.code):
+            raise PipelineError(f"cell {cell.number} has code but no tag, below the notebook:{current.notebook} cell "
+                                f"(cell {pipeline.groups[current.name]['cell']}), which runs only that notebook: "
+                                "give it a step:<name> tag")
         if isinstance(current, Step):
             current.cells.append(cell)
             last_step_cell[current.name] = cell.number

@@ -163,7 +163,7 @@ def test_every_compat_notebook_converts_from_the_command_line(tmp_path):
                               str(tmp_path / f"{path.stem}.yaml")], capture_output=True, text=True, timeout=60)
         assert (out.returncode == 0) == (not path.stem.startswith("bad_")), (path.name, out.stderr)
         converted += [path.stem] if out.returncode == 0 else []
-    assert len(converted) == 11
+    assert len(converted) == 13
 
 
 # -- values pickle cannot carry travel in their library's own format (what Kale serializes) ----------------------
@@ -337,3 +337,77 @@ def test_sequential_runs_steps_in_notebook_order():
         tasks = conversion.spec["root"]["dag"]["tasks"]
         assert all(names[i - 1].replace("_", "-") in tasks[names[i].replace("_", "-")]["dependentTasks"]
                    for i in range(1, len(names)))
+
+
+# -- beyond Kale: notebook:NAME runs another notebook's pipeline as a nested DAG ----------------------------------
+def test_notebook_step_is_a_nested_dag_with_values_in_and_out_by_name():
+    conversion = convert(COMPAT / "compose_main.ipynb")
+    assert shape(conversion) == {
+        "load": ([1], [], {}),
+        "prepare_centre": ([1, 3], ["load"], {"raw": "load"}),
+        "prepare_rescale": ([1, 4], ["load", "prepare_centre"], {"centred": "prepare_centre"}),
+        "report": ([3], ["prepare_centre", "prepare_rescale"], {"prepared": "prepare_rescale"}),
+    }
+    assert list(conversion.pipeline.parameters) == ["scale"]  # raw is given by load; scale keeps its default
+    root = conversion.spec["root"]["dag"]["tasks"]
+    assert sorted(root) == ["load", "prepare", "report"]
+    assert root["prepare"]["inputs"] == {
+        "artifacts": {"raw": {"taskOutputArtifact": {"producerTask": "load", "outputArtifactKey": "raw"}}},
+        "parameters": {"scale": {"componentInputParameter": "scale"}}}
+    assert root["report"]["inputs"]["artifacts"]["prepared"] == {
+        "taskOutputArtifact": {"producerTask": "prepare", "outputArtifactKey": "prepared"}}
+    assert root["report"]["dependentTasks"] == ["prepare"]
+    inner = conversion.spec["components"]["comp-prepare"]["dag"]
+    assert sorted(inner["tasks"]) == ["prepare-centre", "prepare-rescale"]
+    assert inner["tasks"]["prepare-centre"]["inputs"]["artifacts"]["raw"] == {"componentInputArtifact": "raw"}
+    assert inner["outputs"]["artifacts"]["prepared"]["artifactSelectors"] == [
+        {"producerSubtask": "prepare-rescale", "outputArtifactKey": "prepared"}]
+    assert "of compose_prepare.ipynb" in conversion.summary().splitlines()[3]
+
+
+def test_notebook_step_runs_locally(tmp_path):
+    for name in ("compose_main.ipynb", "compose_prepare.ipynb"):
+        shutil.copy(COMPAT / name, tmp_path / name)
+    result = run(tmp_path / "compose_main.ipynb", on_line=None)
+    assert result.phase == "Succeeded"
+    assert result.load("prepared") == [-4.0, -2.0, 0.0, 6.0] and result.metrics == {"total": 12.0}
+
+
+@pytest.mark.parametrize("cells, message", [
+    ([("", ["notebook:missing.ipynb"])], "notebook:missing.ipynb on cell 1: {folder}/missing.ipynb not found: give the "
+                                         "path of a notebook, relative to this one's folder"),
+    ([("x = 1", ["notebook:compose_prepare.ipynb"])], "cell 1 is tagged notebook:compose_prepare.ipynb, which runs that "
+                                                      "notebook, and also has code: move the code to a cell of its own"),
+    ([("", ["notebook:compose_prepare.ipynb"]), ("y = 2", [])], "cell 2 has code but no tag, below the "
+                                                                "notebook:compose_prepare.ipynb cell (cell 1), which "
+                                                                "runs only that notebook: give it a step:<name> tag"),
+    ([("", ["notebook:"])], "cell 1: notebook: needs the other notebook's path, e.g. notebook:prepare.ipynb"),
+])
+def test_bad_notebook_steps(tmp_path, cells, message):
+    import nbformat
+
+    from tests.support.pipeline_helpers import notebook
+
+    shutil.copy(COMPAT / "compose_prepare.ipynb", tmp_path / "compose_prepare.ipynb")
+    nbformat.write(notebook(*cells), tmp_path / "main.ipynb")
+    with pytest.raises(PipelineError) as info:
+        convert(tmp_path / "main.ipynb")
+    assert str(info.value) == message.format(folder=tmp_path.resolve())
+
+
+def test_only_one_level_of_notebook_steps():
+    with pytest.raises(PipelineError) as info:
+        convert(COMPAT / "bad_compose_nested.ipynb")
+    assert str(info.value) == (
+        "notebook:compose_main.ipynb on cell 2: compose_main.ipynb has notebook: steps of its own; one level of "
+        "notebook: steps is supported: expand that notebook's notebook: cells into it")
+
+
+def test_kfp_local_orchestrator_runs_the_nested_dag(tmp_path):
+    from tests.pipeline.test_kfp import kfp
+
+    path = convert(COMPAT / "compose_main.ipynb", tmp_path / "compose.yaml").path
+    by_name = kfp("local", path, tmp_path / "root")
+    assert json.loads(by_name["prepare-rescale/prepared"]) == [-4.0, -2.0, 0.0, 6.0]
+    assert json.loads(by_name["report/executor_output.json"])["artifacts"]["metrics"]["artifacts"][0]["metadata"] == {
+        "total": 12.0}

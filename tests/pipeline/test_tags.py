@@ -180,7 +180,6 @@ def test_metrics_cell_rules():
     ("secret:db:password", "cell 1: 'secret:db:password' is not secret:<secret>:<key>:<ENV_VAR>, e.g. secret:db-credentials:password:DB_PASSWORD"),
     ("cache:off", "cell 1: 'cache:off' is not cache:enabled or cache:disabled"),
     ("image:Python 3", "image: tag on cell 1 'Python 3' is not an image reference: use [REGISTRY/]PATH[:TAG][@sha256:DIGEST] with a lowercase path, e.g. quay.io/jupyter/scipy-notebook:2025-03-14"),
-    ("notebook:other", "cell 1: notebook:other (Kale's experimental composable notebooks) is not supported: convert that notebook on its own"),
 ])
 def test_bad_step_settings(tag, message):
     assert error(("x = 1", ["step:a", tag])) == message
