@@ -257,6 +257,7 @@ def _experiments_backend(backend: str, namespace: str | None) -> str:
 def experiment_summary(status) -> dict:
     """One search as a row shows it: progress, the best value so far, no trials."""
     best = status.best
+    failed = next((t.name for t in sorted(status.trials, key=lambda t: t.number) if t.phase == "Failed"), None)
     return {
         "name": status.name, "phase": status.phase, "backend": status.backend, "namespace": status.namespace,
         "objective": status.objective, "goal": status.goal, "algorithm": status.algorithm,
@@ -264,6 +265,7 @@ def experiment_summary(status) -> dict:
         "running": status.running, "failed": status.count("Failed"), "progress": status.progress(),
         "created": _iso(status.created) if status.created else None, "message": status.message,
         "best": None if best is None else {"trial": best.name, "objective": best.objective, "params": best.params},
+        "first_failed": failed,  # whose log says why, when nothing succeeded
     }
 
 
@@ -304,7 +306,7 @@ def list_datasets() -> list[dict]:
     """Every dataset with all its versions and its lineage (``kf.data.list`` then ``kf.data.show`` each)."""
     from jupyter_kf import datasets
 
-    return [dataset_detail(row["name"]) for row in datasets.list().rows]
+    return [{**dataset_detail(row["name"]), "where": row["where"]} for row in datasets.list().rows]
 
 
 def dataset_detail(name: str) -> dict:

@@ -31,6 +31,8 @@ interface IOutcome {
   logOf?: string;
   /** The search whose trials table the notification's action opens, if any. */
   trialsOf?: string;
+  /** What the log action says (default: Show log). */
+  logLabel?: string;
 }
 
 /**
@@ -146,7 +148,7 @@ export class OutcomeNotifier {
     }
     if (logOf) {
       actions.push({
-        label: trialsOf ? 'Best trial log' : 'Show log',
+        label: outcome.logLabel ?? 'Show log',
         caption: `Open the log of ${logOf}`,
         callback: () => this._options.openLogs(logOf, where)
       });
@@ -301,7 +303,8 @@ namespace Private {
       ended: ENDED.has(item.phase),
       failed,
       text,
-      logOf: item.best?.trial,
+      logOf: item.best?.trial ?? item.first_failed ?? undefined,
+      logLabel: item.best ? 'Best trial log' : 'Failed trial log',
       trialsOf: item.name
     };
   }

@@ -117,6 +117,8 @@ export interface IExperiment {
     objective: number;
     params: Record<string, string>;
   } | null;
+  /** The first trial that failed: its log says why, when no trial succeeded. */
+  first_failed?: string | null;
   trials?: ITrial[];
 }
 

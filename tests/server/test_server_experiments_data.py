@@ -94,6 +94,7 @@ async def test_a_finished_search_is_listed_with_progress_and_best_value(jp_fetch
     assert listed["best"]["objective"] == 0 and listed["best"]["params"] == {"x": "2"}
     assert listed["created"].endswith("Z")
     assert "trials" not in listed  # the listing stays small; one experiment has them
+    assert listed["first_failed"] is None
 
 
 async def test_one_search_has_its_trials(jp_fetch, finished_search):
@@ -260,3 +261,12 @@ async def test_a_read_only_user_may_list_but_not_delete(jp_fetch, jp_serverapp, 
         assert info.value.code == 403
     assert [v.version for v in kf.data.show("mnist").versions] == [1, 2]
     assert json.loads((await jp_fetch("jupyter-kf", "api", "experiments")).body) == {"experiments": []}
+
+
+async def test_a_failed_search_names_its_first_failed_trial(jp_fetch):
+    experiments.tune("raise ValueError('lr too big')\nx", params=["x=int(0,1)"], objective="loss", trials=2,
+                     parallel=1, algorithm="grid", name="rest-bad", backend="local", user_ns={})
+    [listed] = (await get_json(jp_fetch, "experiments"))["experiments"]
+    assert listed["phase"] == "Failed" and listed["best"] is None and listed["failed"] == 2
+    assert listed["first_failed"] == "rest-bad-000"
+    assert "ValueError: lr too big" in listed["message"]

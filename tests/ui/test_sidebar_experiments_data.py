@@ -223,3 +223,25 @@ def test_the_notifications_setting_also_silences_searches(start_lab, page, tmp_p
     seen = looks(page)
     wait_for_looks(page, seen + 2)  # two looks after the search had ended: either would have announced it
     expect(page.locator(".Toastify__toast", has_text="ui-quiet")).to_have_count(0)
+
+
+def test_a_failed_search_says_why_and_opens_the_failed_trials_log(lab, page, tmp_path):
+    base, token = lab
+    panel = open_panel(page, base, token)
+    wait_for_looks(page, 1)
+    gate = tmp_path / "go"
+    cell = (f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.05)\n"
+            "raise ValueError(f'lr {x} is too big')")
+    search = experiments.tune(cell, params=["x=int(1,2)"], objective="loss", trials=2, parallel=2, algorithm="grid",
+                              name="ui-bad", backend="local", user_ns={}, wait=False)
+    row = item(panel, "experiment", "ui-bad")
+    expect(row.locator(".jp-KFPanel-badge")).to_have_attribute("data-phase", "Running", timeout=20_000)
+    gate.write_text("")
+    expect(row.locator(".jp-KFPanel-badge")).to_have_attribute("data-phase", "Failed", timeout=60_000)
+    assert search.status().phase == "Failed"
+    expect(row.locator(".jp-KFPanel-message")).to_contain_text("no trial reported loss=<number>")
+    toast = page.locator(".Toastify__toast", has_text="Search ui-bad failed")
+    expect(toast).to_contain_text("is too big", timeout=15_000)
+    toast.locator(".jp-toast-button", has_text="Failed trial log").click()
+    expect(page.locator(".jp-MainAreaWidget:not(.lm-mod-hidden)", has_text="is too big")).to_be_visible(
+        timeout=15_000)
