@@ -204,3 +204,16 @@ def test_discovery_advertises_only_served_subresources(k8s_emulator, k8s_api_cli
     assert {"deployments/scale", "deployments/status", "statefulsets/scale"} <= names
     for sub in ("pods/exec", "pods/attach", "pods/portforward", "pods/eviction"):
         assert sub not in {r["name"] for r in raw(k8s_api_client, "GET", "/api/v1")["resources"]}
+
+
+def test_explain_reads_openapi_v3_schemas(kubectl):
+    """kubectl explain finds each kind's schema in /openapi/v3 by x-kubernetes-group-version-kind: CRD fields with
+    their descriptions and required marks, ObjectMeta through its $ref, built-ins from their definitions."""
+    out = kubectl("explain", "trainjob.spec.runtimeRef").stdout
+    assert "KIND:       TrainJob" in out and "VERSION:    v1alpha1" in out
+    assert "runtimeRef is the reference to the training runtime." in out
+    assert "name\t<string> -required-" in out
+    out = kubectl("explain", "inferenceservice.metadata.name").stdout
+    assert "Name must be unique within a namespace." in out
+    out = kubectl("explain", "pods.spec.restartPolicy").stdout
+    assert "FIELD: restartPolicy <string>" in out and "One of Always, OnFailure," in out

@@ -7,6 +7,7 @@ installed at this moment.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from tests.support.k8s_emulator.errors import resource_not_found
 from tests.support.k8s_emulator.resources import Registry, Resource
@@ -99,10 +100,10 @@ def _gv_hash(registry: Registry, group: str, version: str) -> str:
 
 
 def openapi_v3_group_version(registry: Registry, group: str, version: str) -> dict:
-    """A minimal OpenAPI 3 document: the write paths of each kind with their query parameters.
-
-    Schemas are left out (validation happens server-side); only what kubectl's query-parameter
-    verifier looks for is there.
+    """An OpenAPI 3 document for one group-version: the write paths of each kind with their query parameters
+    (what kubectl's query-parameter verifier looks for) and ``components.schemas``: each CRD version's
+    ``openAPIV3Schema`` (named and wired to ObjectMeta as the apiserver publishes it) and the built-ins'
+    definitions, so ``kubectl explain`` works.
     """
     served = [r for r in registry.all() if r.group == group and r.version == version]
     if not served:
@@ -110,13 +111,89 @@ def openapi_v3_group_version(registry: Registry, group: str, version: str) -> di
     prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
     params = [{"name": n, "in": "query", "schema": {"type": "string"}, "uniqueItems": True}
               for n in ("dryRun", "fieldManager", "fieldValidation", "force")]
-    paths = {}
+    paths, schemas = {}, {}
     for r in served:
         gvk = {"group": r.group, "version": r.version, "kind": r.kind}
+        name = _add_schema(schemas, r)
+        ref = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}} if name else {}
         base = f"{prefix}/namespaces/{{namespace}}/{r.plural}" if r.namespaced else f"{prefix}/{r.plural}"
         op = {"x-kubernetes-group-version-kind": gvk, "parameters": params,
-              "responses": {"200": {"description": "OK"}}}
+              "responses": {"200": {"description": "OK", **ref}}}
         paths[base] = {"post": op}
         paths[f"{base}/{{name}}"] = {"put": op, "patch": op, "get": {**op, "parameters": []}}
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION}, "paths": paths,
-            "components": {"schemas": {}}}
+            "components": {"schemas": schemas}}
+
+
+_META_DOC = ("Standard object's metadata. More info: "
+             "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata")
+
+
+def _crd_schema_name(r: Resource) -> str:
+    """``io.kubeflow.trainer.v1alpha1.TrainJob`` for trainer.kubeflow.org/v1alpha1 TrainJob, as apiextensions names it."""
+    return ".".join(reversed(r.group.split("."))) + f".{r.version}.{r.kind}"
+
+
+def _v3(node):
+    """A kubernetes-validate (JSON Schema) definition as OpenAPI 3: refs into components, no ``null`` types."""
+    if isinstance(node, list):
+        return [_v3(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            out[key] = "#/components/schemas/" + value.rsplit("/", 1)[-1]
+        elif key == "type" and isinstance(value, list):
+            kinds = [t for t in value if t != "null"]
+            if kinds:
+                out[key] = kinds[0]
+        else:
+            out[key] = _v3(value)
+    return out
+
+
+def _add_builtin(schemas: dict, name: str) -> None:
+    from tests.support.k8s_emulator import builtin_schemas
+
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in schemas:
+            continue
+        try:
+            definition = builtin_schemas.resolve(current)
+        except KeyError:
+            continue
+        schemas[current] = _v3(definition)
+        todo += [ref.rsplit("/", 1)[-1] for ref in _refs(definition)]
+
+
+def _refs(node) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def _add_schema(schemas: dict, r: Resource) -> str | None:
+    from tests.support.k8s_emulator import builtin_schemas
+
+    if not r.is_custom:
+        root = builtin_schemas.root_schema(r.group, r.version, r.kind)
+        if root is None:
+            return None
+        name = root["$ref"].rsplit("/", 1)[-1]
+        _add_builtin(schemas, name)
+        return name
+    name = _crd_schema_name(r)
+    schema = json.loads(json.dumps(r.schema or {"type": "object"}))
+    props = schema.setdefault("properties", {})
+    props["metadata"] = {"allOf": [{"$ref": f"#/components/schemas/{builtin_schemas.OBJECT_META}"}],
+                         "description": _META_DOC}
+    schema["x-kubernetes-group-version-kind"] = [{"group": r.group, "version": r.version, "kind": r.kind}]
+    schemas[name] = schema
+    _add_builtin(schemas, builtin_schemas.OBJECT_META)
+    return name
