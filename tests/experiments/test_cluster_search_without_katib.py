@@ -53,3 +53,24 @@ def test_the_same_cell_in_a_kernel_without_katib(cluster_without_katib, kubeconf
         t.name for t in status.trials}
     shown_loss, shown_scale = text(nb.cells[3]).split()
     assert float(shown_loss) == pytest.approx(status.best.objective) and shown_scale == "3"
+
+
+def test_a_new_kernel_takes_up_the_search_after_a_restart(cluster_without_katib, kubeconfig_path, tmp_path):
+    """The first kernel starts the search and exits; the trials it started go on on the cluster, a new kernel
+    follows them and runs the rest of the budget."""
+    from tests.experiments.test_katib_kernel import TUNE
+    from tests.support.notebook_runs import errors, run_notebook, text
+
+    with FakeTrainingController(cluster_without_katib) as jobs:
+        first = run_notebook(["%load_ext jupyter_kf", "scale = 3",
+                              TUNE.format(name="nb-resume", extra="--seed 4 --no-wait")], tmp_path, timeout=240)
+        second = run_notebook(["%load_ext jupyter_kf", "scale = 3", "%kf_experiment_attach nb-resume",
+                               "print(repr(loss), model['scale'])"], tmp_path, timeout=240)
+    assert jobs.errors == []
+    assert "this kernel runs the search" in text(first.cells[2])
+    for cell in second.cells[2:]:
+        assert not errors(cell), text(cell)
+    status = api.experiment("nb-resume", backend="kubernetes").status()
+    assert status.phase == "Succeeded" and len(status.trials) == 4 and status.completed == 4
+    shown_loss, shown_scale = text(second.cells[3]).split()
+    assert float(shown_loss) == pytest.approx(status.best.objective) and shown_scale == "3"
