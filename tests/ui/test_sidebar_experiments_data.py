@@ -54,6 +54,7 @@ def test_experiments_progress_best_value_trials_stop_delete_and_notification(lab
     expect(row.locator(".jp-KFPanel-resources")).to_have_text("minimize loss · grid")
     expect(row.locator(".jp-KFPanel-message")).to_have_text("no result yet")
     expect(row.get_by_role("button", name="Stop experiment ui-grid")).to_be_visible()
+    expect(row.get_by_role("button", name="Attach", exact=False)).to_be_hidden()  # nothing to bring back yet
 
     gate.write_text("")
     expect(badge).to_have_attribute("data-phase", "Succeeded", timeout=60_000)
@@ -87,6 +88,11 @@ def test_experiments_progress_best_value_trials_stop_delete_and_notification(lab
     save_docs_image(shot, "sidebar-experiment-trials.png")
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_have_count(0)
+
+    # Attach brings the best trial's results into a notebook: with none open, the section says so.
+    row.get_by_role("button", name="Attach the best results of experiment ui-grid to the notebook").click()
+    expect(section(panel, "experiments").locator(".jp-KFPanel-noticeText")).to_have_text(
+        "Open a notebook to attach the best results of ui-grid: no notebook is active.")
 
     stuck_row = item(panel, "experiment", "ui-stuck")
     expect(stuck_row.locator(".jp-KFProgress")).to_contain_text("0/2 trials · 2 running")

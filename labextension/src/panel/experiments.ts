@@ -17,7 +17,7 @@ import { ISectionHost, Section } from './section';
 import { JOB_TONES } from './tones';
 import { describeBest, showTrials } from './trials';
 
-/** Searches (`%%kf_tune`): progress, the best value so far, the trials table, stop, delete. */
+/** Searches (`%%kf_tune`): progress, the best value so far, the trials table, attach the best, stop, delete. */
 
 export class ExperimentsSection extends Section<IExperiment> {
   constructor(panel: ISectionHost) {
@@ -55,6 +55,18 @@ export class ExperimentsSection extends Section<IExperiment> {
           )
       }
     ];
+    if (search.best) {
+      actions.push({
+        id: 'attach',
+        label: 'Attach',
+        aria: `Attach the best results of experiment ${name} to the notebook`,
+        run: () =>
+          this.insertInNotebook(
+            `%kf_experiment_attach ${name}`,
+            `attach the best results of ${name}`
+          )
+      });
+    }
     if (search.phase === 'Running') {
       actions.push({
         id: 'stop',

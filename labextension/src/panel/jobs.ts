@@ -106,7 +106,11 @@ export class JobsSection extends Section<IJob> {
       id: 'attach',
       label: 'Attach',
       aria: `Attach results of job ${name} to the notebook`,
-      run: () => this._attach(name)
+      run: () =>
+        this.insertInNotebook(
+          `%kf_attach ${name}`,
+          `attach the results of ${name}`
+        )
     });
     if (!active) {
       actions.push({
@@ -161,17 +165,6 @@ export class JobsSection extends Section<IJob> {
             )
         : []
     };
-  }
-
-  private _attach(name: string): void {
-    const bridge = this.panel.host.bridge;
-    if (!bridge || !bridge.insertCellBelow(`%kf_attach ${name}`)) {
-      this.showError(
-        `Open a notebook to attach the results of ${name}: no notebook is active.`
-      );
-      return;
-    }
-    this.showError(null);
   }
 
   private async _create(): Promise<void> {

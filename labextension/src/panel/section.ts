@@ -132,6 +132,16 @@ export abstract class Section<T> {
     void this.panel.refresh();
   }
 
+  /** Put `line` (e.g. `%kf_attach NAME`) in a new cell under the active one; without a notebook, say so. */
+  protected insertInNotebook(line: string, what: string): void {
+    const bridge = this.panel.host.bridge;
+    if (!bridge || !bridge.insertCellBelow(line)) {
+      this.showError(`Open a notebook to ${what}: no notebook is active.`);
+      return;
+    }
+    this.showError(null);
+  }
+
   /** An action's outcome: stays until dismissed or the next action. */
   showError(message: string | null): void {
     this._notice.hidden = message === null;
