@@ -117,11 +117,7 @@ def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
     tasks = {step.name: step.task for step in pipeline.steps}
     platform: dict[str, dict] = {}
 
-    for name, param in pipeline.parameters.items():
-        definition = spec.root.input_definitions.parameters[name]
-        definition.parameter_type = pb.ParameterType.ParameterTypeEnum.Value(param.type)
-        definition.default_value.CopyFrom(_value(param.value))
-        definition.is_optional = True
+    _root_parameters(spec, pipeline, pb)
 
     for step in pipeline.steps:
         params, inputs, outputs, metrics_key = _keys(step)
@@ -183,6 +179,14 @@ def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
         _nest(result, group.replace("_", "-"), group, [tasks[name] for name in members["steps"]])
     platform_doc = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": platform}}}} if platform else None
     return result, platform_doc
+
+
+def _root_parameters(spec, pipeline: Pipeline, pb) -> None:
+    for name, param in pipeline.parameters.items():
+        definition = spec.root.input_definitions.parameters[name]
+        definition.parameter_type = pb.ParameterType.ParameterTypeEnum.Value(param.type)
+        definition.default_value.CopyFrom(_value(param.value))
+        definition.is_optional = True
 
 
 def _nest(spec: dict, task: str, name: str, members: list) -> None:

@@ -449,36 +449,7 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
                 )
             continue
         if tags.step:
-            if pipeline.metrics_cell is not None:
-                raise PipelineError(f"cell {cell.number} starts step {tags.step!r} after the pipeline-metrics cell "
-                                    f"(cell {pipeline.metrics_cell}): the metrics cell must follow every step")
-            step = steps.get(tags.step)
-            if step is None:
-                clash = next((s for s in steps.values() if s.task == tags.step.replace("_", "-")), None)
-                if clash is not None:
-                    raise PipelineError(
-                        f"duplicate step name: step:{tags.step} (cell {cell.number}) and step:{clash.name} "
-                        f"(cell {clash.first_cell}) are the same KFP task {clash.task!r}: rename one"
-                    )
-                step = steps[tags.step] = Step(name=tags.step)
-                pipeline.steps.append(step)
-            elif current is not step:
-                between = [s.name for s in pipeline.steps if s.first_cell > last_step_cell[step.name]]
-                if between:
-                    raise PipelineError(
-                        f"cell {cell.number} is tagged step:{step.name}, but step {step.name!r} ended at cell "
-                        f"{last_step_cell[step.name]} and step {between[0]!r} started after it: a step's cells "
-                        f"must come together; give cell {cell.number} a step name of its own "
-                        f"(e.g. step:{step.name[:60]}_2)"
-                    )
-            for prev in tags.prev:
-                if prev not in step.prev:
-                    step.prev.append(prev)
-                    step.prev_cells[prev] = cell.number
-            _apply_settings(step, tags, cell.number)
-            step.cells.append(cell)
-            last_step_cell[step.name] = cell.number
-            current = step
+            current = _step_cell(pipeline, steps, cell, tags, current, last_step_cell)
             continue
         if tags.settings and not (tags.continues and isinstance(current, Step)):
             raise PipelineError(
@@ -507,6 +478,40 @@ def _group_by_tags(pipeline: Pipeline, cells) -> None:
             "(tag it imports, functions or step:<name> to keep it, skip to silence this)"
         )
     _finish_blocks(pipeline, blocks)
+
+
+def _step_cell(pipeline: Pipeline, steps: dict, cell: Cell, tags: _CellTags, current, last_step_cell: dict) -> Step:
+    """A cell with a step: tag: a new step, or more of the step above it; a step's cells come together."""
+    if pipeline.metrics_cell is not None:
+        raise PipelineError(f"cell {cell.number} starts step {tags.step!r} after the pipeline-metrics cell "
+                            f"(cell {pipeline.metrics_cell}): the metrics cell must follow every step")
+    step = steps.get(tags.step)
+    if step is None:
+        clash = next((s for s in steps.values() if s.task == tags.step.replace("_", "-")), None)
+        if clash is not None:
+            raise PipelineError(
+                f"duplicate step name: step:{tags.step} (cell {cell.number}) and step:{clash.name} "
+                f"(cell {clash.first_cell}) are the same KFP task {clash.task!r}: rename one"
+            )
+        step = steps[tags.step] = Step(name=tags.step)
+        pipeline.steps.append(step)
+    elif current is not step:
+        between = [s.name for s in pipeline.steps if s.first_cell > last_step_cell[step.name]]
+        if between:
+            raise PipelineError(
+                f"cell {cell.number} is tagged step:{step.name}, but step {step.name!r} ended at cell "
+                f"{last_step_cell[step.name]} and step {between[0]!r} started after it: a step's cells "
+                f"must come together; give cell {cell.number} a step name of its own "
+                f"(e.g. step:{step.name[:60]}_2)"
+            )
+    for prev in tags.prev:
+        if prev not in step.prev:
+            step.prev.append(prev)
+            step.prev_cells[prev] = cell.number
+    _apply_settings(step, tags, cell.number)
+    step.cells.append(cell)
+    last_step_cell[step.name] = cell.number
+    return step
 
 
 def _group_by_headings(pipeline: Pipeline, cells, markdown) -> None:
