@@ -91,7 +91,14 @@ class TrainPlan:
         return volumes_and_mounts(self.bundle, self.bundle_items, self.spec.volumes)[0] + self._data()[0]
 
     def _data(self, in_place: bool = False) -> tuple[list, list, list, list]:
-        return data_manifests.data_volumes(self.data, f"{OUTPUT_MOUNT}/work", in_place)
+        parts = data_manifests.data_volumes(self.data, f"{OUTPUT_MOUNT}/work", in_place)
+        for claim, path in self.spec.volumes:  # --volume and --data at one place: one line, nothing made
+            for mount, entry in zip(parts[2], self.data):
+                at = mount["mountPath"]
+                if at == path or at.startswith(path.rstrip("/") + "/") or path.startswith(at + "/"):
+                    raise InvalidSpec(f"--data {entry['name']}:{entry['mount']} and --volume pvc:{claim}:{path} "
+                                      f"overlap at {at}: give each its own folder")
+        return parts
 
     def init_containers(self) -> dict:
         """The init step that fetches the job's dataset versions (none without --data from the store)."""

@@ -189,3 +189,11 @@ def test_the_built_job_with_both_kinds_of_data_is_a_valid_batch_job():
                                                    "/kf/data/0", "-"]  # the claim's entry is not fetched
     mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
     assert mounts["kf-data-1"] == {"name": "kf-data-1", "mountPath": "/mnt/imagenet", "readOnly": True}
+
+
+def test_data_and_a_volume_at_one_place_make_nothing(kf_cluster):
+    kf.data.put("imagenet", "pvc://datasets/imagenet")
+    with pytest.raises(InvalidSpec, match="--data imagenet:/mnt/x and --volume pvc:scratch:/mnt overlap at /mnt/x"):
+        kf.train("x = 1", name="both", data=["imagenet:/mnt/x"], volumes=["pvc:scratch:/mnt"], kind="job", user_ns={})
+    assert kf_cluster.list_objects("", "v1", "secrets", "default") == []
+    assert kf_cluster.list_objects("batch", "v1", "jobs", "default") == []
