@@ -255,10 +255,12 @@ async def test_a_read_only_user_may_list_but_not_delete(jp_fetch, jp_serverapp, 
     monkeypatch.setattr(jp_serverapp.web_app.settings["authorizer"], "is_authorized",
                         ReadOnly(parent=jp_serverapp).is_authorized)
     assert (await get_json(jp_fetch, "data"))["datasets"][0]["name"] == "mnist"
-    for parts in (("data", "mnist", "versions", "2"), ("data", "mnist"), ("experiments", "e")):
+    writes = [(m, p.replace("data/d", "data/mnist").replace("versions/1", "versions/2")) for m, p in WRITES]
+    assert ("DELETE", "data/mnist/versions/2") in writes
+    for method, path in writes:
         with pytest.raises(HTTPClientError) as info:
-            await jp_fetch("jupyter-kf", "api", *parts, method="DELETE")
-        assert info.value.code == 403
+            await jp_fetch("jupyter-kf", "api", *path.split("/"), method=method, body=b"" if method == "POST" else None)
+        assert info.value.code == 403, (method, path)
     assert [v.version for v in kf.data.show("mnist").versions] == [1, 2]
     assert json.loads((await jp_fetch("jupyter-kf", "api", "experiments")).body) == {"experiments": []}
 
