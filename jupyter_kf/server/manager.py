@@ -39,6 +39,9 @@ class KfServer(Configurable):
     refresh_interval = Float(0.5, help="Seconds between checks of the local job folders.").tag(config=True)
     list_interval = Float(2.0, help="Seconds between listings of notebook servers, models and pipeline runs.").tag(
         config=True)
+    data_interval = Float(
+        10.0, help="Seconds between listings of datasets (each lists every version: a remote store is asked this "
+                   "often while the panel shows them); a delete through the panel refreshes at once.").tag(config=True)
     idle_after = Float(60.0, help="Stop refreshing a listing nobody asked for in this many seconds.").tag(config=True)
 
 
@@ -341,6 +344,8 @@ class KfManager:
 
             return _Entry(refresh, interval)
         lister = LISTERS[section]
+        if section == "data":
+            interval = max(interval, self.settings.data_interval)
 
         def refresh():
             listed = lister(backend, namespace)

@@ -3,6 +3,7 @@ jupyter_server on the local backend, and volumes on the Kubernetes API emulator.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -272,3 +273,30 @@ async def test_a_failed_search_names_its_first_failed_trial(jp_fetch):
     assert listed["phase"] == "Failed" and listed["best"] is None and listed["failed"] == 2
     assert listed["first_failed"] == "rest-bad-000"
     assert "ValueError: lr too big" in listed["message"]
+
+
+def test_datasets_are_listed_every_data_interval_and_at_once_after_a_change(monkeypatch):
+    """Listing datasets asks the store for every version: not every list_interval, but at once after a delete."""
+    from jupyter_kf.server import manager as manager_module
+
+    calls = []
+    monkeypatch.setitem(manager_module.LISTERS, "data", lambda backend, namespace: calls.append(1) or {"datasets": []})
+    manager = manager_module.KfManager(manager_module.KfServer(list_interval=0.05, refresh_interval=0.05,
+                                                               data_interval=30))
+    try:
+        manager.listing("data", "local", None)
+        manager.listing("models", "local", None)  # a fast listing beside it keeps the refresh thread ticking
+        models = manager._entries[("models", "local", None)]
+        first = models.snapshot.version
+        deadline = time.monotonic() + 10
+        while models.snapshot.version < first + 5 and time.monotonic() < deadline:
+            manager.listing("models", "local", None)
+            manager.peek("data", "local", None)
+            time.sleep(0.02)
+        assert models.snapshot.version >= first + 5  # five refreshes of the fast one...
+        assert len(calls) == 1  # ...and none of the datasets
+        manager.invalidate("data")
+        manager.listing("data", "local", None)
+        assert len(calls) == 2
+    finally:
+        manager.stop()
