@@ -15,7 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", help="local or kubernetes (default: config, else auto)")
     sub = parser.add_subparsers(dest="command", required=True)
     jobs = sub.add_parser("jobs", help="list jobs, newest first")
-    jobs.add_argument("--json", action="store_true", help="machine-readable output")
+    jobs.add_argument("--json", action="store_true", help="machine-readable output (every job unless --limit)")
+    jobs.add_argument("--limit", type=int, default=None, help="the newest N jobs (the table's default: 20)")
+    jobs.add_argument("--all", action="store_true", help="every job in the table")
     logs = sub.add_parser("logs", help="print a job's output")
     logs.add_argument("name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
@@ -43,11 +45,13 @@ def main(argv=None) -> int:
 
     try:
         if args.command == "jobs":
-            statuses = api.jobs(backend=args.backend)
+            limit = args.limit if args.limit is not None else None if args.json or args.all else api.JOBS_SHOWN
+            total, statuses = api.newest_jobs(limit if limit is None else max(limit, 0), backend=args.backend)
             print(
                 json.dumps([s.to_dict() for s in statuses], indent=1)
                 if args.json
-                else repr(JobTable(statuses, resolve_name(args.backend)))
+                else repr(JobTable(statuses, resolve_name(args.backend), hidden=total - len(statuses),
+                                   more="jupyter kf jobs --all shows every job, --limit N the newest N"))
             )
         elif args.command == "logs":
             for line in api.job(args.name, backend=args.backend).logs(follow=args.follow):

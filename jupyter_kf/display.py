@@ -60,8 +60,13 @@ def text_table(columns: list[str], rows: list[dict]) -> str:
 class JobTable:
     """``%kf_jobs``: one row a job, a coloured badge per phase."""
 
-    def __init__(self, statuses: list[JobStatus], backend: str):
+    def __init__(self, statuses: list[JobStatus], backend: str, hidden: int = 0, more: str = ""):
         self.statuses, self.backend = statuses, backend
+        self.hidden, self.more = hidden, more  # older jobs left out, and how to see them
+
+    def _footer(self) -> str:
+        plural = "s" if self.hidden != 1 else ""
+        return f"{self.hidden:,} older job{plural} not shown: {self.more}" if self.hidden else ""
 
     def _rows(self):
         for s in self.statuses:
@@ -77,7 +82,8 @@ class JobTable:
         if not self.statuses:
             return f"no jobs on the {self.backend} backend yet: run a cell with %%kf_train"
         cols = ["name", "phase", "created", "duration", "resources", "where", "message"]
-        return text_table(cols, [r for _, r in self._rows()])
+        table = text_table(cols, [r for _, r in self._rows()])
+        return f"{table}\n{self._footer()}" if self.hidden else table
 
     def _repr_html_(self):
         if not self.statuses:
@@ -90,7 +96,8 @@ class JobTable:
             f"<tr><td><b>{html.escape(r['name'])}</b></td><td>{badge(s.phase)}</td><td>{r['created']}</td>"
             f"<td>{r['duration']}</td><td>{html.escape(r['resources'])}</td><td>{html.escape(r['where'])}</td>"
             f"<td>{html.escape(r['message'])}</td></tr>" for s, r in self._rows())
-        return f"<table class='kf-jobs'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        footer = f"<p><i>{html.escape(self._footer())}</i></p>" if self.hidden else ""
+        return f"<table class='kf-jobs'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{footer}"
 
 
 WORKER_COLOURS = ("#1565c0", "#e65100", "#2e7d32", "#6a1b9a", "#00838f", "#ad1457", "#5d4037", "#455a64")

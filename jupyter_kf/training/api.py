@@ -19,10 +19,10 @@ from jupyter_kf.errors import InvalidSpec, JobFailed
 from jupyter_kf.training import capture, payload
 from jupyter_kf.training import results as _results
 from jupyter_kf.training.backends import Backend, get_backend
-from jupyter_kf.training.spec import TrainSpec, check_options
+from jupyter_kf.training.spec import JOBS_SHOWN, TrainSpec, check_options
 from jupyter_kf.training.status import JobStatus
 
-__all__ = ["train", "jobs", "job", "Job", "DryRun"]
+__all__ = ["train", "jobs", "job", "Job", "DryRun", "JOBS_SHOWN"]
 
 
 @dataclass
@@ -165,6 +165,15 @@ def jobs(backend: str | None = None) -> list[JobStatus]:
     return get_backend(backend).list()
 
 
+def newest_jobs(limit: int | None, backend: str | None = None) -> tuple[int, list[JobStatus]]:
+    """How many jobs there are and the newest ``limit`` of them (None: all), for tables that show a page."""
+    target = get_backend(backend)
+    if hasattr(target, "count_and_list"):  # local: only the rows shown are built
+        return target.count_and_list(limit)
+    statuses = target.list()
+    return len(statuses), statuses[:limit]
+
+
 def job(name: str, backend: str | None = None) -> "Job":
     """A handle on an existing job, also after a kernel restart: ``kf.job("fit-1").results()``.
 
@@ -219,7 +228,7 @@ class Job:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.name!r} is still {status.phase} after {timeout:g} s")
             pause(self.name, delay)
-            delay = 0.005 if lines else min(delay * 1.5, 0.25)
+            delay = 0.005 if lines else min(delay * 1.5, 0.25)  # a backend's pause may end early on a change
 
     def logs(self, follow: bool = False, prefix: bool | None = None) -> Iterator[str]:
         """Log lines of every worker (prefixed ``[rank]`` when there are several); ``follow`` until the end."""

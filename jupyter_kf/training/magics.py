@@ -8,7 +8,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from jupyter_kf.magic_args import BACKEND_HELP, Detached, parse
-from jupyter_kf.training.spec import OPTIONS
+from jupyter_kf.training.spec import JOBS_SHOWN, OPTIONS
 
 
 def spec_flags(func):
@@ -135,16 +135,20 @@ class KfMagics(Magics):
         raise JobFailed(message)
 
     @magic_arguments()
+    @argument("--limit", type=int, default=JOBS_SHOWN, help=f"the newest N jobs (default {JOBS_SHOWN})")
+    @argument("--all", action="store_true", help="every job")
     @argument("--backend", help=BACKEND_HELP)
     @line_magic
     def kf_jobs(self, line):
-        """A table of jobs, newest first."""
+        """A table of jobs, newest first: the newest 20 unless ``--limit N`` or ``--all``."""
         from jupyter_kf.display import JobTable
         from jupyter_kf.training import api
         from jupyter_kf.training.backends import resolve_name
 
         args = parse(self.kf_jobs, line)
-        return JobTable(api.jobs(backend=args.backend), resolve_name(args.backend))
+        total, statuses = api.newest_jobs(None if args.all else max(args.limit, 0), backend=args.backend)
+        return JobTable(statuses, resolve_name(args.backend), hidden=total - len(statuses),
+                        more="%kf_jobs --all shows every job, --limit N the newest N")
 
     @magic_arguments()
     @argument("name")

@@ -21,6 +21,7 @@ _SUFFIX = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
 }
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
+JOBS_SHOWN = 20  # %kf_jobs and `jupyter kf jobs` show the newest 20 unless told otherwise
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 

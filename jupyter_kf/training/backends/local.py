@@ -6,6 +6,7 @@ own session keeps ``status.json`` up to date even when no kernel is watching.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,12 +20,13 @@ from jupyter_kf import config, processes
 from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
 from jupyter_kf.processes import alive
 from jupyter_kf.terminal import render_line
-from jupyter_kf.training.backends import Backend
+from jupyter_kf.training.backends import Backend, local_index
 from jupyter_kf.training.spec import TERMINAL, TrainSpec, check_name
 from jupyter_kf.training.status import JobStatus, WorkerStatus
 
 SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 STARTUP_GRACE_SECONDS = 30
+MAX_WAKES = 64  # wake pipes held for jobs not waited on yet (--no-wait loops), beyond which the oldest are closed
 WORKERS = "local-workers"  # <state>/local-workers/<name>: the workers of each job not seen ended yet, and .lock
 
 
@@ -38,6 +40,7 @@ class LocalBackend(Backend):
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root else config.get().jobs_dir
         self.workers = self.root.parent / WORKERS
+        self._wakes: dict[str, int] = {}  # job -> read end of a pipe its supervisor writes a byte to at each change
 
     def folder(self, name: str) -> Path:
         folder = self.root / check_name(name)
@@ -48,6 +51,7 @@ class LocalBackend(Backend):
     def prepare(self, spec: TrainSpec) -> Path:
         self._check_workers(spec, 0)  # before anything is written; submit checks again, with the running jobs
         config.private_dir(self.root)
+        local_index.keep(self.root)  # the supervisors index their jobs here
         folder = self.root / check_name(spec.name)
         try:
             folder.mkdir(mode=0o700)
@@ -71,21 +75,53 @@ class LocalBackend(Backend):
             self._check_workers(spec, self._running_workers())
             active = self.workers / spec.name
             config.write_private(active, str(spec.workers))
+            wake_read, wake_write = os.pipe()
             try:
                 with config.open_private(bundle / "supervisor.log") as log:
                     subprocess.Popen(
-                        [sys.executable, "-I", "-S", str(SUPERVISOR), str(bundle)],
+                        [sys.executable, "-I", "-S", str(SUPERVISOR), str(bundle), str(wake_write)],
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
                         close_fds=True,
+                        pass_fds=(wake_write,),
                         # kf.data in the job uses this notebook's store, also when ipython_config.py sets it
                         env={**os.environ, "JUPYTER_KF_STATE_DIR": str(Path(config.get().state_dir).expanduser())},
                     )
             except BaseException:
                 active.unlink(missing_ok=True)
+                os.close(wake_read)
                 raise
+            finally:
+                os.close(wake_write)
+            self._keep_wake(spec.name, wake_read)
+
+    def _keep_wake(self, name: str, fd: int) -> None:
+        """Hold the read end for ``pause``; a handle never waited on lets go of its oldest pipes."""
+        os.set_blocking(fd, False)
+        self._wakes[name] = fd
+        while len(self._wakes) > MAX_WAKES:
+            os.close(self._wakes.pop(next(iter(self._wakes))))
+
+    def pause(self, name: str, seconds: float) -> None:
+        """``Job.wait``'s sleep: ends as soon as the supervisor records a change (a byte on the pipe it got at
+        submit; end of file when it exits), else after ``seconds`` (jobs started by another process)."""
+        import select
+
+        fd = self._wakes.get(name)
+        if fd is None:
+            time.sleep(seconds)
+            return
+        poll = select.poll()  # not select(): a kernel may hold more than 1,024 files
+        poll.register(fd, select.POLLIN)
+        if poll.poll(seconds * 1000):
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                return
+            if not chunk:  # the supervisor exited
+                os.close(self._wakes.pop(name))
 
     def discard(self, spec: TrainSpec, bundle: Path) -> None:
         shutil.rmtree(bundle, ignore_errors=True)
@@ -145,10 +181,12 @@ class LocalBackend(Backend):
 
     def status_of(self, folder: Path, meta: dict) -> JobStatus:
         """The status of the job in ``folder`` (its meta already read: listings read each once)."""
+        return self._status(meta, self._read_state(folder) or None, folder)
+
+    def _status(self, meta: dict, state: dict | None, folder: Path | None) -> JobStatus:
+        """A ``JobStatus`` from meta.json and status.json; ``folder`` None: a finished job's, from the index."""
         spec = meta["spec"]
-        try:
-            state = json.loads((folder / "status.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        if state is None:
             state = {"phase": "Pending", "workers": [{"rank": r, "phase": "Pending"} for r in range(spec["workers"])]}
         phase, message = state["phase"], state.get("message", "")
         if phase not in TERMINAL and not self._supervisor_alive(folder, state, meta):
@@ -203,19 +241,49 @@ class LocalBackend(Backend):
             return time.time() - meta.get("created_ts", 0) < STARTUP_GRACE_SECONDS
         return alive(pid, str(folder))
 
-    def list(self) -> list[JobStatus]:
-        statuses = []
-        if not self.root.is_dir():
-            return statuses
-        for folder in self.root.iterdir():
-            if folder.name.startswith("."):  # a replaced job on its way out
+    def list(self, limit: int | None = None) -> list[JobStatus]:
+        """Every job, newest first (the newest ``limit`` only, if given): finished jobs from the index, the
+        others (and finished ones not indexed yet, then indexed) from their folders."""
+        return [self._row_status(row) for row in self.listing()[:limit]]
+
+    def count_and_list(self, limit: int | None) -> tuple[int, list[JobStatus]]:
+        """How many jobs there are, and the newest ``limit`` of them (``%kf_jobs``: only those are built)."""
+        rows = self.listing()
+        return len(rows), [self._row_status(row) for row in rows[:limit]]
+
+    def _row_status(self, row: tuple) -> JobStatus:
+        _, line, meta, state, folder = row
+        return _from_line(line) if line is not None else self._status(meta, state, folder)
+
+    def listing(self) -> list[tuple]:
+        """(created_ts, index line, meta, state, folder) per job, newest first: an indexed finished job has its
+        line only, the others their meta, state and folder."""
+        try:
+            entries = [e for e in os.scandir(self.root) if not e.name.startswith(".") and e.is_dir()]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        indexed = local_index.load(self.root)
+        rows, unindexed = [], []
+        for entry in entries:
+            line = indexed.get(entry.name)
+            if line is not None and line[local_index.INO] == entry.inode():
+                rows.append((line[local_index.CREATED_TS], line, None, None, None))
                 continue
+            folder = Path(entry.path)
             try:
-                meta = json.loads((folder / "meta.json").read_text())
-            except (FileNotFoundError, NotADirectoryError, PermissionError, json.JSONDecodeError):
-                continue
-            statuses.append((meta.get("created_ts", 0), self.status_of(folder, meta)))
-        return [status for _, status in sorted(statuses, key=lambda pair: -pair[0])]
+                meta = json.loads((folder / "meta.json").read_bytes())
+            except (OSError, ValueError):
+                continue  # a job being written, or not a job
+            state = self._read_state(folder) or None
+            if state is not None and state.get("phase") in TERMINAL:
+                with contextlib.suppress(KeyError, TypeError, AttributeError):  # a damaged one is read each time
+                    unindexed.append(local_index.line(entry.name, entry.inode(), meta, state))
+            rows.append((meta.get("created_ts", 0), None, meta, state, folder))
+        local_index.add(self.root, unindexed)
+        if local_index.needs_compaction(self.root, len(entries)):
+            local_index.compact(self.root, {entry.name for entry in entries})
+        rows.sort(key=lambda row: -row[0])
+        return rows
 
     def read_logs(self, name: str, cursor: dict | None = None):
         logs = self.folder(name) / "logs"
@@ -300,6 +368,7 @@ class LocalBackend(Backend):
             self.cancel(name)
         self._stop_orphans(folder, self._read_state(folder))  # never remove a folder under running workers
         shutil.rmtree(folder, ignore_errors=True)
+        local_index.forget(self.root, name)
 
     def remove_finished(self, name: str) -> None:
         """Checked and moved aside under the submit lock: of several ``--replace`` of one name at once, exactly
@@ -309,10 +378,19 @@ class LocalBackend(Backend):
             if not self.replaceable(name):
                 return
             os.rename(self.folder(name), trash)
+        local_index.forget(self.root, name)
         shutil.rmtree(trash, ignore_errors=True)
 
     def result_dir(self, name: str) -> Path:
         return self.folder(name)
+
+
+def _from_line(line: list) -> JobStatus:
+    """A finished job's status from its index line (``local_index.line``)."""
+    name, _, _, created, workers, cpu, memory, gpus, _, phase, started, finished, message, ranks = line
+    return JobStatus(name, phase, "local", "local", None, created, started, finished, message,
+                     [WorkerStatus(rank, wphase, code, reason) for rank, wphase, code, reason in ranks],
+                     {"workers": workers, "cpu": cpu, "memory": memory, "gpus": gpus})
 
 
 def _private_tree(folder: Path) -> None:

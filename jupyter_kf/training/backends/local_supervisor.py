@@ -26,6 +26,8 @@ import time
 
 GRACE_SECONDS = 5
 STATUS_PADDING = 4096  # status.json's size: room to record a failure in place when the disk is full
+INDEX, INDEX_LOCK = ".index", ".index.lock"  # local_index's files, beside the jobs folder: <state>/jobs.index
+TERMINAL = ("Succeeded", "Failed", "Cancelled")
 EXIT_OOM = 137  # what Kubernetes reports for a container killed over its memory limit
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS")
@@ -68,8 +70,9 @@ def now():
 
 
 class Supervisor:
-    def __init__(self, job_dir):
+    def __init__(self, job_dir, wake=None):
         self.dir = job_dir
+        self.wake = wake  # a pipe to the submitting kernel: a byte at each status change, closed at exit
         for name in ("", "meta.json", "payload.bin", "runner.py", "step-args.json", "src"):
             check_owned(os.path.join(job_dir, name))
         with open(os.path.join(job_dir, "meta.json")) as f:
@@ -99,6 +102,7 @@ class Supervisor:
         path = os.path.join(self.dir, "status.json")
         try:
             save(path, text)
+            self.notify()
         except OSError as err:
             if self.write_error is None:
                 self.write_error = f"{err.strerror or err} ({errno.errorcode.get(err.errno, '?')}) writing {path}"
@@ -107,6 +111,14 @@ class Supervisor:
                 with open(path, "r+") as f:
                     f.write(text)
                     f.truncate()
+            except OSError:
+                pass
+
+    def notify(self):
+        """Wake the kernel waiting on this job (never blocks; a kernel gone or not reading is no error)."""
+        if self.wake is not None:
+            try:
+                os.write(self.wake, b".")
             except OSError:
                 pass
 
@@ -261,6 +273,48 @@ class Supervisor:
                 worker["phase"] = "Cancelled" if phase == "Cancelled" else worker["phase"]
         self.status.update(phase=phase, finished=now(), message=message)
         self.write()
+        if not self.write_error:
+            self.index()
+
+    def index(self):
+        """Add this finished job to its jobs folder's index (``local_index``: the same line and lock), so that
+        listings need not read its folder. Only under a jobs folder that keeps one, and only while the folder
+        is still this job's; the index is a cache, so any failure here just leaves the job to be read."""
+        root = os.path.dirname(os.path.abspath(self.dir))
+        try:
+            import fcntl
+
+            fd = os.open(root + INDEX_LOCK, os.O_WRONLY | os.O_CLOEXEC)
+        except (OSError, ImportError):
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with open(os.path.join(self.dir, "meta.json"), "rb") as f:
+                if json.loads(f.read()).get("created_ts", 0) != self.meta.get("created_ts", 0):
+                    return  # deleted, and a job of the same name created since
+            line = index_line(os.path.basename(os.path.abspath(self.dir)), os.stat(self.dir).st_ino, self.meta,
+                              self.status)
+            out = os.open(root + INDEX, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(out, (json.dumps(line, separators=(",", ":")) + "\n").encode())
+            finally:
+                os.close(out)
+        except (OSError, ValueError) as err:
+            say(f"could not index the job (listings read its folder instead): {err}")
+        finally:
+            os.close(fd)
+
+
+def index_line(name, ino, meta, state):
+    """A finished job's line in the index: ``local_index.line``'s twin (this file imports nothing of ours)."""
+    spec, phase = meta["spec"], state["phase"]
+    pipeline = meta.get("pipeline")
+    pipeline = {k: pipeline.get(k) for k in ("run", "step")} if pipeline else None
+    workers = [[w["rank"], w["phase"] if w["phase"] in TERMINAL else phase, w.get("exit_code"), w.get("reason", "")]
+               for w in state["workers"]]
+    return [name, ino, meta.get("created_ts", 0), meta.get("created"), spec["workers"], spec.get("cpu"),
+            spec.get("memory"), spec.get("gpus", 0), pipeline,
+            phase, state.get("started"), state.get("finished"), state.get("message", ""), workers]
 
 
 def say(line):
@@ -313,10 +367,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def main(job_dir):
+def main(job_dir, wake=None):
     os.umask(0o077)
+    if wake is not None:
+        os.set_blocking(wake, False)
+        os.set_inheritable(wake, False)  # the workers never get it
     try:
-        supervisor = Supervisor(job_dir)
+        supervisor = Supervisor(job_dir, wake)
     except Refused as err:
         print(err, file=sys.stderr, flush=True)
         return 2
@@ -325,4 +382,4 @@ def main(job_dir):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None))
