@@ -27,10 +27,12 @@ from tornado.iostream import StreamClosedError
 from jupyter_kf.errors import InvalidSpec, KfError
 from jupyter_kf.server import sections
 from jupyter_kf.server.manager import KfManager, without_token
+from jupyter_kf.server.tailers import Tailers
 from jupyter_kf.training.spec import check_name
 
 NAMESPACE = "jupyter-kf/api"
 MANAGER_KEY = "jupyter_kf_manager"
+TAILERS_KEY = "jupyter_kf_tailers"
 AUTH_RESOURCE = "jupyter_kf"
 _NAME = r"(?P<name>[^/]+)"
 _RUN_ID = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,126}[A-Za-z0-9])?$")
@@ -178,9 +180,10 @@ class JobLogsHandler(KfAPIHandler):
     """Server-sent events: ``lines`` (a JSON list of new lines), ``pending`` (each worker's line still being
     redrawn, ``[[rank, text], ...]``: a progress bar), ``status`` (the job), ``end`` (no more lines).
 
-    Lines come from the backend's log cursor (the same reads as ``Job.logs(follow=True)``), so a client
-    never gets a line twice; the stream ends when the job has ended and its last lines are sent.
-    ``?follow=0`` sends what there is and ends.
+    Every client of one job reads from one shared ``JobTail`` (``tailers.py``), which reads the backend's log
+    cursor (the same reads as ``Job.logs(follow=True)``) once for all: a client never gets a line twice,
+    and 200 clients cost what one does. The stream ends when the job has ended and its last lines are
+    sent. ``?follow=0`` sends what there is and ends.
     """
 
     _closed = False
@@ -205,53 +208,52 @@ class JobLogsHandler(KfAPIHandler):
         except KfError as err:
             self.fail(err)
             return
-        follow = self.get_query_argument("follow", "1").lower() not in ("0", "false", "no")
-        prefix = (status.get("resources") or {}).get("workers", 1) > 1
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # proxies must not hold the stream back
-        loop = asyncio.get_running_loop()
-        cursor, phase, quiet_since, pending = None, None, loop.time(), []
+        tailers = self.settings[TAILERS_KEY]
+        tail = tailers.join((job.backend.name, name), job)
         try:
             await self.send("status", status)
-            phase = status["phase"]
-            while not self._closed:
-                current = await asyncio.to_thread(job.status)
-                done = current.done
-                lines, cursor = await asyncio.to_thread(job.backend.read_logs, name, cursor)
-                if done and hasattr(job.backend, "read_tail"):
-                    lines += await asyncio.to_thread(job.backend.read_tail, name)
-                if lines:
-                    await self.send("lines", [f"[{rank}] {line}" if prefix else line for rank, line in lines])
-                    quiet_since = loop.time()
-                if not done and hasattr(job.backend, "read_tail"):  # lines being redrawn (progress bars)
-                    tails = await asyncio.to_thread(job.backend.read_tail, name)
-                    if tails != pending or (lines and tails):
-                        pending = tails
-                        await self.send("pending", [[rank, text] for rank, text in tails])
-                elif done and pending:
-                    pending = []
-                    await self.send("pending", [])
-                if current.phase != phase:
-                    phase = current.phase
-                    await self.send("status", current.to_dict())
-                if done or not follow:
-                    await self.send("end", {"phase": current.phase})
-                    break
-                if loop.time() - quiet_since > KEEPALIVE_SECONDS:
-                    self.write(": keepalive\n\n")
-                    await self.flush()
-                    quiet_since = loop.time()
-                await asyncio.sleep(LOG_POLL_SECONDS)
+            follow = self.get_query_argument("follow", "1").lower() not in ("0", "false", "no")
+            await self._stream(tail, status, follow)
         except StreamClosedError:
             return
-        except KfError as err:  # the job went away mid-stream
-            try:
-                await self.send("error", {"message": str(err), "reason": type(err).__name__})
-            except StreamClosedError:
-                return
+        finally:
+            tailers.leave(tail)
         if not self._closed:
             self.finish()
+
+    async def _stream(self, tail, status: dict, follow: bool) -> None:
+        """Send what the tail has that this client has not seen, each time it changes, until the job ends."""
+        prefix = (status.get("resources") or {}).get("workers", 1) > 1
+        position, seen, phase, pending = 0, -1, status["phase"], []
+        while not self._closed:
+            version = await tail.wait(seen, KEEPALIVE_SECONDS)
+            if version == seen:
+                self.write(": keepalive\n\n")
+                await self.flush()
+                continue
+            seen = version
+            lines, position, missed = tail.since(position)
+            if missed:
+                note = f"... {missed} earlier lines not kept here: %kf_logs {tail.job.name} has them"
+                await self.send("lines", [note])
+            if lines:
+                await self.send("lines", [f"[{rank}] {line}" if prefix else line for rank, line in lines])
+            if tail.pending != pending:
+                pending = tail.pending
+                await self.send("pending", [[rank, text] for rank, text in pending])
+            current = tail.status
+            if current is not None and current.phase != phase:
+                phase = current.phase
+                await self.send("status", current.to_dict())
+            if tail.error is not None:
+                await self.send("error", {"message": str(tail.error), "reason": type(tail.error).__name__})
+                return
+            if (tail.ended or not follow) and current is not None and position == tail.total:
+                await self.send("end", {"phase": current.phase})
+                return
 
 
 # -- notebook servers -------------------------------------------------------------------------------
@@ -485,6 +487,7 @@ class VolumeHandler(ForceMixin, KfAPIHandler):
 
 def setup_handlers(web_app, manager: KfManager) -> None:
     web_app.settings[MANAGER_KEY] = manager
+    web_app.settings[TAILERS_KEY] = Tailers(LOG_POLL_SECONDS)
     base_url = web_app.settings["base_url"]
 
     def route(path: str) -> str:

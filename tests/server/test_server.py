@@ -10,6 +10,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_kf import errors
+from jupyter_kf.server import handlers
 from jupyter_kf.training import api
 from tests.support.helpers import error_of, get_json, server_config, until
 
@@ -201,6 +202,26 @@ async def test_logs_stream_as_server_sent_events_until_the_job_ends(jp_fetch):
     assert lines == ["epoch=0", "epoch=1", "epoch=2"]  # each once, in order
     assert events[0][0] == "status"
     assert events[-1] == ("end", {"phase": "Succeeded"})
+
+
+async def test_many_clients_of_one_job_share_one_reader(jp_fetch, monkeypatch):
+    """20 log streams of one job: the backend is read once per poll for all of them, not once per client."""
+    from jupyter_kf.training.backends.local import LocalBackend
+
+    reads = []
+    original = LocalBackend.read_logs
+    monkeypatch.setattr(LocalBackend, "read_logs", lambda self, *a: reads.append(1) or original(self, *a))
+    api.train("import time\nfor i in range(5):\n    print(f'step={i}', flush=True)\n    time.sleep(0.3)",
+              name="rest-shared")
+    started = asyncio.get_running_loop().time()
+    replies = await asyncio.gather(*(jp_fetch("jupyter-kf", "api", "jobs", "rest-shared", "logs", request_timeout=90)
+                                     for _ in range(20)))
+    one_reader = (asyncio.get_running_loop().time() - started) / handlers.LOG_POLL_SECONDS  # polls of one reader
+    for reply in replies:
+        events = sse(reply.body)
+        assert [line for kind, data in events if kind == "lines" for line in data] == [f"step={i}" for i in range(5)]
+        assert events[-1] == ("end", {"phase": "Succeeded"})
+    assert len(reads) <= 2 * one_reader + 10, f"{len(reads)} reads for 20 clients, one reader needs {one_reader:.0f}"
 
 
 async def test_logs_without_follow_send_what_there_is(jp_fetch):
