@@ -311,3 +311,31 @@ def test_the_fake_katib_writes_katibs_status_shapes(katib):
     assert best["bestTrialName"] == chosen["metadata"]["name"]
     assert best["parameterAssignments"] == chosen["spec"]["parameterAssignments"]
     assert best["observation"] == chosen["status"]["observation"]
+
+
+def test_medianstop_on_katib_ends_the_trials_behind_the_rule(katib):
+    cell = ("import time\nfor epoch in range(6):\n    print(f'epoch={epoch} loss={10 * x + 1 / (epoch + 1)}')\n"
+            "    time.sleep(0.3)")
+    with FakeKatib(katib, seed=3) as fake:
+        experiment = api.tune(cell, params=["x=uniform(0,1)"], objective="loss", trials=8, parallel=1,
+                              algorithm="random", early_stopping="medianstop", name="median", backend="kubernetes",
+                              user_ns={}, kind="job")
+    assert fake.errors == []
+    status = experiment.status()
+    assert status.phase == "Succeeded" and status.completed == 8
+    averages, stopped = [], []
+    for trial in status.trials:  # in creation order, one at a time: each new trial got the rule of those before
+        x = float(trial.params["x"])
+        first_four = [10 * x + 1 / (epoch + 1) for epoch in range(4)]
+        rule = sum(averages) / len(averages) if len(averages) >= 3 else None
+        expected = "EarlyStopped" if rule is not None and min(first_four) > rule else "Succeeded"
+        assert trial.phase == expected, (trial.name, x, rule)
+        if expected == "Succeeded":
+            averages.append(sum(first_four) / 4)
+            assert trial.objective == pytest.approx(10 * x + 1 / 6)
+        else:
+            stopped.append(trial.name)
+            assert trial.objective == pytest.approx(min(first_four))  # the values seen before the stop
+    assert stopped, "the seed gives no trial behind the rule: the test checks nothing"
+    body = katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", "median")
+    assert body["status"]["trialsEarlyStopped"] == len(stopped)

@@ -10,7 +10,8 @@ and ``katib.kubeflow.org/trial`` on pods, ``KATIB_TRIAL_NAME`` in the primary co
 collector (``name=value`` lines of the primary container, read once the job ended). Facts, not code: this is our
 own, smaller program. The suggestion service is a seeded random (or, for ``grid``, an ordered grid) search.
 
-Not played: the Suggestion object and its Deployment, finalizers, early stopping, resume policies, Killed trials,
+Early stopping: the medianstop service's rule and the sidecar's live check (``TrialKubelet``).
+Not played: the Suggestion object and its Deployment, finalizers, resume policies, Killed trials,
 the wrapped command itself (the fake kubelet runs the container's command; its output is routed as Katib's would be).
 """
 from __future__ import annotations
@@ -195,12 +196,53 @@ class CollectorWebhook:
 
 class TrialKubelet(FakeKubelet):
     """The kubelet for a trial's job, with Katib's pod webhook on top (Trial labels, ``katib.kubeflow.org/trial``,
-    the collector sidecar) and the labels the job controllers set that primaryPodLabels select on."""
+    the collector sidecar) and the labels the job controllers set that primaryPodLabels select on.
+
+    With early-stopping rules the sidecar watches the primary pod's lines as they come: once the objective's best so
+    far breaks every rule after ``startStep`` reports, it ends the training process, reports the metrics and marks
+    the Trial ``EarlyStopped`` (reason TrialEarlyStopped); the wrapped command then exits 0, so the job completes."""
 
     def __init__(self, emulator, trial: dict):
         self.webhook = CollectorWebhook(emulator, trial)
         super().__init__(self.webhook, suffix="k" + "".join(random.choice(NAME_LETTERS) for _ in range(4)))
+        self.trial = trial
         self.trial_labels = {**(trial["metadata"].get("labels") or {}), TRIAL_LABEL: trial["metadata"]["name"]}
+        self.early_stopped = False
+
+    def _pump(self, namespace: str, pod: str, proc) -> None:
+        rules = self.trial["spec"].get("earlyStoppingRules") or []
+        values: list[float] = []
+        objective = self.trial["spec"]["objective"]
+        for line in iter(proc.stdout.readline, b""):
+            text = line.decode("utf-8", "replace")
+            self.emu.write_log(namespace, pod, text)
+            if not rules or pod not in self.webhook.metrics_files or self.early_stopped:
+                continue
+            metric = parse_metrics([text.rstrip("\n")], [objective["objectiveMetricName"]])[0]
+            if metric["latest"] == UNAVAILABLE:
+                continue
+            values.append(float(metric["latest"]))
+            best = min(values) if objective["type"] == "minimize" else max(values)
+            if all(len(values) >= int(r["startStep"]) and breaks(best, r) for r in rules):
+                self.early_stopped = True
+                proc.terminate()
+                self.mark_early_stopped(namespace)
+
+    def mark_early_stopped(self, namespace: str) -> None:
+        name, spec = self.trial["metadata"]["name"], self.trial["spec"]
+        objective = spec["objective"]
+        names = [objective["objectiveMetricName"], *(objective.get("additionalMetricNames") or [])]
+        lines = next(iter(self.webhook.metrics_files.values()))
+
+        def apply(trial):
+            status = trial.setdefault("status", {})
+            status["observation"] = {"metrics": parse_metrics(lines, names)}
+            mark_done(status, "EarlyStopped", "TrialEarlyStopped", "Trial is early stopped")
+            status["completionTime"] = rfc3339()
+        self.emu.update_object(G, V, "trials", namespace, name, apply)
+
+    def finish(self, namespace: str, name: str, succeeded: bool, message: str = "") -> None:
+        super().finish(namespace, name, succeeded or self.early_stopped, message)  # the wrapper's "|| ... exit 0"
 
     def pod_names(self, kind: str, name: str, workers: int):
         pods = []
@@ -299,13 +341,38 @@ class FakeKatib:
             required = spec["maxTrialCount"] - completed
         key = f"{experiment['metadata']['namespace']}/{experiment['metadata']['name']}/{experiment['metadata']['uid']}"
         suggestions = self.suggestions.setdefault(key, Suggestions(experiment, self.seed))
+        rules = self.median_stop_rules(experiment, trials)
         for _ in range(max(0, required - active)):
             assignments = suggestions.next()
             if assignments is None:
                 return
-            self.create_trial(experiment, assignments)
+            self.create_trial(experiment, assignments, rules)
 
-    def create_trial(self, experiment: dict, assignments: list[dict]) -> dict:
+    def median_stop_rules(self, experiment: dict, trials: list[dict]) -> list[dict]:
+        """The medianstop service: once ``min_trials_required`` trials Succeeded, one rule whose value is the mean
+        of their first ``start_step`` objective values' averages (the mean, despite the name; katib.md §8)."""
+        stopping = experiment["spec"].get("earlyStopping")
+        if not stopping or stopping.get("algorithmName") != "medianstop":
+            return []
+        settings = {s["name"]: int(s["value"]) for s in stopping.get("algorithmSettings") or []}
+        required, start = settings.get("min_trials_required", 3), settings.get("start_step", 4)
+        objective = experiment["spec"]["objective"]
+        averages = []
+        for trial in trials:
+            webhook = self.webhooks.get(trial["metadata"]["name"])
+            if not is_true(trial, "Succeeded") or webhook is None or not webhook.metrics_files:
+                continue
+            lines = webhook.metrics_files[min(webhook.metrics_files)]
+            values = [float(m.group(2)) for line in lines for m in METRIC_LINE.finditer(line)
+                      if m.group(1) == objective["objectiveMetricName"]][:start]
+            if len(values) == start:
+                averages.append(sum(values) / start)
+        if len(averages) < required:
+            return []
+        return [{"name": objective["objectiveMetricName"], "value": repr(sum(averages) / len(averages)),
+                 "comparison": "greater" if objective["type"] == "minimize" else "less", "startStep": start}]
+
+    def create_trial(self, experiment: dict, assignments: list[dict], rules: list[dict] = ()) -> dict:
         """``getTrialInstance``: Experiment labels plus the experiment label, controller owner, a copy of the
         objective, the rendered job as ``runSpec``."""
         meta, spec = experiment["metadata"], experiment["spec"]
@@ -320,6 +387,8 @@ class FakeKatib:
                       "failureCondition": template["failureCondition"]}
         if template.get("primaryPodLabels"):
             trial_spec["primaryPodLabels"] = template["primaryPodLabels"]
+        if spec.get("earlyStopping"):
+            trial_spec["earlyStoppingRules"] = list(rules)
         return self.emu.create_object({
             "apiVersion": f"{G}/{V}", "kind": "Trial",
             "metadata": {"name": name, "namespace": meta["namespace"],
@@ -344,7 +413,11 @@ class FakeKatib:
             self.follow_job(trial, job, status)
         if status != (trial.get("status") or {}):
             status["lastReconcileTime"] = rfc3339()
-            self.emu.set_status(G, V, "trials", namespace, name, status)
+
+            def apply(current):  # under the store's lock: the sidecar may have ended the trial meanwhile
+                if not any(is_true(current, c) for c in TRIAL_DONE):
+                    current["status"] = status
+            self.emu.update_object(G, V, "trials", namespace, name, apply)
 
     def job(self, trial: dict) -> dict | None:
         group, version = trial["spec"]["runSpec"]["apiVersion"].rpartition("/")[::2]
@@ -410,6 +483,12 @@ class FakeKatib:
         webhook = self.webhooks.get(trial["metadata"]["name"])
         files = webhook.metrics_files if webhook is not None else {}
         return files[min(files)] if files else []
+
+
+def breaks(best: float, rule: dict) -> bool:
+    """An early-stopping rule holds against the best so far (``less``: stop when below, ``greater``: above)."""
+    value = float(rule["value"])
+    return {"less": best < value, "greater": best > value, "equal": best == value}[rule["comparison"]]
 
 
 def summarize(status: dict, spec: dict, trials: list[dict]) -> bool:
