@@ -6,6 +6,7 @@ import bench_local_job
 import bench_pipeline
 import bench_server
 import bench_serving
+import bench_streams
 import bench_transport
 import bench_tuning
 
@@ -18,6 +19,7 @@ if __name__ == "__main__":
         bench_pipeline,
         bench_serving,
         bench_server,
+        bench_streams,
         bench_tuning,
         bench_data,
     ):
