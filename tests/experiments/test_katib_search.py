@@ -339,3 +339,28 @@ def test_medianstop_on_katib_ends_the_trials_behind_the_rule(katib):
     assert stopped, "the seed gives no trial behind the rule: the test checks nothing"
     body = katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", "median")
     assert body["status"]["trialsEarlyStopped"] == len(stopped)
+
+
+def test_katibs_defaults_are_stored_as_its_mutating_webhook_does(katib):
+    from tests.experiments.test_katib import reference
+
+    body = reference("tpe.yaml")
+    body["metadata"]["namespace"] = "default"
+    for key in ("parallelTrialCount", "resumePolicy", "metricsCollectorSpec"):
+        body["spec"].pop(key, None)
+    body["spec"]["objective"].pop("metricStrategies", None)
+    template = body["spec"]["trialTemplate"]
+    template.pop("successCondition", None), template.pop("failureCondition", None)
+    client.CustomObjectsApi(client.ApiClient(katib.client_configuration())).create_namespaced_custom_object(
+        "kubeflow.org", "v1beta1", "default", "experiments", body)
+    stored = katib.get_object("kubeflow.org", "v1beta1", "experiments", "default", body["metadata"]["name"])["spec"]
+    objective = stored["objective"]
+    strategy = {"minimize": "min", "maximize": "max"}[objective["type"]]
+    assert objective["metricStrategies"] == [{"name": m, "value": strategy} for m in
+                                             [objective["objectiveMetricName"], *objective.get("additionalMetricNames", [])]]
+    assert stored["parallelTrialCount"] == 3 and stored["resumePolicy"] == "Never"
+    assert stored["metricsCollectorSpec"] == {"collector": {"kind": "StdOut"}}
+    kind = stored["trialTemplate"]["trialSpec"]["kind"]
+    done = "Complete" if kind in ("Job", "TrainJob") else "Succeeded"
+    assert stored["trialTemplate"]["successCondition"] == f'status.conditions.#(type=="{done}")#|#(status=="True")#'
+    assert all(p["feasibleSpace"]["distribution"] for p in stored["parameters"])

@@ -7,7 +7,8 @@ against the stock katib-config, resumePolicy, the trial template (required field
 placeholders present and none left after substitution, no metadata name/namespace, apiVersion and
 kind), parameters (types, distributions, min/max vs list) and the collector kinds. Not reproduced: the
 Go round-trip of batch/v1 Jobs, configMap templates, custom filters, FromVolume PVs, UPDATE rules.
-Defaults are applied first as Katib's mutating webhook does (parallelTrialCount 3, distribution uniform).
+Defaults are applied first and stored, as Katib's mutating webhook does (``set_defaults``: parallelTrialCount 3,
+resumePolicy Never, metric strategies, conditions and primary pod labels by kind, StdOut collector, uniform).
 
 Denials are controller-runtime's ``admission.Denied`` (403 Forbidden, the aggregated error as message).
 The webhook runs when Katib is installed: :func:`install_katib` makes its controller Service.
@@ -51,17 +52,42 @@ def deny(message: str) -> ApiError:
     return ApiError(403, "Forbidden", f'admission webhook "{NAME}" denied the request: {message}')
 
 
-def _defaults(spec: dict) -> dict:
-    spec = json.loads(json.dumps(spec))
+_DONE = 'status.conditions.#(type=="{}")#|#(status=="True")#'
+_KUBEFLOW_KINDS = ("TFJob", "PyTorchJob", "XGBoostJob", "MPIJob", "TrainJob")
+_PRIMARY_POD_LABELS = {"TrainJob": {"jobset.sigs.k8s.io/replicatedjob-name": "node",
+                                    "batch.kubernetes.io/job-completion-index": "0"}}
+
+
+def set_defaults(spec: dict) -> None:
+    """Katib's defaulter (experiment_defaults.go ``SetDefault``), in place: it runs before the validator and its
+    defaults are stored."""
     spec.setdefault("parallelTrialCount", 3)
+    if not spec.get("resumePolicy"):
+        spec["resumePolicy"] = "Never"
+    objective = spec.get("objective")
+    if objective is not None:
+        by_type = {"minimize": "min", "maximize": "max"}.get(objective.get("type"), "latest")
+        strategies = objective.setdefault("metricStrategies", [])
+        named = {s.get("name") for s in strategies}
+        for metric in [objective.get("objectiveMetricName"), *(objective.get("additionalMetricNames") or [])]:
+            if metric not in named:
+                strategies.append({"name": metric, "value": by_type})
+    template = spec.get("trialTemplate")
+    kind = ((template or {}).get("trialSpec") or {}).get("kind")
+    if kind == "Job" or kind in _KUBEFLOW_KINDS:
+        done = "Complete" if kind in ("Job", "TrainJob") else "Succeeded"
+        template.setdefault("successCondition", _DONE.format(done))
+        template.setdefault("failureCondition", _DONE.format("Failed"))
+        if kind != "Job" and not template.get("primaryPodLabels"):
+            template["primaryPodLabels"] = dict(_PRIMARY_POD_LABELS.get(kind, {"training.kubeflow.org/job-role": "master"}))
+    collector = spec.setdefault("metricsCollectorSpec", {}).setdefault("collector", {"kind": "StdOut"})
+    if collector.get("kind") == "File":
+        path = spec["metricsCollectorSpec"].setdefault("source", {}).setdefault("fileSystemPath", {})
+        path.setdefault("kind", "File")
+        path.setdefault("path", "/var/log/katib/metrics.log")
+        path.setdefault("format", "TEXT")
     for p in spec.get("parameters") or []:
         (p.setdefault("feasibleSpace", {})).setdefault("distribution", "uniform")
-    template = spec.get("trialTemplate") or {}
-    kind = (template.get("trialSpec") or {}).get("kind")
-    if kind in ("Job", "TrainJob", "TFJob", "PyTorchJob", "XGBoostJob", "MPIJob"):  # conditions by kind
-        template.setdefault("successCondition", f"default for {kind}")
-        template.setdefault("failureCondition", f"default for {kind}")
-    return spec
 
 
 def _counts(spec: dict) -> list[str]:
@@ -181,7 +207,8 @@ def check(store, obj: dict, old: dict | None) -> list:
     if ((ns or {}).get("metadata", {}).get("labels") or {}).get(INJECTION) != "enabled":
         raise deny(f"Cannot create the Experiment {meta.get('name')!r} in namespace {meta.get('namespace')!r}: "
                    f"the namespace lacks label \"{INJECTION}: enabled\"")
-    spec = _defaults(obj.get("spec") or {})
+    set_defaults(obj.setdefault("spec", {}))  # the mutating webhook ran first; what it set is stored
+    spec = obj["spec"]
     errs = []
     name = meta.get("name", "")
     if not _NAME.match(name) or len(name) > 40:
