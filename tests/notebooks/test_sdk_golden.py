@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_kf import notebooks
+from tests.support.golden import differences as field_differences
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "sdk_golden"
 CASES = sorted(p.stem.removeprefix("notebook_") for p in GOLDEN.glob("notebook_*.json"))
@@ -41,20 +42,6 @@ INTENDED = {  # (kind, path pattern) -> why ours differs from the web app's
 }
 
 
-def flatten(node, prefix=""):
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
-        return out or {prefix: {}}
-    if isinstance(node, list):
-        out = {}
-        for i, value in enumerate(node):
-            out.update(flatten(value, f"{prefix}[{i}]"))
-        return out or {prefix: []}
-    return {prefix: node}
-
-
 def by_mount_path(notebook: dict) -> dict:
     """Volumes and mounts as {mount path: volume source} plus {mount path: volume name}."""
     out = json.loads(json.dumps(notebook))
@@ -70,9 +57,7 @@ def by_mount_path(notebook: dict) -> dict:
 def differences(kind: str, web: dict, ours: dict) -> dict:
     if kind == "Notebook":
         web, ours = by_mount_path(web), by_mount_path(ours)
-    a, b = flatten(web), flatten(ours)
-    missing = object()
-    return {p: (a.get(p, missing), b.get(p, missing)) for p in sorted(set(a) | set(b)) if a.get(p, missing) != b.get(p, missing)}
+    return field_differences(web, ours)
 
 
 def reason(kind: str, path: str) -> str | None:

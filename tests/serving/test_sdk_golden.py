@@ -12,6 +12,7 @@ import pytest
 
 from jupyter_kf import config
 from jupyter_kf.serving import api
+from tests.support.golden import differences
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "sdk_golden"
 CASES = sorted(p.stem.removeprefix("serving_") for p in GOLDEN.glob("serving_*.json"))
@@ -30,26 +31,6 @@ INTENDED = {  # path pattern -> why ours differs from the SDK's body
         "ours names a Standard predictor when it is created (v1): KServe's webhook refuses naming it later without a "
         "model change, and a Standard canary needs it named",
 }
-
-
-def flatten(node, prefix=""):
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
-        return out or {prefix: {}}
-    if isinstance(node, list):
-        out = {}
-        for i, value in enumerate(node):
-            out.update(flatten(value, f"{prefix}[{i}]"))
-        return out or {prefix: []}
-    return {prefix: node}
-
-
-def differences(sdk: dict, ours: dict) -> dict:
-    a, b = flatten(sdk), flatten(ours)
-    missing = object()
-    return {p: (a.get(p, missing), b.get(p, missing)) for p in sorted(set(a) | set(b)) if a.get(p, missing) != b.get(p, missing)}
 
 
 def reason(path: str) -> str | None:
