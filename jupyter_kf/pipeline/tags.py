@@ -283,7 +283,7 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
         if volume.get("expose_as_env_var"):  # Kale's KALE_VOLUME_<NAME> holds the mount point
             entry["env"] = "KALE_VOLUME_" + re.sub(r"[^A-Z0-9]", "_", volume["name"].upper())
         pipeline.volumes.append(entry)
-    defaults = _CellTags(0, meta.get("steps_defaults") or [], pipeline.warnings)
+    defaults = _CellTags(0, _defaults_as_tags(meta.get("steps_defaults") or [], pipeline), pipeline.warnings)
     if defaults.step or defaults.block or defaults.prev:
         raise PipelineError("steps_defaults in the notebook metadata may hold only image:, limit:, request:, label:, "
                             "annotation:, secret: and cache: tags")
@@ -410,6 +410,21 @@ def _read_child(pipeline: Pipeline, step: Step, group: dict) -> Pipeline:
 # kubeflow_notebook keys read; the others are Kale features jupyter_kf does not have
 _READ_METADATA = {"pipeline_name", "pipeline_description", "experiment_name", "experiment", "kfp_host", "base_image",
                   "docker_image", "enable_caching", "volumes", "steps_defaults", "notebook_path", "sequential"}
+
+
+def _defaults_as_tags(defaults, pipeline: Pipeline) -> list:
+    """steps_defaults as tags: Kale writes a list of tags, or {"labels": {}, "annotations": {}, "limits": {}}."""
+    if not isinstance(defaults, dict):
+        return list(defaults)
+    tags = []
+    for key, value in defaults.items():
+        kind = {"labels": "label", "annotations": "annotation", "limits": "limit"}.get(key)
+        if kind is None or not isinstance(value, dict):
+            pipeline.warnings.append(f"steps_defaults key {key!r} in the notebook metadata is not labels, annotations "
+                                     "or limits: ignored")
+            continue
+        tags += [f"{kind}:{k}:{v}" for k, v in value.items()]
+    return tags
 
 
 def _warn_ignored_metadata(pipeline: Pipeline, meta: dict) -> None:

@@ -411,3 +411,13 @@ def test_kfp_local_orchestrator_runs_the_nested_dag(tmp_path):
     assert json.loads(by_name["prepare-rescale/prepared"]) == [-4.0, -2.0, 0.0, 6.0]
     assert json.loads(by_name["report/executor_output.json"])["artifacts"]["metrics"]["artifacts"][0]["metadata"] == {
         "total": 12.0}
+
+
+def test_steps_defaults_in_kales_dict_form():
+    pipeline = tags.parse({"metadata": {"kubeflow_notebook": {"steps_defaults": {
+        "labels": {"team": "ml"}, "annotations": {"owner": "alice"}, "limits": {"memory": "2Gi"}, "affinity": {}}}},
+        "cells": [{"cell_type": "code", "source": "x = 1", "metadata": {"tags": ["step:a"]}}]})
+    step = pipeline.steps[0]
+    assert (step.labels, step.annotations, step.resources.memory_limit) == ({"team": "ml"}, {"owner": "alice"}, "2Gi")
+    assert pipeline.warnings == ["steps_defaults key 'affinity' in the notebook metadata is not labels, annotations or "
+                                 "limits: ignored"]
