@@ -421,3 +421,18 @@ def test_steps_defaults_in_kales_dict_form():
     assert (step.labels, step.annotations, step.resources.memory_limit) == ({"team": "ml"}, {"owner": "alice"}, "2Gi")
     assert pipeline.warnings == ["steps_defaults key 'affinity' in the notebook metadata is not labels, annotations or "
                                  "limits: ignored"]
+
+
+SMALL = ["block_tags", "empty_step", "prev_on_skip", "untagged_head", "legacy_metadata", "headings_imports",
+         "python_versions", "sequential"]
+
+
+def test_the_small_compat_notebooks_run_locally(tmp_path):
+    outcomes = {}
+    for name in SMALL:
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(COMPAT / f"{name}.ipynb", folder)
+        result = run(folder / f"{name}.ipynb", on_line=None, raise_on_failure=False)
+        outcomes[name] = result.phase
+    assert outcomes == dict.fromkeys(SMALL, "Succeeded")
