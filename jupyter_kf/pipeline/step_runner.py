@@ -328,8 +328,15 @@ class Step:
         if not missing:
             return 0
         print(f"[jupyter_kf] step {self.name}: installing {', '.join(missing)}", flush=True)
+        import site
+        import sysconfig
+
+        user = not os.access(sysconfig.get_paths()["purelib"], os.W_OK)  # an image that runs as a non-root user
         out = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-input",
-                              "--disable-pip-version-check", *missing], capture_output=True, text=True)
+                              "--disable-pip-version-check", *(["--user"] if user else []), *missing],
+                             capture_output=True, text=True)
+        if user and site.getusersitepackages() not in sys.path:
+            site.addsitedir(site.getusersitepackages())
         if out.returncode:
             sys.stderr.write(out.stdout + out.stderr)
             reason = ([line for line in out.stderr.splitlines() if line.strip()] or ["pip failed"])[-1].strip()
