@@ -492,11 +492,11 @@ def mount_into(folder: Path, resolved, record: Path) -> dict:
     store = getattr(resolved, "store", None) or _store()
     read = pod_plan(resolved, store)
     if backend == "local":
-        from jupyter_kf.datasets.backends.local import make_view
+        from jupyter_kf.datasets.backends.local import mount_view
 
         read.pop("store", None)
         for mount, manifest in resolved:
-            make_view(store, manifest, folder / mount.mount)
+            mount_view(store, manifest, folder / mount.mount)
     else:
         record.parent.joinpath("kf_fetch.py").write_bytes(fetch_script())
     config.write_private(record, json.dumps(read))

@@ -185,10 +185,14 @@ class LocalStore:
                 tmp.unlink(missing_ok=True)
 
     def remove_version(self, name: str, version: int) -> None:
+        from jupyter_kf.datasets.backends.local import remove_view
+
         (self.versions_dir(name) / f"{version}.json").unlink(missing_ok=True)
-        shutil.rmtree(self.root / "views" / name / str(version), ignore_errors=True)
+        remove_view(self.root / "views" / name / str(version))
         if not self.versions(name):
             shutil.rmtree(self.sets / name, ignore_errors=True)
+            for view in (self.root / "views" / name).glob("*"):
+                remove_view(view)
             shutil.rmtree(self.root / "views" / name, ignore_errors=True)
 
     # -- lineage ----------------------------------------------------------------------------------

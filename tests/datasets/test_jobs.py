@@ -40,6 +40,8 @@ def test_a_job_reads_the_version_it_names(mnist, kf_state_dir):
     if os.geteuid() != 0:  # root may write anything; the mode still says read-only
         assert results["refused"] is True
     folder = kf_state_dir / "jobs" / "reader"
+    assert os.path.islink(folder / "work" / "data")  # one link to the version's view: the same for any size
+    assert stat.S_IMODE(os.stat(folder / "work" / "data").st_mode) == 0o500  # the view takes no new file
     target = os.path.realpath(folder / "work" / "data" / "labels.csv")
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o400
     record = json.loads((folder / "data.json").read_text())["data"]

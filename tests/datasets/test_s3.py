@@ -189,3 +189,17 @@ def test_the_bar_shows_slow_transfers_and_ends_at_the_total(monkeypatch):
     bar(2 * 2**20, 2 * 2**20)  # the end is always drawn
     assert len(shown) == 2 and 'data-percent="0"' in shown[0] and 'data-percent="100"' in shown[1]
     assert "put mnist" in shown[1] and "2.0 MiB / 2.0 MiB" in shown[1]
+
+
+def test_content_another_dataset_stored_is_not_stored_again(s3, tmp_path):
+    client, _ = s3
+    src = tmp_path / "shared"
+    src.mkdir()
+    (src / "same.bin").write_bytes(b"shared content " * 100)
+    assert api.put("first-copy", src).new_objects == 1
+    listed = {o["Key"]: o["LastModified"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix="kf/datasets/objects/")
+              ["Contents"]}
+    made = api.put("second-copy", src)  # a conditional write: the server keeps its copy
+    assert (made.version, made.new_objects) == (1, 0)
+    assert {o["Key"]: o["LastModified"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix="kf/datasets/objects/")
+            ["Contents"]} == listed

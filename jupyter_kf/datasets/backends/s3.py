@@ -121,14 +121,23 @@ class S3DataStore(LocalStore):
         latest version's); a large one in parts, resuming an upload an interrupted put began."""
         hexd, size = _hash(path)
         key = self._object_key(hexd)
-        if hexd in known or self._exists(key):
+        if hexd in known:
             _tick(progress, size)
             return hexd, size, False
-        if size >= MULTIPART_AT:
-            self._multipart(Path(path), key, size, progress)
-        else:
-            self.request("PUT", key, Path(path).read_bytes(), body_sha256=hexd)  # the server checks the content
+        if size < MULTIPART_AT:  # one request either way: a write the server refuses (412) if it has the content
+            try:
+                self.request("PUT", key, Path(path).read_bytes(), headers={"If-None-Match": "*"}, body_sha256=hexd)
+                fresh = True
+            except urllib.error.HTTPError as err:
+                if err.code != 412:
+                    raise
+                fresh = False
             _tick(progress, size)
+            return hexd, size, fresh
+        if self._exists(key):  # a large one is asked for first: sending it for nothing would cost more
+            _tick(progress, size)
+            return hexd, size, False
+        self._multipart(Path(path), key, size, progress)
         return hexd, size, True
 
     def _multipart(self, path: Path, key: str, size: int, progress) -> None:

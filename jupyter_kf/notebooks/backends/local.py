@@ -321,13 +321,13 @@ def _show_data(resolved, workspace: Path, name: str) -> None:
     if not resolved:
         return
     from jupyter_kf.datasets import api as data_api
-    from jupyter_kf.datasets.backends.local import make_view
+    from jupyter_kf.datasets.backends.local import mount_view
 
     for mount, manifest in resolved:
         place = workspace / mount.mount
         if place.exists() or place.is_symlink():
             raise InvalidSpec(f"--data {mount}: {place} exists in the workspace already: choose another path")
-        make_view(resolved.store, manifest, place)
+        mount_view(resolved.store, manifest, place)
     data_api.record_reads(name, resolved, "local", reader="notebook")
 
 
