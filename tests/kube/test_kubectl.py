@@ -217,3 +217,61 @@ def test_explain_reads_openapi_v3_schemas(kubectl):
     assert "Name must be unique within a namespace." in out
     out = kubectl("explain", "pods.spec.restartPolicy").stdout
     assert "FIELD: restartPolicy <string>" in out and "One of Always, OnFailure," in out
+
+
+def test_logs_of_a_job_finds_its_pod_by_the_controller_labels(kubectl, k8s_emulator):
+    """kubectl logs job/x lists pods by the Job's selector (batch.kubernetes.io/controller-uid): the API server
+    adds it and the template labels, and the job controller's pods carry them."""
+    kubectl("create", "job", "once", "--image=busybox:1.36", "--", "echo", "hi")
+    job = k8s_emulator.get_object("batch", "v1", "jobs", "default", "once")
+    uid = job["metadata"]["uid"]
+    assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    k8s_emulator.make_pod("default", "once-x7k2p", owner=job, phase="Running")
+    labels = k8s_emulator.get_object("", "v1", "pods", "default", "once-x7k2p")["metadata"]["labels"]
+    assert labels == {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "once",
+                      "controller-uid": uid, "job-name": "once"}
+    k8s_emulator.write_log("default", "once-x7k2p", "hi\n")
+    assert kubectl("logs", "job/once", timeout=30).stdout == "hi\n"
+
+
+def test_wait_for_condition_returns_once_the_condition_is_set(kubectl, k8s_emulator):
+    kubectl("create", "job", "once", "--image=busybox:1.36", "--", "true")
+    waiter = subprocess.Popen(["kubectl", f"--kubeconfig={k8s_emulator.kubeconfig_path}", "wait",
+                               "--for=condition=Complete", "job/once", "--timeout=30s"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        k8s_emulator.wait_for_requests(timeout=20, verb="watch", resource="jobs")
+        k8s_emulator.set_condition("batch", "v1", "jobs", "default", "once", "Complete")
+        out, err = waiter.communicate(timeout=30)
+    finally:
+        waiter.kill()
+    assert (waiter.returncode, out.strip()) == (0, "job.batch/once condition met"), err
+
+
+def test_delete_cascade_foreground_waits_for_finalizers(kubectl, k8s_emulator):
+    """Foreground deletion takes the Job's pods first; the Job itself stays, marked deleting, while another
+    finalizer holds it, and goes when that finalizer is removed (kubectl delete --wait sees it go)."""
+    kubectl("create", "job", "once", "--image=busybox:1.36", "--", "true")
+    k8s_emulator.update_object("batch", "v1", "jobs", "default", "once",
+                               lambda o: o["metadata"].__setitem__("finalizers", ["example.com/keep"]))
+    job = k8s_emulator.get_object("batch", "v1", "jobs", "default", "once")
+    k8s_emulator.make_pod("default", "once-abcde", owner=job, phase="Running")
+    out = kubectl("delete", "job", "once", "--cascade=foreground", "--wait=false").stdout
+    assert out.strip() == 'job.batch "once" deleted'
+    assert k8s_emulator.get_object("", "v1", "pods", "default", "once-abcde") is None
+    held = k8s_emulator.get_object("batch", "v1", "jobs", "default", "once")
+    assert held["metadata"]["deletionTimestamp"] and held["metadata"]["finalizers"] == ["example.com/keep"]
+    assert _table(kubectl("get", "job", "once"))[1][:2] == ["once", "Terminating"]
+
+    deleter = subprocess.Popen(["kubectl", f"--kubeconfig={k8s_emulator.kubeconfig_path}", "delete", "job", "once",
+                                "--cascade=foreground", "--timeout=30s"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        k8s_emulator.wait_for_requests(timeout=20, verb="watch", resource="jobs")
+        k8s_emulator.update_object("batch", "v1", "jobs", "default", "once",
+                                   lambda o: o["metadata"].__setitem__("finalizers", []))
+        out, err = deleter.communicate(timeout=30)
+    finally:
+        deleter.kill()
+    assert deleter.returncode == 0, err
+    assert k8s_emulator.get_object("batch", "v1", "jobs", "default", "once") is None

@@ -218,7 +218,8 @@ def test_list_across_namespaces_and_typed_items(k8s_api_client, k8s_emulator):
     v1.create_namespaced_config_map("team-a", _cm("two"))
     names = [(c.metadata.namespace, c.metadata.name) for c in v1.list_config_map_for_all_namespaces().items]
     assert ("default", "one") in names and ("team-a", "two") in names
-    assert [c.metadata.name for c in v1.list_namespaced_config_map("team-a").items] == ["two"]
+    # kube-root-ca.crt: the root-ca-cert-publisher puts it in every new namespace
+    assert [c.metadata.name for c in v1.list_namespaced_config_map("team-a").items] == ["kube-root-ca.crt", "two"]
     doc = raw(k8s_api_client, "GET", "/api/v1/namespaces/team-a/configmaps")
     assert doc["kind"] == "ConfigMapList" and "kind" not in doc["items"][0]  # typed lists strip item kinds
 

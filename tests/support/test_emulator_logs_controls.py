@@ -200,7 +200,8 @@ def test_generic_object_controls(k8s_emulator):
     assert getattr(e.value, "code", None) == 422
     updated = k8s_emulator.update_object("", "v1", "configmaps", "team-a", "c", lambda o: o["data"].update(b="2"))
     assert updated["data"] == {"a": "1", "b": "2"}
-    assert [o["metadata"]["name"] for o in k8s_emulator.list_objects("", "v1", "configmaps", "team-a")] == ["c"]
+    assert [o["metadata"]["name"] for o in k8s_emulator.list_objects("", "v1", "configmaps", "team-a")] == [
+        "c", "kube-root-ca.crt"]  # the second: what the root-ca-cert-publisher puts in every new namespace
     k8s_emulator.delete_object("", "v1", "configmaps", "team-a", "c")
     assert k8s_emulator.get_object("", "v1", "configmaps", "team-a", "c") is None
 

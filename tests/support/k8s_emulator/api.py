@@ -64,6 +64,15 @@ _CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a co
                      "chunk was returned and now may show up in the list.")
 
 
+ROOT_CA_DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
+                       "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
+                       "guaranteed across distributions of Kubernetes clusters.")
+EMULATOR_CA = ("-----BEGIN CERTIFICATE-----\n"
+               "MIIBdzCCAR2gAwIBAgIBADAKBggqhkjOPQQDAjAjMSEwHwYDVQQDDBhrOHMtZW11bGF0\n"
+               "b3Itc2VydmVyLWNhMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAwMFowIzEhMB8G\n"
+               "-----END CERTIFICATE-----\n")  # a placeholder: the emulator serves plain HTTP
+
+
 def _without_rv(obj: dict) -> dict:
     return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion",
                                                                                      "managedFields")}}
@@ -98,6 +107,7 @@ class Api:
         self.stopping = stopping
         self.bookmark_interval = bookmark_interval
         self.deleter = Deleter(store, registry, logs)
+        self.namespace_controllers = True  # new namespaces get a default ServiceAccount and kube-root-ca.crt
 
     # -- dispatch -------------------------------------------------------------------------------------
     def handle(self, req: Request, resource: Resource) -> Response:
@@ -317,14 +327,32 @@ class Api:
             webhooks.admit(resource, self.store, obj, None)
             if resource.namespaced:
                 self._check_namespace_open(resource, namespace, meta["name"])
-            if self.store.get(resource.key, namespace, meta["name"]) is not None:
-                raise already_exists(resource.plural, resource.group, meta["name"])
+            existing = self.store.get(resource.key, namespace, meta["name"])
+            if existing is not None:
+                err = already_exists(resource.plural, resource.group, meta["name"])
+                if existing["metadata"].get("deletionTimestamp"):  # the generic registry's prefix
+                    err = ApiError(err.code, err.reason, f"object is being deleted: {err.message}", err.details)
+                raise err
             if dry_run:
                 return obj, Response(201, obj, headers=_warning_headers(warnings))
             stored = self.store.put(resource.key, obj)
             if resource.key == CRD_KEY:
                 self.register_crd(stored)
+            if resource.key == ("", "namespaces") and self.namespace_controllers:
+                self._populate_namespace(meta["name"])
             return stored, Response(201, resource.served(stored), headers=_warning_headers(warnings))
+
+    def _populate_namespace(self, namespace: str) -> None:
+        """What the serviceaccount and root-ca-cert-publisher controllers add to a new namespace."""
+        for key, obj in ((("", "serviceaccounts"), {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                    "metadata": {"name": "default"}}),
+                         (("", "configmaps"), {"apiVersion": "v1", "kind": "ConfigMap",
+                                               "metadata": {"name": "kube-root-ca.crt", "annotations": {
+                                                   "kubernetes.io/description": ROOT_CA_DESCRIPTION}},
+                                               "data": {"ca.crt": EMULATOR_CA}})):
+            obj["metadata"].update(namespace=namespace, uid=new_uid(), creationTimestamp=rfc3339())
+            if self.store.get(key, namespace, obj["metadata"]["name"]) is None:
+                self.store.put(key, obj)
 
     def register_crd(self, crd: dict) -> None:
         """Serve a stored CRD's resources and mark it Established, as the apiextensions controllers do."""

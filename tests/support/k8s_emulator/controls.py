@@ -137,13 +137,21 @@ class Controls:
         if annotations:
             meta["annotations"] = dict(annotations)
         if owner is not None:
-            meta["ownerReferences"] = [_owner_reference(owner)]
+            ref = meta["ownerReferences"] = [_owner_reference(owner)]
+            if (ref[0]["apiVersion"], ref[0]["kind"]) == ("batch/v1", "Job"):
+                meta["labels"] = {**self._job_pod_labels(namespace, ref[0]["name"]), **meta["labels"]}
         spec = {"restartPolicy": restart_policy, "nodeName": node_name,
                 "containers": [{"name": c, "image": image} for c in containers]}
         if init_containers:
             spec["initContainers"] = [{"name": c, "image": image} for c in init_containers]
         self.create_object({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}, namespace)
         return self.set_pod_phase(namespace, name, phase)
+
+    def _job_pod_labels(self, namespace: str, job: str) -> dict:
+        """The job controller gives its pods the template's labels (``batch.kubernetes.io/controller-uid``,
+        ``job-name``...): what ``kubectl logs job/x`` selects them by."""
+        stored = self.store.get(("batch", "jobs"), namespace, job) or {}
+        return dict((((stored.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
 
     def _container_names(self, pod: dict) -> list[str]:
         return [c["name"] for c in pod["spec"].get("containers") or []]

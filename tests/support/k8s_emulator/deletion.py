@@ -9,9 +9,12 @@ garbage collector's part synchronously, so when a DELETE returns its dependents 
 * Orphan: owner MODIFIED (``orphan``), dependents lose their ownerReference, owner DELETED.
 
 Other finalizers are left for the test (or code under test) to remove; the update that removes the
-last one deletes the object. Namespaces take everything in them along.
+last one deletes the object. A deleted namespace goes Terminating, its contents are deleted (those with
+finalizers stay until they are released) and it is removed once empty, as the namespace controller does.
 """
 from __future__ import annotations
+
+import threading
 
 from tests.support.k8s_emulator.logs import LogStore
 from tests.support.k8s_emulator.meta import rfc3339
@@ -27,6 +30,25 @@ class Deleter:
         self.store = store
         self.registry = registry
         self.logs = logs
+        self.gc_delay: float | None = None  # None: the GC acts within the DELETE; seconds: it acts that much later
+
+    def _later(self, work) -> None:
+        """Run the garbage collector's ``work`` now, or ``gc_delay`` seconds later in its own thread (as the
+        real, asynchronous GC does: dependents linger and Foreground owners stay "being deleted" meanwhile).
+        Work scheduled before a reset is dropped."""
+        if self.gc_delay is None:
+            work()
+            return
+        epoch = self.store.epoch
+
+        def run():
+            with self.store.cond:
+                if self.store.epoch == epoch:
+                    work()
+
+        timer = threading.Timer(self.gc_delay, run)
+        timer.daemon = True
+        timer.start()
 
     def delete(self, resource: Resource, obj: dict, policy: str) -> tuple[bool, dict]:
         """Delete ``obj``; returns (removed at once?, the state to answer with)."""
@@ -40,7 +62,7 @@ class Deleter:
             finalizers = list(meta.get("finalizers") or [])
             if not gc_finalizer and not finalizers:
                 final = self._remove(resource.key, obj)
-                self._collect(obj, "Background")
+                self._later(lambda: self._collect(obj, "Background"))
                 return True, final
             marked = clone(obj)
             m = marked["metadata"]
@@ -52,9 +74,11 @@ class Deleter:
                 m["finalizers"] = finalizers + [gc_finalizer]
             self.store.put(resource.key, marked)
             reported = clone(marked)
-            if gc_finalizer:
-                self._collect(marked, policy)
-                self._drop_finalizer(resource.key, marked, gc_finalizer)
+            if policy == "Orphan":
+                self._later(lambda: (self._collect(marked, policy),
+                                     self._drop_finalizer(resource.key, marked, gc_finalizer)))
+            elif policy == "Foreground":
+                self._later(lambda: (self._collect(marked, policy), self._release_owner(resource.key, marked)))
             return False, reported
 
     def finish_if_released(self, key: tuple, obj: dict) -> bool:
@@ -62,7 +86,7 @@ class Deleter:
         meta = obj["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self._remove(key, obj)
-            self._collect(obj, "Background")
+            self._later(lambda: self._collect(obj, "Background"))
             return True
         return False
 
@@ -86,7 +110,31 @@ class Deleter:
             self.logs.drop_pod(meta.get("namespace") or "", meta["name"])
         elif key == ("apiextensions.k8s.io", "customresourcedefinitions"):
             self._remove_custom_resources(obj)
+        if final is not None:
+            for ref in meta.get("ownerReferences") or []:
+                owner_key = self._key_of(ref)
+                if owner_key is not None:
+                    for owner in self.store.items(owner_key, meta.get("namespace") or None):
+                        if owner["metadata"].get("uid") == ref.get("uid"):
+                            self._release_owner(owner_key, owner)
+        if meta.get("namespace"):
+            self.finish_namespace(meta["namespace"])
         return final if final is not None else obj
+
+    def _key_of(self, ref: dict) -> tuple | None:
+        for r in self.registry.all():
+            if r.api_version == ref.get("apiVersion") and r.kind == ref.get("kind"):
+                return r.key
+        return None
+
+    def _release_owner(self, key: tuple, owner: dict) -> None:
+        """A Foreground-deleted owner loses ``foregroundDeletion`` (and goes) once no dependent is left."""
+        current = self.store.get(key, owner["metadata"].get("namespace") or "", owner["metadata"]["name"])
+        if current is None or "foregroundDeletion" not in (current["metadata"].get("finalizers") or []):
+            return
+        if not current["metadata"].get("deletionTimestamp") or self._dependents(current):
+            return
+        self._drop_finalizer(key, current, "foregroundDeletion")
 
     def _remove_custom_resources(self, crd: dict) -> None:
         spec = crd.get("spec") or {}
@@ -120,12 +168,16 @@ class Deleter:
                 self.store.put(key, updated)
                 continue
             versions = self.registry.versions_of(key)
+            # the GC deletes a dependent in the foreground only when it has dependents of its own
+            dep_policy = "Foreground" if policy == "Foreground" and self._dependents(dep) else "Background"
             if versions:
-                self.delete(versions[0], dep, policy)
+                self.delete(versions[0], dep, dep_policy)
             else:
                 self._remove(key, dep)
 
     def _delete_namespace(self, ns: dict) -> tuple[bool, dict]:
+        """Terminating at once; the namespace controller then deletes its contents (finalizers honoured) and
+        removes it once nothing is left, which may be later: see :meth:`finish_namespace`."""
         if ns["metadata"].get("deletionTimestamp"):
             return False, ns
         name = ns["metadata"]["name"]
@@ -136,8 +188,50 @@ class Deleter:
         self.store.put(("", "namespaces"), terminating)
         reported = clone(terminating)
         for key in self.store.keys():
+            versions = self.registry.versions_of(key)
+            for listed in self.store.items(key, name):
+                obj = self.store.get(key, name, listed["metadata"]["name"])  # the GC may have taken it meanwhile
+                if obj is None or obj["metadata"].get("namespace") != name or obj["metadata"].get("deletionTimestamp"):
+                    continue
+                if versions:
+                    self.delete(versions[0], obj, "Background")
+                else:
+                    self._remove(key, obj)
+        self.finish_namespace(name)
+        return False, reported
+
+    def finish_namespace(self, name: str) -> None:
+        """Remove a terminating namespace that is empty; else report what remains in its conditions, with the
+        namespace controller's messages."""
+        ns = self.store.get(("", "namespaces"), "", name)
+        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+            return
+        remaining: dict[str, int] = {}
+        finalizers: dict[str, int] = {}
+        for key in self.store.keys():
             for obj in self.store.items(key, name):
                 if obj["metadata"].get("namespace") == name:
-                    self._remove(key, obj)
-        self._remove(("", "namespaces"), terminating)
-        return False, reported
+                    label = f"{key[1]}.{key[0]}"
+                    remaining[label] = remaining.get(label, 0) + 1
+                    for f in obj["metadata"].get("finalizers") or []:
+                        finalizers[f] = finalizers.get(f, 0) + 1
+        if not remaining:
+            self.store.remove(("", "namespaces"), "", name)
+            return
+        now = rfc3339()
+        content = ", ".join(f"{r} has {n} resource instances" for r, n in sorted(remaining.items()))
+        conditions = [{"type": "NamespaceContentRemaining", "status": "True", "lastTransitionTime": now,
+                       "reason": "SomeResourcesRemain", "message": f"Some resources are remaining: {content}"}]
+        if finalizers:
+            held = ", ".join(f"{f} in {n} resource instances" for f, n in sorted(finalizers.items()))
+            conditions.append({"type": "NamespaceFinalizersRemaining", "status": "True", "lastTransitionTime": now,
+                               "reason": "SomeFinalizersRemain",
+                               "message": f"Some content in the namespace has finalizers remaining: {held}"})
+        updated = clone(ns)
+        old = {c["type"]: c for c in (ns.get("status") or {}).get("conditions") or []}
+        for c in conditions:
+            if c["type"] in old and old[c["type"]]["message"] == c["message"]:
+                c["lastTransitionTime"] = old[c["type"]]["lastTransitionTime"]
+        updated["status"]["conditions"] = conditions
+        if updated != ns:
+            self.store.put(("", "namespaces"), updated)

@@ -99,12 +99,17 @@ class K8sEmulator(Controls):
         self.rbac.user = DEFAULT_USER
         self.faults.clear()
         self.bookmark_interval = 60.0
+        self.api.deleter.gc_delay = None
         self._seed()
         self.request_log.clear()
 
     def _seed(self) -> None:
-        for name in self.baseline_namespaces:
-            self.create_namespace(name)
+        self.api.namespace_controllers = False  # baseline namespaces stay bare: tests count what is in them
+        try:
+            for name in self.baseline_namespaces:
+                self.create_namespace(name)
+        finally:
+            self.api.namespace_controllers = True
         self.install_crds(self.baseline_crds)
         self.store.compact()
 
@@ -176,6 +181,17 @@ class K8sEmulator(Controls):
         config.api_key = {"authorization": "emulator-token"}
         config.api_key_prefix = {"authorization": "Bearer"}
         return config
+
+    @property
+    def gc_delay(self) -> float | None:
+        """None (default): the garbage collector acts within each DELETE. Seconds: it acts that much later, in
+        its own thread, as a real cluster's does: a Background-deleted owner's dependents linger meanwhile and a
+        Foreground-deleted owner stays "being deleted". Reset restores None."""
+        return self.api.deleter.gc_delay
+
+    @gc_delay.setter
+    def gc_delay(self, seconds: float | None) -> None:
+        self.api.deleter.gc_delay = seconds
 
     # -- faults ---------------------------------------------------------------------------------------
     def fail_next(self, verb: str = "*", path: str = ".*", status: int = 500, times: int = 1,
