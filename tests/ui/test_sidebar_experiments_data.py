@@ -225,7 +225,7 @@ def test_the_notifications_setting_also_silences_searches(start_lab, page, tmp_p
                               algorithm="grid", name="ui-quiet", backend="local", user_ns={})
     assert search.status().phase == "Succeeded"
     expect(item(panel, "experiment", "ui-quiet").locator(".jp-KFPanel-badge")).to_have_attribute(
-        "data-phase", "Succeeded", timeout=20_000)
+        "data-phase", "Succeeded", timeout=40_000)
     seen = looks(page)
     wait_for_looks(page, seen + 2)  # two looks after the search had ended: either would have announced it
     expect(page.locator(".Toastify__toast", has_text="ui-quiet")).to_have_count(0)
