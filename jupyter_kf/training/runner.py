@@ -6,25 +6,28 @@ the cell in the globals dict the notebook's functions share, and on every exit p
 ``result.json`` (last, atomically) and ``result.pkl``. Exit codes: 0 done, 1 the cell raised,
 3 Python mismatch, 4 a module is missing, 5 the runner itself failed.
 """
-import ast
+# Only what every job needs is imported here, and not ast, json, signal or subprocess (their own imports
+# cost a trivial job most of its start); cloudpickle only when a value needs it (see ``_plain``).
+import _ast
+import _signal as signal
 import builtins
-import ctypes
 import io
-import json
 import linecache
 import os
-import pickle
-import shlex
-import signal
-import subprocess
 import sys
 import time
-import traceback
 import zlib
+
+try:
+    import _pickle as pickle  # the C pickler that pickle.py wraps (pickle.py imports re)
+except ImportError:  # pragma: no cover - a Python without it
+    import pickle
 
 CELL_FILENAME = "<kf_train cell>"
 FRAME_MAGIC = b"KFF1"
 ALIGN = 64
+PAGE_ALIGN, PAGE_ALIGN_FROM = max(4096, os.sysconf("SC_PAGE_SIZE")), 1 << 20  # large buffers own their pages:
+# a write to one array of a memory-mapped frame file never touches a page of another (see ``_mapped_token``)
 EXIT_OK, EXIT_CELL, EXIT_PYTHON, EXIT_MODULE, EXIT_RUNNER = 0, 1, 3, 4, 5
 EXIT_OOM = 137  # what Kubernetes reports for a container over its memory limit (OOMKilled)
 _ATOMIC = (type(None), bool, int, float, complex, str, bytes)
@@ -39,14 +42,15 @@ def write_frames(path, obj, pickler=None, protocol=5):
     make(stream, protocol=protocol, buffer_callback=buffers.append).dump(obj)
     raws = [b.raw() for b in buffers]
     body = stream.getbuffer()
-    header = json.dumps({"pickle": len(body), "buffers": [r.nbytes for r in raws]}).encode()
+    align = PAGE_ALIGN if any(r.nbytes >= PAGE_ALIGN_FROM for r in raws) else ALIGN
+    header = json_dumps({"pickle": len(body), "buffers": [r.nbytes for r in raws], "align": align}).encode()
     tmp = f"{path}.tmp{os.getpid()}"
     with _removed_on_error(tmp):
         with open(tmp, "wb") as f:
             f.write(FRAME_MAGIC + len(header).to_bytes(8, "little") + header)
             f.write(body)
             for raw in raws:
-                f.write(b"\0" * (-f.tell() % ALIGN))
+                f.write(b"\0" * (-f.tell() % align))
                 f.write(raw)
         os.replace(tmp, path)
     return os.path.getsize(path)
@@ -79,24 +83,28 @@ def write_error(err, path):
     return f"cannot write {getattr(err, 'filename', None) or path}: {cause}"
 
 
-def read_frames(path, persistent_load=None):
-    """Load what ``write_frames`` wrote; buffers are views into one read of the file."""
+def read_frames(path, persistent_load=None, maps=None):
+    """Load what ``write_frames`` wrote. The buffers are views into a private (copy-on-write) memory map of the
+    file: nothing is copied until written to. ``maps`` collects the map where each buffer has its own pages."""
+    import mmap
+
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        data = bytearray(size + ALIGN)
-        shift = -ctypes.addressof((ctypes.c_char * 1).from_buffer(data)) % ALIGN  # buffers aligned in memory too
-        view = memoryview(data)[shift : shift + size]
-        f.readinto(view)
+        if os.fstat(f.fileno()).st_size == 0:
+            raise ValueError(f"{path} is empty: not a jupyter_kf payload")
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    view = memoryview(mapped)
     if bytes(view[:4]) != FRAME_MAGIC:
         raise ValueError(f"{path} is not a jupyter_kf payload")
     hlen = int.from_bytes(view[4:12], "little")
-    header = json.loads(bytes(view[12 : 12 + hlen]))
+    header = json_loads(bytes(view[12 : 12 + hlen]))
     pos = 12 + hlen
-    body = view[pos : pos + header["pickle"]]
+    body = bytes(view[pos : pos + header["pickle"]])
     pos += header["pickle"]
-    buffers = []
+    buffers, align = [], header.get("align", ALIGN)
+    if maps is not None and align % os.sysconf("SC_PAGE_SIZE") == 0:
+        maps.append(mapped)  # each buffer on pages of its own: a write to one is told apart from the others
     for size in header["buffers"]:
-        pos += -pos % ALIGN
+        pos += -pos % align
         buffers.append(view[pos : pos + size])
         pos += size
     if persistent_load is None:
@@ -109,24 +117,141 @@ def read_frames(path, persistent_load=None):
     return _Unpickler(io.BytesIO(body), buffers=buffers).load()
 
 
-def fingerprint(obj):
-    """A cheap checksum to tell whether the cell mutated an input in place (None: can't tell)."""
+def fingerprint(obj, maps=()):
+    """A cheap checksum to tell whether the cell mutated an input in place (None: can't tell). An array
+    in a memory map of the payload (``maps``) is not read: its token changes once a page of it was written."""
     try:
+        if type(obj) in _PLAIN_ATOMS[:-1]:
+            return 0  # immutable
         if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and obj.flags.c_contiguous:
+            mapped = _mapped_token(obj, maps)
+            if mapped is not None:
+                return mapped
             return (obj.shape, str(obj.dtype), zlib.crc32(memoryview(obj).cast("B")))
-        import cloudpickle
-
-        return zlib.crc32(cloudpickle.dumps(obj, protocol=5))
+        stream = io.BytesIO()
+        _pickler_for(obj)(stream, protocol=5).dump(obj)
+        return zlib.crc32(stream.getbuffer())
     except Exception:
         return None
+
+
+def _mapped_token(arr, maps):
+    """("mapped", ...) for an array inside one of ``maps`` none of whose pages was written to, ("written", ...)
+    once one was (a written page of a private map is the process's own, no longer the file's: Linux's
+    /proc/self/pagemap tells, without reading the array); None outside the maps or where the kernel can't tell."""
+    if not maps:
+        return None
+    import numpy as np
+
+    start = arr.__array_interface__["data"][0]
+    end = start + arr.nbytes
+    if not any(_inside(np, m, start, end) for m in maps) or not arr.nbytes:
+        return None
+    page = os.sysconf("SC_PAGE_SIZE")
+    first, count = start // page, (end - 1) // page - start // page + 1
+    try:
+        with open("/proc/self/pagemap", "rb") as f:
+            f.seek(first * 8)
+            entries = np.frombuffer(f.read(count * 8), np.uint64)
+    except (OSError, ValueError):
+        return None
+    if len(entries) != count:
+        return None
+    bit = np.uint64(1)
+    present, swapped, file_page = (entries >> np.uint64(63)) & bit, (entries >> np.uint64(62)) & bit, (
+        entries >> np.uint64(61)) & bit
+    written = bool(np.any(swapped | (present & (bit - file_page))))
+    return ("written" if written else "mapped", start, arr.shape, str(arr.dtype))
+
+
+def _inside(np, mapped, start, end):
+    base = np.frombuffer(mapped, np.uint8).__array_interface__["data"][0]
+    return base <= start and end <= base + len(mapped)
+
+
+_PLAIN_ATOMS = (type(None), bool, int, float, complex, str, bytes, bytearray)
+
+
+def _plain(obj, budget=10_000):
+    """Whether ``obj`` is plain data, which pickle and cloudpickle write alike (no functions, classes or
+    instances of other types): a job that moves only such values never imports cloudpickle."""
+    stack = [obj]
+    while stack:
+        budget -= 1
+        item = stack.pop()
+        kind = type(item)
+        if budget < 0:
+            return False
+        if kind in _PLAIN_ATOMS:
+            continue
+        if kind in (list, tuple, set, frozenset):
+            stack.extend(item)
+        elif kind is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+        elif not (kind.__module__ == "numpy" and kind.__name__ == "ndarray" and not item.dtype.hasobject):
+            return False
+    return True
+
+
+def _pickler_for(obj):
+    if _plain(obj):
+        return pickle.Pickler
+    import cloudpickle
+
+    return cloudpickle.Pickler
 
 
 def write_json_atomic(path, data):
     tmp = f"{path}.tmp{os.getpid()}"
     with _removed_on_error(tmp):
         with open(tmp, "w") as f:
-            json.dump(data, f)
+            f.write(json_dumps(data))
         os.replace(tmp, path)
+
+
+class _JsonContext:
+    """What the C scanner of ``_json`` reads from a decoder."""
+
+    strict, object_hook, object_pairs_hook, memo = True, None, None, None
+    parse_float, parse_int = float, int
+    parse_constant = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}.__getitem__
+
+
+def json_loads(text):
+    """``json.loads`` through ``_json``'s C scanner (importing ``json`` imports ``re`` and ``enum``, a good
+    part of a trivial job's start); the ``json`` module where ``_json`` is missing or unlike this one's."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode()
+    try:
+        import _json
+
+        value, end = _json.make_scanner(_JsonContext)(text, 0)
+    except (ImportError, AttributeError, TypeError, StopIteration):
+        end = None
+    if end is None or text[end:].strip():
+        import json
+
+        return json.loads(text)  # or raises the error it would
+    return value
+
+
+def json_dumps(obj, compact=False):
+    """``json.dumps`` through ``_json``'s C encoder (see ``json_loads``)."""
+    try:
+        import _json
+
+        encode = _json.make_encoder({}, _unserializable, _json.encode_basestring_ascii, None,
+                                    ":" if compact else ": ", "," if compact else ", ", False, False, True)
+        return "".join(encode(obj, 0))
+    except (ImportError, AttributeError, TypeError):
+        import json
+
+        return json.dumps(obj, separators=(",", ":") if compact else None)
+
+
+def _unserializable(obj):
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 # -- a stand-in for the notebook's IPython -----------------------------------------------------
@@ -139,9 +264,13 @@ class RemoteShell:
         self.user_ns = namespace
 
     def system(self, cmd):
+        import subprocess
+
         return subprocess.call(self._expand(cmd), shell=True)
 
     def getoutput(self, cmd):
+        import subprocess
+
         out = subprocess.run(self._expand(cmd), shell=True, capture_output=True, text=True).stdout
         return out.splitlines()
 
@@ -157,6 +286,9 @@ class RemoteShell:
         if name == "timeit":
             return self._timeit(line)
         if name == "pip":
+            import shlex
+            import subprocess
+
             return subprocess.call([sys.executable, "-m", "pip", *shlex.split(line)])
         if name in self._NOOP:
             print(f"(%{name} ignored inside a %%kf_train job)", file=sys.stderr)
@@ -195,10 +327,10 @@ def display(*objs, **kwargs):
 def run_code(source, namespace, filename=CELL_FILENAME):
     """Exec ``source``; the value of a final expression is returned, as IPython shows it."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    tree = ast.parse(source, filename)
+    tree = compile(source, filename, "exec", _ast.PyCF_ONLY_AST)  # ast.parse, without importing ast
     last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
+    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+        last = _ast.Expression(tree.body.pop().value)
     exec(compile(tree, filename, "exec"), namespace)
     if last is not None:
         return eval(compile(last, filename, "eval"), namespace)
@@ -224,8 +356,9 @@ class Job:
     def __init__(self, job_dir, out_dir=None):
         self.dir = job_dir
         self.out = out_dir or job_dir
-        with open(os.path.join(job_dir, "meta.json")) as f:
-            self.meta = json.load(f)
+        with open(os.path.join(job_dir, "meta.json"), "rb") as f:
+            self.meta = json_loads(f.read())
+        self.maps = []  # memory maps of the payload: arrays in them are checked for writes without reading them
         os.environ.update(distributed_env(os.environ))
         self.rank = int(os.environ.get("RANK", "0"))
         self.write_failed = False
@@ -259,7 +392,7 @@ class Job:
         inputs = dict(values)
         inputs.update({k: namespace[k] for k in self.meta.get("modules", {})})
         detect = self.rank == 0 and self.meta.get("detect_mutation", True)
-        before = {name: (id(obj), fingerprint(obj) if detect and name in inputs else None)
+        before = {name: (id(obj), fingerprint(obj, self.maps) if detect and name in inputs else None)
                   for name, obj in namespace.items()}
         os.chdir(self.workdir())
         return self.execute(namespace, inputs, before)
@@ -278,13 +411,15 @@ class Job:
             sys.path.insert(0, src)  # shipped local modules, and cloudpickle itself on a cluster
         packages = self.meta["spec"].get("pip") or []
         if packages and os.environ.get("KF_INSTALL_PIP") == "1":
+            import subprocess
+
             print(f"jupyter_kf runner: pip install {' '.join(packages)}", flush=True)
             if subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--no-input", *packages]) != 0:
                 self.refuse("pip", f"pip could not install {' '.join(packages)} in the job's image (its output is "
                             "above)", EXIT_MODULE)
-        try:
-            import cloudpickle  # noqa: F401
-        except ImportError:
+        from importlib.machinery import PathFinder
+
+        if "cloudpickle" not in sys.modules and PathFinder.find_spec("cloudpickle") is None:  # found, not imported
             self.refuse("missing_module", "cloudpickle is not installed in the job's image: add it with --pip "
                         "cloudpickle", EXIT_MODULE)
         modules, missing = {}, []
@@ -307,7 +442,7 @@ class Job:
             with open(payload, "wb") as f:
                 f.write(s3_request("GET", store, store["prefix"] + "payload.bin"))
         try:
-            return read_frames(payload) if os.path.exists(payload) else {}
+            return read_frames(payload, maps=self.maps) if os.path.exists(payload) else {}
         except ModuleNotFoundError as err:
             self.refuse("missing_module", f"a shipped value needs module {err.name!r}, missing in the job's image: "
                         "add it with --pip", EXIT_MODULE)
@@ -336,6 +471,8 @@ class Job:
             else:
                 if isinstance(err, SystemExit) and isinstance(err.code, int):
                     code = err.code
+                import traceback
+
                 tb = traceback.TracebackException.from_exception(err)
                 tb.stack = traceback.StackSummary.from_list([f for f in tb.stack if f.filename != __file__])
                 text = "".join(tb.format())
@@ -386,7 +523,7 @@ class Job:
             if name in before:
                 old_id, old_print = before[name]
                 if id(obj) == old_id:
-                    if old_print is not None and fingerprint(obj) != old_print:
+                    if old_print is not None and fingerprint(obj, self.maps) != old_print:
                         mutated[name] = obj
                     continue
             outputs[name] = obj
@@ -401,7 +538,7 @@ class Job:
     def save(self, payload, refs):
         """Pickle all results in one call (aliasing kept); on failure, drop and name the culprits."""
         try:
-            write_frames(self.path("result.pkl"), payload, _result_pickler(refs))
+            write_frames(self.path("result.pkl"), payload, _result_pickler(refs, payload))
         except OSError as err:  # the disk, not the values: nothing was kept, say why in one line
             self.write_failed = True
             message = write_error(err, self.path("result.pkl")) + ": the results are lost; free space and run again"
@@ -455,10 +592,16 @@ def _identity(obj):
     return obj
 
 
-def _result_pickler(refs):
-    import cloudpickle
+def _result_pickler(refs, payload=None):
+    """A pickler that sends inputs back as references: pickle's own for plain ``payload``, else cloudpickle's."""
+    if payload is not None:
+        base = _pickler_for(payload)
+    else:
+        import cloudpickle
 
-    class ResultPickler(cloudpickle.Pickler):
+        base = cloudpickle.Pickler
+
+    class ResultPickler(base):
         def persistent_id(self, obj):
             name = refs.get(id(obj))
             return ("input", name) if name is not None else None
@@ -467,6 +610,8 @@ def _result_pickler(refs):
 
 
 def _cell_line(err):
+    import traceback
+
     for frame in reversed(traceback.extract_tb(err.__traceback__)):
         if frame.filename == CELL_FILENAME:
             return frame.lineno
@@ -525,6 +670,8 @@ def main(argv=None):
         job.result["error"] = {"kind": "terminated", "message": str(err), "traceback": ""}
         code = EXIT_CELL
     except BaseException as err:
+        import traceback
+
         text = traceback.format_exc()
         sys.stderr.write(text)
         job.result["error"] = {

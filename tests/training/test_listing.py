@@ -7,6 +7,7 @@ import textwrap
 import time
 
 from jupyter_kf import cli, config
+from jupyter_kf.processes import alive
 from jupyter_kf.training import api
 from jupyter_kf.training.backends import local_index
 from jupyter_kf.training.backends.local import LocalBackend
@@ -36,6 +37,9 @@ def test_a_finished_job_is_listed_from_its_supervisors_index_line(kf_state_dir):
     job = api.train("b = 1", name="indexed", user_ns={})
     job.wait(timeout=60)
     root = kf_state_dir / "jobs"
+    supervisor = json.loads((root / "indexed" / "status.json").read_text())["supervisor_pid"]
+    while alive(supervisor, str(root / "indexed")):  # it indexes the job, then exits
+        time.sleep(0.01)
     lines = [line for line in index_lines(root) if line[0] == "indexed"]
     assert len(lines) == 1 and lines[0][9] == "Succeeded"  # written by the supervisor as the job ended
     folder = root / "indexed"

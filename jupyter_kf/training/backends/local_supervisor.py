@@ -14,13 +14,12 @@ Workers die with their supervisor (``PR_SET_PDEATHSIG`` on Linux): a ``kill -9``
 running. ``--memory`` and ``--cpu`` apply as a pod's limits would: a data-size limit (a job over it ends
 ``OOMKilled``, exit code 137) and the thread-count variables plus CPU affinity.
 """
+# Not signal, json, socket, subprocess: what they import (enum, re, selectors, threading) would cost more than
+# the rest of this supervisor's start together, and a job waits for it.
+import _signal as signal
 import errno
-import json
 import math
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 
@@ -75,8 +74,8 @@ class Supervisor:
         self.wake = wake  # a pipe to the submitting kernel: a byte at each status change, closed at exit
         for name in ("", "meta.json", "payload.bin", "runner.py", "step-args.json", "src"):
             check_owned(os.path.join(job_dir, name))
-        with open(os.path.join(job_dir, "meta.json")) as f:
-            self.meta = json.load(f)
+        with open(os.path.join(job_dir, "meta.json"), "rb") as f:
+            self.meta = json_loads(f.read())
         spec = self.meta["spec"]
         self.count = int(spec["workers"])
         self.timeout = spec.get("timeout")
@@ -94,15 +93,16 @@ class Supervisor:
         self.stopping = None  # "Cancelled" or "timeout" once asked to stop
         self.write_error = None  # the first status write that failed (disk full, folder removed)
 
-    def write(self):
+    def write(self, notify=True):
         """Record the status atomically. A write that fails (disk full, the folder removed) never stops the
         supervisor: its workers are still watched, cancelled and reaped. The error is recorded, if need be
         over the old status in place (``status.json`` is padded, so that rewrite needs no new disk blocks)."""
-        text = json.dumps(self.status).ljust(STATUS_PADDING)
+        text = json_dumps(self.status).ljust(STATUS_PADDING)
         path = os.path.join(self.dir, "status.json")
         try:
             save(path, text)
-            self.notify()
+            if notify:
+                self.notify()
         except OSError as err:
             if self.write_error is None:
                 self.write_error = f"{err.strerror or err} ({errno.errorcode.get(err.errno, '?')}) writing {path}"
@@ -179,12 +179,10 @@ class Supervisor:
         else:
             command = [sys.executable, "-u", "-c", BOOTSTRAP, RUNNER, self.dir]
         for rank in range(self.count):
-            with open(os.path.join(logs, f"worker-{rank}.log"), "ab") as out:
-                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, env=self.env(rank, port), cwd=self.dir,
-                                        start_new_session=True, preexec_fn=self.limits(rank))
-            self.procs[proc.pid] = rank
-            self.status["workers"][rank].update(phase="Running", pid=proc.pid)
+            pid = spawn(command, self.env(rank, port), self.dir, os.path.join(logs, f"worker-{rank}.log"),
+                        self.limits(rank))
+            self.procs[pid] = rank
+            self.status["workers"][rank].update(phase="Running", pid=pid)
         self.status.update(phase="Running", started=now())
         self.write()
 
@@ -249,7 +247,7 @@ class Supervisor:
                   "unpicklable": {}, "has_value": False, "exit_code": code,
                   "error": {"kind": "terminated" if self.stopping else "crashed", "message": message, "traceback": ""}}
         try:
-            save(path, json.dumps(result))
+            save(path, json_dumps(result))
         except OSError as err:
             say(f"cannot write {path}: {err}")
 
@@ -272,9 +270,10 @@ class Supervisor:
             if worker["phase"] in ("Pending", "Running") or (phase == "Cancelled" and worker["exit_code"] not in (0,)):
                 worker["phase"] = "Cancelled" if phase == "Cancelled" else worker["phase"]
         self.status.update(phase=phase, finished=now(), message=message)
-        self.write()
+        self.write(notify=False)
         if not self.write_error:
             self.index()
+        self.notify()  # after the index: a listing once the kernel's wait returns finds the job indexed
 
     def index(self):
         """Add this finished job to its jobs folder's index (``local_index``: the same line and lock), so that
@@ -290,13 +289,13 @@ class Supervisor:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             with open(os.path.join(self.dir, "meta.json"), "rb") as f:
-                if json.loads(f.read()).get("created_ts", 0) != self.meta.get("created_ts", 0):
+                if json_loads(f.read()).get("created_ts", 0) != self.meta.get("created_ts", 0):
                     return  # deleted, and a job of the same name created since
             line = index_line(os.path.basename(os.path.abspath(self.dir)), os.stat(self.dir).st_ino, self.meta,
                               self.status)
             out = os.open(root + INDEX, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
-                os.write(out, (json.dumps(line, separators=(",", ":")) + "\n").encode())
+                os.write(out, (json_dumps(line, compact=True) + "\n").encode())
             finally:
                 os.close(out)
         except (OSError, ValueError) as err:
@@ -362,9 +361,92 @@ def kill_group(pid, sig):
 
 
 def free_port():
-    with socket.socket() as s:
+    import _socket
+
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    try:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def spawn(command, env, cwd, log, setup):
+    """Start a worker as ``subprocess.Popen`` would with ``start_new_session`` and ``preexec_fn=setup``:
+    stdin from /dev/null, stdout and stderr appended to ``log``, no other file of ours (all are opened
+    non-inheritable). A worker that cannot start says why in its log and exits 127."""
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child, until exec
+            _become_worker(command, env, cwd, out, null, setup)
+        return pid
+    finally:
+        os.close(out)
+        os.close(null)
+
+
+def _become_worker(command, env, cwd, out, null, setup):
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+            signal.signal(sig, signal.SIG_DFL)  # a stop before exec ends this worker, not the job's others
+        os.setsid()
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.chdir(cwd)
+        setup()
+        os.execve(command[0], command, env)
+    except BaseException as err:
+        try:
+            os.write(2, f"jupyter_kf supervisor: cannot start the worker: {err}\n".encode())
+        finally:
+            os._exit(127)
+
+
+class _JsonContext:
+    """What the C scanner of ``_json`` reads from a decoder."""
+
+    strict, object_hook, object_pairs_hook, memo = True, None, None, None
+    parse_float, parse_int = float, int
+    parse_constant = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}.__getitem__
+
+
+def json_loads(text):
+    """``json.loads`` through ``_json``'s C scanner (as ``runner.json_loads``): importing ``json`` imports
+    ``re``; the ``json`` module where ``_json`` is missing or unlike this Python's."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode()
+    try:
+        import _json
+
+        value, end = _json.make_scanner(_JsonContext)(text, 0)
+    except (ImportError, AttributeError, TypeError, StopIteration):
+        end = None
+    if end is None or text[end:].strip():
+        import json
+
+        return json.loads(text)  # or raises the error it would
+    return value
+
+
+def json_dumps(obj, compact=False):
+    """``json.dumps`` through ``_json``'s C encoder (see ``json_loads``)."""
+    try:
+        import _json
+
+        encode = _json.make_encoder({}, _unserializable, _json.encode_basestring_ascii, None,
+                                    ":" if compact else ": ", "," if compact else ", ", False, False, True)
+        return "".join(encode(obj, 0))
+    except (ImportError, AttributeError, TypeError):
+        import json
+
+        return json.dumps(obj, separators=(",", ":") if compact else None)
+
+
+def _unserializable(obj):
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 def main(job_dir, wake=None):
