@@ -390,7 +390,7 @@ def _written(steps: list) -> set:
 
 def _read_child(pipeline: Pipeline, step: Step, group: dict) -> Pipeline:
     here = Path(pipeline.source).resolve().parent if pipeline.source else Path.cwd()
-    path = here / step.notebook
+    path = (here / step.notebook).resolve()
     if not path.suffix:
         path = path.with_suffix(".ipynb")
     where = f"notebook:{step.notebook} on cell {group['cell']}"

@@ -436,3 +436,16 @@ def test_the_small_compat_notebooks_run_locally(tmp_path):
         result = run(folder / f"{name}.ipynb", on_line=None, raise_on_failure=False)
         outcomes[name] = result.phase
     assert outcomes == dict.fromkeys(SMALL, "Succeeded")
+
+
+def test_a_notebook_cannot_run_itself(tmp_path):
+    import nbformat
+
+    from tests.support.pipeline_helpers import notebook
+
+    nbformat.write(notebook(("x = 1", ["step:a"]), ("", ["notebook:../" + tmp_path.name + "/self.ipynb"])),
+                   tmp_path / "self.ipynb")
+    with pytest.raises(PipelineError) as info:
+        convert(tmp_path / "self.ipynb")
+    assert str(info.value) == (f"notebook:../{tmp_path.name}/self.ipynb on cell 2 names this notebook: a notebook "
+                               "cannot run itself")
