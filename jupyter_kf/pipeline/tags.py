@@ -256,7 +256,7 @@ def default_pipeline_name(path: str) -> str:
 
 
 def parse(notebook, name: str | None = None, description: str | None = None, image: str | None = None,
-          cache: bool | None = None) -> Pipeline:
+          cache: bool | None = None, compose: bool = True) -> Pipeline:
     """The notebook's steps, blocks, parameters and settings; nothing inferred yet (see ``dataflow``)."""
     data, path = read_notebook(notebook)
     meta = (data.get("metadata") or {}).get("kubeflow_notebook") or {}
@@ -307,7 +307,8 @@ def parse(notebook, name: str | None = None, description: str | None = None, ima
     if any(t.step or t.notebook for _, t in cells):
         pipeline.mode = "tags"
         _group_by_tags(pipeline, cells)
-        _compose(pipeline)
+        if compose:  # a notebook run by a notebook: step is read without expanding its own (one level)
+            _compose(pipeline)
     else:
         _group_by_headings(pipeline, cells, markdown)
     for step in pipeline.steps:
@@ -398,7 +399,7 @@ def _read_child(pipeline: Pipeline, step: Step, group: dict) -> Pipeline:
         raise PipelineError(f"{where}: {path} not found: give the path of a notebook, relative to this one's folder")
     if pipeline.source and path == Path(pipeline.source).resolve():
         raise PipelineError(f"{where} names this notebook: a notebook cannot run itself")
-    child = parse(path)
+    child = parse(path, compose=False)
     if child.groups:
         raise PipelineError(f"{where}: {path.name} has notebook: steps of its own; one level of notebook: steps is "
                             "supported: expand that notebook's notebook: cells into it")

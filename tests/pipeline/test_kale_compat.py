@@ -449,3 +449,16 @@ def test_a_notebook_cannot_run_itself(tmp_path):
         convert(tmp_path / "self.ipynb")
     assert str(info.value) == (f"notebook:../{tmp_path.name}/self.ipynb on cell 2 names this notebook: a notebook "
                                "cannot run itself")
+
+
+def test_two_notebooks_running_each_other_are_refused_not_recursed(tmp_path):
+    import nbformat
+
+    from tests.support.pipeline_helpers import notebook
+
+    nbformat.write(notebook(("", ["notebook:b.ipynb"])), tmp_path / "a.ipynb")
+    nbformat.write(notebook(("", ["notebook:a.ipynb"])), tmp_path / "b.ipynb")
+    with pytest.raises(PipelineError) as info:
+        convert(tmp_path / "a.ipynb")
+    assert str(info.value) == ("notebook:b.ipynb on cell 1: b.ipynb has notebook: steps of its own; one level of "
+                               "notebook: steps is supported: expand that notebook's notebook: cells into it")
