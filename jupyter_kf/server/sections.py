@@ -338,9 +338,15 @@ def list_volumes(backend: str, namespace: str | None) -> dict:
 
     if backend != "kubernetes":
         return {"volumes": [], "note": "Volumes are PersistentVolumeClaims on a cluster: the local backend has none."}
+    from jupyter_kf.errors import KfError
+
     rows = volumes.list(namespace=namespace, backend=backend).rows
-    mounts = _claim_mounts(namespace)
-    return {"volumes": [{**row, "mounted_by": mounts.get(row["name"], [])} for row in rows], "note": ""}
+    try:
+        mounts, note = _claim_mounts(namespace), ""
+    except KfError as err:  # e.g. no right to list pods: the claims are still worth showing
+        mounts, note = None, f"who mounts each volume is unknown: {err}"
+    return {"volumes": [{**row, "mounted_by": None if mounts is None else mounts.get(row["name"], [])}
+                        for row in rows], "note": note}
 
 
 def _claim_mounts(namespace: str | None) -> dict[str, list[str]]:
@@ -350,7 +356,8 @@ def _claim_mounts(namespace: str | None) -> dict[str, list[str]]:
     client = ClusterClient()
     core = client._api("CoreV1Api")
     namespace = namespace or client.cluster.namespace
-    reply = client.cluster.call(core.list_namespaced_pod, namespace, what="pods", _preload_content=False)
+    reply = client.cluster.call(core.list_namespaced_pod, namespace, what=f"pods in namespace {namespace}",
+                                _preload_content=False)
     mounts: dict[str, list[str]] = {}
     for pod in (json.loads(reply.data) if reply.data else {}).get("items", []):
         meta = pod.get("metadata", {})

@@ -166,7 +166,8 @@ export interface IVolume {
   phase: string;
   created: string;
   'made by': string;
-  mounted_by: string[];
+  /** The pods that mount it; null when they cannot be listed (the listing's note says why). */
+  mounted_by: string[] | null;
 }
 
 export type SectionName =

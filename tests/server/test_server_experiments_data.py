@@ -240,6 +240,18 @@ async def test_volumes_on_a_cluster_with_size_and_the_pods_that_mount_them(jp_fe
     assert code == 404 and "no volume named 'scratch'" in body["message"]
 
 
+async def test_volumes_are_listed_without_the_right_to_list_pods_and_say_so(jp_fetch, kf_cluster):
+    kf.data.volumes.create("scratch", size="5Gi")
+    kf_cluster.deny("list", "pods", namespace="default")
+
+    reply = await get_json(jp_fetch, "volumes", params={"backend": "kubernetes", "namespace": "default"})
+
+    [scratch] = reply["volumes"]
+    assert scratch["name"] == "scratch" and scratch["mounted_by"] is None
+    assert reply["note"].startswith("who mounts each volume is unknown:")
+    assert "pods in namespace default" in reply["note"] and "\n" not in reply["note"]
+
+
 async def test_volumes_outside_the_allow_list_are_refused(jp_fetch, kf_cluster):
     code, body = await error_of(jp_fetch, "volumes", params={"backend": "kubernetes", "namespace": "team-z"})
     assert code == 403 and "namespace 'team-z' is not allowed" in body["message"]

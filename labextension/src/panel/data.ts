@@ -21,7 +21,13 @@ import { VOLUME_TONES } from './tones';
 /** A row of the Data section: a dataset (from the store) or a volume (a claim on the cluster). */
 export type DataItem =
   | { kind: 'dataset'; dataset: IDataset }
-  | { kind: 'volume'; volume: IVolume; namespace: string | null };
+  | {
+      kind: 'volume';
+      volume: IVolume;
+      namespace: string | null;
+      /** Why the pods that mount it are unknown, if they are. */
+      note: string;
+    };
 
 /**
  * Data: datasets with their versions and lineage (delete a version or the
@@ -46,7 +52,8 @@ export class DataSection extends Section<DataItem> {
       ...volumes.volumes.map(volume => ({
         kind: 'volume' as const,
         volume,
-        namespace: where.namespace ?? null
+        namespace: where.namespace ?? null,
+        note: volumes.note
       }))
     ];
   }
@@ -66,7 +73,7 @@ export class DataSection extends Section<DataItem> {
   protected view(item: DataItem): IRowView {
     return item.kind === 'dataset'
       ? this._datasetView(item.dataset)
-      : this._volumeView(item.volume, item.namespace);
+      : this._volumeView(item.volume, item.namespace, item.note);
   }
 
   private _datasetView(dataset: IDataset): IRowView {
@@ -131,16 +138,24 @@ export class DataSection extends Section<DataItem> {
     };
   }
 
-  private _volumeView(volume: IVolume, namespace: string | null): IRowView {
+  private _volumeView(
+    volume: IVolume,
+    namespace: string | null,
+    note: string
+  ): IRowView {
     const name = volume.name;
     const ours = volume['made by'] === 'jupyter_kf';
-    const mounts: IRowDetail[] = volume.mounted_by.length
-      ? volume.mounted_by.map(who => ({
-          key: who,
-          kind: 'mount',
-          text: `mounted by ${who}`
-        }))
-      : [{ key: 'none', kind: 'mount', text: 'not mounted by any pod' }];
+    const mountedBy = volume.mounted_by ?? [];
+    const mounts: IRowDetail[] =
+      volume.mounted_by === null
+        ? [{ key: 'unknown', kind: 'mount', text: note || 'mounts unknown' }]
+        : mountedBy.length
+          ? mountedBy.map(who => ({
+              key: who,
+              kind: 'mount',
+              text: `mounted by ${who}`
+            }))
+          : [{ key: 'none', kind: 'mount', text: 'not mounted by any pod' }];
     return {
       key: `volume/${name}`,
       label: name,
@@ -162,7 +177,7 @@ export class DataSection extends Section<DataItem> {
           aria: `Delete volume ${name}`,
           busy: 'Deleting…',
           danger: true,
-          run: () => this._deleteVolume(name, ours, volume.mounted_by)
+          run: () => this._deleteVolume(name, ours, mountedBy)
         }
       ]
     };
