@@ -1,8 +1,9 @@
 """Datasets: 1 GB in 1,000 files, on this machine's store and through an S3-compatible server on loopback.
 
 Local rows: ``shutil.copytree`` (the baseline), ``kf.data.put`` of new content (hash + store every file),
-``kf.data.put`` of the unchanged folder (hash only), ``kf.data.get`` into an empty folder, the read-only view
-a local job is given (symlinks, no copy), and a local job with ``--data`` beside the same job without.
+``kf.data.put`` of the unchanged folder (hash only), ``kf.data.get`` into an empty folder, building a
+version's read-only view (symlinks, once per version), a job's mount (one link to that view), and a local
+job with ``--data`` beside the same job without.
 
 S3 rows (moto's server in a process of its own, so it does not share the client's GIL): boto3 uploading and
 downloading the same files with as many threads as kf.data uses (the baseline, measured in the same run),
@@ -57,7 +58,7 @@ def drop_older(api, name: str) -> None:
 def local_rows(work: Path, src: Path, total_mb: int, files: int, repeat: int) -> None:
     import jupyter_kf as kf
     from jupyter_kf.datasets import api
-    from jupyter_kf.datasets.backends.local import make_view
+    from jupyter_kf.datasets.backends.local import make_view, mount_view
     from jupyter_kf.datasets.store import LocalStore
 
     fresh, out = freshener(src), work / "out"
@@ -91,8 +92,10 @@ def local_rows(work: Path, src: Path, total_mb: int, files: int, repeat: int) ->
             ("kf.data.put, new content (hash + store)", put_times),
             ("kf.data.put, unchanged (hash only)", measured(lambda: api.put("bench", src).unchanged or 1 / 0)),
             ("kf.data.get into an empty folder", measured(lambda: api.get("bench", place("get")))),
-            ("a local job's read-only view (symlinks)",
-             measured(lambda: make_view(LocalStore(), api.resolve("bench"), place("view"))))]
+            ("a version's read-only view, built (symlinks)",
+             measured(lambda: make_view(LocalStore(), api.resolve("bench"), place("view")))),
+            ("a job's mount: one link to the kept view", measured(lambda: mount_view(LocalStore(), api.resolve("bench"),
+                                                                                    place("mount"))))]
     report(f"{total_mb} MB dataset, {files} files, local store", rows)
     for label, times in rows[1:4]:
         print(f"  {label}: {total_mb / statistics.median(times):.0f} MB/s")
