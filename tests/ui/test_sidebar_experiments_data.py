@@ -4,6 +4,7 @@ version a job reads deleted only when asked twice; volumes on the emulated clust
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -14,6 +15,19 @@ from tests.ui.conftest import open_panel, save_docs_image, section
 from tests.ui.test_progress_and_notifications import wait_for_looks
 
 pytestmark = pytest.mark.ui
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def built_bundle():
+    """These tests drive the labextension JupyterLab serves: refuse one built before its sources last changed."""
+    built = REPO / "jupyter_kf" / "labextension" / "package.json"
+    sources = [p for folder in ("src", "style", "schema") for p in (REPO / "labextension" / folder).rglob("*")
+               if p.is_file()]
+    newest = max(sources, key=lambda p: p.stat().st_mtime)
+    if not built.exists() or built.stat().st_mtime < newest.stat().st_mtime:
+        pytest.fail(f"the labextension bundle is older than {newest.relative_to(REPO)}: run `jlpm build` "
+                    "(or `pip install -e .`) first")
 
 
 def item(panel, kind, name):
