@@ -46,8 +46,10 @@ def read_every_folder(root: Path) -> int:
 
 
 def cold(code: str, repeat: int) -> list[float]:
-    """Seconds of ``code`` in a fresh interpreter (its imports done first, not counted), as printed by it."""
-    prog = ("import sys, time; sys.path.insert(0, %r)\nfrom jupyter_kf.training import api\nfrom jupyter_kf import cli\n"
+    """Seconds of ``code`` in a fresh interpreter, as printed by it (its imports and settings loaded first:
+    a REST server starting, or the CLI once it has read its settings)."""
+    prog = ("import sys, time; sys.path.insert(0, %r)\nfrom jupyter_kf.training import api\n"
+            "from jupyter_kf import cli, config\nconfig.get().jobs_dir\n"
             "t = time.perf_counter()\n%s\nprint(time.perf_counter() - t)") % (str(ROOT), code)
     out = []
     for _ in range(repeat):

@@ -45,6 +45,8 @@ def test_a_finished_job_is_listed_from_its_supervisors_index_line(kf_state_dir):
     folder = root / "indexed"
     meta, state = json.loads((folder / "meta.json").read_text()), json.loads((folder / "status.json").read_text())
     assert lines[0] == local_index.line("indexed", os.stat(folder).st_ino, meta, state)  # the twins agree
+    assert index_line("indexed", 7, meta, {**state, "phase": "Failed"}) == local_index.line(
+        "indexed", 7, meta, {**state, "phase": "Failed"})
     (folder / "status.json").write_text("damaged")  # a listing that read the folder would say Pending
     assert [(s.name, s.phase, s.resources["workers"]) for s in api.jobs()] == [("indexed", "Succeeded", 1)]
     assert oct(os.stat(root.parent / "jobs.index").st_mode & 0o777) == "0o600"
@@ -165,3 +167,18 @@ def test_kf_jobs_magic_limits_by_default():
     assert [s.name for s in table.statuses][:2] == ["m-20", "m-19"] and len(table.statuses) == 20
     assert "1 older job not shown: %kf_jobs --all" in repr(table)
     assert len(shell.run_line_magic("kf_jobs", "--all").statuses) == 21
+
+
+def test_status_dicts_for_a_server_are_the_statuses_as_dicts(kf_state_dir):
+    root = kf_state_dir / "jobs"
+    finished(root, "plain", 1_700_000_000)
+    step = finished(root, "step", 1_700_000_001, phase="Failed")
+    meta = json.loads((step / "meta.json").read_text())
+    (step / "meta.json").write_text(json.dumps({**meta, "pipeline": {"run": "r1", "step": "s", "other": 1}}))
+    running = api.train("import time\ntime.sleep(30)", name="running", user_ns={})
+    backend = LocalBackend(root)
+    for _ in range(2):  # the first time from the folders, then from the index
+        dicts = backend.list_dicts()
+        assert [d.pop("pipeline", None) for d in dicts] == [None, {"run": "r1", "step": "s"}, None]
+        assert dicts == [s.to_dict() for s in backend.list()]
+    running.cancel()

@@ -251,6 +251,21 @@ class LocalBackend(Backend):
         rows = self.listing()
         return len(rows), [self._row_status(row) for row in rows[:limit]]
 
+    def list_dicts(self) -> list[dict]:
+        """``[s.to_dict() for s in list()]``, with ``pipeline`` ({run, step}) for a pipeline's step, built
+        straight from the index for finished jobs (``asdict`` of 10,000 statuses alone would cost 100 ms):
+        for a REST server's cold start."""
+        dicts = []
+        for _, line, meta, state, folder in self.listing():
+            if line is not None:
+                data = _line_dict(line)
+            else:
+                data = self._status(meta, state, folder).to_dict()
+                if meta.get("pipeline"):
+                    data["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
+            dicts.append(data)
+        return dicts
+
     def _row_status(self, row: tuple) -> JobStatus:
         _, line, meta, state, folder = row
         return _from_line(line) if line is not None else self._status(meta, state, folder)
@@ -391,6 +406,19 @@ def _from_line(line: list) -> JobStatus:
     return JobStatus(name, phase, "local", "local", None, created, started, finished, message,
                      [WorkerStatus(rank, wphase, code, reason) for rank, wphase, code, reason in ranks],
                      {"workers": workers, "cpu": cpu, "memory": memory, "gpus": gpus})
+
+
+def _line_dict(line: list) -> dict:
+    """``_from_line(line).to_dict()``, and the pipeline step it is, without building the dataclasses."""
+    name, _, _, created, workers, cpu, memory, gpus, pipeline, phase, started, finished, message, ranks = line
+    data = {"name": name, "phase": phase, "backend": "local", "kind": "local", "namespace": None, "created": created,
+            "started": started, "finished": finished, "message": message,
+            "workers": [{"rank": rank, "phase": wphase, "exit_code": code, "message": reason}
+                        for rank, wphase, code, reason in ranks],
+            "resources": {"workers": workers, "cpu": cpu, "memory": memory, "gpus": gpus}}
+    if pipeline:
+        data["pipeline"] = pipeline
+    return data
 
 
 def _private_tree(folder: Path) -> None:
