@@ -26,6 +26,7 @@ from jupyter_kf.training.status import JobStatus, WorkerStatus
 
 SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 STARTUP_GRACE_SECONDS = 30
+_built: dict[str, tuple] = {}  # name -> (index line, its JobStatus): a finished job's is built once a process
 MAX_WAKES = 64  # wake pipes held for jobs not waited on yet (--no-wait loops), beyond which the oldest are closed
 WORKERS = "local-workers"  # <state>/local-workers/<name>: the workers of each job not seen ended yet, and .lock
 
@@ -401,7 +402,17 @@ class LocalBackend(Backend):
 
 
 def _from_line(line: list) -> JobStatus:
-    """A finished job's status from its index line (``local_index.line``)."""
+    """A finished job's status from its index line (``local_index.line``); the same object for the same line,
+    as a finished job's status never changes (listings hand out finished statuses to read, not to change)."""
+    known = _built.get(line[0])
+    if known is not None and known[0] is line:
+        return known[1]
+    status = _build(line)
+    _built[line[0]] = (line, status)
+    return status
+
+
+def _build(line: list) -> JobStatus:
     name, _, _, created, workers, cpu, memory, gpus, _, phase, started, finished, message, ranks = line
     return JobStatus(name, phase, "local", "local", None, created, started, finished, message,
                      [WorkerStatus(rank, wphase, code, reason) for rank, wphase, code, reason in ranks],
