@@ -316,7 +316,11 @@ class RemoteShell:
         print(f"{(time.perf_counter() - start) / loops * 1e6:.1f} us per loop ({loops} loops)")
 
     def __getattr__(self, name):
-        raise NotImplementedError(f"get_ipython().{name} is not available in a remote %%kf_train cell")
+        raise NotInRemoteShell(f"get_ipython().{name} is not available in a remote %%kf_train cell")
+
+
+class NotInRemoteShell(AttributeError):
+    """An AttributeError, so that ``hasattr(get_ipython(), "kernel")`` (pandas' import does it) is False."""
 
 
 def display(*objs, **kwargs):

@@ -155,6 +155,15 @@ def test_unsupported_magic_says_so():
     assert status.phase == "Failed" and "%debug is not available in a remote %%kf_train cell" in loaded.error["message"]
 
 
+def test_libraries_probing_the_shell_import_in_a_job():
+    """pandas asks ``hasattr(get_ipython(), "kernel")`` on import: the job's stand-in shell answers False."""
+    ns = {}
+    _, status, loaded = run_cell("import pandas as pd\nshape = pd.DataFrame({'a': [1, 2]}).shape\n"
+                                 "probed = hasattr(get_ipython(), 'kernel')", ns)
+    assert status.phase == "Succeeded", loaded.error
+    assert ns["shape"] == (2, 1) and ns["probed"] is False
+
+
 def test_results_survive_a_new_process(kf_state_dir):
     """After a kernel restart: a fresh interpreter finds the job and gets results, references resolved."""
     data = [1, 2, 3]
