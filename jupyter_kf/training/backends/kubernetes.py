@@ -350,8 +350,11 @@ class KubernetesBackend(ClusterClient, Backend):
                 created.append(("service", obj["metadata"]["name"]))
             workload = self._create_workload(namespace, kind, objects[-1])
             created.append((kind, name))
-        except AlreadyExists:
+        except AlreadyExists as e:
             self._undo(namespace, created)
+            if "object is being deleted" in str(e):  # the API server's 409 for a name whose deletion is under way
+                raise JobExists(f"a job named {name!r} is still being deleted in namespace {namespace!r}: "
+                                "run it again in a moment, or choose another --name") from None
             raise JobExists(f"a job named {name!r} already exists in namespace {namespace!r}: choose another --name, "
                             "or add --replace") from None
         except BaseException:
@@ -760,6 +763,13 @@ class KubernetesBackend(ClusterClient, Backend):
             self._delete_object(namespace, meta["kind"], name)
         except NotFound:
             pass
+        # The bundle Secret (and a Job's Service) go with the workload, but only once the garbage collector gets
+        # to them: deleted here too, so a --replace or re-submit of this name right after does not meet them.
+        for kind, part in (("secret", bundle_name(name)),) + ((("service", name),) if meta["kind"] == "job" else ()):
+            try:
+                self._delete_object(namespace, kind, part)
+            except (NotFound, Forbidden):
+                pass
         shutil.rmtree(self.record(name, namespace), ignore_errors=True)
 
     def result_dir(self, name: str) -> Path:

@@ -31,6 +31,12 @@ class Deleter:
         self.registry = registry
         self.logs = logs
         self.gc_delay: float | None = None  # None: the GC acts within the DELETE; seconds: it acts that much later
+        self._generation = 0  # bumped by reset(): pending GC work from before is dropped
+
+    def reset(self) -> None:
+        with self.store.cond:
+            self._generation += 1
+            self.gc_delay = None
 
     def _later(self, work) -> None:
         """Run the garbage collector's ``work`` now, or ``gc_delay`` seconds later in its own thread (as the
@@ -39,11 +45,11 @@ class Deleter:
         if self.gc_delay is None:
             work()
             return
-        epoch = self.store.epoch
+        generation = self._generation
 
         def run():
             with self.store.cond:
-                if self.store.epoch == epoch:
+                if self._generation == generation:
                     work()
 
         timer = threading.Timer(self.gc_delay, run)

@@ -99,7 +99,7 @@ class K8sEmulator(Controls):
         self.rbac.user = DEFAULT_USER
         self.faults.clear()
         self.bookmark_interval = 60.0
-        self.api.deleter.gc_delay = None
+        self.api.deleter.reset()
         self._seed()
         self.request_log.clear()
 
