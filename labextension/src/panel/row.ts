@@ -163,6 +163,7 @@ export class Row {
   /** Sub-lines are rebuilt only when what they say changes; their buttons call the latest handlers. */
   private _updateDetails(details: IRowDetail[]): void {
     this._subitems.hidden = details.length === 0;
+    this._detailHandlers.clear();
     for (const detail of details) {
       for (const action of detail.actions ?? []) {
         this._detailHandlers.set(`${detail.key}/${action.id}`, action);
