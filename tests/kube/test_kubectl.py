@@ -275,3 +275,28 @@ def test_delete_cascade_foreground_waits_for_finalizers(kubectl, k8s_emulator):
         deleter.kill()
     assert deleter.returncode == 0, err
     assert k8s_emulator.get_object("batch", "v1", "jobs", "default", "once") is None
+
+
+def test_get_watch_streams_table_rows(k8s_emulator, kubeconfig_path):
+    """kubectl get -w asks for Tables on the watch too: each event's row has the same columns as the list."""
+    import queue
+    import threading
+
+    k8s_emulator.make_pod("default", "first", phase="Running")
+    watcher = subprocess.Popen(["kubectl", f"--kubeconfig={kubeconfig_path}", "get", "pods", "-w"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in watcher.stdout], daemon=True).start()
+    try:
+        k8s_emulator.wait_for_requests(timeout=20, verb="watch", resource="pods")
+        k8s_emulator.make_pod("default", "second", phase="Pending")
+        seen = []
+        while not any(x.startswith("second") for x in seen):
+            seen.append(lines.get(timeout=20))
+    finally:
+        watcher.kill()
+    rows = [x.split() for x in seen]
+    assert rows[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert rows[1][:3] == ["first", "1/1", "Running"]
+    assert rows[-1][:2] == ["second", "0/1"] and rows[-1][2] in ("Pending", "ContainerCreating")
+    assert all(len(r) == 5 for r in rows)

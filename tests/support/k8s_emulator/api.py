@@ -278,6 +278,9 @@ class Api:
             fields=fields, resource_version=rv, timeout=float(timeout) if timeout else None,
             bookmarks=req.flag("allowWatchBookmarks"), bookmark_interval=self.bookmark_interval(),
             send_initial_events=send_initial, name=req.info.name or None)
+        table = tables.wants_table(req.headers.get("Accept"))
+        if table:
+            spec.transform = lambda obj: tables.to_table(resource, [obj], table, req.query, None)
         return Response(200, stream=watching.stream(self.store, spec, self.stopping))
 
     # -- writes ---------------------------------------------------------------------------------------

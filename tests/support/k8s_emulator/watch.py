@@ -34,6 +34,12 @@ class WatchSpec:
     bookmark_interval: float
     send_initial_events: bool = False
     name: str | None = None           # /watch/.../<name> paths
+    transform: Callable[[dict], dict] | None = None  # e.g. to a one-row Table (kubectl get -w)
+
+
+def _out(spec: WatchSpec, obj: dict) -> dict:
+    served = spec.resource.served(obj)
+    return spec.transform(served) if spec.transform else served
 
 
 def _encode(ev_type: str, obj: dict) -> bytes:
@@ -68,13 +74,13 @@ def _translate(spec: WatchSpec, ev) -> bytes | None:
     was = ev.type != "ADDED" and _matches(spec, ev.prev)
     now = _matches(spec, ev.obj)
     if ev.type == "DELETED":
-        return _encode("DELETED", spec.resource.served(ev.obj)) if _matches(spec, ev.obj) else None
+        return _encode("DELETED", _out(spec, ev.obj)) if _matches(spec, ev.obj) else None
     if now and not was:
-        return _encode("ADDED", spec.resource.served(ev.obj))
+        return _encode("ADDED", _out(spec, ev.obj))
     if was and not now:
-        return _encode("DELETED", spec.resource.served(ev.obj))
+        return _encode("DELETED", _out(spec, ev.obj))
     if now:
-        return _encode(ev.type, spec.resource.served(ev.obj))
+        return _encode(ev.type, _out(spec, ev.obj))
     return None
 
 
@@ -87,7 +93,7 @@ def stream(store: Store, spec: WatchSpec, stopping: Callable[[], bool]) -> Itera
             first = [expired_event(spec.resource_version, store.compacted_rv)]
             cursor = None
         elif spec.resource_version in (None, 0) or spec.send_initial_events:
-            first = [_encode("ADDED", spec.resource.served(o))
+            first = [_encode("ADDED", _out(spec, o))
                      for o in store.items(spec.resource.key, spec.namespace) if _matches(spec, o)]
             cursor = store.rv
             if spec.send_initial_events:
