@@ -78,3 +78,24 @@ def test_waiting_wakes_on_the_supervisors_pipe(tmp_path):
     assert job.status().phase == "Succeeded"
     while "piped" in job.backend._wakes:  # the bytes left, then the pipe's end as the supervisor exits
         job.backend.pause("piped", 600)
+
+
+def test_wake_pipes_are_closed_past_the_cap_and_with_their_backend():
+    import gc
+    import os
+
+    from jupyter_kf.training.backends import local
+
+    backend = local.LocalBackend()
+    pipes = [os.pipe() for _ in range(local.MAX_WAKES + 1)]
+    for i, (read, _) in enumerate(pipes):
+        backend._keep_wake(f"j{i}", read)
+    with pytest.raises(OSError):
+        os.fstat(pipes[0][0])  # the oldest, closed past the cap
+    os.fstat(pipes[-1][0])
+    del backend
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(pipes[-1][0])
+    for _, write in pipes:
+        os.close(write)

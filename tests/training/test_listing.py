@@ -182,3 +182,23 @@ def test_status_dicts_for_a_server_are_the_statuses_as_dicts(kf_state_dir):
         assert [d.pop("pipeline", None) for d in dicts] == [None, {"run": "r1", "step": "s"}, None]
         assert dicts == [s.to_dict() for s in backend.list()]
     running.cancel()
+
+
+def test_a_supervisor_ending_between_the_read_and_the_check_is_not_taken_for_dead(kf_state_dir, monkeypatch):
+    root = kf_state_dir / "jobs"
+    folder = finished(root, "racy", time.time())
+    done = (folder / "status.json").read_text()
+    running = json.loads(done)
+    running.update(phase="Running", supervisor_pid=2**22 + 7, workers=[{"rank": 0, "phase": "Running", "pid": None}])
+    (folder / "status.json").write_text(json.dumps(running))
+    backend = LocalBackend(root)
+
+    def ends_now(*_):  # it records the end and exits just after the status was read
+        (folder / "status.json").write_text(done)
+        return False
+
+    monkeypatch.setattr(backend, "_supervisor_alive", ends_now)
+    assert backend.status("racy").phase == "Succeeded"
+    (folder / "status.json").write_text(json.dumps(running))
+    monkeypatch.setattr(backend, "_supervisor_alive", lambda *_: False)  # gone for good: failed, said so
+    assert "ended unexpectedly" in backend.status("racy").message

@@ -98,6 +98,11 @@ class LocalBackend(Backend):
                 os.close(wake_write)
             self._keep_wake(spec.name, wake_read)
 
+    def __del__(self):
+        for fd in getattr(self, "_wakes", {}).values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def _keep_wake(self, name: str, fd: int) -> None:
         """Hold the read end for ``pause``; a handle never waited on lets go of its oldest pipes."""
         os.set_blocking(fd, False)
@@ -189,6 +194,8 @@ class LocalBackend(Backend):
         spec = meta["spec"]
         if state is None:
             state = {"phase": "Pending", "workers": [{"rank": r, "phase": "Pending"} for r in range(spec["workers"])]}
+        if state["phase"] not in TERMINAL and not self._supervisor_alive(folder, state, meta):
+            state = self._read_state(folder) or state  # it may have recorded the end, then exited, since the read
         phase, message = state["phase"], state.get("message", "")
         if phase not in TERMINAL and not self._supervisor_alive(folder, state, meta):
             phase, message = "Failed", "the local supervisor process ended unexpectedly (machine restarted or killed?)"
