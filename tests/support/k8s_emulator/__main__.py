@@ -1,7 +1,7 @@
 """Run the emulator standalone, for kubectl or a JupyterLab session.
 
     python -m tests.support.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig \\
-        [--crds all|none|trainer,kserve,...] [--namespace default]
+        [--crds all|none|trainer,kserve,...] [--namespace default] [--gc-delay SECONDS]
 
 Serves on 127.0.0.1 until Ctrl-C (or SIGTERM).
 """
@@ -23,9 +23,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="CRD folders to install from $JUPYTER_KF_CRDS_DIR or <repo>/../shared/crds: "
                              "all, none, or a comma list of names/prefixes (trainer,kserve,kueue,notebooks,...)")
     parser.add_argument("--namespace", default="default", help="namespace to create and set in the kubeconfig")
+    parser.add_argument("--gc-delay", type=float, default=0.0,
+                        help="seconds after a DELETE before the garbage collector acts on its dependents, in its own "
+                             "thread as on a real cluster (default 0: at once, but after the DELETE has returned); "
+                             "a negative value: within the DELETE")
     args = parser.parse_args(argv)
 
     emulator = K8sEmulator(crds=args.crds, port=args.port)
+    emulator.gc_delay = None if args.gc_delay < 0 else args.gc_delay
     if emulator.get_object("", "v1", "namespaces", None, args.namespace) is None:
         emulator.baseline_namespaces += (args.namespace,)
         emulator.create_namespace(args.namespace)
