@@ -114,3 +114,12 @@ def test_asynchronous_gc_leaves_dependents_for_a_while(k8s_emulator, k8s_api_cli
     assert error_body(err.value)["message"] == 'object is being deleted: jobs.batch "train" already exists'
     eventually(lambda: k8s_emulator.get_object("batch", "v1", "jobs", "default", "train") is None, timeout=15)
     assert core.list_namespaced_pod("default").items == []
+
+
+def test_the_system_namespaces_cannot_be_deleted(k8s_emulator, core):
+    for name in ("default", "kube-system", "kube-public"):
+        with pytest.raises(ApiException) as err:
+            core.delete_namespace(name)
+        assert (err.value.status, error_body(err.value)["message"]) == (
+            403, f'namespaces "{name}" is forbidden: this namespace may not be deleted')
+    assert core.read_namespace("default").status.phase == "Active"

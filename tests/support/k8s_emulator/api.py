@@ -56,6 +56,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 BODY_TYPES = ("application/json", "application/yaml", proto.CONTENT_TYPE)
 CUSTOM_BODY_TYPES = ("application/json", "application/yaml")  # no protobuf codec for custom resources
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 SSAR_KEY = ("authorization.k8s.io", "selfsubjectaccessreviews")
 _CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start "
                      "a new list without the continue parameter, or use the continue token in this response to "
@@ -531,6 +532,8 @@ class Api:
         opts = self._delete_options(req)
         policy = self._policy(resource, opts)
         namespace, name = self._ns(req, resource), req.info.name
+        if resource.key == ("", "namespaces") and name in IMMORTAL_NAMESPACES:  # NamespaceLifecycle admission
+            raise forbidden("namespaces", "", name, "this namespace may not be deleted")
         with self.store.cond:
             obj = self._existing(resource, namespace, name)
             pre = opts.get("preconditions") or {}
