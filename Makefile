@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test test-matrix lint lab bench emulator clean install test-deps chromium mutate
+.PHONY: demo test test-matrix lint lab bench emulator clean install test-deps chromium mutate labextension
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -15,7 +15,16 @@ $(BIN)/python:
 # The editable install builds the JupyterLab extension (jlpm + rspack) through hatch-jupyter-builder.
 $(STAMP): $(BIN)/python pyproject.toml package.json
 	$(BIN)/pip install -q -e ".[lab]"
-	touch $@
+	touch $(LABEXT_STAMP) $@
+
+# The editable install builds the labextension once (it skips the build when a bundle exists): rebuild it
+# whenever a source under labextension/ (or package.json, tsconfig.json) is newer than the last build.
+LABEXT_STAMP := jupyter_kf/labextension/.built
+labextension: | $(STAMP)
+	@if [ ! -e $(LABEXT_STAMP) ] || [ -n "$$(find labextension package.json tsconfig.json -type f -newer $(LABEXT_STAMP) | head -1)" ]; then \
+	  echo "rebuilding the labextension (its sources changed)"; \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jlpm build && touch $(LABEXT_STAMP); \
+	fi
 
 install: $(STAMP)
 
@@ -25,7 +34,7 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q "torch==2.13.0"
 	touch $@
 
-test-deps: $(TEST_STAMP) chromium .venv-kfp/bin/python .venv-kserve/bin/python
+test-deps: $(TEST_STAMP) labextension chromium .venv-kfp/bin/python .venv-kserve/bin/python
 
 # kfp pins kubernetes<31 (the core uses 37): the IR cross-check runs kfp in its own venv.
 .venv-kfp/bin/python:
