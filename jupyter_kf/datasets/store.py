@@ -185,8 +185,6 @@ class LocalStore:
                 tmp.unlink(missing_ok=True)
 
     def remove_version(self, name: str, version: int) -> None:
-        from jupyter_kf.datasets.backends.local import remove_view
-
         (self.versions_dir(name) / f"{version}.json").unlink(missing_ok=True)
         remove_view(self.root / "views" / name / str(version))
         if not self.versions(name):
@@ -246,6 +244,21 @@ class LocalStore:
             with contextlib.suppress(OSError):
                 sub.rmdir()  # only when empty
         return removed
+
+
+def seal(top: Path, mode: int) -> None:
+    """Every folder under ``top`` (itself last) set to ``mode``."""
+    for folder, dirs, _ in os.walk(top, topdown=False):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), mode)
+    os.chmod(top, mode)
+
+
+def remove_view(place: Path) -> None:
+    """Remove a view, sealed or not (its folders opened first: a 0500 folder's entries cannot be unlinked)."""
+    if place.is_dir() and not place.is_symlink():
+        seal(place, 0o700)
+    shutil.rmtree(place, ignore_errors=True)
 
 
 def _hash(path: Path) -> tuple[str, int]:

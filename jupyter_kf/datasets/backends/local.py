@@ -8,12 +8,11 @@ to it, so mounting takes the same time for ten files or a million.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from jupyter_kf import config
 from jupyter_kf.datasets.errors import DatasetNotFound
-from jupyter_kf.datasets.store import LocalStore, Manifest
+from jupyter_kf.datasets.store import LocalStore, Manifest, remove_view, seal
 
 
 def make_view(store: LocalStore, manifest: Manifest, place: Path, sealed: bool = False) -> Path:
@@ -51,20 +50,6 @@ def mount_view(store: LocalStore, manifest: Manifest, place: Path) -> Path:
     os.symlink(view_of(store, manifest), place, target_is_directory=True)
     return place
 
-
-def seal(top: Path, mode: int) -> None:
-    """Every folder under ``top`` (itself last) set to ``mode``."""
-    for folder, dirs, _ in os.walk(top, topdown=False):
-        for name in dirs:
-            os.chmod(os.path.join(folder, name), mode)
-    os.chmod(top, mode)
-
-
-def remove_view(place: Path) -> None:
-    """Remove a view, sealed or not (its folders opened first: a 0500 folder's entries cannot be unlinked)."""
-    if place.is_dir() and not place.is_symlink():
-        seal(place, 0o700)
-    shutil.rmtree(place, ignore_errors=True)
 
 
 def view_of(store: LocalStore, manifest: Manifest) -> Path:
