@@ -123,3 +123,32 @@ def test_the_system_namespaces_cannot_be_deleted(k8s_emulator, core):
         assert (err.value.status, error_body(err.value)["message"]) == (
             403, f'namespaces "{name}" is forbidden: this namespace may not be deleted')
     assert core.read_namespace("default").status.phase == "Active"
+
+
+def test_running_pods_terminate_gracefully(k8s_emulator, core):
+    """With a kubelet to stop them (pod_termination), a deleted running pod is Terminating (deletionTimestamp =
+    now + grace period) until the kubelet removes it; --force (grace 0) removes it at once; its namespace waits."""
+    from tests.support.k8s_emulator.testing import eventually
+
+    k8s_emulator.pod_termination = 2.0
+    k8s_emulator.make_pod("default", "worker", phase="Running")
+    answer = core.delete_namespaced_pod("worker", "default")
+    assert answer.metadata.deletion_grace_period_seconds == 30 and answer.metadata.deletion_timestamp is not None
+    assert core.read_namespaced_pod("worker", "default").metadata.deletion_timestamp is not None
+    eventually(lambda: not core.list_namespaced_pod("default").items, timeout=15)
+
+    k8s_emulator.make_pod("default", "stuck", phase="Running")
+    core.delete_namespaced_pod("stuck", "default", grace_period_seconds=5)
+    assert core.read_namespaced_pod("stuck", "default").metadata.deletion_grace_period_seconds == 5
+    core.delete_namespaced_pod("stuck", "default", grace_period_seconds=0)
+    assert core.list_namespaced_pod("default").items == []
+
+    k8s_emulator.make_pod("default", "done", phase="Succeeded")  # nothing left to stop: goes at once
+    core.delete_namespaced_pod("done", "default")
+    assert core.list_namespaced_pod("default").items == []
+
+    k8s_emulator.create_namespace("team-a")
+    k8s_emulator.make_pod("team-a", "worker", phase="Running")
+    core.delete_namespace("team-a")
+    assert core.read_namespace("team-a").status.phase == "Terminating"
+    eventually(lambda: "team-a" not in [n.metadata.name for n in core.list_namespace().items], timeout=15)

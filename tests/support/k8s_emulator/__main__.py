@@ -2,6 +2,7 @@
 
     python -m tests.support.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig \\
         [--crds all|none|trainer,kserve,...] [--namespace default] [--gc-delay SECONDS]
+        [--pod-termination SECONDS]
 
 Serves on 127.0.0.1 until Ctrl-C (or SIGTERM).
 """
@@ -27,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds after a DELETE before the garbage collector acts on its dependents, in its own "
                              "thread as on a real cluster (default 0: at once, but after the DELETE has returned); "
                              "a negative value: within the DELETE")
+    parser.add_argument("--pod-termination", type=float, default=1.0,
+                        help="seconds the emulated kubelet takes to stop a deleted running pod, which stays "
+                             "Terminating meanwhile (negative: pods go at once)")
     args = parser.parse_args(argv)
 
     emulator = K8sEmulator(crds=args.crds, port=args.port)
     emulator.gc_delay = None if args.gc_delay < 0 else args.gc_delay
+    emulator.pod_termination = None if args.pod_termination < 0 else args.pod_termination
     if emulator.get_object("", "v1", "namespaces", None, args.namespace) is None:
         emulator.baseline_namespaces += (args.namespace,)
         emulator.create_namespace(args.namespace)

@@ -514,6 +514,11 @@ class Api:
             opts["orphanDependents"] = req.query["orphanDependents"].lower() == "true"
         if req.query.get("dryRun"):
             opts["dryRun"] = [req.query["dryRun"]]
+        if req.query.get("gracePeriodSeconds"):
+            try:
+                opts["gracePeriodSeconds"] = int(req.query["gracePeriodSeconds"])
+            except ValueError:
+                raise bad_request(f'strconv.ParseInt: parsing "{req.query["gracePeriodSeconds"]}": invalid syntax')
         return opts
 
     @staticmethod
@@ -548,7 +553,7 @@ class Api:
                                f"ResourceVersion in object meta: {meta.get('resourceVersion')}")
             if "All" in (opts.get("dryRun") or []):
                 return Response(200, resource.served(obj))
-            gone_now, state = self.deleter.delete(resource, obj, policy)
+            gone_now, state = self.deleter.delete(resource, obj, policy, opts.get("gracePeriodSeconds"))
         if gone_now and not resource.return_deleted:
             return Response(200, success_status({"name": name, "group": resource.group, "kind": resource.plural,
                                                  "uid": meta.get("uid")} if resource.group else

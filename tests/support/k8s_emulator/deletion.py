@@ -32,11 +32,13 @@ class Deleter:
         self.logs = logs
         self.gc_delay: float | None = None  # None: the GC acts within the DELETE; seconds: it acts that much later
         self._generation = 0  # bumped by reset(): pending GC work from before is dropped
+        self.pod_termination: float | None = None  # None: pods go at once; seconds: a kubelet stops them first
 
     def reset(self) -> None:
         with self.store.cond:
             self._generation += 1
             self.gc_delay = None
+            self.pod_termination = None
 
     def _later(self, work) -> None:
         """Run the garbage collector's ``work`` now, or ``gc_delay`` seconds later in its own thread (as the
@@ -56,13 +58,18 @@ class Deleter:
         timer.daemon = True
         timer.start()
 
-    def delete(self, resource: Resource, obj: dict, policy: str) -> tuple[bool, dict]:
-        """Delete ``obj``; returns (removed at once?, the state to answer with)."""
+    def delete(self, resource: Resource, obj: dict, policy: str, grace: int | None = None) -> tuple[bool, dict]:
+        """Delete ``obj``; returns (removed at once?, the state to answer with). ``grace``: the request's
+        gracePeriodSeconds (pods)."""
         with self.store.cond:
             if resource.key == ("", "namespaces"):
                 return self._delete_namespace(obj)
             meta = obj["metadata"]
+            if resource.key == ("", "pods") and self._graceful(obj, grace):
+                return False, self._terminate_pod(obj, grace)
             if meta.get("deletionTimestamp"):
+                if resource.key == ("", "pods") and grace == 0 and not meta.get("finalizers"):
+                    return True, self._remove(resource.key, obj)  # --force: the kubelet is not waited for
                 return False, obj
             gc_finalizer = GC_FINALIZERS.get(policy)
             finalizers = list(meta.get("finalizers") or [])
@@ -86,6 +93,41 @@ class Deleter:
             elif policy == "Foreground":
                 self._later(lambda: (self._collect(marked, policy), self._release_owner(resource.key, marked)))
             return False, reported
+
+    def _graceful(self, pod: dict, grace: int | None) -> bool:
+        """A running pod on a node is stopped by its kubelet first, when ``pod_termination`` emulates one."""
+        phase = (pod.get("status") or {}).get("phase")
+        return (self.pod_termination is not None and grace != 0 and not pod["metadata"].get("deletionTimestamp")
+                and bool((pod.get("spec") or {}).get("nodeName")) and phase not in ("Succeeded", "Failed"))
+
+    def _terminate_pod(self, pod: dict, grace: int | None) -> dict:
+        """Terminating: deletionTimestamp = now + grace period; the kubelet ends the containers after
+        ``pod_termination`` seconds and deletes the pod for good (finalizers still hold it)."""
+        from datetime import datetime, timedelta, timezone
+
+        seconds = grace if grace is not None else (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        marked = clone(pod)
+        m = marked["metadata"]
+        m["deletionTimestamp"] = (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        m["deletionGracePeriodSeconds"] = seconds
+        stored = self.store.put(("", "pods"), marked)
+        generation = self._generation
+        namespace, name, uid = m["namespace"], m["name"], m.get("uid")
+
+        def kubelet_done():
+            with self.store.cond:
+                current = self.store.get(("", "pods"), namespace, name)
+                if self._generation != generation or current is None or current["metadata"].get("uid") != uid:
+                    return
+                final = clone(current)
+                final["metadata"]["deletionGracePeriodSeconds"] = 0
+                if not self.finish_if_released(("", "pods"), final):
+                    self.store.put(("", "pods"), final)
+
+        timer = threading.Timer(self.pod_termination, kubelet_done)
+        timer.daemon = True
+        timer.start()
+        return clone(stored)
 
     def finish_if_released(self, key: tuple, obj: dict) -> bool:
         """After an update: a terminating object whose last finalizer is gone is deleted."""

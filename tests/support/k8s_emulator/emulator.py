@@ -193,6 +193,17 @@ class K8sEmulator(Controls):
     def gc_delay(self, seconds: float | None) -> None:
         self.api.deleter.gc_delay = seconds
 
+    @property
+    def pod_termination(self) -> float | None:
+        """None (default, and after ``reset()``): a deleted pod goes at once. Seconds: a running pod on a node
+        goes Terminating (deletionTimestamp = now + its grace period) and its kubelet removes it that many
+        seconds later, as on a real cluster; ``gracePeriodSeconds=0`` (``--force``) removes it at once."""
+        return self.api.deleter.pod_termination
+
+    @pod_termination.setter
+    def pod_termination(self, seconds: float | None) -> None:
+        self.api.deleter.pod_termination = seconds
+
     # -- faults ---------------------------------------------------------------------------------------
     def fail_next(self, verb: str = "*", path: str = ".*", status: int = 500, times: int = 1,
                   retry_after: int | None = None, message: str | None = None) -> Fault:
