@@ -397,8 +397,11 @@ def show(ref) -> DatasetDetail:
 
 def _job_exists(record: dict) -> bool:
     """A reader job is still there (a local job's folder); jobs elsewhere, and models, are taken as present."""
-    if record.get("model") or record.get("backend", "local") != "local":
+    if record.get("model"):
         return True
+    if record.get("backend", "local") != "local":  # a cluster job: its folder here, if it was made here
+        folder = Path(record["record"]) if record.get("record") else None
+        return folder is None or not folder.parent.is_dir() or (folder / "meta.json").is_file()
     if record.get("reader") == "notebook":
         return (config.state_root() / "notebooks" / record["job"] / "record.json").is_file()
     return (config.get().jobs_dir / record["job"] / "meta.json").is_file()
@@ -441,6 +444,7 @@ class MountPlan(builtins.list):
     def __init__(self, items, backend: str, store: LocalStore):
         super().__init__(items)
         self.backend, self.store = backend, store
+        self.record: str | None = None  # the job's folder on this machine (set by mount_into)
 
 
 def _cluster_store():
@@ -490,6 +494,8 @@ def mount_into(folder: Path, resolved, record: Path) -> dict:
     beside the record in the bundle."""
     backend = getattr(resolved, "backend", "local")
     store = getattr(resolved, "store", None) or _store()
+    if isinstance(resolved, MountPlan):
+        resolved.record = str(record.parent)
     read = pod_plan(resolved, store)
     if backend == "local":
         from jupyter_kf.datasets.backends.local import mount_view
@@ -536,7 +542,8 @@ def record_reads(job: str, resolved: list, backend: str = "local", reader: str =
     by_name: dict[str, dict] = {}
     for mount, manifest in resolved:
         entry = by_name.setdefault(manifest.name, {"job": job, "backend": backend, "created": _now(), "versions": [],
-                                                   "mounts": {}, "reader": reader})
+                                                   "mounts": {}, "reader": reader,
+                                                   "record": getattr(resolved, "record", None)})
         entry["versions"].append(manifest.version)
         entry["mounts"][str(manifest.version)] = mount.mount
     for name, entry in by_name.items():

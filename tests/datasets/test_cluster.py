@@ -6,7 +6,7 @@ import pytest
 
 import jupyter_kf as kf
 from jupyter_kf import config
-from jupyter_kf.datasets.errors import DatasetNotFound
+from jupyter_kf.datasets.errors import DatasetInUse, DatasetNotFound
 from jupyter_kf.errors import InvalidSpec
 from tests.datasets.data_kubelet import DataKubelet
 from tests.support.fake_kubelet import KINDS
@@ -197,3 +197,12 @@ def test_data_and_a_volume_at_one_place_make_nothing(kf_cluster):
         kf.train("x = 1", name="both", data=["imagenet:/mnt/x"], volumes=["pvc:scratch:/mnt"], kind="job", user_ns={})
     assert kf_cluster.list_objects("", "v1", "secrets", "default") == []
     assert kf_cluster.list_objects("batch", "v1", "jobs", "default") == []
+
+
+def test_a_deleted_cluster_job_no_longer_holds_its_versions(kf_cluster, mnist):
+    job = kf.train(READ, name="gone", data=["mnist@1:data"], kind="job", user_ns={})
+    with pytest.raises(DatasetInUse, match="mnist@1 is read by job gone, which is still there"):
+        kf.data.delete("mnist@1")
+    job.delete()
+    assert "mnist@1 -> read by job gone at data (job deleted since)" in repr(kf.data.show("mnist"))
+    assert kf.data.delete("mnist@1").startswith("deleted mnist@1")
