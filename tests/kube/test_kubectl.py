@@ -300,3 +300,17 @@ def test_get_watch_streams_table_rows(k8s_emulator, kubeconfig_path):
     assert rows[1][:3] == ["first", "1/1", "Running"]
     assert rows[-1][:2] == ["second", "0/1"] and rows[-1][2] in ("Pending", "ContainerCreating")
     assert all(len(r) == 5 for r in rows)
+
+
+def test_auth_can_i_list_and_whoami(kubectl, k8s_emulator):
+    """can-i --list asks a SelfSubjectRulesReview, whoami a SelfSubjectReview: both answer from the same rules and
+    user as every request."""
+    rows = _table(kubectl("auth", "can-i", "--list", "-n", "default"))
+    assert rows[0] == ["Resources", "Non-Resource URLs", "Resource Names", "Verbs"]
+    assert rows[1] == ["*.*", "[]", "[]", "[*]"]
+    k8s_emulator.deny("delete", "trainjobs", group="trainer.kubeflow.org", namespace="default")
+    rows = {r[0]: r[-1] for r in _table(kubectl("auth", "can-i", "--list", "-n", "default"))[1:]}
+    assert rows["trainjobs.trainer.kubeflow.org"] == "[create deletecollection get list patch update watch]"
+    assert rows["pods"] == "[create delete deletecollection get list patch update watch]"
+    who = _table(kubectl("auth", "whoami"))
+    assert who[1] == ["Username", "system:serviceaccount:default:default"]

@@ -132,6 +132,12 @@ class Api:
             raise method_not_allowed()
         if resource.key == SSAR_KEY:
             return self.access_review(req)
+        if resource.key == ("authorization.k8s.io", "selfsubjectrulesreviews"):
+            return self.rules_review(req)
+        if resource.key == ("authentication.k8s.io", "selfsubjectreviews"):
+            return Response(201, {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                                  "metadata": {"creationTimestamp": None},
+                                  "status": {"userInfo": self.rbac.user_info()}})
         if sub == "log":
             return self.pod_log(req, resource)
         if sub == "scale":
@@ -635,6 +641,20 @@ class Api:
             raise bad_request(f"error decoding patch: {e}")
         except PatchError as e:
             raise bad_request(e.message)
+
+    def rules_review(self, req: Request) -> Response:
+        """What the user may do in ``spec.namespace`` (``kubectl auth can-i --list``): everything until a test
+        denies something; then, per served resource, the verbs left."""
+        body = self._parse_body(req)
+        namespace = ((body or {}).get("spec") or {}).get("namespace") or ""
+        if not namespace:
+            raise invalid("SelfSubjectRulesReview", "authorization.k8s.io", "", [FieldError(
+                "FieldValueRequired", "spec.namespace")])
+        status = {"resourceRules": self.rbac.rules(self.registry.all(), namespace),
+                  "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False}
+        return Response(201, {"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+                              "metadata": {"creationTimestamp": None}, "spec": {"namespace": namespace},
+                              "status": status})
 
     def access_review(self, req: Request) -> Response:
         body = self._parse_body(req)

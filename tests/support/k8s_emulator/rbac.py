@@ -61,6 +61,29 @@ class Rbac:
         why = f'User "{self.user}" cannot {verb} resource "{full}" in API group "{group}" {scope}'
         raise forbidden(resource, group, name, why)
 
+    def user_info(self) -> dict:
+        """A SelfSubjectReview's userInfo: a service account's name and groups."""
+        groups = ["system:authenticated"]
+        if self.user.startswith("system:serviceaccount:"):
+            namespace = self.user.split(":")[2]
+            groups = ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"] + groups
+        return {"username": self.user, "groups": groups}
+
+    def rules(self, resources, namespace: str) -> list[dict]:
+        """SelfSubjectRulesReview resourceRules: one wildcard rule, or each resource's verbs not denied."""
+        with self._lock:
+            if not self._rules:
+                return [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+        out = []
+        for r in sorted(resources, key=lambda r: (r.group, r.plural)):
+            for full in [r.plural] + [f"{r.plural}/{sub}" for sub in r.subresources]:
+                verbs = [v for v in r.verbs if self.allowed(v, r.group, full, "", namespace if r.namespaced
+                                                            else None)]
+                if verbs and {"group": r.group, "plural": full} not in [x["_key"] for x in out]:
+                    out.append({"_key": {"group": r.group, "plural": full},
+                                "verbs": verbs, "apiGroups": [r.group], "resources": [full]})
+        return [{k: v for k, v in rule.items() if k != "_key"} for rule in out]
+
     def review(self, attributes: dict | None) -> dict:
         """The ``status`` of a SelfSubjectAccessReview for ``spec.resourceAttributes``."""
         if not attributes:

@@ -104,9 +104,12 @@ BUILTINS: tuple[Resource, ...] = (
              has_generation=True, return_deleted=True),
     Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False,
              verbs=("create",)),
+    Resource("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False,
+             verbs=("create",)),
+    Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)),
 )
 
-BUILTIN_GROUP_ORDER = ("", "apps", "batch", "authorization.k8s.io", "apiextensions.k8s.io")
+BUILTIN_GROUP_ORDER = ("", "apps", "batch", "authentication.k8s.io", "authorization.k8s.io", "apiextensions.k8s.io")
 
 _VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
