@@ -314,3 +314,24 @@ def test_auth_can_i_list_and_whoami(kubectl, k8s_emulator):
     assert rows["pods"] == "[create delete deletecollection get list patch update watch]"
     who = _table(kubectl("auth", "whoami"))
     assert who[1] == ["Username", "system:serviceaccount:default:default"]
+
+
+def test_get_events_services_and_claims_print_their_columns(kubectl, k8s_emulator):
+    """What a newcomer looks at when a pod will not start: events (LAST SEEN ... MESSAGE), services, claims."""
+    k8s_emulator.make_pod("default", "trainer-0", phase="Pending")
+    k8s_emulator.mark_unschedulable("default", "trainer-0", "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.")
+    rows = _table(kubectl("get", "events"))
+    assert rows[0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert rows[-1][1:] == ["Warning", "FailedScheduling", "pod/trainer-0",
+                            "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."]
+    assert rows[-1][0].endswith("s")  # an age, e.g. 0s
+
+    kubectl("create", "service", "clusterip", "web", "--tcp=80:8080")
+    rows = _table(kubectl("get", "services", "web"))
+    assert rows[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    assert rows[1][:2] == ["web", "ClusterIP"] and rows[1][3:5] == ["<none>", "80/TCP"]
+    k8s_emulator.create_object({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "ws"},
+                                "spec": {"accessModes": ["ReadWriteOnce"],
+                                         "resources": {"requests": {"storage": "1Gi"}}}})
+    rows = _table(kubectl("get", "pvc", "ws"))
+    assert rows[0][:3] == ["NAME", "STATUS", "VOLUME"] and rows[1][:2] == ["ws", "Pending"]

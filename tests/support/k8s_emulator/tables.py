@@ -46,9 +46,10 @@ def _parse_time(value) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.strptime(value.replace(".000000", "")[:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def human_duration(seconds: float) -> str:
@@ -291,6 +292,49 @@ def _replicaset_row(r: dict, wide: bool) -> list:
     return row + ([*_containers(r), _selector(spec.get("selector"))] if wide else [])
 
 
+def _event_row(ev: dict, wide: bool) -> list:
+    first = since(ev.get("firstTimestamp")) if ev.get("firstTimestamp") else since(ev.get("eventTime"))
+    last = since(ev.get("lastTimestamp")) if ev.get("lastTimestamp") else first
+    count = ev.get("count") or 1
+    if ev.get("series"):
+        last, count = since(ev["series"].get("lastObservedTime")), ev["series"].get("count", count)
+    involved = ev.get("involvedObject") or {}
+    kind = (involved.get("kind") or "").lower()
+    target = f"{kind}/{involved['name']}" if involved.get("name") else kind
+    source = ev.get("source") or {}
+    component = source.get("component") or ev.get("reportingComponent") or ""
+    host = source.get("host") or ev.get("reportingInstance") or ""
+    source_text = f"{component}, {host}" if host else component
+    return [last, ev.get("type", ""), ev.get("reason", ""), target, involved.get("fieldPath", ""), source_text,
+            (ev.get("message") or "").strip(), first, count, ev["metadata"]["name"]]
+
+
+def _service_row(svc: dict, wide: bool) -> list:
+    spec = svc.get("spec") or {}
+    kind = spec.get("type", "ClusterIP")
+    ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    external = ",".join(spec.get("externalIPs") or []) or {"LoadBalancer": "<pending>",
+                                                           "ExternalName": spec.get("externalName", "")}.get(kind,
+                                                                                                             "<none>")
+    ports = ",".join(f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}" if p.get("nodePort")
+                     else f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []) or "<none>"
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>"
+    return [svc["metadata"]["name"], kind, ips[0] if ips else "<none>", external, ports,
+            since(svc["metadata"].get("creationTimestamp")), selector]
+
+
+def _pvc_row(pvc: dict, wide: bool) -> list:
+    spec, status = pvc.get("spec") or {}, pvc.get("status") or {}
+    capacity = modes = ""
+    if spec.get("volumeName"):
+        capacity = (status.get("capacity") or {}).get("storage", "")
+        modes = ",".join({"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
+                          "ReadWriteOncePod": "RWOP"}.get(m, m) for m in status.get("accessModes") or [])
+    return [pvc["metadata"]["name"], status.get("phase", ""), spec.get("volumeName", ""), capacity, modes,
+            spec.get("storageClassName", ""), spec.get("volumeAttributesClassName") or "<unset>",
+            since(pvc["metadata"].get("creationTimestamp")), spec.get("volumeMode", "")]
+
+
 def _simple(*cells):
     return lambda o, wide: [o["metadata"]["name"], *(c(o) for c in cells), since(o["metadata"].get("creationTimestamp"))]
 
@@ -315,6 +359,14 @@ BUILTIN = {
     ("", "secrets"): ([_NAME, _col("Type"), _col("Data", "string"), _AGE],
                       _simple(lambda o: o.get("type", ""), lambda o: len(o.get("data") or {}))),
     ("", "serviceaccounts"): ([_NAME, _col("Secrets", "string"), _AGE], _simple(lambda o: len(o.get("secrets") or []))),
+    ("", "events"): ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Subobject", priority=1),
+                      _col("Source", priority=1), _col("Message"), _col("First Seen", priority=1),
+                      _col("Count", priority=1), _col("Name", priority=1)], _event_row),
+    ("", "services"): ([_NAME, _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), _AGE,
+                        _col("Selector", priority=1)], _service_row),
+    ("", "persistentvolumeclaims"): ([_NAME, _col("Status"), _col("Volume"), _col("Capacity"), _col("Access Modes"),
+                                      _col("StorageClass"), _col("VolumeAttributesClass"), _AGE,
+                                      _col("VolumeMode", priority=1)], _pvc_row),
     ("apps", "deployments"): ([_NAME, _col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer"), _AGE,
                                _col("Containers", priority=1), _col("Images", priority=1),
                                _col("Selector", priority=1)], _deployment_row),
