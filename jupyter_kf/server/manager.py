@@ -329,7 +329,7 @@ class KfManager:
 
             entry = _Entry(refresh, self.settings.refresh_interval)
             return entry
-        if section == "pipelines":  # local runs; their steps' statuses come from the local jobs cache
+        if section == "pipelines":  # local runs (steps from the local jobs cache), and KFP's when configured
             from jupyter_kf import config
             from jupyter_kf.server import sections
 
@@ -340,7 +340,9 @@ class KfManager:
                 with self._local_lock:
                     cache.refresh()
                     jobs = cache.jobs()
-                return {"pipelines": sections.list_pipeline_runs(jobs)}
+                remote, trouble = sections.list_kfp_runs(namespace)
+                runs = sorted(sections.list_pipeline_runs(jobs) + remote, key=lambda r: r["created"], reverse=True)
+                return {"pipelines": runs, "kfp_error": trouble}
 
             return _Entry(refresh, interval)
         lister = LISTERS[section]

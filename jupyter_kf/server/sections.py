@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_kf import notebooks
+from jupyter_kf.errors import KfError
 from jupyter_kf.serving import api as serving
 
 
@@ -208,15 +209,36 @@ def _local_jobs_with_steps() -> list[dict]:
     return jobs
 
 
+def list_kfp_runs(namespace: str | None) -> tuple[list[dict], str | None]:
+    """Runs submitted to Kubeflow Pipelines, when an endpoint is configured, and the line saying why
+    they could not be listed (the local runs are listed all the same)."""
+    from jupyter_kf.pipeline import kfp_rest
+
+    try:
+        kfp_rest.endpoint()
+    except KfError:
+        return [], None  # no KFP configured: only local runs
+    try:
+        return [run.to_dict() for run in kfp_rest.runs(namespace=namespace)], None
+    except KfError as err:
+        return [], str(err)
+
+
 def cancel_pipeline_run(run_id: str) -> dict:
-    """Cancel a running run's active steps; its driver then ends the run as Cancelled."""
+    """Cancel a running run's active steps (its driver then ends the run as Cancelled); a run not on this
+    machine is terminated through Kubeflow Pipelines when an endpoint is configured."""
     from jupyter_kf.training import api
 
     run = next((r for r in list_pipeline_runs() if r["id"] == run_id), None)
     if run is None:
         from jupyter_kf.errors import NotFound
+        from jupyter_kf.pipeline import kfp_rest
 
-        raise NotFound(f"no pipeline run {run_id!r} on this machine")
+        try:
+            kfp_rest.endpoint()
+        except KfError:
+            raise NotFound(f"no pipeline run {run_id!r} on this machine") from None
+        return kfp_rest.cancel(run_id).to_dict()
     for step in run["steps"]:
         if step.get("job") and step.get("phase") in ("Pending", "Running"):
             api.job(step["job"], backend="local").cancel()

@@ -93,7 +93,7 @@ export class OutcomeNotifier {
     }
     const outcomes: IOutcome[] = [];
     if (runs.status === 'fulfilled') {
-      outcomes.push(...runs.value.map(Private.run));
+      outcomes.push(...runs.value.pipelines.map(Private.run));
     }
     if (models.status === 'fulfilled') {
       outcomes.push(...models.value.map(Private.model));

@@ -92,7 +92,17 @@ export interface IPipelineRun {
   seconds: number | null;
   steps: IPipelineStep[];
   parameters: Record<string, unknown>;
+  /** `local`, or `kfp` for a run submitted to Kubeflow Pipelines. */
   backend: string;
+  /** A KFP run's page in the Kubeflow Pipelines UI. */
+  url?: string;
+  error?: string;
+}
+
+/** The runs, and why KFP's could not be listed when an endpoint is configured but failed. */
+export interface IPipelineRunsListing {
+  pipelines: IPipelineRun[];
+  kfp_error?: string | null;
 }
 
 /** A search (`%%kf_tune`, `kf.tune`) as the API lists it; `trials` only for one search. */
@@ -412,15 +422,10 @@ export function undeployModel(
   );
 }
 
-export async function listPipelineRuns(
+export function listPipelineRuns(
   settings?: ServerConnection.ISettings
-): Promise<IPipelineRun[]> {
-  const reply = await requestAPI<{ pipelines: IPipelineRun[] }>(
-    'pipelines/runs',
-    {},
-    settings
-  );
-  return reply.pipelines;
+): Promise<IPipelineRunsListing> {
+  return requestAPI<IPipelineRunsListing>('pipelines/runs', {}, settings);
 }
 
 export function cancelPipelineRun(

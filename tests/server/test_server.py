@@ -376,6 +376,37 @@ async def test_pipeline_runs_from_their_records_and_running_steps(jp_fetch, kf_s
     assert code == 404 and "nope" in body["message"]
 
 
+async def test_runs_submitted_to_kubeflow_pipelines_are_listed_and_cancelled(jp_fetch, monkeypatch):
+    from tests.support.fake_kfp import FakeKfp
+
+    with FakeKfp() as kfp:
+        kfp.add_run("0b7c2d0e-run1", "train", "RUNNING", "2026-12-07T10:00:00Z")
+        kfp.add_run("0b7c2d0e-run2", "evaluate", "FAILED", "2026-12-07T09:00:00Z", finished_at="2026-12-07T09:05:00Z",
+                    error={"message": "step evaluate failed"})
+        monkeypatch.setenv("KF_PIPELINES_ENDPOINT", kfp.url)
+        listed = await get_json(jp_fetch, "pipelines", "runs")
+        assert listed["kfp_error"] is None
+        runs = listed["pipelines"]
+        assert [(r["id"], r["backend"], r["phase"]) for r in runs] == [
+            ("0b7c2d0e-run1", "kfp", "Running"), ("0b7c2d0e-run2", "kfp", "Failed")]
+        assert runs[0]["url"] == f"{kfp.url}/#/runs/details/0b7c2d0e-run1" and runs[1]["error"] == "step evaluate failed"
+        reply = await jp_fetch("jupyter-kf", "api", "pipelines", "runs", "0b7c2d0e-run1", "cancel", method="POST", body=b"")
+        assert json.loads(reply.body)["phase"] == "Cancelled"
+        assert [(m, p) for m, p, _ in kfp.requests if m == "POST"] == [("POST", "/apis/v2beta1/runs/0b7c2d0e-run1:terminate")]
+
+
+async def test_an_unreachable_kubeflow_pipelines_is_said_and_local_runs_still_listed(jp_fetch, monkeypatch):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("KF_PIPELINES_ENDPOINT", f"http://127.0.0.1:{port}")
+    listed = await get_json(jp_fetch, "pipelines", "runs")
+    assert listed["pipelines"] == [] and listed["kfp_error"].startswith(
+        f"Kubeflow Pipelines at http://127.0.0.1:{port} could not list runs")
+
+
 def _cookies(response) -> dict[str, str]:
     jar = SimpleCookie()
     for header in response.headers.get_list("Set-Cookie"):

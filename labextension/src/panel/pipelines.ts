@@ -6,15 +6,22 @@ import { IAction, IRowView } from './row';
 import { ISectionHost, Section } from './section';
 import { JOB_TONES } from './tones';
 
-/** Pipeline runs on this machine: their steps (each opens its job's log), cancel. */
+/**
+ * Pipeline runs on this machine (their steps open their jobs' logs) and, when an endpoint is configured,
+ * runs submitted to Kubeflow Pipelines (a link to each in the KFP UI); cancel either.
+ */
 
 export class PipelinesSection extends Section<IPipelineRun> {
   constructor(panel: ISectionHost) {
     super(panel, 'pipelines', 'Pipeline runs', 'run');
   }
 
-  protected fetch(): Promise<IPipelineRun[]> {
-    return listPipelineRuns(this.settings);
+  protected async fetch(): Promise<IPipelineRun[]> {
+    const reply = await listPipelineRuns(this.settings);
+    if (reply.kfp_error) {
+      this.showError(`Kubeflow Pipelines runs are not shown: ${reply.kfp_error}`);
+    }
+    return reply.pipelines;
   }
 
   protected emptyState(): (string | Node)[] {
@@ -30,7 +37,16 @@ export class PipelinesSection extends Section<IPipelineRun> {
 
   protected view(run: IPipelineRun): IRowView {
     const actions: IAction[] = [];
-    if (run.phase === 'Running') {
+    const url = run.url;
+    if (url) {
+      actions.push({
+        id: 'open',
+        label: 'Open in KFP',
+        aria: `Open pipeline run ${run.pipeline || run.id} in Kubeflow Pipelines`,
+        run: () => window.open(url, '_blank', 'noopener')
+      });
+    }
+    if (run.phase === 'Running' || run.phase === 'Pending') {
       actions.push({
         id: 'cancel',
         label: 'Cancel',
@@ -51,8 +67,11 @@ export class PipelinesSection extends Section<IPipelineRun> {
       created: run.created,
       times: run.created ? `Started ${Time.format(run.created)}` : '',
       resources: `${done}/${run.steps.length} steps${run.seconds != null ? ` · ${run.seconds.toFixed(1)} s` : ''}`,
-      where: { text: 'local', title: 'Runs on this machine' },
-      message: [run.pipeline, run.notebook.split('/').pop() ?? '']
+      where:
+        run.backend === 'kfp'
+          ? { text: 'KFP', title: 'Runs on Kubeflow Pipelines' }
+          : { text: 'local', title: 'Runs on this machine' },
+      message: [run.pipeline, run.notebook.split('/').pop() ?? '', run.error ?? '']
         .filter(Boolean)
         .join(' · '),
       actions,
