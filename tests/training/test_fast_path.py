@@ -93,6 +93,11 @@ def test_wake_pipes_are_closed_past_the_cap_and_with_their_backend():
     with pytest.raises(OSError):
         os.fstat(pipes[0][0])  # the oldest, closed past the cap
     os.fstat(pipes[-1][0])
+    again = os.pipe()
+    backend._keep_wake("j1", again[0])  # a job of that name replaced: the old pipe is let go
+    with pytest.raises(OSError):
+        os.fstat(pipes[1][0])
+    pipes.append(again)
     del backend
     gc.collect()
     with pytest.raises(OSError):

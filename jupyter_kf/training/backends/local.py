@@ -106,6 +106,9 @@ class LocalBackend(Backend):
     def _keep_wake(self, name: str, fd: int) -> None:
         """Hold the read end for ``pause``; a handle never waited on lets go of its oldest pipes."""
         os.set_blocking(fd, False)
+        old = self._wakes.pop(name, None)  # a job of that name replaced
+        if old is not None:
+            os.close(old)
         self._wakes[name] = fd
         while len(self._wakes) > MAX_WAKES:
             os.close(self._wakes.pop(next(iter(self._wakes))))
