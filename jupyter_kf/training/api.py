@@ -116,7 +116,8 @@ def train(cell: str | Callable, spec: TrainSpec | None = None, *, user_ns: dict 
     target = get_backend(spec.backend)
     mounts = data_api.resolve_mounts(spec.data, target.name) if spec.data else []
     if dry_run:
-        return DryRun(spec, analysis, captured, target.name, manifests=_render(target, spec, analysis, captured))
+        return DryRun(spec, analysis, captured, target.name,
+                      manifests=_render(target, spec, analysis, captured, mounts))
     payload.check_defined(analysis, captured)
     if replace:
         target.remove_finished(spec.name)
@@ -138,8 +139,9 @@ def train(cell: str | Callable, spec: TrainSpec | None = None, *, user_ns: dict 
     return job_handle
 
 
-def _render(target: Backend, spec: TrainSpec, analysis, captured) -> str:
-    """What the backend would create, as YAML (empty for backends that create nothing to show)."""
+def _render(target: Backend, spec: TrainSpec, analysis, captured, mounts) -> str:
+    """What the backend would create, as YAML (empty for backends that create nothing to show), with the
+    ``--data`` init step the job would get."""
     if not hasattr(target, "render"):
         return ""
     import tempfile
@@ -147,6 +149,8 @@ def _render(target: Backend, spec: TrainSpec, analysis, captured) -> str:
 
     with tempfile.TemporaryDirectory(prefix="kf-dry-") as tmp:
         payload.write_bundle(Path(tmp), spec, analysis, captured)
+        if mounts:
+            data_api.mount_into(Path(tmp) / "work", mounts, record=Path(tmp) / "data.json")
         return target.render(spec, Path(tmp))
 
 

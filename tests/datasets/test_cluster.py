@@ -206,3 +206,11 @@ def test_a_deleted_cluster_job_no_longer_holds_its_versions(kf_cluster, mnist):
     job.delete()
     assert "mnist@1 -> read by job gone at data (job deleted since)" in repr(kf.data.show("mnist"))
     assert kf.data.delete("mnist@1").startswith("deleted mnist@1")
+
+
+def test_a_dry_run_shows_the_init_step_that_fetches_the_data(kf_cluster, mnist):
+    kf_cluster.uninstall_crd("trainjobs.trainer.kubeflow.org")
+    kf_cluster.uninstall_crd("pytorchjobs.kubeflow.org")
+    dry = kf.train(READ, name="read-dry", data=["mnist@1:data"], user_ns={}, dry_run=True)
+    assert "name: kf-data" in dry.manifests and "kf_fetch.py" in dry.manifests
+    assert kf_cluster.list_objects("batch", "v1", "jobs", "default") == []  # nothing created
