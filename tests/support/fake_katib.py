@@ -24,6 +24,7 @@ import re
 import threading
 from datetime import datetime, timezone
 
+from tests.support.fake_controller import FakeController
 from tests.support.fake_kubelet import KINDS as JOB_KINDS
 from tests.support.fake_kubelet import FakeKubelet
 from tests.support.k8s_emulator.meta import rfc3339
@@ -257,46 +258,20 @@ class TrialKubelet(FakeKubelet):
         return pods
 
 
-class FakeKatib:
+class FakeKatib(FakeController):
     """Katib's experiment and trial controllers, reconciling in a thread while started (``with FakeKatib(emu):``).
 
     ``hold``: trial jobs get Running pods but never finish (to cancel them). ``errors``: what went wrong in the
     controller or a kubelet thread (a test should find it empty).
     """
 
+    name = "fake-katib"
+
     def __init__(self, emulator, seed: int = 0, hold: bool = False):
-        self.emu, self.seed, self.hold = emulator, seed, hold
-        self.errors: list[str] = []
+        super().__init__(emulator)
+        self.seed, self.hold = seed, hold
         self.suggestions: dict[str, Suggestions] = {}
-        self.kubelets: dict[str, threading.Thread] = {}
         self.webhooks: dict[str, CollectorWebhook] = {}  # trial -> its pods' metrics files
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> "FakeKatib":
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="fake-katib", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        with self.emu.store.cond:
-            self.emu.store.cond.notify_all()
-        self._thread.join(timeout=10)
-        for thread in list(self.kubelets.values()):
-            thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            seen = self.emu.store.rv
-            try:
-                self.reconcile()
-            except Exception as err:  # noqa: BLE001 - reported to the test, the controller goes on
-                self.errors.append(f"{type(err).__name__}: {err}")
-            with self.emu.store.cond:  # sleep until the cluster changes (or a kubelet thread wrote)
-                if self.emu.store.rv == seen and not self._stop.is_set():
-                    self.emu.store.cond.wait(0.5)
 
     # -- the experiment controller -------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -438,7 +413,7 @@ class FakeKatib:
         self.emu.emit_event(trial["metadata"]["namespace"], trial, "JobCreated",
                             f"Job {trial['metadata']['name']} has been created", source="trial-controller")
         thread = threading.Thread(target=self._run_job, args=(trial,), daemon=True)
-        self.kubelets[trial["metadata"]["name"]] = thread
+        self.workers[trial["metadata"]["name"]] = thread
         thread.start()
 
     def _run_job(self, trial: dict) -> None:

@@ -5,43 +5,25 @@ from __future__ import annotations
 
 import threading
 
+from tests.support.fake_controller import FakeController
 from tests.support.fake_kubelet import KINDS, FakeKubelet
 
 
-class FakeTrainingController:
+class FakeTrainingController(FakeController):
     """``with FakeTrainingController(emu) as jobs:`` runs each workload once; ``jobs.errors`` should stay empty."""
 
+    name = "fake-training"
+
     def __init__(self, emulator, skip_owned_by: str = "Trial"):
-        self.emu, self.skip_owned_by = emulator, skip_owned_by
-        self.errors: list[str] = []
-        self.started: dict[str, threading.Thread] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(emulator)
+        self.skip_owned_by = skip_owned_by
 
-    def __enter__(self) -> "FakeTrainingController":
-        self._thread = threading.Thread(target=self._loop, name="fake-training", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        with self.emu.store.cond:
-            self.emu.store.cond.notify_all()
-        self._thread.join(timeout=10)
-        for thread in list(self.started.values()):
-            thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            seen = self.emu.store.rv
-            for workload in self._new():
-                meta = workload["metadata"]
-                thread = threading.Thread(target=self._run, args=(meta["namespace"], meta["name"]), daemon=True)
-                self.started[meta["uid"]] = thread
-                thread.start()
-            with self.emu.store.cond:  # sleep until the cluster changes
-                if self.emu.store.rv == seen and not self._stop.is_set():
-                    self.emu.store.cond.wait(0.5)
+    def reconcile(self) -> None:
+        for workload in self._new():
+            meta = workload["metadata"]
+            thread = threading.Thread(target=self._run, args=(meta["namespace"], meta["name"]), daemon=True)
+            self.workers[meta["uid"]] = thread
+            thread.start()
 
     def _new(self) -> list[dict]:
         found = []
@@ -53,7 +35,7 @@ class FakeTrainingController:
             for workload in items:
                 meta = workload["metadata"]
                 owners = {ref.get("kind") for ref in meta.get("ownerReferences") or []}
-                if meta["uid"] in self.started or self.skip_owned_by in owners or "JobSet" in owners:
+                if meta["uid"] in self.workers or self.skip_owned_by in owners or "JobSet" in owners:
                     continue
                 if group == "batch" and not (meta.get("labels") or {}).get("jupyter-kf.io/job"):
                     continue  # a TrainJob's own Jobs, made by the fake kubelet
