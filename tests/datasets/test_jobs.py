@@ -8,6 +8,7 @@ import pytest
 import jupyter_kf as kf
 from jupyter_kf.datasets.errors import DatasetNotFound
 from jupyter_kf.errors import InvalidSpec
+from tests.support.helpers import two_versions
 
 READ = """import os
 text = open('data/labels.csv').read()
@@ -23,13 +24,7 @@ made = kf.data.put('out', {'seen': text})
 
 @pytest.fixture
 def mnist(tmp_path):
-    src = tmp_path / "mnist"
-    src.mkdir()
-    (src / "labels.csv").write_text("v1\n")
-    kf.data.put("mnist", src)
-    (src / "labels.csv").write_text("v2\n")
-    kf.data.put("mnist", src)
-    return src
+    return two_versions(tmp_path)
 
 
 def test_a_job_reads_the_version_it_names(mnist, kf_state_dir):

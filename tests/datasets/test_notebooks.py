@@ -14,15 +14,11 @@ from jupyter_kf.datasets.errors import DatasetInUse, DatasetNotFound
 from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.notebooks.backends.local import LocalNotebooks
 from jupyter_kf.notebooks.spec import NotebookSpec
+from tests.support.helpers import two_versions
 
 
 def put_two_versions(tmp_path):
-    src = tmp_path / "mnist"
-    src.mkdir()
-    (src / "labels.csv").write_text("v1\n")
-    kf.data.put("mnist", src)
-    (src / "labels.csv").write_text("v2\n")
-    kf.data.put("mnist", src)
+    two_versions(tmp_path)
 
 
 @pytest.fixture

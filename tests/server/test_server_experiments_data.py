@@ -11,7 +11,7 @@ from tornado.httpclient import HTTPClientError
 import jupyter_kf as kf
 from jupyter_kf.experiments import api as experiments
 from tests.server.test_server import login_cookie
-from tests.support.helpers import error_of, get_json, server_config, until
+from tests.support.helpers import error_of, get_json, server_config, two_versions, until
 
 ROUTES = [
     ("GET", "experiments"), ("GET", "experiments/e"), ("DELETE", "experiments/e"), ("POST", "experiments/e/cancel"),
@@ -51,12 +51,7 @@ def running_search(tmp_path):
 @pytest.fixture
 def mnist(tmp_path):
     """Two versions of a dataset; a job read version 1."""
-    src = tmp_path / "mnist"
-    src.mkdir()
-    (src / "labels.csv").write_text("v1\n")
-    kf.data.put("mnist", src)
-    (src / "labels.csv").write_text("v2, longer\n")
-    kf.data.put("mnist", src)
+    src = two_versions(tmp_path, "v2, longer\n")
     job = kf.train("x = open('data/labels.csv').read()", name="rest-reader", data=["mnist@1:data"], user_ns={})
     assert job.wait(timeout=60).phase == "Succeeded"
     return src

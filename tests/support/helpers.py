@@ -65,3 +65,16 @@ async def until(predicate, timeout=20.0):
         if value or time.monotonic() > deadline:
             return value
         await asyncio.sleep(0.1)
+
+
+def two_versions(tmp_path: Path, second: str = "v2\n") -> Path:
+    """Dataset ``mnist`` at versions 1 and 2 (``labels.csv`` reads ``v1``, then ``second``); its folder."""
+    import jupyter_kf as kf
+
+    src = tmp_path / "mnist"
+    src.mkdir()
+    (src / "labels.csv").write_text("v1\n")
+    kf.data.put("mnist", src)
+    (src / "labels.csv").write_text(second)
+    kf.data.put("mnist", src)
+    return src

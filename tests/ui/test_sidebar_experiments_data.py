@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 import jupyter_kf as kf
 from jupyter_kf.experiments import api as experiments
+from tests.support.helpers import two_versions
 from tests.ui.conftest import open_panel, save_docs_image, section
 from tests.ui.test_progress_and_notifications import wait_for_looks
 
@@ -130,12 +131,7 @@ def test_experiments_progress_best_value_trials_stop_delete_and_notification(lab
 @pytest.fixture
 def mnist(tmp_path):
     """mnist@1 and mnist@2; job ui-reader read version 1."""
-    src = tmp_path / "mnist"
-    src.mkdir()
-    (src / "labels.csv").write_text("v1\n")
-    kf.data.put("mnist", src)
-    (src / "labels.csv").write_text("v2, longer\n")
-    kf.data.put("mnist", src)
+    two_versions(tmp_path, "v2, longer\n")
     kf.data.put("clean", {"rows": [1, 2, 3]})
     job = kf.train("x = open('data/labels.csv').read()", name="ui-reader", data=["mnist@1:data"], user_ns={})
     assert job.wait(timeout=60).phase == "Succeeded"
