@@ -41,8 +41,7 @@ MODULES: dict[str, list[str]] = {
                                      "tests/serving/test_client.py"],
     "jupyter_kf/pipeline/dataflow.py": ["tests/pipeline/test_dataflow.py"],
     "jupyter_kf/pipeline/ir.py": ["tests/pipeline/test_ir.py"],
-    "jupyter_kf/server/handlers.py": ["server", "tests/server/test_server.py", "tests/server/test_server_cluster.py",
-                                      "tests/server/test_server_job_allow_list.py"],
+    "jupyter_kf/server/handlers.py": ["server", "tests/server/test_server.py", "tests/server/test_server_cluster.py"],
 }
 
 
