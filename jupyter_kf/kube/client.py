@@ -149,14 +149,27 @@ class ClusterClient:
     """What every cluster-side part shares: a connection made on first use, the typed client APIs,
     and undoing what a failed create had made."""
 
-    def __init__(self, context: str | None = None, cluster: Cluster | None = None):
-        self._context, self._cluster = context, cluster
+    def __init__(self, context: str | None = None, cluster: Cluster | None = None, namespace: str | None = None):
+        self._context, self._cluster, self._namespace = context, cluster, namespace
 
     @property
     def cluster(self) -> Cluster:
         if self._cluster is None:
             self._cluster = connect(self._context)
         return self._cluster
+
+    @property
+    def namespace(self) -> str:
+        """The namespace given, else ``c.KfConfig.namespace``, else the kubeconfig context's."""
+        from jupyter_kf import config
+
+        return self._namespace or config.get().namespace or self.cluster.namespace
+
+    def call_json(self, fn, *args, what: str, **kwargs) -> dict:
+        """A client call whose answer is read as plain JSON (the client's models are slow and drop unknown
+        fields, such as a CRD's)."""
+        resp = self.cluster.call(fn, *args, what=what, _preload_content=False, **kwargs)
+        return json.loads(resp.data) if resp.data else {}
 
     def _api(self, name: str):
         from kubernetes import client

@@ -1,29 +1,17 @@
 """Volumes on a cluster: PersistentVolumeClaims through the official client (read as plain JSON)."""
 from __future__ import annotations
 
-import json
-
 from jupyter_kf.datasets.errors import VolumeNotFound
 from jupyter_kf.datasets.manifests import MANAGED_BY, VolumeSpec, build_pvc
 from jupyter_kf.errors import AlreadyExists, InvalidSpec
-from jupyter_kf.kube.client import Cluster, ClusterClient
+from jupyter_kf.kube.client import ClusterClient
 
 
 class KubernetesVolumes(ClusterClient):
     name = "kubernetes"
 
-    def __init__(self, context: str | None = None, cluster: Cluster | None = None, namespace: str | None = None):
-        super().__init__(context, cluster)
-        self._namespace = namespace
-
-    @property
-    def namespace(self) -> str:
-        return self._namespace or self.cluster.namespace
-
     def _core(self, method: str, *args, what: str, **kwargs):
-        fn = getattr(self._api("CoreV1Api"), method)
-        resp = self.cluster.call(fn, *args, what=what, _preload_content=False, **kwargs)
-        return json.loads(resp.data) if resp.data else {}
+        return self.call_json(getattr(self._api("CoreV1Api"), method), *args, what=what, **kwargs)
 
     def create(self, spec: VolumeSpec) -> dict:
         body = build_pvc(spec, self.namespace)

@@ -13,7 +13,7 @@ import secrets
 import time
 
 from jupyter_kf.errors import AlreadyExists, KfError, NotFound
-from jupyter_kf.kube.client import Cluster, ClusterClient, Forbidden, MissingApi
+from jupyter_kf.kube.client import ClusterClient, Forbidden, MissingApi
 from jupyter_kf.kube.objects import MANAGED_BY, owner_reference
 from jupyter_kf.notebooks.backends import NotebookBackend
 from jupyter_kf.notebooks.errors import NotebookExists, NotebookNotFound, QuotaExceeded
@@ -51,19 +51,6 @@ def _now() -> str:
 
 class KubernetesNotebooks(ClusterClient, NotebookBackend):
     name = "kubernetes"
-
-    def __init__(self, context: str | None = None, cluster: Cluster | None = None, namespace: str | None = None):
-        super().__init__(context, cluster)
-        self._namespace = namespace
-
-    @property
-    def namespace(self) -> str:
-        return self._namespace or self.cluster.namespace
-
-    def _call(self, fn, *args, what: str, **kwargs):
-        """A call whose answer is read as plain JSON (the client's models are slow and drop unknown fields)."""
-        resp = self.cluster.call(fn, *args, what=what, _preload_content=False, **kwargs)
-        return json.loads(resp.data) if resp.data else {}
 
     def choose_kind(self, requested: str = "auto") -> str:
         served = self.cluster.has(*NOTEBOOK_API)
@@ -151,7 +138,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
             claims.append((spec.workspace.claim, f"--workspace pvc:{spec.workspace.claim}"))
         for claim, flag in claims:
             try:
-                self._call(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, claim, namespace,
+                self.call_json(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, claim, namespace,
                            what=f"read persistentvolumeclaim {claim!r} in namespace {namespace!r}")
             except NotFound:
                 raise NotebookNotFound(f"{flag}: no PersistentVolumeClaim named {claim!r} in namespace {namespace!r}: "
@@ -168,7 +155,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
         fn = {"PersistentVolumeClaim": core.create_namespaced_persistent_volume_claim,
               "Secret": core.create_namespaced_secret, "Service": core.create_namespaced_service,
               "StatefulSet": self._api("AppsV1Api").create_namespaced_stateful_set}[kind]
-        return self._call(fn, namespace, obj, field_validation="Strict", what=what)
+        return self.call_json(fn, namespace, obj, field_validation="Strict", what=what)
 
     def _create_workspace(self, namespace: str, pvc: dict) -> bool:
         """True when created; False when a claim of that name is already ours for this server (kept)."""
@@ -177,7 +164,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
             return True
         except AlreadyExists:
             name = pvc["metadata"]["name"]
-            existing = self._call(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, name, namespace,
+            existing = self.call_json(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, name, namespace,
                                   what=f"read persistentvolumeclaim {name!r}")
             server = pvc["metadata"]["labels"][LABEL_SERVER]
             if existing["metadata"].get("labels", {}).get(LABEL_SERVER) != server:
@@ -189,7 +176,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
 
     def _own(self, namespace: str, name: str, objects: list[dict]) -> None:
         """Secret and Service go with the StatefulSet (garbage-collected); the workspace does not."""
-        sts = self._call(self._api("AppsV1Api").read_namespaced_stateful_set, name, namespace,
+        sts = self.call_json(self._api("AppsV1Api").read_namespaced_stateful_set, name, namespace,
                          what=f"read statefulset {name!r}")
         owner = {"metadata": {"ownerReferences": [owner_reference(sts)]}}
         core = self._api("CoreV1Api")
@@ -223,7 +210,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
             except NotFound:
                 pass
         try:
-            sts = self._call(self._api("AppsV1Api").read_namespaced_stateful_set, name, namespace,
+            sts = self.call_json(self._api("AppsV1Api").read_namespaced_stateful_set, name, namespace,
                              what=f"get statefulset {name!r} in namespace {namespace!r}")
         except NotFound:
             return None
@@ -252,14 +239,14 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
     def _pods(self, namespace: str, kind: str, name: str | None = None) -> list[dict]:
         key = "notebook-name" if kind == "notebook" else LABEL_SERVER
         selector = f"{key}={name}" if name else key
-        return self._call(self._api("CoreV1Api").list_namespaced_pod, namespace, label_selector=selector,
+        return self.call_json(self._api("CoreV1Api").list_namespaced_pod, namespace, label_selector=selector,
                           what=f"list pods in namespace {namespace!r}")["items"]
 
     def _events(self, namespace: str, names: list[str]) -> list[dict]:
         events = []
         for involved in names:
             try:
-                events += self._call(self._api("CoreV1Api").list_namespaced_event, namespace,
+                events += self.call_json(self._api("CoreV1Api").list_namespaced_event, namespace,
                                      field_selector=f"involvedObject.name={involved}",
                                      what=f"list events in namespace {namespace!r}")["items"]
             except KfError:  # not allowed to read events: the status stands on the pod alone
@@ -295,7 +282,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
             )["items"]
             found += [("notebook", o) for o in items]
         selector = f"{next(iter(MANAGED_BY))}={next(iter(MANAGED_BY.values()))},{LABEL_SERVER}"
-        items = self._call(self._api("AppsV1Api").list_namespaced_stateful_set, namespace, label_selector=selector,
+        items = self.call_json(self._api("AppsV1Api").list_namespaced_stateful_set, namespace, label_selector=selector,
                            what=f"list statefulsets in namespace {namespace!r}")["items"]
         found += [("statefulset", o) for o in items
                   if not any(r.get("kind") == "Notebook" for r in o["metadata"].get("ownerReferences") or [])]
@@ -328,7 +315,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
             self.cluster.call(self._api("CustomObjectsApi").patch_namespaced_custom_object, group, version, namespace,
                               NOTEBOOK_API[1], name, body, what=what)
         else:
-            self._call(self._api("AppsV1Api").patch_namespaced_stateful_set, name, namespace, body, what=what)
+            self.call_json(self._api("AppsV1Api").patch_namespaced_stateful_set, name, namespace, body, what=what)
 
     def url(self, name: str) -> NotebookLink:
         namespace, kind, obj = self._locate(name)
@@ -356,7 +343,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
 
     def _token(self, namespace: str, name: str) -> str:
         try:
-            secret = self._call(self._api("CoreV1Api").read_namespaced_secret, f"{name}-token", namespace,
+            secret = self.call_json(self._api("CoreV1Api").read_namespaced_secret, f"{name}-token", namespace,
                                 what=f"read secret {name}-token")
             return base64.b64decode(secret["data"][TOKEN_KEY]).decode()
         except (KfError, KeyError, ValueError):
@@ -372,7 +359,7 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
         if not claim:
             return None
         try:
-            pvc = self._call(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, claim, namespace,
+            pvc = self.call_json(self._api("CoreV1Api").read_namespaced_persistent_volume_claim, claim, namespace,
                              what=f"read persistentvolumeclaim {claim!r}")
         except NotFound:
             return None

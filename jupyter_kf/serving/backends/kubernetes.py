@@ -61,7 +61,7 @@ class KubernetesServing(ClusterClient, ServingBackend):
         self._mode: str | None = None
 
     def _ns(self, namespace: str | None) -> str:
-        return namespace or config.get().namespace or self.cluster.namespace
+        return namespace or self.namespace
 
     def _require_kserve(self) -> None:
         if not self.cluster.has(m.API_VERSION, m.PLURAL):
