@@ -12,7 +12,6 @@ import _ast
 import _signal as signal
 import builtins
 import io
-import linecache
 import os
 import sys
 import time
@@ -330,7 +329,7 @@ def display(*objs, **kwargs):
 
 def run_code(source, namespace, filename=CELL_FILENAME):
     """Exec ``source``; the value of a final expression is returned, as IPython shows it."""
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    _CellSource.remember(filename, source)
     tree = compile(source, filename, "exec", _ast.PyCF_ONLY_AST)  # ast.parse, without importing ast
     last = None
     if tree.body and isinstance(tree.body[-1], _ast.Expr):
@@ -339,6 +338,46 @@ def run_code(source, namespace, filename=CELL_FILENAME):
     if last is not None:
         return eval(compile(last, filename, "eval"), namespace)
     return None
+
+
+class _CellSource:
+    """Gives ``linecache`` the cell's source (for tracebacks, ``inspect.getsource``, warnings) when something
+    first imports it: importing it up front would import tokenize, re and enum, much of a trivial job's start."""
+
+    sources: dict = {}
+
+    @classmethod
+    def remember(cls, filename, source):
+        cls.sources[filename] = source
+        linecache = sys.modules.get("linecache")
+        if linecache is not None:
+            cls.fill(linecache)
+        elif cls not in sys.meta_path:
+            sys.meta_path.insert(0, cls)
+
+    @classmethod
+    def fill(cls, linecache):
+        for filename, source in cls.sources.items():
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        """linecache's own spec, whose loader fills its cache once it has run."""
+        if name != "linecache":
+            return None
+        sys.meta_path.remove(cls)
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None and hasattr(spec.loader, "exec_module"):
+                run = spec.loader.exec_module
+
+                def exec_module(module, run=run):
+                    run(module)
+                    cls.fill(module)
+
+                spec.loader.exec_module = exec_module
+                return spec
+        return None
 
 
 # -- the job -----------------------------------------------------------------------------------

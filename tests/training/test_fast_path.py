@@ -33,6 +33,9 @@ def test_the_lean_json_reads_and_writes_as_json_does(module):
 
 def test_a_job_of_plain_values_never_imports_cloudpickle_and_one_with_a_function_does():
     ns = {"a": [1, 2], "X": np.arange(3.0)}
+    cell = "import sys\nseen = [m for m in ('cloudpickle', 'linecache', 're') if m in sys.modules]\nb = [a]"
+    _, status, _ = run_cell(cell, ns)  # X is not read, so not shipped: no numpy, which would import re
+    assert status.phase == "Succeeded" and ns["seen"] == [] and ns["b"][0] is ns["a"]
     _, status, _ = run_cell("import sys\nseen = 'cloudpickle' in sys.modules\nb = [a, X.sum()]", ns)
     assert status.phase == "Succeeded" and ns["seen"] is False and ns["b"][0] is ns["a"]
     _, status, _ = run_cell("import sys\ndef f(v):\n    return v + 1\nb = f(1)", ns)
@@ -104,3 +107,11 @@ def test_wake_pipes_are_closed_past_the_cap_and_with_their_backend():
         os.fstat(pipes[-1][0])
     for _, write in pipes:
         os.close(write)
+
+
+def test_the_cells_source_reaches_linecache_when_something_imports_it():
+    ns = {}
+    cell = "def f():\n    return 1\nimport inspect\nsrc = inspect.getsource(f)\nraise ValueError('boom')"
+    _, status, loaded = run_cell(cell, ns)
+    assert status.phase == "Failed" and ns["src"] == "def f():\n    return 1\n"
+    assert "raise ValueError('boom')" in loaded.error["traceback"] and loaded.error["line"] == 5
