@@ -335,3 +335,37 @@ def test_get_events_services_and_claims_print_their_columns(kubectl, k8s_emulato
                                          "resources": {"requests": {"storage": "1Gi"}}}})
     rows = _table(kubectl("get", "pvc", "ws"))
     assert rows[0][:3] == ["NAME", "STATUS", "VOLUME"] and rows[1][:2] == ["ws", "Pending"]
+
+
+def test_job_from_cronjob_round_trips_every_protobuf_shape(kubectl, k8s_emulator):
+    """kubectl create job --from=cronjob/x reads the CronJob (JSON) and sends the Job it builds as protobuf: its pod
+    template (quantities, int-or-string ports, maps, explicit false/0 pointers, an empty env value) must come out
+    as the JSON it went in as."""
+    container = {"name": "rich", "image": "busybox:1.36", "args": ["sleep", "1"],
+                 "env": [{"name": "A", "value": "1"}, {"name": "EMPTY"},
+                         {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "token", "key": "key"}}}],
+                 "volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg", "readOnly": True}],
+                 "resources": {"limits": {"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": "1"},
+                               "requests": {"cpu": "250m"}},
+                 "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
+                 "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 5},
+                 "livenessProbe": {"tcpSocket": {"port": 8080}},
+                 "securityContext": {"privileged": False, "runAsUser": 0}}
+    pod_spec = {"restartPolicy": "Never", "nodeSelector": {"gpu": "a100"}, "automountServiceAccountToken": False,
+                "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}],
+                "volumes": [{"name": "cfg", "configMap": {"name": "settings", "defaultMode": 420}}],
+                "containers": [container]}
+    k8s_emulator.create_object({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+                                "spec": {"schedule": "0 0 * * *", "jobTemplate": {"spec": {
+                                    "backoffLimit": 0, "template": {"spec": pod_spec}}}}})
+    kubectl("create", "job", "manual", "--from=cronjob/nightly")
+    assert k8s_emulator.requests_matching(verb="create", resource="jobs")[-1].content_type == \
+        "application/vnd.kubernetes.protobuf"
+    job = k8s_emulator.get_object("batch", "v1", "jobs", "default", "manual")
+    assert job["spec"]["backoffLimit"] == 0  # an explicit 0 pointer survives
+    spec, c = job["spec"]["template"]["spec"], job["spec"]["template"]["spec"]["containers"][0]
+    assert (spec["nodeSelector"], spec["automountServiceAccountToken"]) == ({"gpu": "a100"}, False)
+    assert (spec["tolerations"], spec["volumes"]) == (pod_spec["tolerations"], pod_spec["volumes"])
+    for key in ("args", "env", "volumeMounts", "resources", "ports", "readinessProbe", "livenessProbe", "securityContext"):
+        assert c[key] == container[key], key
+    assert job["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}

@@ -161,6 +161,10 @@ def apply_create_defaults(resource: Resource, obj: dict) -> None:
             obj["status"] = zero_status(resource)
     if key == ("", "pods"):
         default_pod_spec(obj.setdefault("spec", {}))
+        for c in obj["spec"].get("containers") or []:  # SetDefaults_Pod: requests default to limits
+            res = c.get("resources") if isinstance(c, dict) else None
+            if isinstance(res, dict) and isinstance(res.get("limits"), dict) and res["limits"]:
+                res["requests"] = {**res["limits"], **(res.get("requests") or {})}
         obj["spec"].setdefault("serviceAccountName", "default")
         obj["spec"].setdefault("serviceAccount", obj["spec"]["serviceAccountName"])
         obj["spec"].setdefault("enableServiceLinks", True)

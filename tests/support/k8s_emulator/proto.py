@@ -34,6 +34,14 @@ _EXPLICIT_ZERO = {"replicas", "automountServiceAccountToken", "suspend", "parall
                   "shareProcessNamespace", "hostUsers", "gracePeriodSeconds", "orphanDependents",
                   "successfulJobsHistoryLimit", "failedJobsHistoryLimit", "startingDeadlineSeconds",
                   "revisionHistoryLimit", "progressDeadlineSeconds", "backoffLimitPerIndex", "maxFailedIndexes"}
+_CORE = "k8s.io.api.core.v1."
+# Go structs embedded without a JSON name (``json:",inline"``): a field of their own in protobuf, merged into
+# the parent in JSON (Probe's handler, Volume's volumeSource, the selectors' LocalObjectReference...).
+_INLINE = {(_CORE + "Probe", "handler"), (_CORE + "Volume", "volumeSource"),
+           (_CORE + "EphemeralContainer", "ephemeralContainerCommon")} | {
+    (_CORE + m, "localObjectReference") for m in ("ConfigMapEnvSource", "ConfigMapKeySelector", "ConfigMapProjection",
+                                                  "ConfigMapVolumeSource", "SecretEnvSource", "SecretKeySelector",
+                                                  "SecretProjection")}
 _VARINT_SCALARS = {"int32", "int64", "uint32", "uint64", "bool", "sint32", "sint64"}
 
 
@@ -152,6 +160,8 @@ def decode_message(name: str, data: bytes):
             raw[field] = _value(typ, wire, value)
     if name in schema["nullable"]:
         return raw.get("items", [])
+    for field in [f for f in raw if (name, f) in _INLINE and isinstance(raw[f], dict)]:
+        raw.update(raw.pop(field))
     special = _special(name, raw)
     if special is not raw:
         return special
