@@ -164,6 +164,8 @@ def test_deprecated_crd_version_warns_on_every_request(kubectl, k8s_emulator):
     proc = kubectl("get", "widgets.v1alpha1.example.com")
     assert "Warning: example.com/v1alpha1 Widget is gone in 2.0" in proc.stderr
     assert "Warning" not in kubectl("get", "widgets.v1.example.com").stderr
+    proc = kubectl("get", "localqueues.v1beta1.kueue.x-k8s.io")  # Kueue v0.19's own CRD, as shipped
+    assert "Warning: This version is deprecated. Use v1beta2 instead." in proc.stderr
 
 
 def test_scale_writes_through_the_scale_subresource(kubectl, k8s_emulator, k8s_api_client):
