@@ -9,6 +9,7 @@ the cell in the globals dict the notebook's functions share, and on every exit p
 # Only what every job needs is imported here, and not ast, json, signal or subprocess (their own imports
 # cost a trivial job most of its start); cloudpickle only when a value needs it (see ``_plain``).
 import _ast
+import _pickle as pickle  # the C pickler that pickle.py wraps (pickle.py imports re)
 import _signal as signal
 import builtins
 import io
@@ -17,16 +18,11 @@ import sys
 import time
 import zlib
 
-try:
-    import _pickle as pickle  # the C pickler that pickle.py wraps (pickle.py imports re)
-except ImportError:  # pragma: no cover - a Python without it
-    import pickle
-
 CELL_FILENAME = "<kf_train cell>"
 FRAME_MAGIC = b"KFF1"
-ALIGN = 64
-PAGE_ALIGN, PAGE_ALIGN_FROM = max(4096, os.sysconf("SC_PAGE_SIZE")), 1 << 20  # large buffers own their pages:
-# a write to one array of a memory-mapped frame file never touches a page of another (see ``_mapped_token``)
+# Large buffers are page aligned, each on pages of its own: a write to one array of a memory-mapped frame file
+# never touches a page of another (see ``_mapped_token``).
+ALIGN, PAGE_ALIGN, PAGE_ALIGN_FROM = 64, max(4096, os.sysconf("SC_PAGE_SIZE")), 1 << 20
 EXIT_OK, EXIT_CELL, EXIT_PYTHON, EXIT_MODULE, EXIT_RUNNER = 0, 1, 3, 4, 5
 EXIT_OOM = 137  # what Kubernetes reports for a container over its memory limit (OOMKilled)
 _ATOMIC = (type(None), bool, int, float, complex, str, bytes)
@@ -42,7 +38,8 @@ def write_frames(path, obj, pickler=None, protocol=5):
     raws = [b.raw() for b in buffers]
     body = stream.getbuffer()
     align = PAGE_ALIGN if any(r.nbytes >= PAGE_ALIGN_FROM for r in raws) else ALIGN
-    header = json_dumps({"pickle": len(body), "buffers": [r.nbytes for r in raws], "align": align}).encode()
+    dumps = globals().get("json_dumps") or __import__("json").dumps  # see _json_from
+    header = dumps({"pickle": len(body), "buffers": [r.nbytes for r in raws], "align": align}).encode()
     tmp = f"{path}.tmp{os.getpid()}"
     with _removed_on_error(tmp):
         with open(tmp, "wb") as f:
@@ -95,7 +92,8 @@ def read_frames(path, persistent_load=None, maps=None):
     if bytes(view[:4]) != FRAME_MAGIC:
         raise ValueError(f"{path} is not a jupyter_kf payload")
     hlen = int.from_bytes(view[4:12], "little")
-    header = json_loads(bytes(view[12 : 12 + hlen]))
+    loads = globals().get("json_loads") or __import__("json").loads  # see _json_from
+    header = loads(bytes(view[12 : 12 + hlen]))
     pos = 12 + hlen
     body = bytes(view[pos : pos + header["pickle"]])
     pos += header["pickle"]
@@ -209,6 +207,8 @@ def write_json_atomic(path, data):
         os.replace(tmp, path)
 
 
+# _json_from: the pipeline's step program (``jupyter_kf.pipeline.step_runner.program``) carries write_frames,
+# read_frames and run_code without the rest of this file: there they fall back to json and linecache.
 class _JsonContext:
     """What the C scanner of ``_json`` reads from a decoder."""
 
@@ -329,7 +329,13 @@ def display(*objs, **kwargs):
 
 def run_code(source, namespace, filename=CELL_FILENAME):
     """Exec ``source``; the value of a final expression is returned, as IPython shows it."""
-    _CellSource.remember(filename, source)
+    keeper = globals().get("_CellSource")  # see _json_from
+    if keeper is not None:
+        keeper.remember(filename, source)
+    else:
+        import linecache
+
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     tree = compile(source, filename, "exec", _ast.PyCF_ONLY_AST)  # ast.parse, without importing ast
     last = None
     if tree.body and isinstance(tree.body[-1], _ast.Expr):

@@ -115,3 +115,23 @@ def test_the_cells_source_reaches_linecache_when_something_imports_it():
     _, status, loaded = run_cell(cell, ns)
     assert status.phase == "Failed" and ns["src"] == "def f():\n    return 1\n"
     assert "raise ValueError('boom')" in loaded.error["traceback"] and loaded.error["line"] == 5
+
+
+def test_the_runners_compiled_code_is_kept_private_and_only_a_private_one_is_used(kf_state_dir, tmp_path):
+    import marshal
+    import os
+
+    run_cell("b = 1", {})
+    caches = list(kf_state_dir.glob("jobs.runner-*.code"))
+    assert len(caches) == 1 and oct(caches[0].stat().st_mode & 0o777) == "0o600"
+    marker = tmp_path / "ran"
+    planted = compile(f"open({str(marker)!r}, 'w').close()\nraise SystemExit(0)", "planted", "exec")
+    caches[0].write_bytes(marshal.dumps(planted))
+    os.chmod(caches[0], 0o666)  # others may write it: never loaded
+    _, status, _ = run_cell("b = 2", ns := {})
+    assert status.phase == "Succeeded" and ns["b"] == 2 and not marker.exists()
+    os.chmod(caches[0], 0o600)
+    caches[0].write_bytes(marshal.dumps(planted))  # ours alone: used, as a .pyc would be
+    job = api.train("b = 3", name="from-cache", user_ns={})
+    job.wait(timeout=60)
+    assert marker.exists()

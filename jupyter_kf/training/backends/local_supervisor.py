@@ -8,7 +8,9 @@ PET_*), sends each worker's output to ``logs/worker-N.log``, and records the job
 It trusts the folder no further than its owner: a folder (or meta, payload, runner) that is not this
 user's, or that others may write to, is refused, and the workers run the installed runner with this
 interpreter, never a program or interpreter the folder names (a pipeline step's program excepted: it
-is the pipeline's own code, in a folder checked as ours). Everything the job writes is 0600 (umask 077).
+is the pipeline's own code, in a folder checked as ours); its compiled code is kept in the state folder,
+and loaded only from a file of this user's that no one else may write to. Everything the job writes is 0600
+(umask 077).
 
 Workers die with their supervisor (``PR_SET_PDEATHSIG`` on Linux): a ``kill -9`` of it leaves nothing
 running. ``--memory`` and ``--cpu`` apply as a pod's limits would: a data-size limit (a job over it ends
@@ -33,9 +35,39 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 QUANTITY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
                      "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": 1e-3}
 RUNNER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runner.py")
-# Runs RUNNER as ``python RUNNER JOB_DIR`` would, with the job folder (not the package) first on sys.path.
-BOOTSTRAP = ("import sys; __file__ = sys.argv[1]; del sys.argv[0]; sys.path[0] = sys.argv[1]; "
-             "exec(compile(open(__file__, 'rb').read(), __file__, 'exec'))")
+# Runs RUNNER as ``python RUNNER JOB_DIR`` would, with the job folder (not the package) first on sys.path. Its
+# compiled code is kept beside the jobs folder (CODE_CACHE; as a __pycache__ would, which a package installed
+# read-only or PYTHONDONTWRITEBYTECODE lacks): compiling the runner costs a trivial job as much as its imports.
+BOOTSTRAP = """\
+import sys
+def _code(path, cache):
+    import marshal, os
+    if cache:
+        try:
+            with open(cache, "rb") as f:
+                st = os.fstat(f.fileno())
+                if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
+                    return marshal.load(f)
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    with open(path, "rb") as f:
+        code = compile(f.read(), path, "exec")
+    if cache:
+        tmp = f"{cache}.tmp{os.getpid()}"
+        try:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                marshal.dump(code, f)
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return code
+__file__, _cache = sys.argv[1], sys.argv.pop(2)
+del sys.argv[0]
+sys.path[0] = sys.argv[1]
+_run = _code(__file__, _cache)
+del _code, _cache
+exec(_run)
+"""
 
 
 class Refused(Exception):
@@ -177,7 +209,7 @@ class Supervisor:
         if self.meta.get("pipeline"):  # a pipeline step runs the program its pipeline carries
             command = [sys.executable, "-u", os.path.join(self.dir, "runner.py"), self.dir]
         else:
-            command = [sys.executable, "-u", "-c", BOOTSTRAP, RUNNER, self.dir]
+            command = [sys.executable, "-u", "-c", BOOTSTRAP, RUNNER, code_cache(self.dir), self.dir]
         for rank in range(self.count):
             pid = spawn(command, self.env(rank, port), self.dir, os.path.join(logs, f"worker-{rank}.log"),
                         self.limits(rank))
@@ -302,6 +334,19 @@ class Supervisor:
             say(f"could not index the job (listings read its folder instead): {err}")
         finally:
             os.close(fd)
+
+
+def code_cache(job_dir):
+    """Where the runner's compiled code is kept for this interpreter and this runner.py (its size and time
+    in the name, as a .pyc checks them); "" (compile each time) outside a jobs folder with an index."""
+    root = os.path.dirname(os.path.abspath(job_dir))
+    try:
+        st = os.stat(RUNNER)
+        if not os.path.exists(root + INDEX_LOCK):
+            return ""
+    except OSError:
+        return ""
+    return f"{root}.runner-{sys.implementation.cache_tag}-{st.st_mtime_ns}-{st.st_size}.code"
 
 
 def index_line(name, ino, meta, state):
