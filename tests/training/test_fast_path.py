@@ -124,6 +124,8 @@ def test_the_runners_compiled_code_is_kept_private_and_only_a_private_one_is_use
     run_cell("b = 1", {})
     caches = list(kf_state_dir.glob("jobs.runner-*.code"))
     assert len(caches) == 1 and oct(caches[0].stat().st_mode & 0o777) == "0o600"
+    supervisors = list(kf_state_dir.glob("jobs.local_supervisor-*.code"))  # the supervisor's, likewise
+    assert len(supervisors) == 1 and oct(supervisors[0].stat().st_mode & 0o777) == "0o600"
     marker = tmp_path / "ran"
     planted = compile(f"open({str(marker)!r}, 'w').close()\nraise SystemExit(0)", "planted", "exec")
     caches[0].write_bytes(marshal.dumps(planted))

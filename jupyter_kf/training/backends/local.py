@@ -20,7 +20,7 @@ from jupyter_kf import config, processes
 from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
 from jupyter_kf.processes import alive
 from jupyter_kf.terminal import render_line
-from jupyter_kf.training.backends import Backend, local_index
+from jupyter_kf.training.backends import Backend, local_index, local_supervisor
 from jupyter_kf.training.spec import TERMINAL, TrainSpec, check_name
 from jupyter_kf.training.status import JobStatus, WorkerStatus
 
@@ -80,7 +80,8 @@ class LocalBackend(Backend):
             try:
                 with config.open_private(bundle / "supervisor.log") as log:
                     subprocess.Popen(
-                        [sys.executable, "-I", "-S", str(SUPERVISOR), str(bundle), str(wake_write)],
+                        [sys.executable, "-I", "-S", "-c", local_supervisor.SUPERVISOR_BOOTSTRAP, str(SUPERVISOR),
+                         local_supervisor.code_cache(str(self.root), str(SUPERVISOR)), str(bundle), str(wake_write)],
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,

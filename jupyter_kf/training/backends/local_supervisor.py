@@ -38,7 +38,7 @@ RUNNER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 # Runs RUNNER as ``python RUNNER JOB_DIR`` would, with the job folder (not the package) first on sys.path. Its
 # compiled code is kept beside the jobs folder (CODE_CACHE; as a __pycache__ would, which a package installed
 # read-only or PYTHONDONTWRITEBYTECODE lacks): compiling the runner costs a trivial job as much as its imports.
-BOOTSTRAP = """\
+LOADER = """\
 import sys
 def _code(path, cache):
     import marshal, os
@@ -63,11 +63,10 @@ def _code(path, cache):
     return code
 __file__, _cache = sys.argv[1], sys.argv.pop(2)
 del sys.argv[0]
-sys.path[0] = sys.argv[1]
-_run = _code(__file__, _cache)
-del _code, _cache
-exec(_run)
 """
+_RUN = "_run = _code(__file__, _cache)\ndel _code, _cache\nexec(_run)\n"
+BOOTSTRAP = LOADER + "sys.path[0] = sys.argv[1]\n" + _RUN  # python -c BOOTSTRAP RUNNER CACHE JOB_DIR
+SUPERVISOR_BOOTSTRAP = LOADER + _RUN  # python -I -S -c SUPERVISOR_BOOTSTRAP THIS_FILE CACHE JOB_DIR WAKE_FD
 
 
 class Refused(Exception):
@@ -209,7 +208,8 @@ class Supervisor:
         if self.meta.get("pipeline"):  # a pipeline step runs the program its pipeline carries
             command = [sys.executable, "-u", os.path.join(self.dir, "runner.py"), self.dir]
         else:
-            command = [sys.executable, "-u", "-c", BOOTSTRAP, RUNNER, code_cache(self.dir), self.dir]
+            root = os.path.dirname(os.path.abspath(self.dir))
+            command = [sys.executable, "-u", "-c", BOOTSTRAP, RUNNER, code_cache(root, RUNNER), self.dir]
         for rank in range(self.count):
             pid = spawn(command, self.env(rank, port), self.dir, os.path.join(logs, f"worker-{rank}.log"),
                         self.limits(rank))
@@ -336,17 +336,18 @@ class Supervisor:
             os.close(fd)
 
 
-def code_cache(job_dir):
-    """Where the runner's compiled code is kept for this interpreter and this runner.py (its size and time
-    in the name, as a .pyc checks them); "" (compile each time) outside a jobs folder with an index."""
-    root = os.path.dirname(os.path.abspath(job_dir))
+def code_cache(root, path):
+    """Where the compiled code of ``path`` (the runner, this supervisor) is kept beside the jobs folder ``root``,
+    for this interpreter and this version of the file (its size and time in the name, as a .pyc checks them);
+    "" (compile each time) outside a jobs folder with an index."""
     try:
-        st = os.stat(RUNNER)
+        st = os.stat(path)
         if not os.path.exists(root + INDEX_LOCK):
             return ""
     except OSError:
         return ""
-    return f"{root}.runner-{sys.implementation.cache_tag}-{st.st_mtime_ns}-{st.st_size}.code"
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return f"{root}.{stem}-{sys.implementation.cache_tag}-{st.st_mtime_ns}-{st.st_size}.code"
 
 
 def index_line(name, ino, meta, state):
