@@ -49,7 +49,7 @@ def parse_quantity(value: str, what: str) -> Decimal:
         number = Decimal(match.group("num"))
     except InvalidOperation:  # pragma: no cover - the regex admits only numbers
         raise InvalidSpec(f"{what} {value!r} is not a number") from None
-    if suffix and suffix[0] in "eE":
+    if suffix not in _SUFFIX:  # an exponent (1e3, 2E-2); "E" and "Ei" alone are exa and exbi
         return number * Decimal(10) ** int(suffix[1:])
     return number * _SUFFIX[suffix]
 
