@@ -58,6 +58,8 @@ def test_typed_create_commands_send_protobuf_and_work(kubectl, k8s_emulator):
     assert deploy["spec"]["replicas"] == 2
     assert deploy["spec"]["selector"] == {"matchLabels": {"app": "web"}}
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    # Go's protobuf writes the empty strategy struct; defaulting still fills it, as after Go's decoding
+    assert deploy["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 def test_create_answers_already_exists_like_a_real_server(kubectl):
@@ -371,3 +373,10 @@ def test_job_from_cronjob_round_trips_every_protobuf_shape(kubectl, k8s_emulator
     for key in ("args", "env", "volumeMounts", "resources", "ports", "readinessProbe", "livenessProbe", "securityContext"):
         assert c[key] == container[key], key
     assert job["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}
+
+
+def test_get_cronjobs_prints_schedule_and_suspend(kubectl):
+    kubectl("create", "cronjob", "nightly", "--image=busybox:1.36", "--schedule=0 0 * * *", "--", "true")
+    rows = _table(kubectl("get", "cronjobs"))
+    assert rows[0] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"]
+    assert rows[1][:6] == ["nightly", "0 0 * * *", "<none>", "False", "0", "<none>"]

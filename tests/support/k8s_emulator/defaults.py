@@ -182,6 +182,14 @@ def apply_create_defaults(resource: Resource, obj: dict) -> None:
                         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}})
     elif key == ("apps", "replicasets"):
         _workload(obj, {})
+    elif key == ("batch", "cronjobs"):  # SetDefaults_CronJob
+        spec = obj.setdefault("spec", {})
+        for field, value in (("concurrencyPolicy", "Allow"), ("suspend", False), ("successfulJobsHistoryLimit", 3),
+                             ("failedJobsHistoryLimit", 1)):
+            spec.setdefault(field, value)
+        pod_spec = ((((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec"))
+        if isinstance(pod_spec, dict):
+            default_pod_spec(pod_spec)
     elif key == ("", "namespaces"):
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         labels = obj["metadata"].setdefault("labels", {})

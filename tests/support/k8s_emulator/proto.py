@@ -10,7 +10,7 @@ accepts ``application/json`` too.
 Go's protobuf marshaller writes every non-pointer field, zero or not; its JSON marshaller leaves out
 the ``omitempty`` ones. Which fields are pointers is not in the .proto files, so zero values are
 dropped (defaulting then sees "unset", as after Go's decoding) except for the pointer fields where an
-explicit zero or ``false`` means something (``_EXPLICIT_ZERO``).
+explicit zero, ``false`` or ``{}`` means something (``_EXPLICIT_ZERO``, ``_KEEP_EMPTY``).
 """
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ _INLINE = {(_CORE + "Probe", "handler"), (_CORE + "Volume", "volumeSource"),
     (_CORE + m, "localObjectReference") for m in ("ConfigMapEnvSource", "ConfigMapKeySelector", "ConfigMapProjection",
                                                   "ConfigMapVolumeSource", "SecretEnvSource", "SecretKeySelector",
                                                   "SecretProjection")}
+# Empty messages Go writes for non-pointer structs are dropped too (defaulting then fills them, as it fills Go's
+# zero structs); these pointer fields mean something when empty.
+_KEEP_EMPTY = {"emptyDir", "selector", "labelSelector", "podSelector", "namespaceSelector"}
 _VARINT_SCALARS = {"int32", "int64", "uint32", "uint64", "bool", "sint32", "sint64"}
 
 
@@ -166,7 +169,8 @@ def decode_message(name: str, data: bytes):
     if special is not raw:
         return special
     return {k: v for k, v in raw.items()
-            if v is not None and v != "" and (k in _EXPLICIT_ZERO or (v is not False and v != 0))}
+            if v is not None and v != "" and (k in _EXPLICIT_ZERO or (v is not False and v != 0))
+            and (v != {} or k in _KEEP_EMPTY)}
 
 
 def decode(body: bytes) -> dict:

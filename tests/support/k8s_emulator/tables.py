@@ -335,6 +335,35 @@ def _pvc_row(pvc: dict, wide: bool) -> list:
             since(pvc["metadata"].get("creationTimestamp")), spec.get("volumeMode", "")]
 
 
+def _cronjob_row(cj: dict, wide: bool) -> list:
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    suspend = spec.get("suspend")
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    row = [cj["metadata"]["name"], spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+           "<unset>" if suspend is None else str(bool(suspend)), len(status.get("active") or []),
+           since(status["lastScheduleTime"]) if status.get("lastScheduleTime") else "<none>",
+           since(cj["metadata"].get("creationTimestamp"))]
+    return row + ([*_containers({"spec": job_spec}), _selector(job_spec.get("selector"))] if wide else [])
+
+
+def _node_row(node: dict, wide: bool) -> list:
+    spec, status = node.get("spec") or {}, node.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    state = "Unknown" if ready is None else ("Ready" if ready.get("status") == "True" else "NotReady")
+    if spec.get("unschedulable"):
+        state += ",SchedulingDisabled"
+    labels = node["metadata"].get("labels") or {}
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k)
+    roles += [labels["kubernetes.io/role"]] if labels.get("kubernetes.io/role") else []
+    info = status.get("nodeInfo") or {}
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    row = [node["metadata"]["name"], state, ",".join(roles) or "<none>", since(node["metadata"].get("creationTimestamp")),
+           info.get("kubeletVersion", "")]
+    return row + ([addresses.get("InternalIP", "<none>"), addresses.get("ExternalIP", "<none>"),
+                   info.get("osImage", "<unknown>"), info.get("kernelVersion", "<unknown>"),
+                   info.get("containerRuntimeVersion", "<unknown>")] if wide else [])
+
+
 def _simple(*cells):
     return lambda o, wide: [o["metadata"]["name"], *(c(o) for c in cells), since(o["metadata"].get("creationTimestamp"))]
 
@@ -367,6 +396,13 @@ BUILTIN = {
     ("", "persistentvolumeclaims"): ([_NAME, _col("Status"), _col("Volume"), _col("Capacity"), _col("Access Modes"),
                                       _col("StorageClass"), _col("VolumeAttributesClass"), _AGE,
                                       _col("VolumeMode", priority=1)], _pvc_row),
+    ("batch", "cronjobs"): ([_NAME, _col("Schedule"), _col("Timezone"), _col("Suspend", "boolean"),
+                             _col("Active", "integer"), _col("Last Schedule"), _AGE, _col("Containers", priority=1),
+                             _col("Images", priority=1), _col("Selector", priority=1)], _cronjob_row),
+    ("", "nodes"): ([_NAME, _col("Status", description="The status of the node"),
+                     _col("Roles", description="The roles of the node"), _AGE, _col("Version"),
+                     _col("Internal-IP", priority=1), _col("External-IP", priority=1), _col("OS-Image", priority=1),
+                     _col("Kernel-Version", priority=1), _col("Container-Runtime", priority=1)], _node_row),
     ("apps", "deployments"): ([_NAME, _col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer"), _AGE,
                                _col("Containers", priority=1), _col("Images", priority=1),
                                _col("Selector", priority=1)], _deployment_row),
