@@ -472,6 +472,7 @@ _FROM_RUNNER = (
     "FRAME_MAGIC",
     "ALIGN",
     "write_frames",
+    "_removed_on_error",
     "read_frames",
     "RemoteShell",
     "display",
