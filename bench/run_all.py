@@ -1,6 +1,7 @@
 """Run every benchmark and print its figures (medians, ratios to a baseline measured in the same run)."""
 import bench_data
 import bench_k8s
+import bench_listing
 import bench_load_ext
 import bench_local_job
 import bench_pipeline
@@ -15,6 +16,7 @@ if __name__ == "__main__":
         bench_load_ext,
         bench_local_job,
         bench_transport,
+        bench_listing,
         bench_k8s,
         bench_pipeline,
         bench_serving,
