@@ -61,7 +61,25 @@ class KfMagics(Magics):
         from jupyter_kf.training import api
 
         args = parse(self.kf_attach, line)
-        return self._watch(api.job(args.name, backend=args.backend), config.get().log_lines)
+        job = self._job_or_search(args, line, "kf_experiment_attach")
+        return job if not isinstance(job, api.Job) else self._watch(job, config.get().log_lines)
+
+    def _job_or_search(self, args, line: str, search_magic: str):
+        """The job named; or, when there is none but a search (``%%kf_tune``) has that name, what the search's
+        own magic returns: %kf_attach, %kf_cancel and %kf_delete work for searches too."""
+        from jupyter_kf.errors import JobNotFound, KfError
+        from jupyter_kf.training import api
+
+        try:
+            return api.job(args.name, backend=args.backend)
+        except JobNotFound as missing:
+            from jupyter_kf.experiments import api as experiments
+
+            try:
+                experiments.experiment(args.name, backend=args.backend)
+            except KfError:
+                raise missing from None
+        return self.shell.run_line_magic(search_magic, line)
 
     @staticmethod
     def _view(job, log_lines: int):
@@ -182,8 +200,9 @@ class KfMagics(Magics):
         from jupyter_kf.training import api
 
         args = parse(self.kf_cancel, line)
-        status = api.job(args.name, backend=args.backend).cancel()
-        print(f"job {args.name}: {status.phase}")
+        job = self._job_or_search(args, line, "kf_experiment_cancel")
+        if isinstance(job, api.Job):
+            print(f"job {args.name}: {job.cancel().phase}")
 
     @magic_arguments()
     @argument("name")
@@ -194,8 +213,10 @@ class KfMagics(Magics):
         from jupyter_kf.training import api
 
         args = parse(self.kf_delete, line)
-        api.job(args.name, backend=args.backend).delete()
-        print(f"job {args.name} deleted")
+        job = self._job_or_search(args, line, "kf_experiment_delete")
+        if isinstance(job, api.Job):
+            job.delete()
+            print(f"job {args.name} deleted")
 
     @magic_arguments()
     @argument("name")

@@ -94,7 +94,7 @@ def test_resume_after_a_kernel_restart(tmp_path):
     second = run_notebook([
         "%load_ext jupyter_kf",
         "import time\ndeadline = time.time() + 120",
-        "%kf_experiment_attach resumed",
+        "%kf_attach resumed",  # no job has that name: the search's attach
         "print(x)",
         "%kf_trials resumed",
     ], tmp_path, timeout=180)
@@ -116,9 +116,9 @@ def test_cancel_and_delete_after_a_kernel_restart(tmp_path):
     assert "0/6, 2 running" in text(first.cells[2])
     second = run_notebook([
         "%load_ext jupyter_kf",
-        "%kf_experiment_cancel orphan",
+        "%kf_cancel orphan",  # the job magics work for searches too
         "import jupyter_kf as kf\nprint(sorted({j.phase for j in kf.jobs()}))",
-        "%kf_experiment_delete orphan",
+        "%kf_delete orphan",
         "%kf_experiments",
         "print(len(kf.jobs()))",
     ], tmp_path)
@@ -127,6 +127,11 @@ def test_cancel_and_delete_after_a_kernel_restart(tmp_path):
     assert text(phases).strip() == "['Cancelled']"  # the trial jobs were stopped, not only marked
     assert text(delete).strip() == "experiment orphan deleted"
     assert "no experiments" in text(listed) and text(count).strip() == "0"
+
+
+def test_the_job_magics_name_what_exists_when_neither_a_job_nor_a_search_has_the_name(tmp_path):
+    nb = run_notebook(["%load_ext jupyter_kf", "%kf_attach nothing-here"], tmp_path)
+    assert errors(nb.cells[1])[0]["ename"] == "JobNotFound"
 
 
 def test_no_wait_then_attach_in_the_same_kernel(tmp_path):
