@@ -12,11 +12,17 @@ from tests.support.k8s_emulator.testing import eventually
 
 
 def _stop(k8s_emulator, informer):
-    """End the informer's thread: stopped, then its watch ended (no watch lingers on the shared emulator)."""
+    """End the informer's thread: stopped, then its watch ended (no watch lingers on the shared emulator).
+
+    The streams are closed until the thread is gone: a close that lands between the informer's list and its
+    next watch ends nothing, and that watch would otherwise live its whole timeout."""
     informer.stopped = True
-    k8s_emulator.close_streams()
-    informer.thread.join(10)
-    assert not informer.thread.is_alive()
+    for _ in range(60):
+        k8s_emulator.close_streams()
+        informer.thread.join(0.5)
+        if not informer.thread.is_alive():
+            return
+    raise AssertionError("the informer's thread did not end once stopped")
 
 
 @pytest.fixture
