@@ -20,7 +20,7 @@ from jupyter_kf import config, processes
 from jupyter_kf.errors import InvalidSpec, JobExists, JobNotFound, KfError
 from jupyter_kf.processes import alive
 from jupyter_kf.terminal import render_line
-from jupyter_kf.training.backends import Backend, local_index, local_supervisor
+from jupyter_kf.training.backends import Backend, local_index
 from jupyter_kf.training.spec import TERMINAL, TrainSpec, check_name
 from jupyter_kf.training.status import JobStatus, WorkerStatus
 
@@ -76,6 +76,8 @@ class LocalBackend(Backend):
             self._check_workers(spec, self._running_workers())
             active = self.workers / spec.name
             config.write_private(active, str(spec.workers))
+            from jupyter_kf.training.backends import local_supervisor  # only to start jobs, not to list them
+
             wake_read, wake_write = os.pipe()
             try:
                 with config.open_private(bundle / "supervisor.log") as log:
