@@ -68,7 +68,12 @@ class _Entry:
 
 
 class LocalJobsCache:
-    """Statuses of the local backend's jobs, re-read from a job folder only when its files changed."""
+    """Statuses of the local backend's jobs. A finished job never changes: it is read once (from the backend's
+    index when it has one) and looked at again only when its folder goes or is replaced, which the jobs
+    folder's own stamp shows. Jobs not finished are re-read when their files change, and while active
+    every time (their status also depends on their supervisor being alive)."""
+
+    FINISHED = frozenset({"Succeeded", "Failed", "Cancelled"})
 
     def __init__(self, root: Path):
         from jupyter_kf.training.backends.local import LocalBackend
@@ -77,6 +82,7 @@ class LocalJobsCache:
         self.root = Path(root)
         self._stamps: dict[str, tuple] = {}
         self._statuses: dict[str, tuple[float, dict]] = {}  # name -> (created_ts, status dict)
+        self._metas: dict[str, tuple | None] = {}  # name -> its meta.json's stamp: a replaced job has a new one
         self._root_stamp: tuple | None = None
         self._names: list[str] = []
         self.version = 0  # counts changes, so that several listings can share this cache
@@ -89,48 +95,75 @@ class LocalJobsCache:
             return None
         return st.st_mtime_ns, st.st_ino, st.st_size
 
+    def _seed(self) -> bool:
+        """The first refresh: finished jobs from the backend's index, their folders not even stat'ed."""
+        for created_ts, data, indexed in self.backend.dict_rows():
+            if indexed:
+                self._statuses[data["name"]] = (created_ts, data)
+        return bool(self._statuses)
+
+    def _rescan(self) -> bool:
+        """The jobs folder changed: forget jobs that went; a replaced job (the same name, a new meta.json: a
+        folder's inode may be reused) is read again."""
+        changed = False
+        try:
+            names = [e.name for e in os.scandir(self.root) if not e.name.startswith(".") and e.is_dir()]
+        except OSError:
+            names = []
+        for gone in set(self._statuses) - set(names):
+            self._statuses.pop(gone, None)
+            changed = True
+        metas = {}
+        for name in names:
+            metas[name] = self._stamp(self.root / name / "meta.json")
+            if self._metas.get(name, metas[name]) != metas[name]:
+                self._stamps.pop(name, None)
+                if self._statuses.pop(name, None) is not None:
+                    changed = True
+        self._metas, self._names = metas, names
+        for gone in set(self._stamps) - set(names):
+            self._stamps.pop(gone, None)
+        return changed
+
     def refresh(self) -> bool:
         """Bring the statuses up to date; True when something changed."""
-        changed = False
+        changed = self._seed() if self._root_stamp is None and not self._statuses else False
         root_stamp = self._stamp(self.root)
         if root_stamp != self._root_stamp:  # a job folder came or went
             self._root_stamp = root_stamp
-            try:
-                self._names = [e.name for e in os.scandir(self.root) if e.is_dir()]
-            except OSError:
-                self._names = []
-            for gone in set(self._statuses) - set(self._names):
-                self._statuses.pop(gone, None)
-                self._stamps.pop(gone, None)
-                changed = True
+            changed = self._rescan() or changed
         for name in self._names:
-            folder = self.root / name
-            stamp = (self._stamp(folder / "meta.json"), self._stamp(folder / "status.json"), self._stamp(folder))
             known = self._statuses.get(name)
-            # An active job's status also depends on its supervisor being alive: re-read those every time.
-            active = known is not None and known[1]["phase"] in ("Pending", "Running")
-            if stamp == self._stamps.get(name) and not active:
+            if known is not None and known[1]["phase"] in self.FINISHED:
                 continue
-            self._stamps[name] = stamp
-            if stamp[0] is None:
-                if self._statuses.pop(name, None) is not None:
-                    changed = True
-                continue
-            try:
-                meta = json.loads((folder / "meta.json").read_text())
-                status = self.backend.status_of(folder, meta).to_dict()
-                if meta.get("pipeline"):  # a step of a local pipeline run
-                    status["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
-            except (OSError, ValueError, KeyError):
-                self._stamps.pop(name, None)  # half-written: try again next time
-                continue
-            entry = (meta.get("created_ts", 0), status)
-            if known != entry:
-                self._statuses[name] = entry
-                changed = True
+            changed = self._read(name, known) or changed
         if changed:
             self.version += 1
         return changed
+
+    def _read(self, name: str, known: tuple | None) -> bool:
+        """Read one job not finished (or not known yet) when its files changed, or while active."""
+        folder = self.root / name
+        stamp = (self._stamp(folder / "meta.json"), self._stamp(folder / "status.json"), self._stamp(folder))
+        active = known is not None and known[1]["phase"] in ("Pending", "Running")
+        if stamp == self._stamps.get(name) and not active:
+            return False
+        self._stamps[name] = stamp
+        if stamp[0] is None:
+            return self._statuses.pop(name, None) is not None
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            status = self.backend.status_of(folder, meta).to_dict()
+            if meta.get("pipeline"):  # a step of a local pipeline run
+                status["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
+        except (OSError, ValueError, KeyError):
+            self._stamps.pop(name, None)  # half-written: try again next time
+            return False
+        entry = (meta.get("created_ts", 0), status)
+        if known == entry:
+            return False
+        self._statuses[name] = entry
+        return True
 
     def jobs(self) -> list[dict]:
         return [status for _, status in sorted(self._statuses.values(), key=lambda pair: -pair[0])]

@@ -56,15 +56,34 @@ def test_local_cache_reads_a_job_only_when_its_files_change(tmp_path, counted):
     time.sleep(0.01)
     status = root / "a" / "status.json"
     status.write_text(json.dumps({"phase": "Failed", "message": "boom", "workers": [{"rank": 0, "phase": "Failed"}]}))
+    assert cache.refresh() is False and counted == []  # a finished job never changes: its files are not read
+
+    import shutil
+
+    shutil.rmtree(root / "a")
+    write_job(root, "a", phase="Failed", created=100)  # replaced: the same name, a new job
     assert cache.refresh() is True
     assert counted == ["a"]
     assert {j["name"]: j["phase"] for j in cache.jobs()} == {"a": "Failed", "b": "Succeeded"}
 
-    import shutil
-
     shutil.rmtree(root / "b")
     assert cache.refresh() is True
     assert [j["name"] for j in cache.jobs()] == ["a"]
+
+
+def test_local_cache_starts_from_the_index_without_reading_finished_jobs(tmp_path, counted):
+    root = tmp_path / "jobs"
+    for i in range(5):
+        write_job(root, f"j{i}", created=100 + i)
+    from jupyter_kf.training.backends.local import LocalBackend
+
+    LocalBackend(root).list()  # the first listing indexes the finished jobs
+    counted.clear()
+    cache = LocalJobsCache(root)
+    assert cache.refresh() is True and counted == []
+    assert [j["name"] for j in cache.jobs()] == ["j4", "j3", "j2", "j1", "j0"]
+    write_job(root, "new", phase="Failed")
+    assert cache.refresh() is True and counted == ["new"]
 
 
 def test_local_cache_skips_half_written_jobs_and_folders_without_meta(tmp_path):

@@ -269,16 +269,19 @@ class LocalBackend(Backend):
         """``[s.to_dict() for s in list()]``, with ``pipeline`` ({run, step}) for a pipeline's step, built
         straight from the index for finished jobs (``asdict`` of 10,000 statuses alone would cost 100 ms):
         for a REST server's cold start."""
-        dicts = []
-        for _, line, meta, state, folder in self.listing():
+        return [data for _, data, _ in self.dict_rows()]
+
+    def dict_rows(self):
+        """(created_ts, status dict as ``list_dicts`` has it, whether it came from the index) per job, newest
+        first: a finished, indexed job's folder is not read."""
+        for created_ts, line, meta, state, folder in self.listing():
             if line is not None:
-                data = _line_dict(line)
-            else:
-                data = self._status(meta, state, folder).to_dict()
-                if meta.get("pipeline"):
-                    data["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
-            dicts.append(data)
-        return dicts
+                yield created_ts, _line_dict(line), True
+                continue
+            data = self._status(meta, state, folder).to_dict()
+            if meta.get("pipeline"):
+                data["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
+            yield created_ts, data, False
 
     def _row_status(self, row: tuple) -> JobStatus:
         _, line, meta, state, folder = row
