@@ -190,23 +190,11 @@ def list_pipeline_runs(jobs: list[dict] | None = None) -> list[dict]:
 
 
 def _local_jobs_with_steps() -> list[dict]:
+    """The local jobs that are pipeline steps (finished ones from the backend's index, not their folders)."""
     from jupyter_kf import config
     from jupyter_kf.training.backends.local import LocalBackend
 
-    jobs_root = config.get().jobs_dir
-    backend = LocalBackend(jobs_root)
-    jobs = []
-    if jobs_root.is_dir():
-        for folder in jobs_root.iterdir():
-            try:
-                meta = json.loads((folder / "meta.json").read_text())
-            except (OSError, ValueError):
-                continue
-            if meta.get("pipeline"):
-                status = backend.status_of(folder, meta).to_dict()
-                status["pipeline"] = {k: meta["pipeline"].get(k) for k in ("run", "step")}
-                jobs.append(status)
-    return jobs
+    return [status for status in LocalBackend(config.get().jobs_dir).list_dicts() if status.get("pipeline")]
 
 
 def list_kfp_runs(namespace: str | None) -> tuple[list[dict], str | None]:
