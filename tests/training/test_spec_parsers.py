@@ -168,3 +168,44 @@ def test_gpu_vendor_is_a_resource_name(vendor, ok):
     else:
         with pytest.raises(InvalidSpec, match="is not a resource name"):
             TrainSpec.create("g", gpu_vendor=vendor)
+
+
+REPEATED = {"env": ("--env", "A=1", "B=2"), "pip": ("--pip", "a", "b"), "node_selector": ("--node-selector", "a=1", "b=2"),
+            "tolerations": ("--toleration", "a", "b"), "secret_env": ("--secret-env", "A=s/k", "B=s/k"),
+            "volumes": ("--volume", "pvc:a:/a", "pvc:b:/b"), "data": ("--data", "a:x", "b:y")}
+
+
+def test_every_repeatable_flag_of_the_magic_collects_each_value():
+    from jupyter_kf.magic_args import parse
+    from jupyter_kf.training.magics import KfMagics
+
+    assert {o.name for o in spec.OPTIONS if o.repeat} == set(REPEATED)
+    for name, (flag, first, second) in REPEATED.items():
+        args = parse(KfMagics.kf_train, f"{flag} {first} {flag} {second}")
+        assert getattr(args, name) == [first, second], name
+
+
+@pytest.mark.parametrize("image", ["python:3.11 slim", "-python", "\tx"])
+def test_an_image_with_a_space_or_a_leading_dash_is_refused(image):
+    with pytest.raises(InvalidSpec, match="is not an image reference"):
+        TrainSpec.create("i", image=image)
+
+
+def test_lengths_at_their_limits_are_accepted():
+    assert spec.check_name("a" * 63) == "a" * 63
+    assert spec.check_image("a" * 255) == "a" * 255
+    key = "example.com/" + "k" * 63  # the name part counts, not the prefix
+    assert spec.parse_node_selector([f"{key}=v"]) == {key: "v"}
+
+
+def test_tolerations_and_volumes_already_parsed_pass_through():
+    made = TrainSpec.create("t", tolerations=[{"key": "k", "operator": "Exists"}, "spot"], volumes=[("c", "/d"), "pvc:e:/f"])
+    assert made.tolerations == ({"key": "k", "operator": "Exists"}, {"key": "spot", "operator": "Exists"})
+    assert made.volumes == (("c", "/d"), ("e", "/f"))
+
+
+def test_unknown_options_are_named_with_the_right_plural():
+    with pytest.raises(InvalidSpec, match=r"^unknown training option worker: use name, workers"):
+        spec.check_options({"worker": 2})
+    with pytest.raises(InvalidSpec, match=r"^unknown training options gpu, worker: use name"):
+        spec.check_options({"worker": 2, "gpu": 1})
