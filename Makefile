@@ -13,8 +13,13 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # The editable install builds the JupyterLab extension (jlpm + rspack) through hatch-jupyter-builder.
+# With a `jupyter labextension develop` link in the venv, pip writes install.json through it into the build
+# folder, which would then be packaged twice (the matrix's venvs fail to install): it is removed after each.
+UNLINKED := rm -f jupyter_kf/labextension/install.json
+
 $(STAMP): $(BIN)/python pyproject.toml package.json
 	$(BIN)/pip install -q -e ".[lab]"
+	$(UNLINKED)
 	touch $(LABEXT_STAMP) $@
 
 # The editable install builds the labextension once (it skips the build when a bundle exists): rebuild it
@@ -31,6 +36,7 @@ install: $(STAMP)
 # torch 2.13.0 (CPU build) for the torch.distributed example and test; pip takes it from the machine's local wheel.
 $(TEST_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q -e ".[lab,test]"
+	$(UNLINKED)
 	$(BIN)/pip install -q "torch==2.13.0"
 	touch $@
 
@@ -75,6 +81,7 @@ test-matrix: $(TEST_STAMP)
 MUTATE_STAMP := $(VENV)/.mutate-installed
 $(MUTATE_STAMP): $(TEST_STAMP) pyproject.toml
 	$(BIN)/pip install -q -e ".[lab,test,mutate]"
+	$(UNLINKED)
 	touch $@
 
 # Mutation testing (cosmic-ray) of the core modules, each against its own tests, in a copy of the tree; slow, so
