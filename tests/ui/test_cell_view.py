@@ -81,6 +81,20 @@ def run_all(page, notebook):
     pytest.fail("Run > Run All Cells ran nothing, three times")
 
 
+def run_cell(page, cell):
+    """Shift+Enter in ``cell``, given again when the page, still connecting to its kernel, ran nothing."""
+    for _ in range(3):
+        cell.locator(".jp-InputPrompt").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            expect(cell.locator(".jp-InputPrompt")).not_to_have_text("[ ]:", timeout=30_000)
+            return
+        except AssertionError:
+            if cell.locator(".jp-OutputArea-output").count():
+                raise
+    pytest.fail("Shift+Enter ran nothing, three times")
+
+
 def _click_run_all(page, notebook):
     notebook.locator(".jp-Cell .jp-InputPrompt").first.click()
     item = page.locator(".lm-Menu-item[data-command='runmenu:run-all']")

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from jupyter_kf import errors
 from jupyter_kf.training import api
 from tests.ui.conftest import open_panel, save_docs_image, section
+from tests.ui.test_cell_view import run_cell, wait_for_kernel
 
 pytestmark = pytest.mark.ui
 
@@ -159,6 +160,7 @@ def test_attach_and_new_job_from_the_active_cell(lab, page, tmp_path, screenshot
     panel = open_panel(page, base, token, "lab/tree/work.ipynb")
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     expect(notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(timeout=30_000)
+    wait_for_kernel(base, token, "work.ipynb")
     cells = notebook.locator(".jp-Cell")
     expect(cells).to_have_count(2)
 
@@ -169,8 +171,7 @@ def test_attach_and_new_job_from_the_active_cell(lab, page, tmp_path, screenshot
     expect(cells.nth(1)).to_contain_text("%kf_attach ui-result")
 
     # Run the first cell in the kernel so the job's cell has its input, then make a job of the last cell.
-    cells.nth(0).locator(".jp-InputPrompt").click()
-    page.keyboard.press("Shift+Enter")
+    run_cell(page, cells.nth(0))
     expect(cells.nth(0).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[1\]"), timeout=30_000)
     cells.nth(2).locator(".jp-InputPrompt").click()
     panel.get_by_role("button", name="New training job from the active cell").click()
