@@ -27,7 +27,10 @@ EXCLUDED_OPERATORS = [r"core/ReplaceBinaryOperator_\w+_(BitOr|BitAnd|BitXor|LShi
 # Each module and its own tests. "server": the tests need the root conftest (pytest-jupyter's server fixtures).
 MODULES: dict[str, list[str]] = {
     "jupyter_kf/training/capture.py": ["tests/training/test_capture.py", "tests/training/test_capture_flow.py"],
-    "jupyter_kf/training/payload.py": ["tests/training/test_payload.py"],
+    "jupyter_kf/training/payload.py": ["tests/training/test_payload.py", *(
+        f"tests/training/test_api.py::{t}" for t in ("test_unpicklable_input_is_refused_before_anything_starts",
+                                                     "test_payload_limit_names_the_biggest_inputs",
+                                                     "test_local_helper_module_travels_as_source"))],
     "jupyter_kf/training/results.py": ["tests/training/test_results.py", "tests/training/test_results_functions.py",
                                        "tests/training/test_results_load.py"],
     "jupyter_kf/training/runner.py": ["tests/training/test_runner.py", "tests/training/test_api.py"],
