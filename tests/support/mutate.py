@@ -117,6 +117,15 @@ def run_module(main: Path, module: str, tests: list[str], env: dict) -> dict:
     return result
 
 
+def write_summary(results: list[dict]) -> None:
+    """``summary.json`` keeps every module's latest figures: a run over some modules updates only theirs."""
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    path = REPORTS / "summary.json"
+    summary = {r["module"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
+    summary.update((r["module"], r) for r in results)
+    path.write_text(json.dumps(list(summary.values()), indent=1))
+
+
 def main(argv: list[str]) -> int:
     chosen = [m for m in MODULES if not argv or any(a in m for a in argv)]
     chosen.sort(key=lambda m: (ROOT / m).stat().st_size)  # smallest first
@@ -126,8 +135,7 @@ def main(argv: list[str]) -> int:
         env = dict(os.environ, PYTHONPATH=str(main_copy), JUPYTER_KF_CRDS_DIR=str(Path(tmp) / "shared" / "crds"))
         for module in chosen:
             results.append(run_module(main_copy, module, MODULES[module], env))
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "summary.json").write_text(json.dumps(results, indent=1))
+    write_summary(results)
     for r in results:
         print(f"{r['module']:55} " + (f"{r['killed']:4} killed {r['survived']:4} survived {r['incompetent']:3} "
                                       f"incompetent  {r['kill_rate']}%" if "error" not in r else r["error"]))
