@@ -22,11 +22,20 @@ from jupyter_kf.display import format_size
 from jupyter_kf.errors import InvalidSpec, KfError
 
 __all__ = ["put", "get", "load", "list", "show", "delete", "resolve"]
+POD_STORE_ENV, WRITTEN_LOG_ENV = "KF_DATA_STORE", "KF_DATA_WRITTEN"  # as in datasets/pod.py (shipped to pods)
 OBJECT_FILES = {"parquet": "data.parquet", "pickle": "data.pkl", "npy": "data.npy", "json": "data.json"}
 
 
 def _store() -> LocalStore:
-    """The S3-compatible store when one is configured and jobs run on a cluster, else the local one."""
+    """The S3-compatible store when one is configured and jobs run on a cluster (or, inside a cluster job,
+    the store its pod was given), else the local one."""
+    in_pod = os.environ.get(POD_STORE_ENV)
+    if in_pod:
+        from jupyter_kf.datasets.backends.s3 import S3DataStore
+
+        where = json.loads(in_pod)
+        prefix = where["base"].removesuffix("datasets").strip("/")
+        return S3DataStore(f"s3://{where['bucket']}/{prefix}".rstrip("/"), where["endpoint"], where.get("region"))
     cfg = config.get()
     uri = (cfg.store or "").strip()
     if uri.startswith("s3://") and cfg.store_endpoint:
@@ -96,7 +105,17 @@ def put(name: str, data, *, format: str | None = None, progress=None) -> DataVer
             if latest[0] is not None and latest[0].digest == manifest.digest:
                 return _view(latest[0], unchanged=True)
             store.commit(manifest)
+    _log_written(manifest)
     return _view(manifest, new_objects=new, note=note)
+
+
+def _log_written(manifest: Manifest) -> None:
+    """Inside a job, the runner reads back what the cell put (lineage when its results come back)."""
+    log = os.environ.get(WRITTEN_LOG_ENV)
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps({"name": manifest.name, "version": manifest.version, "digest": manifest.digest,
+                                "unchanged": False}) + "\n")
 
 
 def _put_pvc(store: LocalStore, name: str, uri: str) -> DataVersion:
@@ -548,6 +567,36 @@ def record_reads(job: str, resolved: list, backend: str = "local", reader: str =
         entry["mounts"][str(manifest.version)] = mount.mount
     for name, entry in by_name.items():
         store.add_reader(name, job if reader == "job" else f"{reader}-{job}", entry)
+
+
+def record_writes(job: str, written: builtins.list, backend: str = "local") -> None:
+    """Lineage, when a job's results come back: the versions its cell put (``kf.data.put`` in the job)."""
+    store = _store()
+    by_name: dict[str, builtins.list] = {}
+    for entry in written:
+        by_name.setdefault(entry["name"], []).append(entry["version"])
+    for name, versions in by_name.items():
+        store.add_reader(name, f"writer-{job}", {"job": job, "backend": backend, "created": _now(), "reader": "writer",
+                                                 "wrote": sorted(set(versions))})
+
+
+def pod_store_env() -> dict:
+    """What a cluster pod needs to put and load versions itself (``$KF_DATA_STORE``; credentials go by
+    Secret reference): empty when no S3-compatible store is configured."""
+    cfg = config.get()
+    if not ((cfg.store or "").startswith("s3://") and cfg.store_endpoint and cfg.store_secret):
+        return {}
+    from jupyter_kf.datasets.backends.s3 import S3DataStore
+
+    store = S3DataStore(cfg.store, cfg.store_endpoint, cfg.store_region)
+    return {POD_STORE_ENV: json.dumps(_store_for_pods(store)["store"], sort_keys=True)}
+
+
+def pod_files() -> dict[str, bytes]:
+    """The bundle files that let a pod's cell put and load versions without jupyter_kf installed."""
+    from jupyter_kf.datasets import pod
+
+    return {"kf_fetch.py": fetch_script(), "kf_data.py": Path(pod.__file__).read_bytes()}
 
 
 def record_model(model: str, job: str) -> builtins.list[str]:

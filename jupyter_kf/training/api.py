@@ -276,6 +276,8 @@ class Job:
                 )
             raise _results.ResultsNotReady(f"job {self.name!r} is still {status.phase}: its results come when it ends "
                                            f"(%kf_attach {self.name} waits for them)")
+        if summary.get("data_written"):
+            data_api.record_writes(self.name, summary["data_written"], self.backend.name)
         return _results.load(folder, self._originals)
 
     def results(self) -> dict:

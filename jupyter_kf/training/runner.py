@@ -26,6 +26,7 @@ ALIGN, PAGE_ALIGN, PAGE_ALIGN_FROM = 64, max(4096, os.sysconf("SC_PAGE_SIZE")), 
 EXIT_OK, EXIT_CELL, EXIT_PYTHON, EXIT_MODULE, EXIT_RUNNER = 0, 1, 3, 4, 5
 EXIT_OOM = 137  # what Kubernetes reports for a container over its memory limit (OOMKilled)
 _ATOMIC = (type(None), bool, int, float, complex, str, bytes)
+DATA_WRITTEN, DATA_WRITTEN_ENV = "data-written.jsonl", "KF_DATA_WRITTEN"  # kf.data.put in the cell: its versions
 
 
 # -- framed pickles: one file, pickle stream + 64-byte aligned out-of-band buffers --------------
@@ -416,7 +417,7 @@ class Job:
 
     def path(self, name):
         """A file of the bundle (read) or, for results and work files, of the output folder."""
-        return os.path.join(self.out if name in ("result.json", "result.pkl", "work") else self.dir, name)
+        return os.path.join(self.out if name in ("result.json", "result.pkl", "work", DATA_WRITTEN) else self.dir, name)
 
     def fail(self, kind, message, code):
         self.result["error"] = {"kind": kind, "message": message, "traceback": ""}
@@ -443,6 +444,7 @@ class Job:
         detect = self.rank == 0 and self.meta.get("detect_mutation", True)
         before = {name: (id(obj), fingerprint(obj, self.maps) if detect and name in inputs else None)
                   for name, obj in namespace.items()}
+        os.environ[DATA_WRITTEN_ENV] = os.path.abspath(self.path(DATA_WRITTEN))
         os.chdir(self.workdir())
         return self.execute(namespace, inputs, before)
 
@@ -476,11 +478,39 @@ class Job:
             try:
                 modules[name] = __import__(module, fromlist=["_"]) if "." in module else __import__(module)
             except ImportError as err:
-                missing.append(f"{module} (as {name}: {err})")
+                modules[name] = self.data_shim(module)
+                if modules[name] is None:
+                    missing.append(f"{module} (as {name}: {err})")
         if missing:
             self.refuse("missing_module", "modules missing in the job's image: " + "; ".join(missing)
                         + ": add them with --pip", EXIT_MODULE)
         return modules
+
+    def data_shim(self, module):
+        """``jupyter_kf`` (its ``data``) for a cell in an image without it: the bundle's ``kf_data.py``, which
+        puts and loads dataset versions in the store (None: no such module, or no shim shipped)."""
+        if not (module == "jupyter_kf" or module.startswith(("jupyter_kf.data", "jupyter_kf.datasets"))):
+            return None
+        if not os.path.exists(os.path.join(self.dir, "kf_data.py")):
+            return None
+        if self.dir not in sys.path:
+            sys.path.insert(0, self.dir)
+        import types
+
+        import kf_data
+
+        package = types.ModuleType("jupyter_kf", "jupyter_kf's kf.data, as shipped to a job (put, load)")
+        package.data = kf_data
+        sys.modules.setdefault("jupyter_kf", package)
+        return package if module == "jupyter_kf" else kf_data
+
+    def data_written(self):
+        """The dataset versions the cell put (``kf.data.put`` appends them to DATA_WRITTEN), for lineage."""
+        try:
+            with open(self.path(DATA_WRITTEN)) as f:
+                return [json_loads(line) for line in f if line.strip()]
+        except OSError:
+            return []
 
     def load_inputs(self):
         """The pickled inputs, from the bundle or, when too large for it, from the store."""
@@ -531,6 +561,9 @@ class Job:
         sys.stdout.flush()
         sys.stderr.flush()
         if self.rank == 0:
+            written = self.data_written()
+            if written:
+                self.result["data_written"] = written
             self.collect(namespace, inputs, before, value)
         return EXIT_RUNNER if self.write_failed and code == EXIT_OK else code
 

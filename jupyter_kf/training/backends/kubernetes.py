@@ -305,6 +305,11 @@ class KubernetesBackend(ClusterClient, Backend):
         files = {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*"))
                  if p.is_file() and p.name not in (RESULT_KEY_FILE, RESULT_REFUSED)}
         files.update(_cloudpickle_sources())
+        from jupyter_kf.datasets import api as data_api  # kf.data.put / load in the cell: the store, for pods
+
+        data_env = data_api.pod_store_env()
+        if data_env:
+            files.update(data_api.pod_files())
         labels = job_labels(spec.name, _user(), meta.get("notebook", ""), spec.queue)
         name = bundle_name(spec.name)
         size = sum(len(v) for v in files.values())
@@ -331,7 +336,7 @@ class KubernetesBackend(ClusterClient, Backend):
         workload = objects[-1]
         workload["metadata"].setdefault("annotations", {})[ANNOTATION_SPEC] = json.dumps(
             {k: spec.to_dict()[k] for k in ("workers", "cpu", "memory", "gpus")})
-        _add_env(workload, {"KF_RESULT_VIA_LOG": "1"})
+        _add_env(workload, {"KF_RESULT_VIA_LOG": "1", **data_env})
         meta.update(namespace=namespace, kind=kind, context=cluster.context, image=image)
         return namespace, kind, secret, objects, meta
 
