@@ -4,6 +4,8 @@ from __future__ import annotations
 import base64
 import re
 
+from jupyter_kf.kube.tpu import TPU_RESOURCE
+
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyter-kf"}
 LABEL_JOB = "jupyter-kf.io/job"
 LABEL_USER = "jupyter-kf.io/user"
@@ -60,7 +62,8 @@ def owner_reference(obj: dict) -> dict:
             "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": False}
 
 
-def resources(cpu: str | None, memory: str | None, gpus: int, gpu_vendor: str) -> dict:
+def resources(cpu: str | None, memory: str | None, gpus: int, gpu_vendor: str, tpu=None) -> dict:
+    """A container's requests and limits; ``tpu`` (a ``TpuSlice``) asks for all the chips of its host."""
     requests, limits = {}, {}
     if cpu:
         requests["cpu"] = cpu
@@ -68,6 +71,8 @@ def resources(cpu: str | None, memory: str | None, gpus: int, gpu_vendor: str) -
         requests["memory"] = limits["memory"] = memory
     if gpus:
         requests[gpu_vendor] = limits[gpu_vendor] = str(gpus)
+    if tpu is not None:
+        requests[TPU_RESOURCE] = limits[TPU_RESOURCE] = str(tpu.chips_per_host)
     out = {}
     if requests:
         out["requests"] = requests

@@ -33,7 +33,7 @@ def backend_for(backend: str | None = None, namespace: str | None = None):
 
 def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=None, workspace=None, data_volumes=(),
            configurations=(), env=None, shm=True, namespace=None, backend=None, kind=None, wait=True, timeout=None,
-           on_update=None, data=()) -> NotebookStatus:
+           on_update=None, data=(), tpu=None) -> NotebookStatus:
     """Start a notebook server: ``kf.notebooks.create("gpu-lab", gpus=1)``.
 
     Args:
@@ -43,6 +43,7 @@ def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=N
             data_volumes: ``["datasets:/data"]``. configurations: Kubeflow PodDefault labels. env, shm, kind.
             data: dataset versions to see read-only, ``["mnist@2:/home/jovyan/data"]`` (a relative path is under
             the workspace); on a cluster an init step fetches them, locally they are views of the store.
+            tpu: a single-host TPU slice on GKE, ``"v5e:2x4"`` (TYPE:TOPOLOGY), instead of GPUs.
         wait: return once it is ready, its ``url`` set (``timeout``: default ``c.KfConfig.notebook_timeout``).
 
     Returns:
@@ -56,7 +57,8 @@ def create(name: str, *, image=None, cpu=None, memory=None, gpus=0, gpu_vendor=N
 
     spec = NotebookSpec.create(name, image=image, cpu=cpu, memory=memory, gpus=gpus, gpu_vendor=gpu_vendor,
                                workspace=workspace, data_volumes=data_volumes, configurations=configurations, env=env,
-                               shm=shm, namespace=namespace, backend=backend, kind=kind, timeout=timeout, data=data)
+                               shm=shm, namespace=namespace, backend=backend, kind=kind, timeout=timeout, data=data,
+                               tpu=tpu)
     impl = backend_for(backend, spec.namespace)
     status = impl.create(spec)
     if on_update:

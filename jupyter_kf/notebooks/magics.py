@@ -15,6 +15,7 @@ CREATE_ONLY = (
     "memory",
     "gpus",
     "gpu_vendor",
+    "tpu",
     "workspace",
     "data_volume",
     "data",
@@ -37,6 +38,7 @@ class NotebookMagics(Magics):
     @argument("--memory", help="memory request (default 1Gi); the limit is 1.2x")
     @argument("--gpus", default=None, help="GPUs (locally: chosen through CUDA_VISIBLE_DEVICES)")
     @argument("--gpu-vendor", help="GPU resource: nvidia.com/gpu (default), amd.com/gpu, habana.ai/gaudi")
+    @argument("--tpu", metavar="TYPE:TOPOLOGY", help="on GKE: a single-host TPU slice, e.g. v5e:2x4 (not with --gpus)")
     @argument("--workspace", help="workspace volume at /home/jovyan: a size (50Gi), pvc:CLAIM, or none")
     @argument(
         "--data-volume",
@@ -109,7 +111,8 @@ class NotebookMagics(Magics):
                 args.name, wait=not args.no_wait, timeout=timeout, on_update=view.update, **place))
         return self._watch(args.name, lambda view: notebooks.create(
             args.name, image=args.image, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
-            gpu_vendor=args.gpu_vendor, workspace=args.workspace, data_volumes=args.data_volume, data=args.data,
+            gpu_vendor=args.gpu_vendor, tpu=args.tpu, workspace=args.workspace, data_volumes=args.data_volume,
+            data=args.data,
             configurations=args.configuration, env=args.env, shm=not args.no_shm, kind=args.kind, timeout=timeout,
             wait=not args.no_wait, on_update=view.update, **place))
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from jupyter_kf.datasets import manifests as data_manifests
 from jupyter_kf.kube.objects import LABEL_USER, MANAGED_BY, label_value
+from jupyter_kf.kube.tpu import TPU_RESOURCE
 
 LABEL_SERVER = "jupyter-kf.io/notebook-server"
 STOP_ANNOTATION = "kubeflow-resource-stopped"  # the Kubeflow controller scales to 0 while it is present
@@ -51,6 +52,8 @@ def container_resources(spec) -> dict:
     limits = {"cpu": scale_quantity(spec.cpu, LIMIT_FACTOR), "memory": scale_quantity(spec.memory, LIMIT_FACTOR)}
     if spec.gpus:
         limits[spec.gpu_vendor] = str(spec.gpus)  # extended resources: the request defaults to the limit
+    if spec.tpu:
+        limits[TPU_RESOURCE] = str(spec.tpu.chips_per_host)
     return {"requests": requests, "limits": limits}
 
 
@@ -117,9 +120,14 @@ def _container(spec, image: str, mounts: list[dict], env: list[dict]) -> dict:
     return container
 
 
-def _tolerations(spec) -> list[dict]:
-    """GPU nodes are usually tainted with their resource name; a GPU server tolerates that taint."""
-    return [{"key": spec.gpu_vendor, "operator": "Exists", "effect": "NoSchedule"}] if spec.gpus else []
+def _placement(spec) -> dict:
+    """GPU and TPU nodes are tainted with their resource name, which the server tolerates; a TPU server also
+    names its slice's node labels."""
+    if spec.tpu:
+        return {"nodeSelector": spec.tpu.node_selector(), "tolerations": [spec.tpu.toleration()]}
+    if spec.gpus:
+        return {"tolerations": [{"key": spec.gpu_vendor, "operator": "Exists", "effect": "NoSchedule"}]}
+    return {}
 
 
 def build_notebook(spec, namespace: str, image: str, user: str, data: tuple = (), data_env=()) -> list[dict]:
@@ -132,8 +140,7 @@ def build_notebook(spec, namespace: str, image: str, user: str, data: tuple = ()
         pod["volumes"] = volumes
     _data_parts(spec, pod, mounts, image, data, list(data_env))
     pod["containers"] = [_container(spec, image, mounts, [{"name": k, "value": v} for k, v in spec.env.items()])]
-    if spec.gpus:
-        pod["tolerations"] = _tolerations(spec)
+    pod.update(_placement(spec))
     notebook = {
         "apiVersion": "kubeflow.org/v1", "kind": "Notebook",
         "metadata": {"name": spec.name, "namespace": namespace,
@@ -173,8 +180,7 @@ def build_statefulset(spec, namespace: str, image: str, user: str, token: str, d
     # /api answers without a token: Ready means Jupyter is serving, not just that the process started
     container["readinessProbe"] = {"httpGet": {"path": f"{prefix}api", "port": PORT}, "periodSeconds": 5}
     pod.update({"containers": [container], "securityContext": {"fsGroup": 100}})
-    if spec.gpus:
-        pod["tolerations"] = _tolerations(spec)
+    pod.update(_placement(spec))
     statefulset = {
         "apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": {"name": spec.name, "namespace": namespace, "labels": dict(labels)},

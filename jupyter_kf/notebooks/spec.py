@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.kube.tpu import TpuSlice, parse_tpu
 from jupyter_kf.training.spec import (
     _LABEL_KEY,
     _RESOURCE_NAME,
@@ -84,6 +85,7 @@ class NotebookSpec:
     memory: str = DEFAULT_MEMORY
     gpus: int = 0
     gpu_vendor: str = "nvidia.com/gpu"
+    tpu: TpuSlice | None = None  # a single-host TPU slice on GKE (``--tpu v5e:2x4``)
     workspace: Workspace = field(default_factory=Workspace)
     data_volumes: tuple = ()
     data: tuple = ()  # DataMount: dataset versions seen read-only (``--data NAME[@V]:PATH``)
@@ -114,6 +116,7 @@ class NotebookSpec:
         backend=None,
         kind=None,
         timeout=None,
+        tpu=None,
     ) -> "NotebookSpec":
         from jupyter_kf import config
 
@@ -137,6 +140,11 @@ class NotebookSpec:
             raise InvalidSpec(f"--backend {backend!r} is unknown: use local, kubernetes or auto")
         if (kind or "auto") not in KINDS:
             raise InvalidSpec(f"--kind {kind!r} is unknown: use notebook (Kubeflow), statefulset or auto")
+        tpu = parse_tpu(tpu)
+        if tpu:
+            tpu.single_host("a notebook server")
+            if gpus not in (None, "", 0, "0"):
+                raise InvalidSpec(f"--tpu {tpu} and --gpus {gpus}: a server has TPUs or GPUs, not both: keep one")
         volumes = tuple(parse_data_volume(v) for v in _items(data_volumes))
         paths = [p for _, p in volumes]
         if len(set(paths)) != len(paths):
@@ -157,6 +165,7 @@ class NotebookSpec:
             memory=memory,
             gpus=check_count(gpus or 0, "--gpus", minimum=0),
             gpu_vendor=vendor,
+            tpu=tpu,
             workspace=parse_workspace(workspace),
             data_volumes=volumes,
             data=mounts,
@@ -174,6 +183,7 @@ class NotebookSpec:
         data["data_volumes"] = [list(v) for v in self.data_volumes]
         data["configurations"] = list(self.configurations)
         data["data"] = [str(m) for m in self.data]
+        data["tpu"] = str(self.tpu) if self.tpu else None
         return data
 
     @classmethod
@@ -182,6 +192,7 @@ class NotebookSpec:
         data["workspace"] = Workspace(**data.get("workspace") or {})
         data["data_volumes"] = tuple(tuple(v) for v in data.get("data_volumes", ()))
         data["configurations"] = tuple(data.get("configurations", ()))
+        data["tpu"] = parse_tpu(data.get("tpu"))
         data["data"] = parse_data(data.get("data", ()), [p for _, p in data["data_volumes"]])
         return cls(**data)
 

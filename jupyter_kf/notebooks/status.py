@@ -46,7 +46,9 @@ class NotebookStatus:
     def what(self) -> str:
         res = self.resources or {}
         parts = [f"{res[k]} {k}" for k in ("cpu", "memory") if res.get(k)]
-        if res.get("gpus"):
+        if res.get("gpus") and res.get("gpu_vendor") == "google.com/tpu":
+            parts.append(f"{res['gpus']} TPU chips" + (f" ({res['tpu']})" if res.get("tpu") else ""))
+        elif res.get("gpus"):
             parts.append(
                 f"{res['gpus']} GPU"
                 + ("" if res.get("gpu_vendor", "nvidia.com/gpu") == "nvidia.com/gpu" else f" ({res['gpu_vendor']})")

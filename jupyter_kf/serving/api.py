@@ -81,6 +81,7 @@ def deploy(
     on_update=None,
     what: str | None = None,
     trained_by: str | None = None,
+    tpu=None,
 ) -> Model:
     """Serve ``model`` (an object in the notebook, or a URI such as s3://bucket/models/iris) as ``name``:
     ``kf.deploy("iris", clf)``.
@@ -91,6 +92,7 @@ def deploy(
     Args:
         name: the model's name. model: a trained object or a URI. format/protocol/runtime: how it is served
             (detected from the object when left out). gpus, cpu, memory, min_replicas, max_replicas: resources.
+            tpu: a single-host TPU slice per replica on GKE, ``"v5e:2x4"``, instead of GPUs.
         canary: the percent of traffic the new version takes. backend, namespace: where it is served.
         trained_by: the job that trained it (default: the newest finished job whose results hold variable
             ``what``), so the dataset versions that job read are recorded as the model's (``%kf_data show``).
@@ -105,7 +107,7 @@ def deploy(
     uri = model if looks_like_uri(model) else None
     spec = ServingSpec.create(name, format=format, uri=uri, protocol=protocol, gpus=gpus, cpu=cpu, memory=memory,
                               min_replicas=min_replicas, max_replicas=max_replicas, runtime=runtime, canary=canary,
-                              namespace=namespace, backend=backend, timeout=timeout)
+                              namespace=namespace, backend=backend, timeout=timeout, tpu=tpu)
     if uri is None and isinstance(model, str):
         from jupyter_kf.errors import InvalidSpec
 

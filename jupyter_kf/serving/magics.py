@@ -20,6 +20,7 @@ class ServingMagics(Magics):
     )
     @argument("--protocol", help="v1 (KServe V1) or v2 (Open Inference Protocol)")
     @argument("--gpus", default=None, help="GPUs per replica")
+    @argument("--tpu", metavar="TYPE:TOPOLOGY", help="on GKE: a single-host TPU slice per replica, e.g. v5e:2x4")
     @argument("--cpu", help="CPU per replica, a Kubernetes quantity (1, 500m)")
     @argument("--memory", help="memory per replica, a Kubernetes quantity (512Mi, 2Gi)")
     @argument("--min-replicas", help="fewest replicas (0: scale to zero where the mode allows)")
@@ -58,7 +59,8 @@ class ServingMagics(Magics):
         view = ModelView(args.name, resolve_name(args.backend))
         display(view)
         try:
-            api.deploy(args.name, model, format=args.format, protocol=args.protocol, gpus=args.gpus, cpu=args.cpu,
+            api.deploy(args.name, model, format=args.format, protocol=args.protocol, gpus=args.gpus, tpu=args.tpu,
+                       cpu=args.cpu,
                        memory=args.memory, min_replicas=args.min_replicas, max_replicas=args.max_replicas,
                        runtime=args.runtime, canary=args.canary, backend=args.backend, namespace=args.namespace,
                        wait=not args.no_wait, timeout=args.timeout, on_update=view.update, what=what)

@@ -39,7 +39,7 @@ def model_labels(name: str, user: str = "") -> dict[str, str]:
 
 def model_block(fmt: str, storage_uri: str, protocol: str, runtime: str | None = None, model_name: str | None = None,
                 cpu: str | None = None, memory: str | None = None, gpus: int = 0, gpu_vendor: str = "nvidia.com/gpu",
-                name: str | None = None) -> dict:
+                name: str | None = None, tpu=None) -> dict:
     """``predictor.model``: the format, where the files are, the protocol, the runtime when one must be named."""
     block: dict = {}
     if name:
@@ -51,7 +51,7 @@ def model_block(fmt: str, storage_uri: str, protocol: str, runtime: str | None =
     block["storageUri"] = storage_uri
     if fmt == "huggingface" and model_name:
         block["args"] = [f"--model_name={model_name}"]
-    res = resources(cpu, memory, gpus, gpu_vendor)
+    res = resources(cpu, memory, gpus, gpu_vendor, tpu)
     if cpu:
         # KServe merges the runtime's container under ours (sklearn server: limits.cpu 1): a request without
         # its limit would exceed the runtime's and make the pods invalid. The limit goes with the request.
@@ -63,7 +63,7 @@ def model_block(fmt: str, storage_uri: str, protocol: str, runtime: str | None =
 
 def build_inferenceservice(name: str, namespace: str, model: dict, mode: str, labels: dict, version: dict,
                            min_replicas: int | None = None, max_replicas: int | None = None,
-                           service_account: str | None = None) -> dict:
+                           service_account: str | None = None, tpu=None) -> dict:
     """A new InferenceService serving ``model`` (a ``model_block``); ``version`` is what we record about it.
     In Standard mode the predictor is named after the version now, as a later canary cannot name it."""
     predictor: dict = {"model": copy.deepcopy(model)}
@@ -75,6 +75,7 @@ def build_inferenceservice(name: str, namespace: str, model: dict, mode: str, la
         predictor["maxReplicas"] = max_replicas
     if service_account:
         predictor["serviceAccountName"] = service_account
+    predictor.update(placement(tpu))
     return {
         "apiVersion": API_VERSION, "kind": KIND,
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
@@ -82,6 +83,11 @@ def build_inferenceservice(name: str, namespace: str, model: dict, mode: str, la
                                      VERSIONS_ANNOTATION: json.dumps({"stable": version, "canary": None})}},
         "spec": {"predictor": predictor},
     }
+
+
+def placement(tpu) -> dict:
+    """The predictor pod's TPU node labels and taint toleration (GKE), for a ``TpuSlice``; else nothing."""
+    return {"nodeSelector": tpu.node_selector(), "tolerations": [tpu.toleration()]} if tpu else {}
 
 
 def versions(isvc: dict) -> dict:

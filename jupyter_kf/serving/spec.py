@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 
 from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.kube.tpu import TpuSlice, parse_tpu
 from jupyter_kf.training.spec import check_count, check_name, parse_duration, parse_quantity
 
 FORMATS = ("sklearn", "xgboost", "lightgbm", "pytorch", "onnx", "tensorflow", "huggingface")
@@ -68,11 +69,12 @@ class ServingSpec:
     gpu_vendor: str = "nvidia.com/gpu"
     timeout: float | None = 300.0
     env: dict = field(default_factory=dict)
+    tpu: TpuSlice | None = None  # a single-host TPU slice per replica, on GKE
 
     @classmethod
     def create(cls, name, format=None, uri=None, protocol=None, gpus=0, cpu=None, memory=None, min_replicas=None,
                max_replicas=None, runtime=None, canary=None, namespace=None, backend=None, gpu_vendor=None,
-               timeout=300) -> "ServingSpec":
+               timeout=300, tpu=None) -> "ServingSpec":
         fmt = check_format(format)
         if uri is not None:
             uri = check_uri(uri)
@@ -101,12 +103,17 @@ class ServingSpec:
         if backend not in (None, "", "auto", "local", "kubernetes"):
             raise InvalidSpec(f"backend {backend!r} is unknown: use local, kubernetes or auto")
         wait = parse_duration(timeout) if timeout not in (None, "", 0) else None
+        tpu = parse_tpu(tpu)
+        if tpu:
+            tpu.single_host("a model replica")
+            if gpus not in (None, "", 0, "0"):
+                raise InvalidSpec(f"--tpu {tpu} and --gpus {gpus}: a replica has TPUs or GPUs, not both: keep one")
         return cls(name=check_name(name, "model name"), format=fmt, uri=uri, protocol=proto,
                    gpus=check_count(gpus or 0, "--gpus", 0), cpu=str(cpu) if cpu not in (None, "") else None,
                    memory=str(memory) if memory not in (None, "") else None, min_replicas=low, max_replicas=high,
                    runtime=check_name(runtime, "--runtime (a ServingRuntime name)") if runtime else None,
                    canary=percent, namespace=check_name(namespace, "namespace") if namespace else None,
-                   backend=backend or None, gpu_vendor=gpu_vendor or "nvidia.com/gpu", timeout=wait)
+                   backend=backend or None, gpu_vendor=gpu_vendor or "nvidia.com/gpu", timeout=wait, tpu=tpu)
 
     @property
     def in_memory(self) -> bool:

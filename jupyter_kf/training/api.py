@@ -39,7 +39,8 @@ class DryRun:
         sizes = self.captured.sizes()
         lines = [f"dry run: job {self.spec.name!r} on the {self.backend} backend, {self.spec.workers} worker(s)"
                  + "".join(f", {k} {v}" for k, v in (("cpu", self.spec.cpu), ("memory", self.spec.memory)) if v)
-                 + (f", {self.spec.gpus} GPU(s)" if self.spec.gpus else "")]
+                 + (f", {self.spec.gpus} GPU(s)" if self.spec.gpus else "")
+                 + (f", TPU {tpu} ({tpu.chips_per_host} chips per worker)" if (tpu := self.spec.tpu) else "")]
         if self.spec.data:
             lines.append("data: " + ", ".join(str(m) for m in self.spec.data))
         if self.spec.env:
@@ -68,6 +69,8 @@ def spec_from(options: dict) -> TrainSpec:
     cfg = config.get()
     given = check_options(options)
     defaults = {"name": new_job_name(), "cpu": cfg.cpu, "memory": cfg.memory, "gpus": cfg.gpus, "image": cfg.image}
+    if given.get("tpu"):
+        defaults.pop("gpus")  # a TPU worker has no GPUs: c.KfConfig.gpus is the default for GPU jobs
     return TrainSpec.create(**{**{k: v for k, v in defaults.items() if v not in (None, "")}, **given})
 
 
@@ -114,6 +117,9 @@ def train(cell: str | Callable, spec: TrainSpec | None = None, *, user_ns: dict 
     analysis = capture.analyse(source)
     captured = payload.capture_inputs(analysis, user_ns, include=include, exclude=exclude, ship_all=ship_all)
     target = get_backend(spec.backend)
+    if spec.tpu and target.name == "local":
+        raise InvalidSpec(f"--tpu {spec.tpu} needs a GKE cluster with TPU nodes: the local backend has no TPUs "
+                          "(use --backend kubernetes, or leave --tpu out to run here)")
     mounts = data_api.resolve_mounts(spec.data, target.name) if spec.data else []
     if dry_run:
         return DryRun(spec, analysis, captured, target.name,

@@ -60,11 +60,15 @@ class TrainPlan:
 
     def pod_spec_parts(self) -> dict:
         parts = {}
-        if self.spec.node_selector:
-            parts["nodeSelector"] = dict(self.spec.node_selector)
+        tpu = self.spec.tpu
+        selector = {**self.spec.node_selector, **(tpu.node_selector() if tpu else {})}
+        if selector:
+            parts["nodeSelector"] = selector
         tolerations = [dict(t) for t in self.spec.tolerations]
         if self.spec.gpus:
             tolerations.append({"key": self.spec.gpu_vendor, "operator": "Exists", "effect": "NoSchedule"})
+        if tpu:
+            tolerations.append(tpu.toleration())
         if tolerations:
             parts["tolerations"] = tolerations
         if self.spec.priority_class:
@@ -82,7 +86,7 @@ class TrainPlan:
         mounts += self._data(in_place)[2]
         container = {"name": name, "image": self.image, "command": self.command(), "env": self.env(extra_env),
                      "volumeMounts": mounts, "workingDir": f"{OUTPUT_MOUNT}"}
-        res = resources(self.spec.cpu, self.spec.memory, self.spec.gpus, self.spec.gpu_vendor)
+        res = resources(self.spec.cpu, self.spec.memory, self.spec.gpus, self.spec.gpu_vendor, self.spec.tpu)
         if res:
             container["resources"] = res
         return container

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from jupyter_kf.errors import InvalidSpec
+from jupyter_kf.kube.tpu import TpuSlice, parse_tpu
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -214,6 +215,7 @@ OPTIONS = (
     Option("runtime", "Kubeflow Trainer training runtime (default: torch-distributed)"),
     Option("pip", "package to pip-install in the job at start (repeatable)", repeat=True, metavar="PACKAGE"),
     Option("gpu_vendor", "GPU resource name (default: nvidia.com/gpu)"),
+    Option("tpu", "on GKE: a TPU slice per job, one worker per host (e.g. v5e:2x4, v4:2x2x2)", metavar="TYPE:TOPOLOGY"),
     Option("node_selector", "schedule on nodes with this label", repeat=True, metavar="KEY=VALUE"),
     Option("tolerations", "tolerate a node taint", flag="--toleration", repeat=True, metavar="KEY[=VALUE][:EFFECT]"),
     Option("queue", "Kueue LocalQueue for quota"),
@@ -263,12 +265,13 @@ class TrainSpec:
     secret_env: dict = field(default_factory=dict)
     volumes: tuple = ()
     data: tuple = ()  # DataMount: dataset versions the job reads (``--data NAME[@V]:MOUNT``)
+    tpu: TpuSlice | None = None
 
     @classmethod
-    def create(cls, name, workers=1, cpu=None, memory=None, gpus=0, env=None, timeout=None, backend=None,
+    def create(cls, name, workers=None, cpu=None, memory=None, gpus=0, env=None, timeout=None, backend=None,
                image=None, namespace=None, kind=None, runtime=None, pip=(), gpu_vendor=None, node_selector=None,
                tolerations=(), queue=None, priority_class=None, retries=0, secret_env=(), volumes=(),
-               data=()) -> "TrainSpec":
+               data=(), tpu=None) -> "TrainSpec":
         from jupyter_kf.datasets.spec import parse_mounts
 
         if cpu not in (None, ""):
@@ -293,9 +296,11 @@ class TrainSpec:
         clash = sorted(set(env) & set(secret_refs))
         if clash:
             raise InvalidSpec(f"{clash[0]} is set by both --env and --secret-env: keep one")
+        tpu = parse_tpu(tpu)
         return cls(
             name=check_name(name),
-            workers=check_count(workers, "--workers", minimum=1),
+            workers=_tpu_workers(tpu, workers, gpus) if tpu else check_count(
+                1 if workers in (None, "") else workers, "--workers", minimum=1),
             cpu=str(cpu) if cpu not in (None, "") else None,
             memory=str(memory) if memory not in (None, "") else None,
             gpus=check_count(gpus or 0, "--gpus", minimum=0),
@@ -316,6 +321,7 @@ class TrainSpec:
             secret_env=secret_refs,
             volumes=tuple(v if isinstance(v, tuple) else parse_volume(v) for v in volumes or ()),
             data=parse_mounts(data),
+            tpu=tpu,
         )
 
     def to_dict(self) -> dict:
@@ -327,7 +333,21 @@ class TrainSpec:
         data["tolerations"] = [dict(t) for t in self.tolerations]
         data["pip"] = list(self.pip)
         data["data"] = [str(m) for m in self.data]
+        data["tpu"] = str(self.tpu) if self.tpu else None
         return data
+
+
+def _tpu_workers(tpu: TpuSlice, workers, gpus) -> int:
+    """A TPU job has one worker per host of its slice: ``--workers`` may say so, or be left out."""
+    if gpus not in (None, "", 0, "0"):
+        raise InvalidSpec(f"--tpu {tpu} and --gpus {gpus}: a worker has TPUs or GPUs, not both: keep one")
+    if workers in (None, ""):
+        return tpu.hosts
+    count = check_count(workers, "--workers", minimum=1)
+    if count != tpu.hosts:
+        raise InvalidSpec(f"--tpu {tpu} spans {tpu.hosts} host(s), one worker each: use --workers {tpu.hosts} "
+                          "or leave --workers out")
+    return count
 
 
 _IMAGE = re.compile(  # the distribution/reference grammar: [domain[:port]/]path[:tag][@digest]

@@ -19,6 +19,7 @@ SPECS = {
                     node_selector=["nvidia.com/gpu.product=NVIDIA-H200"], tolerations=["nvidia.com/gpu:NoSchedule"],
                     secret_env=["HF_TOKEN=hf/token"], volumes=["pvc:datasets:/data"], priority_class="high",
                     gpu_vendor="amd.com/gpu"),
+    "tpu-v5e-4x4": dict(name="tpu-four", tpu="v5e:4x4", cpu="8", node_selector=["pool=tpu"]),
 }
 
 

@@ -15,6 +15,7 @@ import time
 from jupyter_kf.errors import AlreadyExists, KfError, NotFound
 from jupyter_kf.kube.client import ClusterClient, Forbidden, MissingApi
 from jupyter_kf.kube.objects import MANAGED_BY, owner_reference
+from jupyter_kf.kube.tpu import TOPOLOGY_LABEL
 from jupyter_kf.notebooks.backends import NotebookBackend
 from jupyter_kf.notebooks.errors import NotebookExists, NotebookNotFound, QuotaExceeded
 from jupyter_kf.notebooks.manifests import (
@@ -455,6 +456,9 @@ def build_status(kind: str, obj: dict, pods: list[dict], events: list[dict], nam
     gpu = next(((k, v) for k, v in limits.items() if k not in ("cpu", "memory", "ephemeral-storage")), None)
     resources = {"cpu": requests.get("cpu", ""), "memory": requests.get("memory", ""),
                  "gpus": int(gpu[1]) if gpu else 0, "gpu_vendor": gpu[0] if gpu else ""}
+    topology = (pod_spec.get("nodeSelector") or {}).get(TOPOLOGY_LABEL)
+    if topology:
+        resources["tpu"] = topology
     workspace = workspace_claim(pod_spec) or ""
     status = NotebookStatus(
         name=name,

@@ -83,6 +83,9 @@ class LocalNotebooks(NotebookBackend):
                 f"--env {reserved[0]} is set by jupyter_kf for a local notebook server (its token, port and "
                 "runtime files come from it): leave it out"
             )
+        if spec.tpu:
+            raise InvalidSpec(f"--tpu {spec.tpu} needs a GKE cluster with TPU nodes: the local backend has no TPUs "
+                              "(use --backend kubernetes, or leave --tpu out to run here)")
         gpus = self._assign_gpus(spec.gpus)
         resolved = _resolve_data(spec)
         config.private_dir(self.root)

@@ -202,7 +202,7 @@ class KubernetesServing(ClusterClient, ServingBackend):
         try:
             runtime = spec.runtime or (m.TRITON if fmt == "pytorch" and obj is not None else None)
             model = m.model_block(fmt, uri, protocol, runtime=runtime, model_name=spec.name, cpu=spec.cpu,
-                                  memory=spec.memory, gpus=spec.gpus, gpu_vendor=spec.gpu_vendor)
+                                  memory=spec.memory, gpus=spec.gpus, gpu_vendor=spec.gpu_vendor, tpu=spec.tpu)
             version = {"version": label, "format": fmt, "protocol": protocol, "storageUri": uri, "uploaded": uploaded,
                        "model": model}
             retired = self._apply(spec, namespace, existing, state, model, version)
@@ -219,7 +219,7 @@ class KubernetesServing(ClusterClient, ServingBackend):
             account = self._service_account(namespace, version["storageUri"])
             body = m.build_inferenceservice(spec.name, namespace, model, self.deployment_mode(),
                                             m.model_labels(spec.name, _user()), version, spec.min_replicas,
-                                            spec.max_replicas, account)
+                                            spec.max_replicas, account, spec.tpu)
             self._create(body)
             return []
         if spec.canary:
@@ -234,6 +234,7 @@ class KubernetesServing(ClusterClient, ServingBackend):
             for key, value in (("minReplicas", spec.min_replicas), ("maxReplicas", spec.max_replicas)):
                 if value is not None:
                     predictor[key] = value
+            predictor.update(m.placement(spec.tpu))
             out["metadata"]["annotations"][m.VERSIONS_ANNOTATION] = json.dumps({"stable": version, "canary": None})
             return out
 

@@ -52,6 +52,9 @@ class LocalServing(ServingBackend):
 
     # -- deploy ---------------------------------------------------------------------------------
     def deploy(self, spec: ServingSpec, obj=None, what: str = "the model") -> ModelStatus:
+        if spec.tpu:
+            raise InvalidSpec(f"--tpu {spec.tpu} needs a GKE cluster with TPU nodes: the local backend has no TPUs "
+                              "(use --backend kubernetes, or leave --tpu out to serve here)")
         folder = self.folder(spec.name)
         existing = None
         if (folder / "record.json").is_file():
