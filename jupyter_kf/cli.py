@@ -39,9 +39,9 @@ def main(argv=None) -> int:
         from jupyter_kf.pipeline.cli import run_cli
 
         return run_cli(args)
-    from jupyter_kf.display import JobTable
     from jupyter_kf.training import api
     from jupyter_kf.training.backends import resolve_name
+    from jupyter_kf.training.display import JobTable
 
     try:
         if args.command == "jobs":

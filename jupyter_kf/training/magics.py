@@ -159,9 +159,9 @@ class KfMagics(Magics):
     @line_magic
     def kf_jobs(self, line):
         """A table of jobs, newest first: the newest 20 unless ``--limit N`` or ``--all``."""
-        from jupyter_kf.display import JobTable
         from jupyter_kf.training import api
         from jupyter_kf.training.backends import resolve_name
+        from jupyter_kf.training.display import JobTable
 
         args = parse(self.kf_jobs, line)
         total, statuses = api.newest_jobs(None if args.all else max(args.limit, 0), backend=args.backend)

@@ -1,4 +1,5 @@
-from jupyter_kf.display import JobTable, line_chart, sparkline
+from jupyter_kf.display import line_chart, sparkline
+from jupyter_kf.training.display import JobTable
 from jupyter_kf.training.status import JobStatus, WorkerStatus, elapsed, format_duration
 from jupyter_kf.training.widgets import JobView
 
