@@ -11,7 +11,7 @@ from tornado.httpclient import HTTPClientError
 import jupyter_kf as kf
 from jupyter_kf.experiments import api as experiments
 from tests.server.test_server import ROUTES
-from tests.support.helpers import error_of, get_json, server_config, two_versions, until
+from tests.support.helpers import error_of, get_json, read_by_job, server_config, two_versions, until
 
 # The writes of these sections (every route's auth and XSRF are tested in test_server.py, from one table)
 WRITES = [(m, p) for m, p in ROUTES if m != "GET" and p.split("/")[0] in ("experiments", "data", "volumes")]
@@ -47,8 +47,7 @@ def running_search(tmp_path):
 def mnist(tmp_path):
     """Two versions of a dataset; a job read version 1."""
     src = two_versions(tmp_path, "v2, longer\n")
-    job = kf.train("x = open('data/labels.csv').read()", name="rest-reader", data=["mnist@1:data"], user_ns={})
-    assert job.wait(timeout=60).phase == "Succeeded"
+    read_by_job("rest-reader")
     return src
 
 

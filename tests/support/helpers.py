@@ -78,3 +78,11 @@ def two_versions(tmp_path: Path, second: str = "v2\n") -> Path:
     (src / "labels.csv").write_text(second)
     kf.data.put("mnist", src)
     return src
+
+
+def read_by_job(job_name: str, version: str = "mnist@1") -> None:
+    """A local job that read ``version`` (mounted at data/) and succeeded: the lineage a delete must respect."""
+    import jupyter_kf as kf
+
+    job = kf.train("x = open('data/labels.csv').read()", name=job_name, data=[f"{version}:data"], user_ns={})
+    assert job.wait(timeout=60).phase == "Succeeded"

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 import jupyter_kf as kf
 from jupyter_kf.experiments import api as experiments
-from tests.support.helpers import two_versions
+from tests.support.helpers import read_by_job, two_versions
 from tests.ui.conftest import open_panel, save_docs_image, section
 from tests.ui.test_progress_and_notifications import wait_for_looks
 
@@ -133,8 +133,7 @@ def mnist(tmp_path):
     """mnist@1 and mnist@2; job ui-reader read version 1."""
     two_versions(tmp_path, "v2, longer\n")
     kf.data.put("clean", {"rows": [1, 2, 3]})
-    job = kf.train("x = open('data/labels.csv').read()", name="ui-reader", data=["mnist@1:data"], user_ns={})
-    assert job.wait(timeout=60).phase == "Succeeded"
+    read_by_job("ui-reader")
 
 
 def test_datasets_with_versions_lineage_and_deletes_confirmed(lab, page, mnist, screenshots):
