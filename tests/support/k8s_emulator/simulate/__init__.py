@@ -32,17 +32,29 @@ class Simulator:
     def _controllers(self) -> list:
         from tests.support.k8s_emulator.simulate.jobs import JobController
         from tests.support.k8s_emulator.simulate.kubelet import Kubelet
+        from tests.support.k8s_emulator.simulate.pytorchjob import PyTorchJobController
+        from tests.support.k8s_emulator.simulate.trainer import JobSetController, TrainJobController
 
         self.kubelet = Kubelet(self.emu, self.node, self.root)
-        controllers = [JobController(self.emu)]
-        controllers += _optional_controllers(self.emu)
-        return controllers + [self.kubelet]
+        return [TrainJobController(self.emu), JobSetController(self.emu), PyTorchJobController(self.emu),
+                JobController(self.emu), self.kubelet]
+
+    def _trainer_installed(self) -> bool:
+        try:
+            self.emu.resource("trainer.kubeflow.org", "v1alpha1", "trainjobs")
+            return True
+        except KeyError:
+            return False
 
     @property
     def errors(self) -> list[str]:
         return self.loop.errors
 
     def start(self) -> "Simulator":
+        from tests.support.k8s_emulator.simulate.jobset_crd import ensure_jobset_api
+
+        if self._trainer_installed():
+            ensure_jobset_api(self.emu)
         self.kubelet.register_node()
         self.loop.start()
         return self
@@ -57,19 +69,3 @@ class Simulator:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-
-def _optional_controllers(emulator) -> list:
-    """The Kubeflow controllers that exist so far (each module is optional while the package grows)."""
-    import importlib
-
-    found = []
-    for module, name, position in (("kueue", "KueueController", 0), ("trainer", "JobSetController", None),
-                                   ("trainer", "TrainJobController", None), ("pytorchjob", "PyTorchJobController", None),
-                                   ("notebooks", "NotebookController", None),
-                                   ("notebooks", "StatefulSetController", None)):
-        try:
-            cls = getattr(importlib.import_module(f"tests.support.k8s_emulator.simulate.{module}"), name)
-        except (ImportError, AttributeError):
-            continue
-        found.insert(position, cls(emulator)) if position is not None else found.append(cls(emulator))
-    return found

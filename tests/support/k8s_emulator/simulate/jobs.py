@@ -50,7 +50,7 @@ class JobController(Controller):
         running = [p for p in pods if active(p)]
         succeeded = [p for p in pods if phase(p) == "Succeeded"]
         failed = [p for p in pods if phase(p) == "Failed"]
-        finish = self._finished(job, succeeded, failed)
+        finish = self._finished(job, pods, succeeded, failed)
         if finish is None:
             self._create_pods(job, running, succeeded)
         else:
@@ -59,10 +59,12 @@ class JobController(Controller):
             running = []
         self.write(job, lambda s: self._status(s, job, running, succeeded, failed, finish))
 
-    def _finished(self, job: dict, succeeded: list, failed: list) -> tuple | None:
-        """(condition, reason, message) once the job is done, else None."""
+    def _finished(self, job: dict, pods: list, succeeded: list, failed: list) -> tuple | None:
+        """(condition, reason, message) once the job is done, else None. Container restarts (OnFailure)
+        count against backoffLimit as failed pods do."""
         spec = job["spec"]
-        if len(failed) > spec.get("backoffLimit", 6):
+        restarts = sum(cs.get("restartCount", 0) for p in pods for cs in (p.get("status") or {}).get("containerStatuses") or [])
+        if len(failed) + restarts > spec.get("backoffLimit", 6):
             return ("Failed", *BACKOFF)
         started = (job.get("status") or {}).get("startTime")
         deadline = spec.get("activeDeadlineSeconds")

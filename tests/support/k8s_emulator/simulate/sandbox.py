@@ -95,7 +95,10 @@ class Sandbox:
                 value = self._value_from(item["valueFrom"])
                 if value is not None:
                     env[item["name"]] = value
-        return {k: self.rewrite(v, container) if k != "PATH" else v for k, v in env.items()}
+        env = {k: self.rewrite(v, container) if k != "PATH" else v for k, v in env.items()}
+        for key in [k for k in env if k.endswith("MASTER_ADDR") and not _is_ip(env[k])]:
+            env[key] = "127.0.0.1"  # <pod>.<service> names: every pod of the simulated node is on this machine
+        return env
 
     def _env_from(self, source: dict) -> dict:
         ref_key = "secretRef" if "secretRef" in source else "configMapRef"
@@ -163,6 +166,16 @@ class Sandbox:
         if rewritten and rewritten != folder:
             return str(_private_dir(Path(rewritten)))
         return str(_private_dir(self.root / "workdir"))
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _decoded(obj: dict, binary: bool) -> dict[str, bytes]:
