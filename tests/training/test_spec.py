@@ -1,9 +1,18 @@
+import dataclasses
 from decimal import Decimal
 
 import pytest
 
 from jupyter_kf.errors import InvalidSpec
-from jupyter_kf.training.spec import TrainSpec, check_name, parse_duration, parse_env, parse_quantity
+from jupyter_kf.training.spec import (
+    OPTIONS,
+    TrainSpec,
+    check_count,
+    check_name,
+    parse_duration,
+    parse_env,
+    parse_quantity,
+)
 
 
 @pytest.mark.parametrize("text,value", [("1Gi", 2**30), ("512Mi", 512 * 2**20), ("500m", Decimal("0.5")), ("2", 2),
@@ -83,3 +92,75 @@ def test_kf_train_takes_a_spec_or_keywords(kf_state_dir):
     assert api.train("x = 1", spec, user_ns={}, dry_run=True).spec == spec
     with pytest.raises(InvalidSpec, match="pass a TrainSpec or options, not both: workers given with the spec"):
         api.train("x = 1", spec, workers=2, user_ns={})
+
+
+def test_a_spec_given_only_a_name_has_the_documented_defaults():
+    spec = TrainSpec.create(name="a")
+    assert (spec.workers, spec.gpus, spec.retries, spec.tpu) == (1, 0, 0, None)
+    assert TrainSpec(name="a") == spec  # built directly (e.g. from a stored job), the same defaults
+
+
+def test_counts_given_are_kept():
+    spec = TrainSpec.create(name="a", gpus=2, retries=3, workers=4)
+    assert (spec.gpus, spec.retries, spec.workers) == (2, 3, 4)
+    assert TrainSpec.create(name="a", gpus=None, retries=None).retries == 0
+
+
+@pytest.mark.parametrize("flag", ["gpus", "retries"])
+def test_negative_gpus_and_retries_are_refused(flag):
+    with pytest.raises(InvalidSpec, match=f"--{flag} '-1' is too small: use an integer >= 0"):
+        TrainSpec.create(name="a", **{flag: "-1"})
+
+
+def test_a_tpu_job_has_one_worker_per_host_of_its_slice():
+    assert TrainSpec.create(name="a", tpu="v5e:4x4").workers == 4
+    assert TrainSpec.create(name="a", tpu="v5e:4x4", workers="4", gpus="0").workers == 4
+    assert TrainSpec.create(name="a", tpu="v5e:2x2", workers=1).workers == 1
+
+
+@pytest.mark.parametrize("workers", ["3", "5"])
+def test_a_tpu_job_with_another_worker_count_is_refused(workers):
+    with pytest.raises(InvalidSpec, match=r"spans 4 host\(s\), one worker each: use --workers 4"):
+        TrainSpec.create(name="a", tpu="v5e:4x4", workers=workers)
+
+
+@pytest.mark.parametrize("gpus", [1, "1", "-1"])
+def test_a_tpu_job_with_gpus_is_refused(gpus):
+    with pytest.raises(InvalidSpec, match="a worker has TPUs or GPUs, not both"):
+        TrainSpec.create(name="a", tpu="v5e:2x2", gpus=gpus)
+
+
+def test_a_tpu_slice_is_stored_as_its_flag():
+    assert TrainSpec.create(name="a", tpu="v5e:4x4").to_dict()["tpu"] == "v5e:4x4"
+    assert TrainSpec.create(name="a").to_dict()["tpu"] is None
+
+
+def test_a_label_keys_prefix_may_be_longer_than_its_name():
+    key = "a" * 70 + ".example.com/gpu"
+    assert TrainSpec.create(name="a", node_selector=[f"{key}=h200"]).node_selector == {key: "h200"}
+    with pytest.raises(InvalidSpec, match="is not a valid label"):
+        TrainSpec.create(name="a", node_selector=["example.com/" + "g" * 64 + "=h200"])
+
+
+@pytest.mark.parametrize("volume", ["zfs:claim:/data", "nfs:claim:/data", "ab:claim:/data"])
+def test_only_pvc_volumes_are_accepted(volume):
+    with pytest.raises(InvalidSpec, match="is malformed: use pvc:CLAIM:/absolute/path"):
+        TrainSpec.create(name="a", volumes=[volume])
+
+
+def test_a_tpu_job_with_no_workers_says_too_small():
+    with pytest.raises(InvalidSpec, match="--workers '0' is too small: use an integer >= 1"):
+        TrainSpec.create(name="a", tpu="v5e:2x2", workers="0")
+
+
+def test_a_count_is_zero_or_more_unless_told():
+    assert check_count("0", "--retries") == 0
+    with pytest.raises(InvalidSpec, match="use an integer >= 0"):
+        check_count("-1", "--retries")
+
+
+def test_specs_and_options_cannot_change_once_validated():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainSpec.create(name="a").workers = 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        OPTIONS[0].flag = "--other"
