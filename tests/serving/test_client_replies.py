@@ -155,6 +155,7 @@ def test_token_of_our_live_server_on_that_port(kf_state_dir):
         assert model_client.local_token("http://127.0.0.1:40123/", "m") == "s3cret"
         assert model_client.local_token("http://localhost:40123", "other") == "s3cret"  # found by its port
         assert model_client.local_token("http://127.0.0.1:40124", "m") is None  # another port: not ours
+        assert model_client.local_token("http://example.com:40123", "m") is None  # that port on another host
     finally:
         proc.stdin.close()
         proc.wait(10)
