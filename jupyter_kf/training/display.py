@@ -23,6 +23,7 @@ class JobTable:
             secs = elapsed(s)
             res = s.resources or {}
             what = f"{res.get('workers', 1)}w" + (f" {res['gpus']}gpu" if res.get("gpus") else "")
+            what += f" tpu {res['tpu']}" if res.get("tpu") else ""
             what += "".join(f" {res[k]}" for k in ("cpu", "memory") if res.get(k))
             yield s, {"name": s.name, "phase": s.phase, "created": (s.created or "").replace("T", " ").rstrip("Z"),
                       "duration": format_duration(secs), "resources": what,

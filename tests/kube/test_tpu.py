@@ -152,3 +152,14 @@ def test_the_local_backend_refuses_a_tpu_server_and_starts_nothing(make, tmp_pat
         else:
             serving.deploy("llm", {"w": 1}, format="sklearn", tpu="v5e:2x4", backend="local")
     assert not [p for p in Path(config.get().state_dir).rglob("*") if "tpu-lab" in p.name or p.name == "llm"]
+
+
+def test_a_tpu_job_on_the_cluster_lists_its_slice(kf_cluster):
+    """Submitted on the emulator with Trainer v2.3: %kf_jobs shows the slice beside the worker count."""
+    from jupyter_kf.training import api
+    from jupyter_kf.training.display import JobTable
+
+    job = api.train("x = 1", user_ns={}, name="tpu-fit", tpu="v4:2x2x2", backend="kubernetes")
+    status = job.status()
+    assert status.resources["tpu"] == "v4:2x2x2" and status.resources["workers"] == 2
+    assert "2w tpu v4:2x2x2" in repr(JobTable([status], "kubernetes"))

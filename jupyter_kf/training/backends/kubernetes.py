@@ -335,7 +335,7 @@ class KubernetesBackend(ClusterClient, Backend):
         objects = build_workload(plan, kind)
         workload = objects[-1]
         workload["metadata"].setdefault("annotations", {})[ANNOTATION_SPEC] = json.dumps(
-            {k: spec.to_dict()[k] for k in ("workers", "cpu", "memory", "gpus")})
+            {k: v for k, v in spec.to_dict().items() if k in ("workers", "cpu", "memory", "gpus") or k == "tpu" and v})
         _add_env(workload, {"KF_RESULT_VIA_LOG": "1", **data_env})
         meta.update(namespace=namespace, kind=kind, context=cluster.context, image=image)
         return namespace, kind, secret, objects, meta

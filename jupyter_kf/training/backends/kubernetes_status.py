@@ -135,5 +135,6 @@ def build_status(kind: str, obj: dict, pods: list[dict]) -> JobStatus:
         finished=finished if phase in ("Succeeded", "Failed") else None,
         message=message,
         workers=workers,
-        resources={"workers": count, "cpu": spec.get("cpu"), "memory": spec.get("memory"), "gpus": spec.get("gpus", 0)},
+        resources={"workers": count, "cpu": spec.get("cpu"), "memory": spec.get("memory"), "gpus": spec.get("gpus", 0),
+                   **({"tpu": spec["tpu"]} if spec.get("tpu") else {})},
     )
