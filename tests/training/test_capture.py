@@ -35,6 +35,11 @@ def test_comprehension_variables_are_local_on_every_python():
     assert inputs("out = [y for x in rows for y in x]") == ["rows"]
 
 
+def test_a_comprehensions_first_iterable_is_read_in_the_cell_even_under_its_own_target_name():
+    assert inputs("out = [data * 2 for data in data]") == ["data"]
+    assert inputs("out = [x for x in rows for rows in x]") == ["rows"]  # later iterables: the comprehension's own
+
+
 def test_walrus_binds_in_the_cell():
     a = analyse("if (n := size(data)) > 3:\n    print(n)\nvals = [m := v for v in data]\nprint(m)")
     assert "n" not in a.inputs and "m" not in a.inputs
