@@ -11,7 +11,7 @@ from tornado.httpclient import HTTPClientError
 import jupyter_kf as kf
 from jupyter_kf.experiments import api as experiments
 from tests.server.test_server import ROUTES
-from tests.support.helpers import error_of, get_json, read_by_job, server_config, two_versions, until
+from tests.support.helpers import error_of, get_json, read_by_job, server_config, two_versions, until, volumes_on
 
 # The writes of these sections (every route's auth and XSRF are tested in test_server.py, from one table)
 WRITES = [(m, p) for m, p in ROUTES if m != "GET" and p.split("/")[0] in ("experiments", "data", "volumes")]
@@ -181,16 +181,7 @@ async def test_the_local_backend_lists_no_volumes_and_says_why(jp_fetch):
 
 
 async def test_volumes_on_a_cluster_with_size_and_the_pods_that_mount_them(jp_fetch, kf_cluster):
-    kf.data.volumes.create("scratch", size="5Gi")
-    kf_cluster.create_object({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                              "metadata": {"name": "theirs", "namespace": "default"},
-                              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
-    kf_cluster.create_object({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "lab-0", "namespace": "default",
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "lab", "uid": "u1"}]},
-        "spec": {"containers": [{"name": "main", "image": "python:3.12"}],
-                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "scratch"}}]}})
+    volumes_on(kf_cluster, size="5Gi")
     where = {"backend": "kubernetes", "namespace": "default"}
 
     reply = await get_json(jp_fetch, "volumes", params=where)

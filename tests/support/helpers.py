@@ -80,6 +80,23 @@ def two_versions(tmp_path: Path, second: str = "v2\n") -> Path:
     return src
 
 
+def volumes_on(cluster, **scratch) -> None:
+    """Volume ``scratch`` made by jupyter_kf (``scratch``: its options) and mounted by pod lab-0, and a claim
+    ``theirs`` made by someone else, mounted by nothing."""
+    import jupyter_kf as kf
+
+    kf.data.volumes.create("scratch", **scratch)
+    cluster.create_object({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "lab-0", "namespace": "default",
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "lab", "uid": "u1"}]},
+        "spec": {"containers": [{"name": "main", "image": "python:3.12"}],
+                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "scratch"}}]}})
+    cluster.create_object({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                           "metadata": {"name": "theirs", "namespace": "default"},
+                           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+
+
 def read_by_job(job_name: str, version: str = "mnist@1") -> None:
     """A local job that read ``version`` (mounted at data/) and succeeded: the lineage a delete must respect."""
     import jupyter_kf as kf

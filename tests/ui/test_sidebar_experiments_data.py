@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 import jupyter_kf as kf
 from jupyter_kf.experiments import api as experiments
-from tests.support.helpers import read_by_job, two_versions
+from tests.support.helpers import read_by_job, two_versions, volumes_on
 from tests.ui.conftest import open_panel, save_docs_image, section
 from tests.ui.test_progress_and_notifications import wait_for_looks
 
@@ -183,16 +183,7 @@ def test_datasets_with_versions_lineage_and_deletes_confirmed(lab, page, mnist, 
 
 
 def test_volumes_on_a_cluster_with_size_mounts_and_delete(kf_cluster, kubeconfig_path, start_lab, page, screenshots):
-    kf.data.volumes.create("scratch", size="5Gi", access_mode="ReadWriteMany")
-    kf_cluster.create_object({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "lab-0", "namespace": "default",
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "lab", "uid": "u1"}]},
-        "spec": {"containers": [{"name": "main", "image": "python:3.12"}],
-                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "scratch"}}]}})
-    kf_cluster.create_object({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                              "metadata": {"name": "theirs", "namespace": "default"},
-                              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    volumes_on(kf_cluster, size="5Gi", access_mode="ReadWriteMany")
     base, token = start_lab(env={"KUBECONFIG": str(kubeconfig_path), "JUPYTER_KF_BACKEND": "kubernetes"})
     panel = open_panel(page, base, token)
     expect(panel.get_by_label("Backend")).to_have_value("kubernetes")
