@@ -164,3 +164,10 @@ def test_specs_and_options_cannot_change_once_validated():
         TrainSpec.create(name="a").workers = 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         OPTIONS[0].flag = "--other"
+
+
+def test_every_option_given_is_kept():
+    spec = TrainSpec.create(name="a", backend="local", image="python:3.11-slim", kind="pytorchjob",
+                            pip=["numpy==2.0"], node_selector=["pool=gpu"], gpus=None)
+    assert (spec.backend, spec.image, spec.kind, spec.pip) == ("local", "python:3.11-slim", "pytorchjob", ("numpy==2.0",))
+    assert (spec.node_selector, spec.gpus) == ({"pool": "gpu"}, 0)
