@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tests.support.k8s_emulator.simulate.node import Node
 
+STOCK_RUNTIMES = Path(__file__).resolve().parents[3] / "data" / "reference" / "manifests" / "trainer-v2"
+
 
 class Simulator:
     """Starts the controllers in the order a pass needs them (Kueue first: it suspends a queued workload
@@ -32,12 +34,27 @@ class Simulator:
     def _controllers(self) -> list:
         from tests.support.k8s_emulator.simulate.jobs import JobController
         from tests.support.k8s_emulator.simulate.kubelet import Kubelet
+        from tests.support.k8s_emulator.simulate.kueue import KueueController
         from tests.support.k8s_emulator.simulate.pytorchjob import PyTorchJobController
         from tests.support.k8s_emulator.simulate.trainer import JobSetController, TrainJobController
 
         self.kubelet = Kubelet(self.emu, self.node, self.root)
-        return [TrainJobController(self.emu), JobSetController(self.emu), PyTorchJobController(self.emu),
-                JobController(self.emu), self.kubelet]
+        kueue = KueueController(self.emu)
+        workloads = [TrainJobController(self.emu), JobSetController(self.emu), PyTorchJobController(self.emu),
+                     JobController(self.emu)]
+        for controller in workloads:
+            controller.gate = kueue.admitted_or_unqueued
+        return [kueue, *workloads, self.kubelet]
+
+    def _stock_runtimes(self) -> None:
+        """The ClusterTrainingRuntimes a Trainer v2.3 install ships (torch-distributed), unless already there."""
+        import yaml
+
+        for path in sorted(STOCK_RUNTIMES.glob("*clustertrainingruntime*.yaml")):
+            runtime = yaml.safe_load(path.read_text())
+            if self.emu.get_object("trainer.kubeflow.org", "v1alpha1", "clustertrainingruntimes", None,
+                                   runtime["metadata"]["name"]) is None:
+                self.emu.create_object(runtime)
 
     def _trainer_installed(self) -> bool:
         try:
@@ -55,6 +72,7 @@ class Simulator:
 
         if self._trainer_installed():
             ensure_jobset_api(self.emu)
+            self._stock_runtimes()
         self.kubelet.register_node()
         self.loop.start()
         return self

@@ -34,7 +34,7 @@ class JobController(Controller):
     def reconcile(self) -> None:
         pods = self.emu.list_objects("", "v1", "pods")
         for job in self.emu.list_objects("batch", "v1", "jobs"):
-            if job["metadata"].get("deletionTimestamp"):
+            if job["metadata"].get("deletionTimestamp") or not self.gate(job):
                 continue
             managed_by = job["spec"].get("managedBy")
             if managed_by and managed_by != "kubernetes.io/job-controller":

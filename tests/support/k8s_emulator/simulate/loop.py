@@ -12,6 +12,8 @@ class Controller:
 
     def __init__(self, emulator):
         self.emu = emulator
+        self.gate = lambda obj: True  # Kueue's: False while a queued workload waits for its first pass
+
 
     def reconcile(self) -> None:
         raise NotImplementedError

@@ -47,7 +47,7 @@ class JobSetController(Controller):
             return
         jobs = self.emu.list_objects("batch", "v1", "jobs")
         for jobset in self.emu.list_objects(*JOBSET):
-            if not jobset["metadata"].get("deletionTimestamp"):
+            if not jobset["metadata"].get("deletionTimestamp") and self.gate(jobset):
                 self.sync(jobset, owned_by(jobs, jobset))
 
     def sync(self, jobset: dict, jobs: list[dict]) -> None:
@@ -157,7 +157,8 @@ class TrainJobController(Controller):
         for trainjob in self.emu.list_objects(*TRAINJOB):
             meta = trainjob["metadata"]
             managed = trainjob["spec"].get("managedBy", "trainer.kubeflow.org/trainjob-controller")
-            if meta.get("deletionTimestamp") or managed != "trainer.kubeflow.org/trainjob-controller":
+            if meta.get("deletionTimestamp") or managed != "trainer.kubeflow.org/trainjob-controller" \
+                    or not self.gate(trainjob):
                 continue
             self.sync(trainjob)
 

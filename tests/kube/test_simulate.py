@@ -1,0 +1,199 @@
+"""Simulating mode end to end: the emulator runs as its own process with its controllers and kubelet, and
+jupyter_kf's kubernetes backend (and kubectl) use it as a cluster. Nothing test-side plays a controller: each
+test creates objects through the API and waits on the state the simulator writes back."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.kube.simulated_cluster import SimulatedCluster, eventually, process_alive
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    sim = SimulatedCluster(tmp_path_factory.mktemp("simulated-cluster")).wait_ready()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def kf_cluster(cluster, monkeypatch):
+    """jupyter_kf's kubernetes backend pointed at the simulated cluster, with a fresh connection."""
+    from jupyter_kf import config
+    from jupyter_kf.training.backends import kubernetes
+
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
+    config.reset()
+    kubernetes.reset()
+    yield cluster
+    kubernetes.reset()
+    config.reset()
+
+
+@pytest.fixture
+def core(cluster):
+    from kubernetes import client
+
+    api = cluster.client()
+    yield client.CoreV1Api(api)
+    api.close()
+
+
+@pytest.fixture
+def batch(cluster):
+    from kubernetes import client
+
+    api = cluster.client()
+    yield client.BatchV1Api(api)
+    api.close()
+
+
+def job_body(name: str, argv: list[str], labels: dict | None = None, cpu: str | None = None, **spec) -> dict:
+    container = {"name": "main", "image": "python:3.12-slim", "command": argv}
+    if cpu:
+        container["resources"] = {"requests": {"cpu": cpu}}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "labels": labels or {}},
+            "spec": {"backoffLimit": 0, **spec,
+                     "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}}}
+
+
+def condition(obj: dict, ctype: str) -> dict | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == ctype), None)
+
+
+@pytest.mark.parametrize("kind", ["trainjob", "job", "pytorchjob"])
+def test_a_cell_runs_on_two_workers_and_its_results_come_back(kf_cluster, kind):
+    from jupyter_kf.training import api
+
+    ns = {"data": [1, 2, 3]}
+    job = api.train("import os\ntotal = sum(data)\nrank = os.environ['RANK']\nprint('sum', total, 'rank', rank)",
+                    user_ns=ns, name=f"sim-{kind}", workers=2, kind=kind)
+    status = job.wait(timeout=180)
+    assert status.phase == "Succeeded", status
+    assert [w.exit_code for w in status.workers] == [0, 0]
+    job.apply(ns)
+    assert ns["total"] == 6 and ns["rank"] == "0"
+    assert sorted(job.logs()) == ["[0] sum 6 rank 0", "[1] sum 6 rank 1"]
+
+
+def test_trainjob_pods_env_and_status_follow_the_trainer(kf_cluster):
+    from kubernetes import client
+
+    from jupyter_kf.training import api
+
+    job = api.train("import os\nprint(os.environ['PET_NNODES'], os.environ['PET_NODE_RANK'], os.environ['PET_MASTER_ADDR'])",
+                    user_ns={}, name="sim-pet", workers=2, kind="trainjob")
+    assert job.wait(timeout=180).phase == "Succeeded"
+    api_client = kf_cluster.client()
+    custom, core = client.CustomObjectsApi(api_client), client.CoreV1Api(api_client)
+    trainjob = custom.get_namespaced_custom_object("trainer.kubeflow.org", "v1alpha1", "default", "trainjobs", "sim-pet")
+    assert condition(trainjob, "Complete")["reason"] == "AllJobsCompleted"
+    assert trainjob["status"]["jobsStatus"] == [{"name": "node", "ready": 0, "succeeded": 1, "failed": 0, "active": 0,
+                                                 "suspended": 0}]
+    pods = core.list_namespaced_pod("default", label_selector="jobset.sigs.k8s.io/jobset-name=sim-pet").items
+    assert sorted(p.metadata.name.rsplit("-", 1)[0] for p in pods) == ["sim-pet-node-0-0", "sim-pet-node-0-1"]
+    env = {e.name: e for e in pods[0].spec.containers[0].env}
+    assert env["PET_MASTER_ADDR"].value == "sim-pet-node-0-0.sim-pet" and env["PET_NNODES"].value == "2"
+    assert env["PET_NODE_RANK"].value_from.field_ref.field_path.endswith("['batch.kubernetes.io/job-completion-index']")
+    assert sorted(job.logs()) == ["[0] 2 0 127.0.0.1", "[1] 2 1 127.0.0.1"]
+    api_client.close()
+
+
+def test_a_gpu_job_stays_pending_with_the_schedulers_reason(kf_cluster, core):
+    from jupyter_kf.training import api
+
+    job = api.train("x = 1", user_ns={}, name="sim-gpu", gpus=1, kind="job")
+    message = eventually(lambda: job.status().message, what="a Pending message")
+    assert "0/1 nodes are available: 1 Insufficient nvidia.com/gpu." in message
+    assert job.status().phase == "Pending"
+    pod = core.list_namespaced_pod("default", label_selector="job-name=sim-gpu").items[0]
+    scheduled = next(c for c in pod.status.conditions if c.type == "PodScheduled")
+    assert (scheduled.status, scheduled.reason) == ("False", "Unschedulable")
+    events = core.list_namespaced_event("default", field_selector=f"involvedObject.name={pod.metadata.name}").items
+    assert any(e.reason == "FailedScheduling" for e in events)
+    job.cancel()
+
+
+def test_a_node_selector_that_matches_no_node(batch, core):
+    body = job_body("sim-tpu", [sys.executable, "-c", "pass"])
+    body["spec"]["template"]["spec"]["nodeSelector"] = {"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice"}
+    batch.create_namespaced_job("default", body)
+
+    def reason():
+        pods = core.list_namespaced_pod("default", label_selector="job-name=sim-tpu").items
+        conditions = pods[0].status.conditions or [] if pods else []
+        return next((c.message for c in conditions if c.type == "PodScheduled" and c.status == "False"), None)
+    assert eventually(reason) == "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+    batch.delete_namespaced_job("sim-tpu", "default", propagation_policy="Background")
+
+
+def test_kueue_holds_the_second_job_until_the_first_ends(cluster, batch, tmp_path):
+    from kubernetes import client
+
+    api_client = cluster.client()
+    custom = client.CustomObjectsApi(api_client)
+    group, version = "kueue.x-k8s.io", "v1beta2"
+    custom.create_cluster_custom_object(group, version, "resourceflavors",
+                                        {"apiVersion": f"{group}/{version}", "kind": "ResourceFlavor",
+                                         "metadata": {"name": "default-flavor"}})
+    custom.create_cluster_custom_object(group, version, "clusterqueues", {
+        "apiVersion": f"{group}/{version}", "kind": "ClusterQueue", "metadata": {"name": "team"},
+        "spec": {"namespaceSelector": {}, "resourceGroups": [{"coveredResources": ["cpu"], "flavors": [
+            {"name": "default-flavor", "resources": [{"name": "cpu", "nominalQuota": "1"}]}]}]}})
+    custom.create_namespaced_custom_object(group, version, "default", "localqueues", {
+        "apiVersion": f"{group}/{version}", "kind": "LocalQueue", "metadata": {"name": "team-queue"},
+        "spec": {"clusterQueue": "team"}})
+    gate = tmp_path / "release"
+    wait_for_gate = [sys.executable, "-c", "import os, sys, time\n"
+                     "while not os.path.exists(sys.argv[1]): time.sleep(0.05)\nprint('released')", str(gate)]
+    queue = {"kueue.x-k8s.io/queue-name": "team-queue"}
+    batch.create_namespaced_job("default", job_body("first", wait_for_gate, labels=queue, cpu="1"))
+    eventually(lambda: batch.read_namespaced_job("first", "default").status.active, what="first job running")
+    batch.create_namespaced_job("default", job_body("second", [sys.executable, "-c", "print('second ran')"],
+                                                    labels=queue, cpu="1"))
+
+    def second_workload():
+        items = custom.list_namespaced_custom_object(group, version, "default", "workloads")["items"]
+        found = [w for w in items if w["metadata"]["name"].startswith("job-second-")]
+        return found and condition(found[0], "QuotaReserved")
+    held = eventually(second_workload, what="the second Workload's QuotaReserved condition")
+    assert (held["status"], held["reason"]) == ("False", "Pending")
+    assert held["message"] == ("couldn't assign flavors to pod set main: insufficient unused quota for cpu in flavor "
+                               "default-flavor, 1 more needed")
+    second = batch.read_namespaced_job("second", "default")
+    assert second.spec.suspend is True and not second.status.active
+    gate.write_text("go")
+    eventually(lambda: _complete(batch, "second"), what="the second job to complete after the first")
+    assert _complete(batch, "first")
+    api_client.close()
+
+
+def _complete(batch, name: str) -> bool:
+    status = batch.read_namespaced_job(name, "default").status
+    return any(c.type == "Complete" and c.status == "True" for c in status.conditions or [])
+
+
+def test_deleting_a_job_cascades_and_kills_its_process(batch, core, tmp_path):
+    pid_file = tmp_path / "pid"
+    argv = [sys.executable, "-c", "import os, sys, time\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n"
+            "time.sleep(600)", str(pid_file)]
+    batch.create_namespaced_job("default", job_body("sim-long", argv))
+    pid = int(eventually(lambda: pid_file.exists() and pid_file.read_text(), what="the process to start"))
+    assert process_alive(pid)
+    batch.delete_namespaced_job("sim-long", "default", propagation_policy="Foreground")
+    eventually(lambda: not process_alive(pid), what="the process to be killed")
+    eventually(lambda: not core.list_namespaced_pod("default", label_selector="job-name=sim-long").items,
+               what="the pod to go")
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_logs_a_job(cluster, batch):
+    batch.create_namespaced_job("default", job_body("sim-hello", [sys.executable, "-c", "print('hello from the pod')"]))
+    eventually(lambda: _complete(batch, "sim-hello"), what="the job to complete")
+    out = subprocess.run(["kubectl", f"--kubeconfig={cluster.kubeconfig}", "logs", "job/sim-hello"],
+                         capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout) == (0, "hello from the pod\n"), out.stderr
