@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test test-matrix lint lab bench emulator clean install test-deps chromium mutate labextension
+.PHONY: demo test test-matrix lint lab bench emulator cluster cluster-demo clean install test-deps chromium mutate labextension
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -98,6 +98,14 @@ bench: $(TEST_STAMP) .venv-kale/bin/kale .venv-kserve/bin/python
 
 emulator: $(TEST_STAMP)
 	$(BIN)/python -m tests.support.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig
+
+# The emulator with its controllers and a kubelet: workloads run their real commands on this machine.
+cluster: $(TEST_STAMP)
+	$(BIN)/python -m tests.support.k8s_emulator --simulate --port 8001 --kubeconfig /tmp/kf-cluster.kubeconfig
+
+# That cluster plus JupyterLab on the kubernetes backend, the quickstart open (HEADLESS=1: run it in a kernel).
+cluster-demo: $(STAMP) $(TEST_STAMP)
+	$(BIN)/python -m tests.support.k8s_emulator.simulate.demo $(if $(HEADLESS),--headless)
 
 clean:
 	rm -rf $(VENV) .venv-py* .venv-kfp .venv-kale node_modules lib .yarn tsconfig.tsbuildinfo jupyter_kf/labextension
