@@ -5,11 +5,13 @@ cosmic-ray mutates files in place, so it works on a throwaway copy of the tree (
 smallest first; each module's report (survivors with their diffs) and session database go to ``artifacts/mutation/``.
 
     python tests/support/mutate.py [SUBSTRING ...]   # only the modules whose path contains one of them
+    python tests/support/mutate.py --sample 200 runner   # a seeded random 200 of the module's mutants (big modules)
 """
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -77,18 +79,35 @@ def test_command(tests: list[str]) -> str:
 def counts(session: Path) -> dict:
     """Killed, survived, incompetent (the mutant does not even import), from cosmic-ray's session database."""
     with sqlite3.connect(session) as db:
-        rows = db.execute("SELECT test_outcome, worker_outcome, count(*) FROM work_results GROUP BY 1, 2").fetchall()
-    out = {"killed": 0, "survived": 0, "incompetent": 0, "skipped": 0, "other": 0}
-    for test_outcome, worker_outcome, n in rows:
+        rows = db.execute("SELECT test_outcome, worker_outcome, output = ?, count(*) FROM work_results GROUP BY 1, 2, 3",
+                          (UNSAMPLED,)).fetchall()
+    out = {"killed": 0, "survived": 0, "incompetent": 0, "skipped": 0, "not_sampled": 0, "other": 0}
+    for test_outcome, worker_outcome, unsampled, n in rows:
         test_outcome, worker_outcome = str(test_outcome).lower(), str(worker_outcome).lower()
-        if "skipped" in worker_outcome:  # filtered out (pragma, excluded operators)
+        if unsampled:  # left out of a --sample run
+            out["not_sampled"] += n
+        elif "skipped" in worker_outcome:  # filtered out (pragma, excluded operators)
             out["skipped"] += n
         else:
             out[next((k for k in ("killed", "survived", "incompetent") if k in test_outcome), "other")] += n
     return out
 
 
-def run_module(main: Path, module: str, tests: list[str], env: dict) -> dict:
+UNSAMPLED = "not sampled"
+
+
+def keep_sample(session: Path, size: int, seed: int = 18) -> None:
+    """Leave ``size`` of the pending mutants, chosen at random (seeded: reruns test the same ones); skip the rest."""
+    from cosmic_ray.work_db import use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session)) as db:
+        pending = sorted(item.job_id for item in db.pending_work_items)
+        for job_id in set(pending) - set(random.Random(seed).sample(pending, min(size, len(pending)))):
+            db.set_result(job_id, WorkResult(output=UNSAMPLED, worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int | None = None) -> dict:
     work = main.parent / "sessions"
     work.mkdir(exist_ok=True)
     stem = module.replace("/", "_").removesuffix(".py")
@@ -104,6 +123,8 @@ def run_module(main: Path, module: str, tests: list[str], env: dict) -> dict:
     subprocess.run([bin_dir / "cosmic-ray", "init", config, session], cwd=main, env=env, check=True)
     subprocess.run([bin_dir / "cr-filter-pragma", session], cwd=main, env=env, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=main, env=env, check=True)
+    if sample:
+        keep_sample(session, sample)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=main, env=env, check=True)
     report = subprocess.run([bin_dir / "cr-report", "--show-diff", "--surviving-only", session], cwd=main, env=env,
                             capture_output=True, text=True).stdout
@@ -127,6 +148,10 @@ def write_summary(results: list[dict]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    sample = None
+    if "--sample" in argv:
+        at = argv.index("--sample")
+        sample, argv = int(argv[at + 1]), argv[:at] + argv[at + 2:]
     chosen = [m for m in MODULES if not argv or any(a in m for a in argv)]
     chosen.sort(key=lambda m: (ROOT / m).stat().st_size)  # smallest first
     results = []
@@ -134,11 +159,12 @@ def main(argv: list[str]) -> int:
         main_copy = copy_tree(Path(tmp))
         env = dict(os.environ, PYTHONPATH=str(main_copy), JUPYTER_KF_CRDS_DIR=str(Path(tmp) / "shared" / "crds"))
         for module in chosen:
-            results.append(run_module(main_copy, module, MODULES[module], env))
+            results.append(run_module(main_copy, module, MODULES[module], env, sample))
     write_summary(results)
     for r in results:
-        print(f"{r['module']:55} " + (f"{r['killed']:4} killed {r['survived']:4} survived {r['incompetent']:3} "
-                                      f"incompetent  {r['kill_rate']}%" if "error" not in r else r["error"]))
+        print(f"{r['module']:55} " + (r["error"] if "error" in r else
+                                      f"{r['killed']:4} killed {r['survived']:4} survived {r['incompetent']:3} "
+                                      f"incompetent  {r['kill_rate']}%  {r['not_sampled']} not sampled"))
     return 0
 
 
