@@ -54,8 +54,10 @@ def _now() -> str:
 
 def _producer() -> dict | None:
     """Inside a job (its supervisor sets KF_JOB_NAME), the job is what wrote the version."""
-    job = os.environ.get("KF_JOB_NAME")
-    return {"job": job, "rank": os.environ.get("RANK", "0")} if job else None
+    job, step = os.environ.get("KF_JOB_NAME"), os.environ.get("KF_PIPELINE_STEP")
+    if not (job or step):
+        return None
+    return {"job": job or step, "rank": os.environ.get("RANK", "0"), **({"step": step} if step else {})}
 
 
 def _view(manifest: Manifest, **extra) -> DataVersion:
@@ -399,7 +401,10 @@ def show(ref) -> DatasetDetail:
     lineage = []
     for manifest in versions:
         if manifest.producer:
-            lineage.append((manifest.version, "<-", f"written by job {manifest.producer.get('job')}"))
+            step = manifest.producer.get("step")
+            by = f"pipeline step {step}" + (f" (job {manifest.producer['job']})" if manifest.producer.get("job") != step
+                                            else "") if step else f"job {manifest.producer.get('job')}"
+            lineage.append((manifest.version, "<-", f"written by {by}"))
     for record in store.readers(shown.name):
         if record.get("model"):
             for version in record.get("versions", []):
@@ -597,6 +602,65 @@ def pod_files() -> dict[str, bytes]:
     from jupyter_kf.datasets import pod
 
     return {"kf_fetch.py": fetch_script(), "kf_data.py": Path(pod.__file__).read_bytes()}
+
+
+# -- pipeline steps: data: tags ---------------------------------------------------------------------
+def step_plan(step: str, items) -> dict:
+    """A pipeline step's ``data:`` tags resolved now, when the pipeline is compiled: the exact versions the
+    step reads, their mount points, and where pods fetch them from. One line for any bad tag."""
+    try:
+        mounts = parse_mounts(items)
+    except InvalidSpec as err:
+        raise InvalidSpec(f"step {step!r}: {str(err).replace('--data', 'data:')}") from None
+    store = _store()
+    entries = []
+    for mount in mounts:
+        try:
+            manifest = _resolve_in(store, mount.ref)
+        except KfError as err:
+            raise type(err)(f"step {step!r}, tag data:{mount}: {err}") from None
+        if manifest.kind == "pvc":
+            raise InvalidSpec(f"step {step!r}, tag data:{mount}: {manifest.name} stays on {manifest.source}, which a "
+                              "pipeline step does not mount: put its files in the store (%kf_data put)")
+        entries.append({"name": manifest.name, "version": manifest.version, "digest": manifest.digest,
+                        "mount": mount.mount})
+    return {"data": entries, **_store_for_pods(store)}
+
+
+def pod_sources() -> dict[str, str]:
+    """``kf_fetch`` and ``kf_data`` as source, for pipeline steps whose image lacks jupyter_kf."""
+    files = pod_files()
+    return {"kf_fetch": files["kf_fetch.py"].decode(), "kf_data": files["kf_data.py"].decode()}
+
+
+def mount_for_step(plan: dict, workdir: str, job: str | None = None) -> builtins.list[str]:
+    """A local pipeline run: each pinned version as a read-only view at its mount point (relative: under
+    ``workdir``); a link an earlier run left there is replaced, anything else is refused. Returns the places."""
+    from jupyter_kf.datasets.backends.local import mount_view
+    from jupyter_kf.datasets.spec import DataMount
+
+    store, places, read = _store(), [], []
+    for entry in plan["data"]:
+        ref = f"{entry['name']}@{entry['version']}"
+        manifest = _resolve_in(store, ref)
+        if manifest.digest != entry["digest"]:
+            raise KfError(f"{ref} is no longer the version pinned when the pipeline was compiled: compile it again")
+        place = Path(workdir) / entry["mount"]
+        _clear_own_link(store, place, ref)
+        mount_view(store, manifest, place)
+        places.append(str(place))
+        read.append((DataMount.parse(f"{ref}:{entry['mount']}"), manifest))
+    if job:
+        record_reads(job, read, "local")
+    return places
+
+
+def _clear_own_link(store: LocalStore, place: Path, ref: str) -> None:
+    if place.is_symlink() and str(Path(os.readlink(place))).startswith(str(store.root / "views")):
+        place.unlink()
+    elif place.exists() or place.is_symlink():
+        raise KfError(f"data:{ref}:{place.name}: {place} exists already: a dataset needs a mount point of its own "
+                      "(change the tag's MOUNT)")
 
 
 def record_model(model: str, job: str) -> builtins.list[str]:

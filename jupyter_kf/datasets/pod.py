@@ -91,8 +91,10 @@ def put(name, data, format=None):  # noqa: A002 - the same words as kf.data.put
 
 
 def _producer():
-    job = os.environ.get("KF_JOB_NAME")
-    return {"job": job, "rank": os.environ.get("RANK", "0")} if job else None
+    job, step = os.environ.get("KF_JOB_NAME"), os.environ.get("KF_PIPELINE_STEP")  # a pipeline step: PIPELINE/STEP
+    if not (job or step):
+        return None
+    return {"job": job or step, "rank": os.environ.get("RANK", "0"), **({"step": step} if step else {})}
 
 
 def _files_of(data, forced, tmp):

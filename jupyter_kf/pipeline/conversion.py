@@ -99,6 +99,7 @@ def convert(
     if sequential is not None:
         pipeline.sequential = sequential
     dataflow.infer(pipeline)
+    tags.resolve_data(pipeline)  # data: tags pinned to versions (reads the store only when a step uses data)
     if pipeline.sequential:
         _in_notebook_order(pipeline)
     installing = _plan_packages(pipeline, install_packages)

@@ -98,6 +98,10 @@ def step_spec(pipeline: Pipeline, step: Step, metrics_key: str) -> dict:
             "metrics": step.metrics, "metrics_key": metrics_key}
     if step.packages:  # installed at step start when the image lacks them (--install-packages)
         spec["packages"] = step.packages
+    if step.data_plan:  # data: tags, pinned when compiled: fetched (or linked, locally) before the cells run
+        spec["data"] = step.data_plan
+    if step.name in pipeline.data_pods.get("steps", ()) and "sources" in pipeline.data_pods:
+        spec["kf_modules"] = pipeline.data_pods["sources"]  # kf.data for an image without jupyter_kf
     return spec
 
 
@@ -169,6 +173,7 @@ def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
             if volume.get("env"):
                 container.env.add(name=volume["env"], value=volume["mount_point"])
         _resources(container.resources, step)
+        _data_env(container, pipeline, step)
         kube = _platform(pipeline, step)
         if kube:
             platform[f"exec-{step.task}"] = kube
@@ -307,9 +312,13 @@ def _platform(pipeline: Pipeline, step: Step) -> dict:
             meta["labels"] = dict(step.labels)
         if step.annotations:
             meta["annotations"] = dict(step.annotations)
-    if step.secrets:
+    secrets = dict(step.secrets)
+    if step.name in pipeline.data_pods.get("steps", ()) and "secret" in pipeline.data_pods:  # by reference
+        secrets.update({key: (pipeline.data_pods["secret"], key) for key in ("AWS_ACCESS_KEY_ID",
+                                                                           "AWS_SECRET_ACCESS_KEY")})
+    if secrets:
         by_secret: dict[str, list] = {}
-        for env, (secret, key) in step.secrets.items():
+        for env, (secret, key) in secrets.items():
             by_secret.setdefault(secret, []).append({"envVar": env, "secretKey": key})
         kube["secretAsEnv"] = [{"keyToEnv": keys, "optional": False, "secretName": secret,
                                 "secretNameParameter": {"runtimeValue": {"constant": secret}}}
@@ -318,6 +327,14 @@ def _platform(pipeline: Pipeline, step: Step) -> dict:
         kube["pvcMount"] = [{"constant": v["name"], "mountPath": v["mount_point"],
                              "pvcNameParameter": {"runtimeValue": {"constant": v["name"]}}} for v in pipeline.volumes]
     return kube
+
+
+def _data_env(container, pipeline: Pipeline, step: Step) -> None:
+    """A step that uses datasets: where the store is (``$KF_DATA_STORE``) and who writes (the producer)."""
+    if step.name in pipeline.data_pods.get("steps", ()):
+        for name, value in pipeline.data_pods.get("env", {}).items():
+            container.env.add(name=name, value=value)
+        container.env.add(name="KF_PIPELINE_STEP", value=f"{pipeline.name}/{step.name}")
 
 
 def to_yaml(spec: dict, platform: dict | None = None) -> str:

@@ -59,6 +59,8 @@ class Step:
     labels: dict = field(default_factory=dict)
     annotations: dict = field(default_factory=dict)
     secrets: dict = field(default_factory=dict)  # ENV -> (secret name, key)
+    data: list = field(default_factory=list)  # data: tags, "NAME[@VERSION]:MOUNT" (pinned when compiled)
+    data_plan: dict | None = None  # the data: tags resolved: exact versions, mount points, the store for pods
     # filled by dataflow
     inputs: dict = field(default_factory=dict)  # variable -> producing step name
     params: list = field(default_factory=list)  # pipeline parameters read
@@ -109,6 +111,7 @@ class Pipeline:
     warnings: list = field(default_factory=list)
     source: str = ""  # the notebook's path, when read from a file
     python: str = ""  # major.minor of the Python that converted it
+    data_pods: dict = field(default_factory=dict)  # steps using datasets: {"env", "secret", "sources"} for pods
 
     def step(self, name: str) -> Step:
         for step in self.steps:

@@ -289,6 +289,9 @@ class Step:
         workdir = os.environ.get("KF_STEP_WORKDIR")
         if workdir and os.path.isdir(workdir):
             os.chdir(workdir)
+        code = self.prepare_data()
+        if code:
+            return code
         for cell in self.spec.get("cells", []):
             filename = f"<cell {cell['cell']}>"
             try:
@@ -316,6 +319,22 @@ class Step:
             flush=True,
         )
         return EXIT_OK
+
+    def prepare_data(self):
+        """``kf.data`` for the cells (the shipped stdlib one where the image lacks jupyter_kf) and the step's
+        ``data:`` versions at their mount points, before any cell runs."""
+        if self.spec.get("kf_modules"):
+            offer_kf_data(self.spec["kf_modules"])
+        plan = self.spec.get("data")
+        if not plan or not plan.get("data"):
+            return 0
+        try:
+            mount_data(plan)
+        except Exception as err:  # the store's or the mount's own one line
+            return self.fail("data", f"step {self.name!r}: {err}", EXIT_INPUT)
+        names = ", ".join(f"{e['name']}@{e['version']} at {e['mount']}" for e in plan["data"])
+        print(f"[jupyter_kf] step {self.name}: data {names}", flush=True)
+        return 0
 
     def install_packages(self):
         """pip-install the pinned distributions of the step's imports that this image lacks (--install-packages)."""
@@ -435,6 +454,40 @@ class Step:
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         with open(out, "w") as f:
             json.dump({"artifacts": artifacts}, f)
+
+
+def offer_kf_data(sources):
+    """``import jupyter_kf`` in a step whose image lacks it: ``jupyter_kf.data`` (put, load) from the sources
+    the IR carries (``kf_fetch`` and ``kf_data``, stdlib only)."""
+    import importlib.util
+    import types
+
+    for name in ("kf_fetch", "kf_data"):  # kf_data imports kf_fetch; the data: step fetches with kf_fetch
+        module = types.ModuleType(name)
+        module.__file__ = f"<{name}>"
+        sys.modules[name] = module
+        exec(compile(sources[name], f"<{name}>", "exec"), module.__dict__)
+    if importlib.util.find_spec("jupyter_kf") is not None:
+        return
+    package = types.ModuleType("jupyter_kf", "jupyter_kf's kf.data, as shipped to a pipeline step (put, load)")
+    package.data = sys.modules["kf_data"]
+    sys.modules["jupyter_kf"] = package
+
+
+def mount_data(plan):
+    """The pinned versions at their mount points: linked read-only views in a local run (this machine's
+    jupyter_kf), else fetched from the store and checked against their hashes."""
+    if os.environ.get("KF_PIPELINE_RUN"):
+        from jupyter_kf.datasets.api import mount_for_step
+
+        return mount_for_step(plan, os.getcwd(), os.environ.get("KF_JOB_NAME"))
+    fetch = sys.modules.get("kf_fetch")  # offered with the store (see offer_kf_data)
+    if not plan.get("store") or fetch is None:
+        raise RuntimeError("its data: tags were compiled without the S3-compatible store pods fetch from: set "
+                           "c.KfConfig.store, store_endpoint and store_secret, then compile the pipeline again")
+    folders = [os.path.abspath(entry["mount"]) for entry in plan["data"]]
+    fetch.fetch(plan, folders)
+    return folders
 
 
 def main(argv=None):

@@ -3,7 +3,8 @@
 Kale's tag vocabulary works as Kale documents it (``step:``, ``prev:``, ``imports``, ``functions``,
 ``pipeline-parameters``, ``pipeline-metrics``, ``skip``, ``image:``, ``limit:``, ``label:``,
 ``annotation:``, ``secret:``, ``cache:``; ``report:`` is accepted and has no effect): an untagged
-cell continues the tagged cell above it. Additions: ``request:cpu:500m`` / ``request:memory:1Gi``,
+cell continues the tagged cell above it. Additions: ``data:NAME[@VERSION]:MOUNT`` (a dataset version the
+step reads, pinned when the pipeline is compiled), ``request:cpu:500m`` / ``request:memory:1Gi``,
 ``limit:cpu`` and ``limit:memory`` (honoured, where Kale drops them), papermill's ``parameters``
 tag, and the same tags written on a cell's first lines as ``# kf: step:train prev:load`` for
 editors without a tag UI. A notebook without step tags is cut at its top-level markdown headings.
@@ -34,7 +35,7 @@ BLOCKS = {"imports": "imports", "functions": "functions", "pipeline-parameters":
           "parameters": "parameters", "pipeline-metrics": "metrics", "skip": "skip"}
 GPU_SUFFIX = "/gpu"
 TAG_HELP = ("step:<name>, prev:<name>, imports, functions, pipeline-parameters, pipeline-metrics, skip, image:, "
-            "limit:, request:, label:, annotation:, secret:, cache:")
+            "limit:, request:, label:, annotation:, secret:, cache:, data:")
 
 
 def read_notebook(notebook) -> tuple[dict, str]:
@@ -123,6 +124,7 @@ class _CellTags:
         self.labels: dict[str, str] = {}
         self.annotations: dict[str, str] = {}
         self.secrets: dict[str, tuple[str, str]] = {}
+        self.data: list[str] = []  # data:NAME[@VERSION]:MOUNT, checked here, resolved when compiled
         self.image = None
         self.notebook = None  # notebook:NAME: this step runs another notebook's pipeline
         self.cache = None
@@ -190,6 +192,9 @@ class _CellTags:
                 )
             self.secrets[match.group(4)] = (match.group(1), match.group(3))
             self.settings = True
+        elif kind == "data":
+            self.data.append(_data_tag(rest, tag, where))
+            self.settings = True
         elif kind == "cache":
             if rest not in ("enabled", "disabled"):
                 raise PipelineError(f"{where}: {tag!r} is not cache:enabled or cache:disabled")
@@ -203,6 +208,39 @@ class _CellTags:
             self.notebook = rest.strip()
         else:
             warnings.append(f"cell {self.number}: tag {tag!r} is not a pipeline tag ({TAG_HELP}): ignored")
+
+
+def _data_tag(rest: str, tag: str, where: str) -> str:
+    """``data:NAME[@VERSION]:MOUNT``, checked (the dataset itself is looked up when the pipeline is compiled)."""
+    from jupyter_kf.datasets.spec import DataMount
+
+    try:
+        return str(DataMount.parse(rest))
+    except InvalidSpec as err:
+        detail = str(err).removeprefix(f"--data {rest!r}: ")
+        if detail.startswith(f"--data {rest!r} is malformed"):
+            detail = "it has no mount point"
+        raise PipelineError(f"{where}: tag {tag!r} is not data:NAME[@VERSION]:MOUNT (e.g. data:mnist@2:data or "
+                            f"data:clean:/mnt/clean): {detail}") from None
+
+
+def resolve_data(pipeline: Pipeline) -> None:
+    """Pin each step's ``data:`` tags to exact versions now (an unknown dataset or version is one line and
+    nothing is written), and give the steps that use datasets what their pods need: the store (in
+    ``$KF_DATA_STORE``), its Secret (by reference), and ``kf.data`` for images without jupyter_kf."""
+    users = [s for s in pipeline.steps if s.data or any("kf.data" in c.code for c in s.cells)]
+    if not users:
+        return
+    from jupyter_kf import config
+    from jupyter_kf.datasets import api as data_api
+
+    for step in users:
+        if step.data:
+            step.data_plan = data_api.step_plan(step.name, step.data)
+    pipeline.data_pods = {"steps": [s.name for s in users]}
+    env = data_api.pod_store_env()
+    if env:
+        pipeline.data_pods.update(env=env, secret=config.get().store_secret, sources=data_api.pod_sources())
 
 
 def _quantity(value: str, what: str):
@@ -753,6 +791,7 @@ def _apply_settings(step: Step, tags: _CellTags, cell_number: int | None) -> Non
         step.image = tags.image
     if tags.cache is not None and not (keep and step.cache is not None):
         step.cache = tags.cache
+    step.data += [item for item in tags.data if item not in step.data]
     for attr in ("labels", "annotations", "secrets"):
         mine = getattr(step, attr)
         for key, value in getattr(tags, attr).items():

@@ -151,7 +151,9 @@ def test_step_program_needs_only_the_standard_library():
     top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
            for alias in node.names}
     assert top and all(name in sys.stdlib_module_names for name in top), top
-    assert "kfp" not in program and "jupyter_kf." not in program and "pip install" not in program
+    local_run_only = "from jupyter_kf.datasets.api import mount_for_step"  # data: tags, with this machine's package
+    assert "kfp" not in program and "pip install" not in program
+    assert program.count("jupyter_kf.") == program.count(local_run_only) == 1
     compile(program, "<step>", "exec")
 
 

@@ -101,7 +101,7 @@ def test_unknown_tags_with_colon_are_warned_plain_tags_ignored():
     pipeline = parse(("x = 1", ["step:a", "hide-input", "steps:b"]))
     assert pipeline.warnings == ["cell 1: tag 'steps:b' is not a pipeline tag (step:<name>, prev:<name>, imports, functions, "
                                  "pipeline-parameters, pipeline-metrics, skip, image:, limit:, request:, label:, annotation:, "
-                                 "secret:, cache:): ignored"]
+                                 "secret:, cache:, data:): ignored"]
 
 
 # -- bad input: one line each ------------------------------------------------------------------
