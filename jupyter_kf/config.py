@@ -47,6 +47,14 @@ class KfConfig(Configurable):
     store_region = Unicode("us-east-1", help="The store's region.").tag(config=True)
     store_secret = Unicode("", help="Kubernetes Secret (keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) that pods read "
                                     "the store's credentials from; referenced, never copied.").tag(config=True)
+    data_istio = Unicode("auto", help="How a --data init step reaches the store past an Istio sidecar (which has no "
+                                      "network for init containers): 'auto' (when the namespace has "
+                                      "istio-injection=enabled, or its labels cannot be read), 'uid' (always run the "
+                                      "step as Istio's proxy uid 1337, which Istio's rules let through), 'off'.").tag(
+        config=True)
+    data_cache = Unicode("", help="PersistentVolumeClaim (ReadWriteMany) that cluster jobs' --data init steps keep "
+                                  "fetched files in, by content hash: a second job reading the same version "
+                                  "downloads nothing; empty: none.").tag(config=True)
     store_mount = Unicode("", help="Where the store's PVC is mounted in this notebook server, when c.KfConfig.store is "
                                    "pvc://claim/prefix (models are written there).").tag(config=True)
     serving_mode = Unicode("", help="KServe deployment mode to use: 'Standard' or 'Knative'; empty: the cluster's "

@@ -103,3 +103,37 @@ def store_env(secret_env: dict) -> list[dict]:
     """The store's credentials as Secret references (the values never enter a manifest)."""
     return [{"name": k, "valueFrom": {"secretKeyRef": {"name": secret_env[k][0], "key": secret_env[k][1]}}}
             for k in STORE_KEYS if k in secret_env]
+
+
+# -- Istio: an init container has no network until the sidecar starts ---------------------------------
+ISTIO_PROXY_UID = 1337  # Istio's iptables rules let this uid's traffic out unproxied (Istio's advice for init steps)
+ISTIO_SETTINGS = ("auto", "uid", "off")
+
+
+def init_bypasses_istio(setting: str, namespace_labels: dict | None) -> bool:
+    """Whether the --data init step must run as Istio's proxy uid: ``uid`` always, ``off`` never, ``auto``
+    when the namespace injects sidecars (or its labels could not be read: Kubeflow's profiles inject)."""
+    if setting not in ISTIO_SETTINGS:
+        raise InvalidSpec(f"c.KfConfig.data_istio = {setting!r} is not accepted: use {', '.join(ISTIO_SETTINGS)}")
+    if setting != "auto":
+        return setting == "uid"
+    if namespace_labels is None:
+        return True
+    return namespace_labels.get("istio-injection") == "enabled" or "istio.io/rev" in namespace_labels
+
+
+def bypass_istio(objects: list) -> None:
+    """Run every --data init step in ``objects`` as Istio's proxy uid: its fetch is not redirected to a
+    sidecar that has not started (files stay readable by all: 0444, folders 0555)."""
+    def visit(node):
+        if isinstance(node, dict):
+            for init in node.get("initContainers") or []:
+                if init.get("name") == "kf-data":
+                    init["securityContext"] = {"runAsUser": ISTIO_PROXY_UID, "runAsNonRoot": True,
+                                               "allowPrivilegeEscalation": False}
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+    visit(objects)

@@ -75,6 +75,8 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
             objects = build_notebook(spec, namespace, image, user, data, data_env)
         else:
             objects = build_statefulset(spec, namespace, image, user, secrets.token_hex(24), data, data_env)
+        if plan_secret:
+            self._data_past_istio(namespace, objects)
         objects = ([plan_secret] if plan_secret else []) + objects
         created: list[tuple[str, str]] = []
         try:
@@ -121,6 +123,21 @@ class KubernetesNotebooks(ClusterClient, NotebookBackend):
         files = {"data.json": json.dumps(plan).encode(), "kf_fetch.py": data_api.fetch_script()}
         return resolved, data_secret(spec.name, namespace, server_labels(spec.name, user), files), tuple(
             plan["data"]), env
+
+    def _data_past_istio(self, namespace: str, objects: list) -> None:
+        """Kubeflow's namespaces inject an Istio sidecar, which leaves init containers without network: the
+        --data step then runs as the proxy's uid (c.KfConfig.data_istio decides; labels unreadable: assumed)."""
+        from jupyter_kf import config
+        from jupyter_kf.datasets import manifests as data_manifests
+
+        try:
+            found = self.call_json(self._api("CoreV1Api").read_namespace, namespace,
+                                   what=f"read namespace {namespace!r}")
+            labels = found["metadata"].get("labels") or {}
+        except KfError:
+            labels = None
+        if data_manifests.init_bypasses_istio(config.get().data_istio, labels):
+            data_manifests.bypass_istio(objects)
 
     def _check_name_free(self, namespace: str, name: str) -> None:
         found = self._find(namespace, name, any_statefulset=True)
