@@ -9,6 +9,7 @@ smallest first; each module's report (survivors with their diffs) and session da
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
@@ -110,6 +111,30 @@ def keep_sample(session: Path, size: int, seed: int = 18) -> None:
             db.set_result(job_id, WorkResult(output=UNSAMPLED, worker_outcome=WorkerOutcome.SKIPPED))
 
 
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the annotations are, when ``from __future__ import annotations`` keeps them unevaluated (mutating one,
+    e.g. ``str | None`` into ``str - None``, changes nothing)."""
+    tree = ast.parse(source)
+    if not any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
+               for n in tree.body):
+        return []
+    notes = [n.returns for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    notes += [n.annotation for n in ast.walk(tree) if isinstance(n, (ast.arg, ast.AnnAssign))]
+    return [((n.lineno, n.col_offset), (n.end_lineno, n.end_col_offset)) for n in notes if n is not None]
+
+
+def skip_annotations(session: Path, source: str) -> None:
+    from cosmic_ray.work_db import use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    spans = annotation_spans(source)
+    with use_db(str(session)) as db:
+        for item in list(db.pending_work_items):
+            if all(any(a <= tuple(m.start_pos) < b for a, b in spans) for m in item.mutations):
+                db.set_result(item.job_id, WorkResult(output="in an annotation, never evaluated",
+                                                      worker_outcome=WorkerOutcome.SKIPPED))
+
+
 def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int | None = None) -> dict:
     work = main.parent / "sessions"
     work.mkdir(exist_ok=True)
@@ -126,6 +151,7 @@ def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int
     subprocess.run([bin_dir / "cosmic-ray", "init", config, session], cwd=main, env=env, check=True)
     subprocess.run([bin_dir / "cr-filter-pragma", session], cwd=main, env=env, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=main, env=env, check=True)
+    skip_annotations(session, (main / module).read_text())
     if sample:
         keep_sample(session, sample)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=main, env=env, check=True)
