@@ -549,12 +549,18 @@ def fetch_script() -> bytes:
 
 
 def pod_plan(resolved, store=None) -> dict:
-    """What a pod's init step follows (``data.json``): the pinned versions, their mount points, the store."""
+    """What a pod's init step follows (``data.json``): the pinned versions, their mount points, the store,
+    and the cache claim the step keeps fetched files in (``c.KfConfig.data_cache``)."""
+    from jupyter_kf.datasets.manifests import check_cache_claim
+
+    cache = check_cache_claim(config.get().data_cache) if hasattr(store or resolved.store, "bucket") else ""
     entries = []
     for mount, manifest in resolved:
         entry = {"name": manifest.name, "version": manifest.version, "digest": manifest.digest, "mount": mount.mount}
         if manifest.kind == "pvc":
             entry["pvc"] = {"claim": manifest.extra["claim"], "path": manifest.extra.get("path", "")}
+        elif cache:
+            entry["cache"] = cache
         entries.append(entry)
     return {"data": entries, **_store_for_pods(store or resolved.store)}
 

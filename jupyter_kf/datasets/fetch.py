@@ -5,10 +5,12 @@ Standard library only, and shipped in the job's bundle beside the runner (``/kf/
 so the job's own image runs it: no extra image, and neither jupyter_kf nor boto3 in it. Credentials
 come from the environment (a Secret's keys, by reference). Run as::
 
-    python kf_fetch.py PLAN.json FOLDER... [-- COMMAND...]
+    python kf_fetch.py PLAN.json FOLDER... [--cache DIR] [-- COMMAND...]
 
 ``PLAN.json``: ``{"store": {endpoint, bucket, region, base}, "data": [{name, version, digest}, ...]}``;
 entry ``i`` lands in the ``i``-th FOLDER (``-``: a ``pvc://`` entry, mounted from its claim instead).
+With ``--cache DIR`` (a PersistentVolumeClaim shared by jobs) each file is kept there by its sha256 once
+fetched and verified: a later job reading the same content copies it from there and downloads nothing.
 With a command (a TrainJob, whose pods take no init container of ours) the step runs first in the
 job's own container, then becomes the command. Any failure is one
 line on stderr (Kubernetes' ``FallbackToLogsOnError`` makes it the container's termination message).
@@ -19,6 +21,7 @@ import json
 import os
 import posixpath
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -89,7 +92,7 @@ def open_get(store, key):
 
 def download(store, key, target, digest, what):
     """Stream ``key`` into ``target`` (written whole or not at all), checking its sha256 on the way."""
-    tmp = f"{target}.kf-part"
+    tmp = f"{target}.kf-part{os.getpid()}.{threading.get_ident()}"  # jobs sharing a cache may fetch at once
     hasher = hashlib.sha256()
     with open_get(store, key) as response, open(tmp, "wb") as out:
         while chunk := response.read(CHUNK):
@@ -125,8 +128,33 @@ def manifest_of(store, entry):
     return files
 
 
-def fetch(plan, folders, workers=8):
-    """Every store-backed entry of ``plan`` into its folder; returns (files, bytes) fetched."""
+def from_cache(store, key, target, digest, what, cache):
+    """``target`` from the cache's copy of ``digest`` (fetched into the cache first when missing, or when its
+    copy is damaged); returns True when it came from the cache without a download."""
+    kept = os.path.join(cache, "objects", digest[:2], digest[2:])
+    hit = os.path.isfile(kept)
+    if not hit:
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        download(store, key, kept, digest, what)
+    hasher = hashlib.sha256()
+    tmp = f"{target}.kf-part{os.getpid()}.{threading.get_ident()}"
+    with open(kept, "rb") as source, open(tmp, "wb") as out:
+        while chunk := source.read(CHUNK):
+            hasher.update(chunk)
+            out.write(chunk)
+    if hasher.hexdigest() != digest:  # the cache's copy was altered: replaced from the store
+        os.unlink(tmp)
+        os.unlink(kept)
+        from_cache(store, key, target, digest, what, cache)
+        return False
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, target)
+    return hit
+
+
+def fetch(plan, folders, workers=8, cache=None):
+    """Every store-backed entry of ``plan`` into its folder (through ``cache`` when given); returns
+    (files, bytes, files that came from the cache)."""
     from concurrent.futures import ThreadPoolExecutor
 
     store, jobs = plan.get("store"), []
@@ -140,28 +168,38 @@ def fetch(plan, folders, workers=8):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             key = f"{store['base']}/objects/{digest[:2]}/{digest[2:]}"
             jobs.append((key, target, digest, size, f"{entry['name']}@{entry['version']} file {rel}"))
+    hits = 0
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-        for done in [pool.submit(download, store, key, target, digest, what) for key, target, digest, _, what in jobs]:
-            done.result()
+        if cache:
+            calls = [pool.submit(from_cache, store, key, target, digest, what, cache)
+                     for key, target, digest, _, what in jobs]
+        else:
+            calls = [pool.submit(download, store, key, target, digest, what) for key, target, digest, _, what in jobs]
+        for done in calls:
+            hits += bool(done.result())
     for top in folders:  # read-only for the job, like the local views (and a readOnly mount where it can be)
         for folder, dirs, _ in os.walk(top, topdown=False):
             for name in dirs:
                 os.chmod(os.path.join(folder, name), 0o555)
-    return len(jobs), sum(job[3] for job in jobs)
+    return len(jobs), sum(job[3] for job in jobs), hits
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     command = argv[argv.index("--") + 1:] if "--" in argv else []
     args = argv[:argv.index("--")] if "--" in argv else argv
+    cache = None
+    if "--cache" in args[:-1]:
+        cache = args[args.index("--cache") + 1]
+        args = args[:args.index("--cache")]
     if len(args) < 2:
-        print(f"{PREFIX} usage: kf_fetch.py PLAN.json FOLDER... [-- COMMAND...]", file=sys.stderr)
+        print(f"{PREFIX} usage: kf_fetch.py PLAN.json FOLDER... [--cache DIR] [-- COMMAND...]", file=sys.stderr)
         return 2
     started = time.monotonic()
     try:
         with open(args[0]) as f:
             plan = json.load(f)
-        count, size = fetch(plan, args[1:])
+        count, size, hits = fetch(plan, args[1:], cache=cache)
     except FetchError as err:
         print(f"{PREFIX} {err}", file=sys.stderr, flush=True)
         return EXIT_FETCH
@@ -169,7 +207,8 @@ def main(argv=None):
         print(f"{PREFIX} cannot write the data: {err}", file=sys.stderr, flush=True)
         return EXIT_FETCH
     names = ", ".join(f"{e['name']}@{e['version']}" for e in plan["data"])
-    print(f"{PREFIX} {names}: {count} file(s), {size / 2**20:.1f} MiB fetched and verified in "
+    cached = f" ({hits} from the cache, not downloaded)" if cache else ""
+    print(f"{PREFIX} {names}: {count} file(s), {size / 2**20:.1f} MiB fetched and verified{cached} in "
           f"{time.monotonic() - started:.1f} s", flush=True)
     if command:
         os.execvp(command[0], command)

@@ -45,6 +45,7 @@ def build_pvc(spec: VolumeSpec, namespace: str) -> dict:
 DATA_ROOT = "/kf/data"  # where the init container writes entry i (``/kf/data/i``), an emptyDir each
 FETCH_SCRIPT = "kf_fetch.py"  # jupyter_kf/datasets/fetch.py, shipped in the bundle
 DATA_PLAN = "data.json"
+CACHE_VOLUME, CACHE_MOUNT = "kf-data-cache", "/kf/cache"  # the --data-cache claim: fetched files by content hash
 STORE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
@@ -79,7 +80,26 @@ def data_volumes(entries, workdir: str, in_place: bool = False) -> tuple[list, l
             fetch_mounts.append({"name": name, "mountPath": f"{DATA_ROOT}/{i}"})
             job_mounts.append({"name": name, "mountPath": at, "readOnly": True})
             folders.append(f"{DATA_ROOT}/{i}")
+    _cache_parts(entries, volumes, job_mounts if in_place else fetch_mounts, folders)
     return volumes, fetch_mounts, job_mounts, folders
+
+
+def _cache_parts(entries, volumes: list, mounts: list, folders: list) -> None:
+    """A cache claim (``c.KfConfig.data_cache``, in the plan's entries): mounted where the step runs, and
+    ``--cache DIR`` after the folders, so files already fetched by content hash are not downloaded again."""
+    claim = next((e["cache"] for e in entries if e.get("cache") and not e.get("pvc")), None)
+    if not claim:
+        return
+    volumes.append({"name": CACHE_VOLUME, "persistentVolumeClaim": {"claimName": claim}})
+    mounts.append({"name": CACHE_VOLUME, "mountPath": CACHE_MOUNT})
+    folders += ["--cache", CACHE_MOUNT]
+
+
+def check_cache_claim(claim: str) -> str:
+    """``c.KfConfig.data_cache``: a PersistentVolumeClaim name, or empty for none."""
+    from jupyter_kf.training.spec import check_name
+
+    return check_name(claim, "c.KfConfig.data_cache (a PersistentVolumeClaim name)") if claim else ""
 
 
 def needs_fetch(entries) -> bool:

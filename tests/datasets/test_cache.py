@@ -1,0 +1,110 @@
+"""c.KfConfig.data_cache: cluster jobs' --data init steps keep fetched files in a PersistentVolumeClaim by
+content hash, so a second job reading the same version downloads nothing. The emulator (manifests created
+strictly), a fake kubelet that gives the claim one folder shared by every pod, moto on loopback."""
+import os
+from pathlib import Path
+
+import pytest
+
+import jupyter_kf as kf
+from jupyter_kf import config
+from jupyter_kf.errors import InvalidSpec
+from tests.datasets.data_kubelet import DataKubelet
+from tests.support.fake_kubelet import KINDS
+
+READ = "blob = open('data/train.bin', 'rb').read()\nlabels = open('data/sub/labels.csv').read()\n"
+
+
+class CachingKubelet(DataKubelet):
+    """The cache claim is one folder on this machine, the same for every pod (a ReadWriteMany volume)."""
+
+    def __init__(self, emu, cache: Path):
+        super().__init__(emu)
+        self.cache = cache
+
+    def localize(self, part: str, paths: dict) -> str:
+        return DataKubelet.localize(part.replace("/kf/cache", str(self.cache)), paths)
+
+
+@pytest.fixture
+def mnist(store, tmp_path):
+    src = tmp_path / "mnist"
+    (src / "sub").mkdir(parents=True)
+    blob = os.urandom(200_000)
+    (src / "train.bin").write_bytes(blob)
+    (src / "sub" / "labels.csv").write_text("v1\n")
+    kf.data.put("mnist", src)
+    config.get().data_cache = "kf-data-cache"
+    return blob
+
+
+def objects_in_bucket(store):
+    listed = store.s3.list_objects_v2(Bucket=store.bucket, Prefix="team/datasets/objects/")
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+@pytest.mark.parametrize("kind", ["job", "trainjob"])
+def test_a_second_job_reading_the_same_version_downloads_nothing(kf_cluster, store, mnist, tmp_path, kind):
+    if kind == "job":
+        kf_cluster.uninstall_crd("trainjobs.trainer.kubeflow.org")
+        kf_cluster.uninstall_crd("pytorchjobs.kubeflow.org")
+    kubelet = CachingKubelet(kf_cluster, tmp_path / "cache")
+    first = kf.train(READ, name="first", data=["mnist@1:data"], user_ns={})
+    assert kubelet.run("default", first.name) == {0: 0}, "\n".join(first.logs())
+    assert first.wait(timeout=30).phase == "Succeeded" and first.results()["blob"] == mnist
+    cached = sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*")
+                    if p.is_file())
+    assert len(cached) == 2 and all(c.startswith("objects/") for c in cached)
+    for key in objects_in_bucket(store):  # the store loses the files: only the cache can serve them now
+        store.s3.delete_object(Bucket=store.bucket, Key=key)
+    second = kf.train(READ, name="second", data=["mnist@1:data"], user_ns={})
+    assert kubelet.run("default", second.name) == {0: 0}, "\n".join(second.logs())
+    assert second.wait(timeout=30).phase == "Succeeded"
+    assert second.results() == {"blob": mnist, "labels": "v1\n"}
+    log = "\n".join(second.logs()) if kind == "trainjob" else init_log(kf_cluster)
+    assert "2 file(s), 0.2 MiB fetched and verified (2 from the cache, not downloaded)" in log
+
+
+def init_log(emu) -> str:
+    """The second job's init step's log, read through the API as kubectl logs -c kf-data would."""
+    import kubernetes
+
+    pod = next(p["metadata"]["name"] for p in emu.list_objects("", "v1", "pods", "default")
+               if p["metadata"]["name"].startswith("second"))
+    kubernetes.config.load_kube_config()
+    return kubernetes.client.CoreV1Api().read_namespaced_pod_log(pod, "default", container="kf-data")
+
+
+def test_a_damaged_cache_copy_is_replaced_from_the_store(kf_cluster, store, mnist, tmp_path):
+    kubelet = CachingKubelet(kf_cluster, tmp_path / "cache")
+    first = kf.train(READ, name="first", data=["mnist@1:data"], kind="job", user_ns={})
+    assert kubelet.run("default", first.name) == {0: 0}
+    digest = kf.data.resolve("mnist@1").files["train.bin"][0]
+    kept = tmp_path / "cache" / "objects" / digest[:2] / digest[2:]
+    os.chmod(kept, 0o644)
+    kept.write_bytes(b"forged")
+    second = kf.train(READ, name="second", data=["mnist@1:data"], kind="job", user_ns={})
+    assert kubelet.run("default", second.name) == {0: 0}
+    assert second.results()["blob"] == mnist and kept.read_bytes() == mnist
+
+
+def test_the_cache_claim_in_the_manifests(kf_cluster, store, mnist):
+    import kubernetes_validate
+
+    job = kf.train(READ, name="cached", data=["mnist@1:data"], kind="job", user_ns={})
+    obj = kf_cluster.get_object(*KINDS["job"], "default", job.name)
+    kubernetes_validate.validate(obj, "1.37", strict=True)
+    pod = obj["spec"]["template"]["spec"]
+    assert {"name": "kf-data-cache", "persistentVolumeClaim": {"claimName": "kf-data-cache"}} in pod["volumes"]
+    init, = pod["initContainers"]
+    assert {"name": "kf-data-cache", "mountPath": "/kf/cache"} in init["volumeMounts"]
+    assert init["command"][-2:] == ["--cache", "/kf/cache"]
+    assert not any(m["name"] == "kf-data-cache" for m in pod["containers"][0]["volumeMounts"])  # the job: not at all
+
+
+def test_a_bad_cache_claim_name_makes_nothing(kf_cluster, store, mnist):
+    config.get().data_cache = "Not A Claim"
+    with pytest.raises(InvalidSpec, match=r"c.KfConfig.data_cache \(a PersistentVolumeClaim name\) 'Not A Claim' is "
+                                          "invalid"):
+        kf.train(READ, name="bad-cache", data=["mnist@1:data"], kind="job", user_ns={})
+    assert [s["metadata"]["name"] for s in kf_cluster.list_objects("", "v1", "secrets", "default")] == ["kf-store"]
