@@ -64,7 +64,7 @@ def create_job(body: dict, backend: str, namespace: str | None) -> dict:
 
 
 # -- notebook servers ----------------------------------------------------------------------------
-NOTEBOOK_OPTIONS = ("image", "cpu", "memory", "gpus", "workspace", "data_volumes", "env", "kind")
+NOTEBOOK_OPTIONS = ("image", "cpu", "memory", "gpus", "workspace", "data_volumes", "data", "env", "kind")
 
 
 def create_notebook(body: dict, backend: str, namespace: str | None) -> dict:

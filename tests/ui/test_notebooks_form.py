@@ -63,3 +63,36 @@ def test_form_launches_a_server_and_shows_it_live(lab, page, tmp_path, screensho
     if not os.path.exists(DOCS_IMAGE) or os.environ.get("KF_UPDATE_DOCS_IMAGES"):
         os.makedirs(os.path.dirname(DOCS_IMAGE), exist_ok=True)
         shutil.copyfile(shot, DOCS_IMAGE)
+
+
+def test_sidebar_form_gives_a_server_dataset_versions(lab, page, tmp_path, screenshots, no_servers_left):
+    """The sidebar's New notebook server form has a Datasets field: an unknown dataset is one line and makes
+    nothing; a pinned version becomes a read-only view in the server's workspace, traced to the server."""
+    import jupyter_kf as kf
+    from jupyter_kf import notebooks
+    from tests.support.helpers import two_versions
+    from tests.ui.conftest import open_panel, section
+
+    two_versions(tmp_path)
+    base, token = lab
+    panel = open_panel(page, base, token)
+    servers = section(panel, "notebooks")
+    servers.get_by_role("button", name="New notebook server").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_label("Name").fill("ui-data")
+    dialog.get_by_label("Datasets").fill("nope:data")
+    dialog.get_by_role("button", name="Create").click()
+    expect(servers.locator(".jp-KFPanel-noticeText")).to_contain_text("no dataset named 'nope'", timeout=20_000)
+    assert notebooks.list(backend="local") == []
+
+    servers.get_by_role("button", name="New notebook server").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_label("Name").fill("ui-data")
+    dialog.get_by_label("Datasets").fill("mnist@1:data")
+    page.screenshot(path=str(screenshots / "sidebar-notebook-datasets.png"))
+    dialog.get_by_role("button", name="Create").click()
+    row = panel.locator('.jp-KFPanel-item[data-notebook="ui-data"]')
+    expect(row.locator(".jp-KFPanel-badge")).to_have_attribute("data-phase", "Ready", timeout=90_000)
+    assert "mnist@1 -> read by notebook server ui-data at" in repr(kf.data.show("mnist"))
+    spec = next(s for s in notebooks.list(backend="local") if s.name == "ui-data")
+    assert spec.phase == "Ready"

@@ -136,6 +136,12 @@ export class NotebooksSection extends Section<INotebookServer> {
           label: 'Workspace',
           placeholder: '5Gi, pvc:CLAIM or none',
           help: 'A size for a new volume, an existing claim, or none'
+        },
+        {
+          name: 'data',
+          label: 'Datasets',
+          placeholder: 'mnist@2:data, clean:/mnt/clean',
+          help: 'Dataset versions seen read-only, NAME[@VERSION]:PATH, comma-separated (a relative PATH is in the workspace)'
         }
       ],
       'Create',
