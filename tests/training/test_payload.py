@@ -54,6 +54,11 @@ class ZMQExitAutocall:
     """Stands for ipykernel's ``exit`` object, whatever name it is bound to."""
 
 
+def test_by_default_only_the_names_the_cell_reads_are_sent():
+    captured = payload.capture_inputs(analyse("b = a"), {"a": 1, "unrelated": 2})
+    assert captured.values == {"a": 1}
+
+
 def test_ship_all_sends_the_notebooks_public_variables_only():
     ns = {"a": 1, "_private": 2, "_i3": "x = 1", "In": [], "leave": ZMQExitAutocall(), "zeta": 3}
     captured = payload.capture_inputs(analyse("b = 1"), ns, ship_all=True)
