@@ -197,3 +197,32 @@ def test_kubectl_logs_a_job(cluster, batch):
     out = subprocess.run(["kubectl", f"--kubeconfig={cluster.kubeconfig}", "logs", "job/sim-hello"],
                          capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout) == (0, "hello from the pod\n"), out.stderr
+
+
+def test_a_notebook_server_runs_behind_the_proxy_and_stops_by_annotation(kf_cluster, core):
+    import urllib.request
+
+    from jupyter_kf.notebooks import api as notebooks
+
+    status = notebooks.create("sim-lab", workspace="none", cpu="0.5", memory="1Gi", timeout="240s")
+    assert status.phase == "Ready", status
+    base = f"{kf_cluster.url}/notebook/default/sim-lab/"
+
+    def api_answer():
+        try:
+            with urllib.request.urlopen(base + "api/status", timeout=10) as answer:
+                return answer.status == 200 and answer.read()
+        except OSError:
+            return None
+    assert b"started" in eventually(api_answer, timeout=240, interval=0.5, what="the server behind the proxy")
+    pod = core.read_namespaced_pod("sim-lab-0", "default")
+    assert pod.metadata.labels["notebook-name"] == "sim-lab" and pod.metadata.labels["statefulset"] == "sim-lab"
+    nb_prefix = {e.name: e.value for e in pod.spec.containers[0].env}["NB_PREFIX"]
+    assert nb_prefix == "/notebook/default/sim-lab"
+    stopped = notebooks.stop("sim-lab")
+    eventually(lambda: notebooks.get("sim-lab").phase == "Stopped", timeout=120, what="the server to stop")
+    eventually(lambda: not core.list_namespaced_pod("default", label_selector="notebook-name=sim-lab").items,
+               what="the pod to go")
+    assert stopped.name == "sim-lab"
+    with pytest.raises(OSError):
+        urllib.request.urlopen(base + "api/status", timeout=10)

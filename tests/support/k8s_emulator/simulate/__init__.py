@@ -29,12 +29,14 @@ class Simulator:
         self.root = Path(tempfile.mkdtemp(prefix="k8s-simulator-"))  # mkdtemp: 0700
         self.controllers = self._controllers()
         self.loop = ControllerLoop(emulator, self.controllers)
+        self._install_proxy()
         emulator.pod_termination = pod_grace_cap  # the kubelet ends deleted pods sooner, once their processes exit
 
     def _controllers(self) -> list:
         from tests.support.k8s_emulator.simulate.jobs import JobController
         from tests.support.k8s_emulator.simulate.kubelet import Kubelet
         from tests.support.k8s_emulator.simulate.kueue import KueueController
+        from tests.support.k8s_emulator.simulate.notebooks import NotebookController, StatefulSetController
         from tests.support.k8s_emulator.simulate.pytorchjob import PyTorchJobController
         from tests.support.k8s_emulator.simulate.trainer import JobSetController, TrainJobController
 
@@ -44,7 +46,15 @@ class Simulator:
                      JobController(self.emu)]
         for controller in workloads:
             controller.gate = kueue.admitted_or_unqueued
-        return [kueue, *workloads, self.kubelet]
+        return [kueue, *workloads, NotebookController(self.emu), StatefulSetController(self.emu), self.kubelet]
+
+    def _install_proxy(self) -> None:
+        """Notebook servers at ``/notebook/<ns>/<name>/`` on the emulator's port (before it starts serving)."""
+        from tests.support.k8s_emulator.simulate.proxy import NotebookProxy
+
+        if self.emu.port:
+            raise RuntimeError("create the Simulator before starting the emulator: it serves notebooks on its port")
+        self.emu.app = NotebookProxy(self.emu.app, self.kubelet)
 
     def _stock_runtimes(self) -> None:
         """The ClusterTrainingRuntimes a Trainer v2.3 install ships (torch-distributed), unless already there."""

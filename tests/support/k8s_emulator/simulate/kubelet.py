@@ -314,3 +314,11 @@ def _signal(proc: subprocess.Popen, sig: int) -> None:
     except (ProcessLookupError, PermissionError):
         pass
 
+
+
+def endpoint(kubelet: Kubelet, namespace: str, pod_name: str) -> tuple[int, str] | None:
+    """(port on this machine, server token) of a running pod's first declared container port."""
+    for run in list(kubelet.runs.values()):
+        if (run.namespace, run.name) == (namespace, pod_name) and not run.finished.is_set() and run.sandbox.ports:
+            return next(iter(run.sandbox.ports.values())), run.sandbox.token
+    return None

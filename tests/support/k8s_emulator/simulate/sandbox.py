@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import os
 import re
+import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -30,10 +32,15 @@ class Sandbox:
         self.root = root
         self.claims_root = claims_root
         self.volumes: dict[str, Path] = {}
+        self.ports: dict[int, int] = {}  # containerPort -> the port on this machine it is given
+        self.token = secrets.token_urlsafe(24)  # a notebook image's server token (the proxy sends it)
 
     def lay_out(self) -> None:
         for volume in self.pod["spec"].get("volumes") or []:
             self.volumes[volume["name"]] = self._volume(volume)
+        for container in self.pod["spec"]["containers"]:
+            for port in container.get("ports") or []:
+                self.ports.setdefault(port["containerPort"], _free_port())
 
     def _volume(self, volume: dict) -> Path:
         name = volume["name"]
@@ -151,13 +158,33 @@ class Sandbox:
     def argv(self, container: dict) -> list[str]:
         """command + args (``$(VAR)`` expanded, mounts rewritten); ``python`` is this interpreter."""
         argv = list(container.get("command") or []) + list(container.get("args") or [])
-        if not argv:
-            raise PodError("RunContainerError", "the image's entrypoint is unknown here: give the container a command")
         env = self.env(container)
-        argv = [self.rewrite(_expand(part, env), container) for part in argv]
+        if not argv:
+            argv = self.image_entrypoint(container, env)
+        argv = [self._port(self.rewrite(_expand(part, env), container)) for part in argv]
         if Path(argv[0]).name in PYTHONS:
             argv[0] = sys.executable
         return argv
+
+    def image_entrypoint(self, container: dict, env: dict) -> list[str]:
+        """What a Kubeflow notebook image starts (its s6 ``jupyter lab`` line), with a token instead of none: the
+        server listens on this machine, where anyone could reach it. Other images' entrypoints are unknown."""
+        image = container.get("image", "")
+        if "notebook-name" not in (self.pod["metadata"].get("labels") or {}) and "jupyter" not in image:
+            raise PodError("RunContainerError", f"the entrypoint of image {image!r} is unknown here: "
+                                                "give the container a command")
+        port = (container.get("ports") or [{"containerPort": 8888}])[0]["containerPort"]
+        base_url = env.get("NB_PREFIX", "").rstrip("/") + "/"
+        return [sys.executable, "-m", "jupyterlab", f"--notebook-dir={self.working_dir(container)}",
+                "--ip=127.0.0.1", "--no-browser", "--allow-root", f"--port={port}", f"--ServerApp.token={self.token}",
+                "--ServerApp.password=", f"--ServerApp.base_url={base_url}", "--ServerApp.allow_origin=*"]
+
+    def _port(self, arg: str) -> str:
+        """``--port=8888``-style flags name the port this machine gave that containerPort; 0.0.0.0 is loopback."""
+        match = re.fullmatch(r"(--(?:[A-Za-z]+\.)?port=)(\d+)", arg)
+        if match and int(match.group(2)) in self.ports:
+            return f"{match.group(1)}{self.ports[int(match.group(2))]}"
+        return "--ip=127.0.0.1" if arg == "--ip=0.0.0.0" else arg
 
     def working_dir(self, container: dict) -> str:
         """The workingDir when it lies in a mount; else a private folder (the image's paths are not here)."""
@@ -166,6 +193,12 @@ class Sandbox:
         if rewritten and rewritten != folder:
             return str(_private_dir(Path(rewritten)))
         return str(_private_dir(self.root / "workdir"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _is_ip(text: str) -> bool:
