@@ -24,7 +24,7 @@ except ImportError:  # inside the package (tests, and pods that have it)
     from jupyter_kf.datasets import fetch
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # as jupyter_kf.datasets.spec.check_name
 OBJECT_FILES = {"parquet": "data.parquet", "pickle": "data.pkl", "npy": "data.npy", "json": "data.json"}
 WRITTEN_LOG_ENV = "KF_DATA_WRITTEN"  # the runner reads back what was put (lineage, when the results return)
 STORE_ENV = "KF_DATA_STORE"
@@ -42,9 +42,10 @@ def pod_store():
     return json.loads(text)
 
 
-def _request(store, method, key, body=b"", query=None, headers=None):
+def _request(store, method, key, body=b"", query=None, headers=None, body_sha256=None):
+    """A signed request; ``body`` bytes, or an open file sent as it is read (``body_sha256`` then given)."""
     url = fetch.object_url(store, key, query)
-    signed = fetch.sign(method, url, store.get("region"), hashlib.sha256(body).hexdigest(), headers)
+    signed = fetch.sign(method, url, store.get("region"), body_sha256 or hashlib.sha256(body).hexdigest(), headers)
     signed["Content-Type"] = "application/octet-stream"
     request = urllib.request.Request(url, data=body if method == "PUT" else None, method=method, headers=signed)
     with urllib.request.urlopen(request, timeout=300) as response:
@@ -75,8 +76,8 @@ def put(name, data, format=None):  # noqa: A002 - the same words as kf.data.put
     ``name``, with this job as its producer; returns its ``name``, ``version``, ``ref``, ``digest`` and
     ``unchanged`` as attributes (a SimpleNamespace: it comes back to a notebook that lacks this module)."""
     if not isinstance(name, str) or not NAME.match(name):
-        raise DataError(f"kf.data.put: dataset name {name!r} is not accepted: lowercase letters, digits and '-', "
-                        "starting and ending with a letter or digit (at most 63)")
+        raise DataError(f"kf.data.put: dataset name {name!r} is not accepted: at most 63 lowercase letters, digits "
+                        "and '-', starting with a letter and ending with a letter or digit (e.g. mnist or clean-2)")
     store = pod_store()
     with tempfile.TemporaryDirectory(prefix="kf-data-") as tmp:
         files, kind, fmt, source, extra = _files_of(data, format, tmp)
@@ -155,17 +156,21 @@ def _write_value(value, fmt, target):
 
 
 def _upload(store, path):
-    """One file into the store by content (not sent again when the store has it); ``[sha256, size]``."""
+    """One file into the store by content, streamed from disk (not sent again when the store has it);
+    ``[sha256, size]``. A single PUT: S3 takes up to 5 GiB so (the notebook's client sends larger ones in parts)."""
+    hasher, size = hashlib.sha256(), os.path.getsize(path)
     with open(path, "rb") as f:
-        body = f.read()
-    digest = hashlib.sha256(body).hexdigest()
+        while chunk := f.read(fetch.CHUNK):
+            hasher.update(chunk)
+    digest = hasher.hexdigest()
     try:
-        _request(store, "PUT", f"{store['base']}/objects/{digest[:2]}/{digest[2:]}", body,
-                 headers={"If-None-Match": "*"})
+        with open(path, "rb") as f:
+            _request(store, "PUT", f"{store['base']}/objects/{digest[:2]}/{digest[2:]}", f,
+                     headers={"If-None-Match": "*", "Content-Length": str(size)}, body_sha256=digest)
     except urllib.error.HTTPError as err:
         if err.code != 412:  # 412: the content is there already
             raise DataError(f"kf.data.put: the store at {store['endpoint']} answered {err.code}") from None
-    return [digest, len(body)]
+    return [digest, size]
 
 
 def _commit(store, manifest):

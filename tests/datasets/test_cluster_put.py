@@ -81,7 +81,7 @@ def test_a_job_reading_one_version_and_writing_another_is_traced_both_ways(kf_cl
 
 
 @pytest.mark.parametrize("cell, expected", [
-    ("kf.data.put('Bad_Name', 1)", "kf.data.put: dataset name 'Bad_Name' is not accepted: lowercase letters"),
+    ("kf.data.put('Bad_Name', 1)", "kf.data.put: dataset name 'Bad_Name' is not accepted: at most 63 lowercase letters"),
     ("kf.data.put('x', object())", "kf.data.put: a object has no dataset format"),
     ("kf.data.load('nope')", "kf.data.load: no dataset named 'nope' in the store"),
 ])
