@@ -241,6 +241,11 @@ def resolve_data(pipeline: Pipeline) -> None:
     env = data_api.pod_store_env()
     if env:
         pipeline.data_pods.update(env=env, secret=config.get().store_secret, sources=data_api.pod_sources())
+    else:
+        names = ", ".join(s.name for s in users)
+        pipeline.warnings.append(f"step(s) {names} use datasets, which on Kubeflow Pipelines need the S3-compatible "
+                                 "store (c.KfConfig.store, store_endpoint, store_secret): as compiled they run locally "
+                                 "only")
 
 
 def _quantity(value: str, what: str):

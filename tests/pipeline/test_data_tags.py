@@ -42,6 +42,9 @@ def test_a_data_tag_is_kept_on_its_step_and_pinned_when_compiled(tmp_path, raw):
     entry, = load.data_plan["data"]
     assert entry == {"name": "raw", "version": 1, "digest": kf.data.resolve("raw@1").digest, "mount": "data"}
     assert conversion.pipeline.step("count").data == []
+    assert conversion.pipeline.warnings == [
+        "step(s) load, count use datasets, which on Kubeflow Pipelines need the S3-compatible store (c.KfConfig.store, "
+        "store_endpoint, store_secret): as compiled they run locally only"]
 
 
 def test_latest_is_pinned_to_the_version_there_is_when_compiled(tmp_path, raw):
@@ -111,6 +114,7 @@ def test_the_ir_carries_the_store_by_reference_and_a_bare_pod_step_reads_and_wri
     kf.data.put("raw", src)  # version 1 in the S3 store
     conversion = convert(write(tmp_path, "nb.ipynb", *READ_AND_WRITE))
     text = conversion.yaml()
+    assert conversion.pipeline.warnings == []
     assert "kf-data-secret" not in text and "kf-data-key" not in text
     executors = conversion.spec["deploymentSpec"]["executors"]
     platform = conversion.platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
