@@ -1,6 +1,6 @@
 """JobSet (jobset.x-k8s.io/v1alpha2) and Kubeflow Trainer v2.3's TrainJob, as their controllers run them.
 
-Sources (tags): kubernetes-sigs/jobset v0.9 pkg/constants/constants.go (condition reasons and messages),
+Sources (tags): kubernetes-sigs/jobset v0.12.0 pkg/constants/constants.go (condition reasons and messages),
 pkg/controllers/jobset_controller.go (job names ``<jobset>-<replicatedJob>-<index>``, labels, headless
 Service named after the JobSet); kubeflow/trainer v2.3.0 pkg/runtime/framework/plugins/jobset/jobset.go
 (JobSet = TrainJob's name, Complete/Failed copied from the JobSet's Completed/Failed, jobsStatus from

@@ -1,0 +1,73 @@
+"""jupyter_kf's status parsers read the shapes the real controllers write (captured from the simulating emulator,
+whose statuses follow the controllers' sources: tests/data/controller_shapes.md)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+SHAPES = Path(__file__).resolve().parents[1] / "data" / "controller_shapes"
+
+TRAINING = {
+    "trainjob-succeeded.json": ("Succeeded", "", ["Succeeded", "Succeeded"]),
+    "trainjob-failed.json": ("Failed", "jobset failed due to one or more job failures", None),
+    "trainjob-pending-gpu.json": ("Pending", "unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+                                  ["Pending"]),
+    "pytorchjob-succeeded.json": ("Succeeded", "", ["Succeeded", "Succeeded"]),
+    "pytorchjob-failed.json": ("Failed", "PyTorchJob shape-pytorchjob-failed is failed because 1 Worker replica(s) failed.",
+                               None),
+    "job-succeeded.json": ("Succeeded", "", ["Succeeded", "Succeeded"]),
+    "job-failed.json": ("Failed", "Job has reached the specified backoff limit", None),
+}
+
+
+def shape(name: str) -> dict:
+    return json.loads((SHAPES / name).read_text())
+
+
+@pytest.mark.parametrize("name", sorted(TRAINING))
+def test_training_status_parser_reads_the_controllers_shapes(name):
+    from jupyter_kf.training.backends.kubernetes_status import build_status
+
+    captured = shape(name)
+    status = build_status(captured["source"], captured["object"], captured["pods"])
+    phase, message, workers = TRAINING[name]
+    assert (status.phase, status.message) == (phase, message)
+    if workers is not None:
+        assert [w.phase for w in status.workers] == workers
+    if phase == "Succeeded":
+        assert [w.exit_code for w in status.workers] == [0] * len(workers)
+
+
+def test_failed_workers_keep_their_exit_codes():
+    from jupyter_kf.training.backends.kubernetes_status import build_status
+
+    captured = shape("pytorchjob-failed.json")
+    status = build_status("pytorchjob", captured["object"], captured["pods"])
+    assert {w.rank: w.exit_code for w in status.workers if w.phase == "Failed"} == {1: 3}
+
+
+@pytest.mark.parametrize("name,phase,message", [("notebook-ready.json", "Ready", ""),
+                                                 ("notebook-stopped.json", "Stopped", "its workspace is kept")])
+def test_notebook_status_parser_reads_the_controllers_shapes(name, phase, message):
+    from jupyter_kf.notebooks.backends.kubernetes import build_status
+
+    captured = shape(name)
+    status = build_status("notebook", captured["object"], captured["pods"], [], "default")
+    assert (status.phase, status.message) == (phase, message)
+
+
+def test_captured_shapes_carry_the_controllers_reasons():
+    """The files themselves say what the sources say (a re-capture that drifted fails here)."""
+    def condition(name, ctype):
+        return next(c for c in shape(name)["object"]["status"]["conditions"] if c["type"] == ctype)
+
+    assert condition("jobset-succeeded.json", "Completed")["reason"] == "AllJobsCompleted"
+    assert condition("trainjob-succeeded.json", "Complete")["message"] == "jobset completed successfully"
+    assert condition("job-succeeded.json", "SuccessCriteriaMet")["reason"] == "CompletionsReached"
+    assert condition("job-failed.json", "FailureTarget")["reason"] == "BackoffLimitExceeded"
+    assert condition("pytorchjob-succeeded.json", "Running")["status"] == "False"
+    assert condition("pytorchjob-succeeded.json", "Created")["reason"] == "PyTorchJobCreated"
+    assert shape("notebook-stopped.json")["object"]["status"] == {"conditions": [], "containerState": {},
+                                                                   "readyReplicas": 0}
