@@ -6,6 +6,14 @@ import { IServerInfo, IWhere } from '../request';
 import { messageOf } from './format';
 import type { IPanelHost } from './panel';
 import { IRowView, Row } from './row';
+import {
+  FIRST_ESTIMATE,
+  IRange,
+  WINDOW_FROM,
+  measureRowHeight,
+  scrollerOf,
+  visibleRange
+} from './window';
 
 /** What a section uses of the panel it sits in. */
 export interface ISectionHost {
@@ -166,34 +174,97 @@ export abstract class Section<T> {
   }
 
   render(): void {
-    const views = this._items.map(item => this.view(item));
+    const count = this._items.length;
     this._count.textContent =
-      this._loaded && this.available ? ` (${views.length})` : '';
-    const showEmpty = views.length === 0 && this._error.hidden;
+      this._loaded && this.available ? ` (${count})` : '';
+    const showEmpty = count === 0 && this._error.hidden;
     this._empty.hidden = !showEmpty;
     if (showEmpty && this._loaded) {
       this._empty.replaceChildren(...this.emptyState());
     }
-    const seen = new Set<string>();
+    this._renderRows();
+  }
+
+  /** Put the rows in view (all of a short list) in the DOM, updating those already there in place. */
+  private _renderRows(): void {
+    const count = this._items.length;
+    const range = visibleRange(
+      count,
+      this._rowHeight,
+      this._list,
+      this._scroller
+    );
+    this._range = range;
+    const views = this._items
+      .slice(range.start, range.end)
+      .map(item => this.view(item));
+    const keys = new Set(views.map(view => view.key));
+    // Rows leaving go first, so the rows that stay are never moved (a moved row would lose its focus).
+    for (const [key, row] of this._rows) {
+      if (!keys.has(key)) {
+        row.node.remove();
+        this._rows.delete(key);
+      }
+    }
     views.forEach((view, index) => {
-      seen.add(view.key);
       let row = this._rows.get(view.key);
       if (!row) {
         row = new Row(view.key, this._dataKey);
         this._rows.set(view.key, row);
       }
       row.update(view);
+      row.node.setAttribute('aria-posinset', String(range.start + index + 1));
+      row.node.setAttribute('aria-setsize', String(count));
       const at = this._list.children[index] ?? null;
       if (at !== row.node) {
         this._list.insertBefore(row.node, at);
       }
     });
-    for (const [key, row] of this._rows) {
-      if (!seen.has(key)) {
-        row.node.remove();
-        this._rows.delete(key);
-      }
+    this._padOutside(range, count);
+  }
+
+  /** The padding stands in for the rows outside the window; a long list starts following the scroll. */
+  private _padOutside(range: IRange, count: number): void {
+    if (count <= WINDOW_FROM) {
+      this._list.style.paddingTop = '';
+      this._list.style.paddingBottom = '';
+      return;
     }
+    this._rowHeight = measureRowHeight(this._list, this._rowHeight);
+    this._list.style.paddingTop = `${range.start * this._rowHeight}px`;
+    this._list.style.paddingBottom = `${(count - range.end) * this._rowHeight}px`;
+    if (!this._scroller && this.node.isConnected) {
+      this._followScroll(scrollerOf(this.node));
+    }
+  }
+
+  /** Scrolling or resizing re-renders the window at the next frame, only when it moved. */
+  private _followScroll(scroller: Element | null): void {
+    if (!scroller) {
+      return;
+    }
+    this._scroller = scroller;
+    let pending = false;
+    const moved = () => {
+      if (pending) {
+        return;
+      }
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        const next = visibleRange(
+          this._items.length,
+          this._rowHeight,
+          this._list,
+          scroller
+        );
+        if (next.start !== this._range.start || next.end !== this._range.end) {
+          this._renderRows();
+        }
+      });
+    };
+    scroller.addEventListener('scroll', moved, { passive: true });
+    new ResizeObserver(moved).observe(scroller);
   }
 
   protected get where(): IWhere {
@@ -222,6 +293,9 @@ export abstract class Section<T> {
   private _items: T[] = [];
   private _loaded = false;
   private readonly _rows = new Map<string, Row>();
+  private _range: IRange = { start: 0, end: 0 };
+  private _rowHeight = FIRST_ESTIMATE;
+  private _scroller: Element | null = null;
   private readonly _count = document.createElement('span');
   private readonly _error = document.createElement('div');
   private readonly _notice = document.createElement('div');
