@@ -465,9 +465,9 @@ def delete(ref, force: bool = False) -> str:
 class MountPlan(builtins.list):
     """The resolved ``(DataMount, Manifest)`` pairs of a job, and the backend they were resolved for."""
 
-    def __init__(self, items, backend: str, store: LocalStore):
+    def __init__(self, items, backend: str, store: LocalStore, cache: str | None = None):
         super().__init__(items)
-        self.backend, self.store = backend, store
+        self.backend, self.store, self.cache = backend, store, cache  # cache: the --data-cache claim, if given
         self.record: str | None = None  # the job's folder on this machine (set by mount_into)
 
 
@@ -486,7 +486,7 @@ def _cluster_store():
     return S3DataStore(cfg.store, cfg.store_endpoint, cfg.store_region)
 
 
-def resolve_mounts(items, backend: str) -> MountPlan:
+def resolve_mounts(items, backend: str, cache: str | None = None) -> MountPlan:
     """Each ``NAME[@V]:MOUNT`` with the exact version it names now; refused before anything is submitted."""
     cfg = config.get()
     on_s3 = (cfg.store or "").startswith("s3://") and cfg.store_endpoint
@@ -508,7 +508,7 @@ def resolve_mounts(items, backend: str) -> MountPlan:
         if manifest.kind != "pvc" and backend != "local" and not on_s3:
             _cluster_store()  # raises: the pods fetch store versions from the S3-compatible store
         resolved.append((mount, manifest))
-    return MountPlan(resolved, backend, store)
+    return MountPlan(resolved, backend, store, cache)
 
 
 def mount_into(folder: Path, resolved, record: Path) -> dict:
@@ -553,7 +553,8 @@ def pod_plan(resolved, store=None) -> dict:
     and the cache claim the step keeps fetched files in (``c.KfConfig.data_cache``)."""
     from jupyter_kf.datasets.manifests import check_cache_claim
 
-    cache = check_cache_claim(config.get().data_cache) if hasattr(store or resolved.store, "bucket") else ""
+    claim = getattr(resolved, "cache", None) or config.get().data_cache
+    cache = check_cache_claim(claim) if hasattr(store or resolved.store, "bucket") else ""
     entries = []
     for mount, manifest in resolved:
         entry = {"name": manifest.name, "version": manifest.version, "digest": manifest.digest, "mount": mount.mount}

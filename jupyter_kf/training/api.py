@@ -120,7 +120,7 @@ def train(cell: str | Callable, spec: TrainSpec | None = None, *, user_ns: dict 
     if spec.tpu and target.name == "local":
         raise InvalidSpec(f"--tpu {spec.tpu} needs a GKE cluster with TPU nodes: the local backend has no TPUs "
                           "(use --backend kubernetes, or leave --tpu out to run here)")
-    mounts = data_api.resolve_mounts(spec.data, target.name) if spec.data else []
+    mounts = data_api.resolve_mounts(spec.data, target.name, cache=spec.data_cache) if spec.data else []
     if dry_run:
         return DryRun(spec, analysis, captured, target.name,
                       manifests=_render(target, spec, analysis, captured, mounts))

@@ -226,6 +226,8 @@ OPTIONS = (
     Option("volumes", "mount a PersistentVolumeClaim", flag="--volume", repeat=True, metavar="pvc:CLAIM:/PATH"),
     Option("data", "mount a dataset version read-only (repeatable; a relative MOUNT is under the job's working "
                    "folder)", repeat=True, metavar="NAME[@V]:MOUNT"),
+    Option("data_cache", "on a cluster: PersistentVolumeClaim the --data step keeps fetched files in, by content hash, "
+                         "so later jobs reading them download nothing (default: c.KfConfig.data_cache)", metavar="PVC"),
 )
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
 
@@ -266,12 +268,13 @@ class TrainSpec:
     volumes: tuple = ()
     data: tuple = ()  # DataMount: dataset versions the job reads (``--data NAME[@V]:MOUNT``)
     tpu: TpuSlice | None = None
+    data_cache: str | None = None  # PVC the --data init step caches fetched files in (else c.KfConfig.data_cache)
 
     @classmethod
     def create(cls, name, workers=None, cpu=None, memory=None, gpus=0, env=None, timeout=None, backend=None,
                image=None, namespace=None, kind=None, runtime=None, pip=(), gpu_vendor=None, node_selector=None,
                tolerations=(), queue=None, priority_class=None, retries=0, secret_env=(), volumes=(),
-               data=(), tpu=None) -> "TrainSpec":
+               data=(), tpu=None, data_cache=None) -> "TrainSpec":
         from jupyter_kf.datasets.spec import parse_mounts
 
         if cpu not in (None, ""):
@@ -322,6 +325,7 @@ class TrainSpec:
             volumes=tuple(v if isinstance(v, tuple) else parse_volume(v) for v in volumes or ()),
             data=parse_mounts(data),
             tpu=tpu,
+            data_cache=check_name(data_cache, "--data-cache (a PersistentVolumeClaim name)") if data_cache else None,
         )
 
     def to_dict(self) -> dict:

@@ -108,3 +108,28 @@ def test_a_bad_cache_claim_name_makes_nothing(kf_cluster, store, mnist):
                                           "invalid"):
         kf.train(READ, name="bad-cache", data=["mnist@1:data"], kind="job", user_ns={})
     assert [s["metadata"]["name"] for s in kf_cluster.list_objects("", "v1", "secrets", "default")] == ["kf-store"]
+
+
+def test_the_data_cache_flag_names_the_claim_for_one_job(kf_cluster, store, mnist):
+    config.get().data_cache = ""
+    job = kf.train(READ, name="flagged", data=["mnist@1:data"], kind="job", data_cache="team-cache", user_ns={})
+    pod = kf_cluster.get_object(*KINDS["job"], "default", job.name)["spec"]["template"]["spec"]
+    assert {"name": "kf-data-cache", "persistentVolumeClaim": {"claimName": "team-cache"}} in pod["volumes"]
+    plain = kf.train(READ, name="plain", data=["mnist@1:data"], kind="job", user_ns={})
+    pod = kf_cluster.get_object(*KINDS["job"], "default", plain.name)["spec"]["template"]["spec"]
+    assert not any(v["name"] == "kf-data-cache" for v in pod["volumes"])
+    assert "--cache" not in pod["initContainers"][0]["command"]
+
+
+def test_a_bad_data_cache_flag_in_the_magic_is_one_line_and_makes_nothing(kf_cluster, store, mnist):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_kf")
+    with capture_output() as shown:
+        shell.run_cell("%%kf_train --name magic-cache --kind job --data mnist@1:data --data-cache Bad_Claim\nx = 1")
+    text = shown.stdout + shown.stderr + "".join(str(o.data) for o in shown.outputs)
+    assert "--data-cache (a PersistentVolumeClaim name) 'Bad_Claim' is invalid" in text
+    assert "Traceback" not in text
+    assert kf_cluster.list_objects("batch", "v1", "jobs", "default") == []
