@@ -226,3 +226,23 @@ def test_a_notebook_server_runs_behind_the_proxy_and_stops_by_annotation(kf_clus
     assert stopped.name == "sim-lab"
     with pytest.raises(OSError):
         urllib.request.urlopen(base + "api/status", timeout=10)
+
+
+@pytest.mark.parametrize("kind", ["job", "trainjob"])
+def test_a_katib_search_runs_its_trials_as_cluster_jobs(kf_cluster, core, kind):
+    from jupyter_kf.experiments import api
+    from jupyter_kf.experiments.webhook_rules import INJECTION_LABEL
+
+    core.patch_namespace("default", {"metadata": {"labels": {INJECTION_LABEL: "enabled"}}})
+    ns = {}
+    name = f"sim-quad-{kind}"
+    experiment = api.tune("loss = (x - 0.5) ** 2\nprint(f'loss={loss}')", params=["x=uniform(-2,2)"], objective="loss",
+                          trials=3, parallel=2, algorithm="random", name=name, backend="kubernetes", user_ns=ns,
+                          kind=kind)
+    status = eventually(lambda: (s := experiment.status()).phase in ("Succeeded", "Failed") and s, timeout=300,
+                        interval=0.5, what="the experiment to end")
+    assert status.phase == "Succeeded" and len(status.trials) == 3, status
+    expected = {t.name: (float(t.params["x"]) - 0.5) ** 2 for t in status.trials}
+    assert experiment.best.objective == pytest.approx(min(expected.values()))
+    pods = core.list_namespaced_pod("default", label_selector="katib.kubeflow.org/experiment=" + name).items
+    assert {p.metadata.labels["katib.kubeflow.org/trial"] for p in pods} == set(expected)

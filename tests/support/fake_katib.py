@@ -262,14 +262,16 @@ class FakeKatib(FakeController):
     """Katib's experiment and trial controllers, reconciling in a thread while started (``with FakeKatib(emu):``).
 
     ``hold``: trial jobs get Running pods but never finish (to cancel them). ``errors``: what went wrong in the
-    controller or a kubelet thread (a test should find it empty).
+    controller or a kubelet thread (a test should find it empty). ``run_jobs=False`` (the emulator's simulating
+    mode): the cluster's own controllers and kubelet run each trial's job; the pod webhook's labels and env go
+    on the job's pod templates and the metrics come from the primary pod's log.
     """
 
     name = "fake-katib"
 
-    def __init__(self, emulator, seed: int = 0, hold: bool = False):
+    def __init__(self, emulator, seed: int = 0, hold: bool = False, run_jobs: bool = True):
         super().__init__(emulator)
-        self.seed, self.hold = seed, hold
+        self.seed, self.hold, self.run_jobs = seed, hold, run_jobs
         self.suggestions: dict[str, Suggestions] = {}
         self.webhooks: dict[str, CollectorWebhook] = {}  # trial -> its pods' metrics files
 
@@ -402,8 +404,10 @@ class FakeKatib(FakeController):
     def create_job(self, trial: dict) -> None:
         from tests.support.k8s_emulator.errors import ApiError
 
-        job = dict(trial["spec"]["runSpec"])
+        job = json.loads(json.dumps(trial["spec"]["runSpec"]))
         job["metadata"] = {**job["metadata"], "ownerReferences": [owner_reference(trial)]}
+        if not self.run_jobs:
+            label_trial_pods(job, trial)
         try:
             self.emu.create_object(job)
         except ApiError as err:  # the Trial stays Created, as Katib's does, with an event saying why
@@ -412,6 +416,8 @@ class FakeKatib(FakeController):
             return
         self.emu.emit_event(trial["metadata"]["namespace"], trial, "JobCreated",
                             f"Job {trial['metadata']['name']} has been created", source="trial-controller")
+        if not self.run_jobs:
+            return
         thread = threading.Thread(target=self._run_job, args=(trial,), daemon=True)
         self.workers[trial["metadata"]["name"]] = thread
         thread.start()
@@ -455,9 +461,51 @@ class FakeKatib(FakeController):
 
     def primary_log(self, trial: dict) -> list[str]:
         """The metrics file of the trial's first primary pod, which the collector parses once the job ended."""
+        if not self.run_jobs:
+            return primary_pod_log(self.emu, trial)
         webhook = self.webhooks.get(trial["metadata"]["name"])
         files = webhook.metrics_files if webhook is not None else {}
         return files[min(files)] if files else []
+
+
+# The label each job controller puts on its pods naming the job (Katib trial jobs are named as their Trial).
+JOB_POD_LABELS = ("job-name", "jobset.sigs.k8s.io/jobset-name", "training.kubeflow.org/job-name")
+
+
+def label_trial_pods(job: dict, trial: dict) -> None:
+    """What Katib's pod webhook adds to a trial's pods (Trial labels, KATIB_TRIAL_NAME in the primary container),
+    put on the job's pod templates for a cluster whose controllers make the pods."""
+    labels = {**(trial["metadata"].get("labels") or {}), TRIAL_LABEL: trial["metadata"]["name"]}
+    env = [{"name": "KATIB_TRIAL_NAME", "value": trial["metadata"]["name"]}]
+    primary = trial["spec"].get("primaryContainerName")
+    spec = job["spec"]
+    if "trainer" in spec:  # a TrainJob: its pod template is the runtime patch's
+        spec["trainer"]["env"] = [*(spec["trainer"].get("env") or []), *env]
+        for patch in spec.get("runtimePatches") or []:
+            for rjob in patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]:
+                meta = rjob["template"]["spec"]["template"].setdefault("metadata", {})
+                meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        return
+    templates = [r["template"] for r in spec.get("pytorchReplicaSpecs", {}).values()] or [spec["template"]]
+    for template in templates:
+        template.setdefault("metadata", {})["labels"] = {**(template["metadata"].get("labels") or {}), **labels}
+        for container in template["spec"]["containers"]:
+            if container["name"] == primary:
+                container["env"] = [*(container.get("env") or []), *env]
+
+
+def primary_pod_log(emulator, trial: dict) -> list[str]:
+    """The primary container's log lines of the trial job's first pod (rank 0), as the StdOut collector reads them."""
+    namespace, name = trial["metadata"]["namespace"], trial["metadata"]["name"]
+    primary = trial["spec"].get("primaryContainerName")
+    pods = sorted((p for p in emulator.list_objects("", "v1", "pods", namespace)
+                   if any((p["metadata"].get("labels") or {}).get(key) == name for key in JOB_POD_LABELS)
+                   and any(c["name"] == primary for c in p["spec"]["containers"])), key=lambda p: p["metadata"]["name"])
+    for pod in pods:
+        lines = emulator.logs.lines(namespace, pod["metadata"]["name"], primary)
+        if lines:
+            return [line.text.rstrip("\n") for line in lines]
+    return []
 
 
 def breaks(best: float, rule: dict) -> bool:

@@ -75,7 +75,7 @@ class Simulator:
 
     @property
     def errors(self) -> list[str]:
-        return self.loop.errors
+        return self.loop.errors + (self.katib.errors if getattr(self, "katib", None) is not None else [])
 
     def start(self) -> "Simulator":
         from tests.support.k8s_emulator.simulate.jobset_crd import ensure_jobset_api
@@ -85,9 +85,26 @@ class Simulator:
             self._stock_runtimes()
         self.kubelet.register_node()
         self.loop.start()
+        self._start_katib()
         return self
 
+    def _start_katib(self) -> None:
+        """Katib's experiment and trial controllers (tests/support/fake_katib.py), trial jobs left to the cluster."""
+        from tests.support.fake_katib import FakeKatib
+        from tests.support.k8s_emulator.webhook_katib import install_katib, installed
+
+        self.katib = None
+        try:
+            self.emu.resource("kubeflow.org", "v1beta1", "experiments")
+        except KeyError:
+            return
+        if not installed(self.emu.store):
+            install_katib(self.emu)
+        self.katib = FakeKatib(self.emu, run_jobs=False).__enter__()
+
     def stop(self) -> None:
+        if getattr(self, "katib", None) is not None:
+            self.katib.__exit__(None, None, None)
         self.loop.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
