@@ -20,7 +20,7 @@ from common import ROOT, isolated_state, report, timed
 CONTROLLER = """
 import sys, time, yaml
 sys.path.insert(0, {root!r})
-from tests.fake_kubelet import FakeKubelet
+from tests.support.fake_kubelet import FakeKubelet
 from tests.support.k8s_emulator.emulator import K8sEmulator
 emu = K8sEmulator(crds="all").start()
 emu.create_object(yaml.safe_load(open({runtime!r})))

@@ -5,7 +5,7 @@
  */
 
 /** Lists up to this long are rendered whole (no estimate of row heights, nothing to lag on scroll). */
-export const WINDOW_FROM = 150;
+export const WINDOW_FROM = 60;
 /** Rows rendered beyond each edge of the view: keyboard moves and fast scrolls find them there. */
 const MARGIN = 25;
 /** A row's height before any has been measured: a job row with its buttons. */
