@@ -47,6 +47,14 @@ def test_a_data_tag_is_kept_on_its_step_and_pinned_when_compiled(tmp_path, raw):
         "store_endpoint, store_secret): as compiled they run locally only"]
 
 
+def test_a_data_tag_in_a_kf_comment_and_in_steps_defaults(tmp_path, raw):
+    path = write(tmp_path, "nb.ipynb", "# kf: step:s data:raw@2:d\nx = open('d/rows.csv').read()",
+                 ("y = 1", ["step:t"]), meta={"steps_defaults": ["data:raw@1:shared"]})
+    pipeline = convert(path).pipeline
+    assert pipeline.step("s").data == ["raw@2:d", "raw@1:shared"]
+    assert pipeline.step("t").data == ["raw@1:shared"]
+
+
 def test_latest_is_pinned_to_the_version_there_is_when_compiled(tmp_path, raw):
     conversion = convert(write(tmp_path, "nb.ipynb", ("x = open('d/rows.csv').read()", ["step:s", "data:raw:d"])))
     assert conversion.pipeline.step("s").data_plan["data"][0]["version"] == 2
