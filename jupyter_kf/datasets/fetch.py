@@ -132,24 +132,32 @@ def from_cache(store, key, target, digest, what, cache):
     """``target`` from the cache's copy of ``digest`` (fetched into the cache first when missing, or when its
     copy is damaged); returns True when it came from the cache without a download."""
     kept = os.path.join(cache, "objects", digest[:2], digest[2:])
-    hit = os.path.isfile(kept)
-    if not hit:
-        os.makedirs(os.path.dirname(kept), exist_ok=True)
-        download(store, key, kept, digest, what)
-    hasher = hashlib.sha256()
-    tmp = f"{target}.kf-part{os.getpid()}.{threading.get_ident()}"
-    with open(kept, "rb") as source, open(tmp, "wb") as out:
-        while chunk := source.read(CHUNK):
-            hasher.update(chunk)
-            out.write(chunk)
-    if hasher.hexdigest() != digest:  # the cache's copy was altered: replaced from the store
-        os.unlink(tmp)
+    if os.path.isfile(kept) and copy_checked(kept, target, digest):
+        return True
+    if os.path.isfile(kept):  # the cache's copy was altered: replaced from the store
         os.unlink(kept)
-        from_cache(store, key, target, digest, what, cache)
+    os.makedirs(os.path.dirname(kept), exist_ok=True)
+    download(store, key, kept, digest, what)  # checked on the way in
+    copy_checked(kept, target, None)
+    return False
+
+
+def copy_checked(source, target, digest):
+    """Copy ``source`` to ``target`` (written whole or not at all), checking its sha256 when ``digest`` is given;
+    False (nothing written) on a mismatch."""
+    hasher = hashlib.sha256() if digest else None
+    tmp = f"{target}.kf-part{os.getpid()}.{threading.get_ident()}"
+    with open(source, "rb") as src, open(tmp, "wb") as out:
+        while chunk := src.read(CHUNK):
+            if hasher:
+                hasher.update(chunk)
+            out.write(chunk)
+    if hasher and hasher.hexdigest() != digest:
+        os.unlink(tmp)
         return False
     os.chmod(tmp, 0o444)
     os.replace(tmp, target)
-    return hit
+    return True
 
 
 def fetch(plan, folders, workers=8, cache=None):
