@@ -160,6 +160,9 @@ class ModelClient:
         """The predictions for ``data`` (an array, a list of rows, a DataFrame), as a numpy array."""
         import numpy as np
 
+        if protocol not in (None, "", "v1", "v2"):
+            raise PredictionError(f"protocol {protocol!r} is unknown: use v1 (KServe V1) or v2 "
+                                  "(Open Inference Protocol)")
         arr = as_array(data)
         if (protocol or self.protocol) == "v2":
             status, reply, _ = self.request("POST", f"/v2/models/{self.model_name}/infer", v2_body(arr))
