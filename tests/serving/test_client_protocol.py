@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jupyter_kf.serving.client import ModelClient
+from jupyter_kf.serving.errors import PredictionError
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
@@ -55,3 +56,11 @@ def test_predict_protocol_overrides_the_clients(recorder, default, asked, path):
         assert body == {"inputs": [{"name": "input-0", "shape": [2, 2], "datatype": "FP64", "data": [0.5, 1.5, 2.5, 3.5]}]}
     else:
         assert body == {"instances": [[0.5, 1.5], [2.5, 3.5]]}
+
+
+@pytest.mark.parametrize("asked", ["V2", "v3", "grpc"])
+def test_an_unknown_protocol_is_refused_not_sent_as_v1(recorder, asked):
+    client = ModelClient(f"http://127.0.0.1:{recorder.server_address[1]}", "m", "v1", token="tok")
+    with pytest.raises(PredictionError, match=rf"^protocol '{asked}' is unknown: use v1 \(KServe V1\) or v2"):
+        client.predict([[1.0]], protocol=asked)
+    assert recorder.seen == []
