@@ -246,3 +246,93 @@ def test_a_katib_search_runs_its_trials_as_cluster_jobs(kf_cluster, core, kind):
     assert experiment.best.objective == pytest.approx(min(expected.values()))
     pods = core.list_namespaced_pod("default", label_selector="katib.kubeflow.org/experiment=" + name).items
     assert {p.metadata.labels["katib.kubeflow.org/trial"] for p in pods} == set(expected)
+
+
+POD_SCRIPT = """
+import json, os, pathlib, sys
+out = {
+    "cm": open('/etc/conf/renamed.txt').read(),
+    "binary": open('/etc/conf/blob.bin', 'rb').read().hex(),
+    "secret": open('/etc/creds/token').read(),
+    "labels": open('/etc/podinfo/labels').read(),
+    "init": open('/scratch/from-init').read(),
+    "pvc_before": sorted(os.listdir('/data')),
+    "cwd_is_scratch": os.getcwd() == os.path.realpath(os.environ['SCRATCH']),
+    "env": {k: os.environ[k] for k in ('FROM_CM', 'PREFIX_token', 'POD', 'TEAM', 'TOKEN', 'EXPANDED')},
+}
+pathlib.Path('/data/' + os.environ['POD']).write_text('kept')
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def test_a_pods_volumes_env_and_init_containers_are_laid_out_as_the_kubelet_does(cluster, batch, core):
+    import base64
+    import json
+
+    core.create_namespaced_config_map("default", {"metadata": {"name": "conf"}, "data": {"a.txt": "alpha", "FROM_CM": "cm"},
+                                                  "binaryData": {"blob": base64.b64encode(b"\x00\xff").decode()}})
+    core.create_namespaced_secret("default", {"metadata": {"name": "creds"}, "stringData": {"token": "s3cret"}})
+    core.create_namespaced_persistent_volume_claim("default", {
+        "metadata": {"name": "shared"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                                                 "resources": {"requests": {"storage": "1Gi"}}}})
+    mounts = [{"name": "conf", "mountPath": "/etc/conf"}, {"name": "creds", "mountPath": "/etc/creds"},
+              {"name": "podinfo", "mountPath": "/etc/podinfo"}, {"name": "scratch", "mountPath": "/scratch"},
+              {"name": "data", "mountPath": "/data"}]
+    volumes = [{"name": "conf", "configMap": {"name": "conf", "items": [{"key": "a.txt", "path": "renamed.txt"},
+                                                                        {"key": "blob", "path": "blob.bin"}]}},
+               {"name": "creds", "secret": {"secretName": "creds"}},
+               {"name": "podinfo", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels['team']"}}]}},
+               {"name": "scratch", "emptyDir": {}},
+               {"name": "data", "persistentVolumeClaim": {"claimName": "shared"}}]
+    env = [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           {"name": "TEAM", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['team']"}}},
+           {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+           {"name": "SCRATCH", "value": "/scratch"}, {"name": "EXPANDED", "value": "$(TEAM)-$(POD)"}]
+    for index in range(2):  # the second pod sees what the first left on the claim
+        body = job_body(f"sim-volumes-{index}", [sys.executable, "-c", POD_SCRIPT])
+        pod = body["spec"]["template"]
+        pod["metadata"] = {"labels": {"team": "vision"}}
+        container = pod["spec"]["containers"][0]
+        container.update(volumeMounts=mounts, env=env, workingDir="/scratch",
+                         envFrom=[{"configMapRef": {"name": "conf"}}, {"secretRef": {"name": "creds"}, "prefix": "PREFIX_"}])
+        pod["spec"]["volumes"] = volumes
+        pod["spec"]["initContainers"] = [{"name": "prepare", "image": "busybox", "volumeMounts": mounts,
+                                          "command": [sys.executable, "-c", "open('/scratch/from-init', 'w').write('done')"]}]
+        batch.create_namespaced_job("default", body)
+        eventually(lambda i=index: _complete(batch, f"sim-volumes-{i}"), what=f"sim-volumes-{index} to complete")
+    outputs = []
+    for index in range(2):
+        pod = core.list_namespaced_pod("default", label_selector=f"job-name=sim-volumes-{index}").items[0]
+        outputs.append(json.loads(core.read_namespaced_pod_log(pod.metadata.name, "default", container="main")))
+        assert pod.status.init_container_statuses[0].state.terminated.exit_code == 0
+    first, second = outputs
+    assert (first["cm"], first["binary"], first["secret"], first["labels"], first["init"]) == \
+        ("alpha", "00ff", "s3cret", "vision", "done")
+    assert first["cwd_is_scratch"] is True
+    assert first["env"]["FROM_CM"] == "cm" and first["env"]["PREFIX_token"] == "s3cret"
+    assert first["env"]["TOKEN"] == "s3cret" and first["env"]["TEAM"] == "vision"
+    assert first["env"]["EXPANDED"] == f"vision-{first['env']['POD']}"
+    assert first["pvc_before"] == [] and second["pvc_before"] == [first["env"]["POD"]]
+
+
+def test_a_tpu_node_schedules_tpu_pods(tmp_path):
+    from kubernetes import client
+
+    sim = SimulatedCluster(tmp_path, "--tpu", "tpu-v5-lite-podslice:2x4").wait_ready()
+    try:
+        api = sim.client()
+        core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+        node = core.read_node("simulated-node")
+        assert node.status.capacity["google.com/tpu"] == "8"
+        assert node.metadata.labels["cloud.google.com/gke-tpu-topology"] == "2x4"
+        body = job_body("sim-tpu-ok", [sys.executable, "-c", "print('on a tpu host')"])
+        spec = body["spec"]["template"]["spec"]
+        spec["nodeSelector"] = {"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+                                "cloud.google.com/gke-tpu-topology": "2x4"}
+        spec["containers"][0]["resources"] = {"limits": {"google.com/tpu": "8"}}
+        batch.create_namespaced_job("default", body)
+        eventually(lambda: _complete(batch, "sim-tpu-ok"), what="the TPU job to complete")
+        api.close()
+    finally:
+        sim.stop()
+    assert "simulating:" in sim.output() and "google.com/tpu=8" in sim.output()

@@ -178,7 +178,7 @@ class PodRun:
             thread.start()
         for thread in threads:
             thread.join()
-        return codes
+        return {c["name"]: codes.get(c["name"], 128) for c in self.pod["spec"]["containers"]}
 
     def _run_one(self, container: dict, init: bool) -> int:
         """Start, restart per restartPolicy, and return the last exit code."""
@@ -202,7 +202,7 @@ class PodRun:
             cwd = self.sandbox.working_dir(container)
             proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, start_new_session=True)
-        except (PodError, OSError) as err:
+        except (PodError, OSError, ValueError) as err:  # ValueError: a NUL byte in an argument or env value
             self.emu.write_log(self.namespace, self.name, f"{err}\n", container=name)
             self._container_state(name, init, {"terminated": _terminated(128, "StartError", str(err))}, restarts)
             return 128

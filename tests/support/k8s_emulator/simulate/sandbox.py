@@ -117,7 +117,10 @@ class Sandbox:
                 return {}
             raise PodError("CreateContainerConfigError", f'{plural[:-1]} "{ref["name"]}" not found')
         prefix = source.get("prefix", "")
-        return {prefix + k: v.decode("utf-8", "replace") for k, v in _decoded(obj, plural == "secrets").items()}
+        values = _decoded(obj, plural == "secrets") if plural == "secrets" else \
+            {k: v.encode() for k, v in (obj.get("data") or {}).items()}  # a ConfigMap's binaryData is no env
+        return {prefix + k: v.decode("utf-8", "replace") for k, v in values.items()
+                if re.fullmatch(r"[-._a-zA-Z][-._a-zA-Z0-9]*", prefix + k) and b"\0" not in v}
 
     def _value_from(self, value_from: dict) -> str | None:
         if "fieldRef" in value_from:
