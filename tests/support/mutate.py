@@ -6,6 +6,8 @@ smallest first; each module's report (survivors with their diffs) and session da
 
     python tests/support/mutate.py [SUBSTRING ...]   # only the modules whose path contains one of them
     python tests/support/mutate.py --sample 200 runner   # a seeded random 200 of the module's mutants (big modules)
+    python tests/support/mutate.py --survivors spec      # after new tests: only the last run's survivors run again;
+                                                         # the mutants it killed (same place, same operator) count killed
 """
 from __future__ import annotations
 
@@ -83,13 +85,15 @@ def test_command(tests: list[str]) -> str:
 def counts(session: Path) -> dict:
     """Killed, survived, incompetent (the mutant does not even import), from cosmic-ray's session database."""
     with sqlite3.connect(session) as db:
-        rows = db.execute("SELECT test_outcome, worker_outcome, output = ?, count(*) FROM work_results GROUP BY 1, 2, 3",
-                          (UNSAMPLED,)).fetchall()
+        rows = db.execute("SELECT test_outcome, worker_outcome, output = ?, output = ?, count(*) FROM work_results "
+                          "GROUP BY 1, 2, 3, 4", (UNSAMPLED, KILLED_BEFORE)).fetchall()
     out = {"killed": 0, "survived": 0, "incompetent": 0, "skipped": 0, "not_sampled": 0, "other": 0}
-    for test_outcome, worker_outcome, unsampled, n in rows:
+    for test_outcome, worker_outcome, unsampled, killed_before, n in rows:
         test_outcome, worker_outcome = str(test_outcome).lower(), str(worker_outcome).lower()
         if unsampled:  # left out of a --sample run
             out["not_sampled"] += n
+        elif killed_before:  # a --survivors run
+            out["killed"] += n
         elif "skipped" in worker_outcome:  # filtered out (pragma, excluded operators)
             out["skipped"] += n
         else:
@@ -98,6 +102,7 @@ def counts(session: Path) -> dict:
 
 
 UNSAMPLED = "not sampled"
+KILLED_BEFORE = "killed in the previous run"
 
 
 def keep_sample(session: Path, size: int, seed: int = 18) -> None:
@@ -135,7 +140,24 @@ def skip_annotations(session: Path, source: str) -> None:
                                                       worker_outcome=WorkerOutcome.SKIPPED))
 
 
-def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int | None = None) -> dict:
+def keep_survivors(session: Path, previous: Path) -> None:
+    """Run again only what survived last time: a mutant the previous run killed (same operator, same place) counts
+    as killed. Valid while the module is unchanged and tests were only added."""
+    from cosmic_ray.work_db import use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    query = ("SELECT m.operator_name, m.occurrence, m.start_pos_row, m.start_pos_col FROM mutation_specs m "
+             "JOIN work_results r ON r.job_id = m.job_id WHERE r.test_outcome = 'KILLED'")
+    with sqlite3.connect(previous) as db:
+        killed = set(db.execute(query).fetchall())
+    with use_db(str(session)) as db:
+        for item in list(db.pending_work_items):
+            if all((m.operator_name, m.occurrence, *m.start_pos) in killed for m in item.mutations):
+                db.set_result(item.job_id, WorkResult(output=KILLED_BEFORE, worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int | None = None,
+               survivors: bool = False) -> dict:
     work = main.parent / "sessions"
     work.mkdir(exist_ok=True)
     stem = module.replace("/", "_").removesuffix(".py")
@@ -152,6 +174,8 @@ def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int
     subprocess.run([bin_dir / "cr-filter-pragma", session], cwd=main, env=env, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=main, env=env, check=True)
     skip_annotations(session, (main / module).read_text())
+    if survivors and (REPORTS / f"{stem}.sqlite").exists():
+        keep_survivors(session, REPORTS / f"{stem}.sqlite")
     if sample:
         keep_sample(session, sample)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=main, env=env, check=True)
@@ -159,7 +183,8 @@ def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int
                             capture_output=True, text=True).stdout
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"{stem}.txt").write_text(report)
-    shutil.copy(session, REPORTS / f"{stem}.sqlite")  # for cr-report / cr-html later
+    if not survivors:  # the full run's database stays the reference for the next --survivors run
+        shutil.copy(session, REPORTS / f"{stem}.sqlite")  # for cr-report / cr-html later
     result = {"module": module, **counts(session)}
     done = result["killed"] + result["survived"]
     result["kill_rate"] = round(100 * result["killed"] / done, 1) if done else None
@@ -181,6 +206,8 @@ def main(argv: list[str]) -> int:
     if "--sample" in argv:
         at = argv.index("--sample")
         sample, argv = int(argv[at + 1]), argv[:at] + argv[at + 2:]
+    survivors = "--survivors" in argv
+    argv = [a for a in argv if a != "--survivors"]
     chosen = [m for m in MODULES if not argv or any(a in m for a in argv)]
     chosen.sort(key=lambda m: (ROOT / m).stat().st_size)  # smallest first
     results = []
@@ -188,7 +215,7 @@ def main(argv: list[str]) -> int:
         main_copy = copy_tree(Path(tmp))
         env = dict(os.environ, PYTHONPATH=str(main_copy), JUPYTER_KF_CRDS_DIR=str(Path(tmp) / "shared" / "crds"))
         for module in chosen:
-            results.append(run_module(main_copy, module, MODULES[module], env, sample))
+            results.append(run_module(main_copy, module, MODULES[module], env, sample, survivors))
     write_summary(results)
     for r in results:
         print(f"{r['module']:55} " + (r["error"] if "error" in r else
