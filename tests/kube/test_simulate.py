@@ -336,3 +336,50 @@ def test_a_tpu_node_schedules_tpu_pods(tmp_path):
     finally:
         sim.stop()
     assert "simulating:" in sim.output() and "google.com/tpu=8" in sim.output()
+
+
+def test_a_process_that_ignores_sigterm_is_killed_when_its_grace_period_ends(batch, core, tmp_path):
+    pid_file = tmp_path / "pid"
+    argv = [sys.executable, "-c", "import os, signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: print('TERM'))\n"
+            "open(sys.argv[1], 'w').write(str(os.getpid()))\nwhile True: time.sleep(0.1)", str(pid_file)]
+    body = job_body("sim-stubborn", argv)
+    body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 2
+    batch.create_namespaced_job("default", body)
+    pid = int(eventually(lambda: pid_file.exists() and pid_file.read_text(), what="the process to start"))
+    pod = core.list_namespaced_pod("default", label_selector="job-name=sim-stubborn").items[0].metadata.name
+    core.delete_namespaced_pod(pod, "default")
+    terminating = core.read_namespaced_pod(pod, "default")
+    assert terminating.metadata.deletion_timestamp is not None and process_alive(pid)
+    eventually(lambda: not process_alive(pid), timeout=60, what="SIGKILL after the grace period")
+    eventually(lambda: pod not in {p.metadata.name for p in core.list_namespaced_pod("default").items},
+               what="the pod to leave the API")
+    batch.delete_namespaced_job("sim-stubborn", "default", propagation_policy="Background")
+
+
+def test_kueue_admits_a_trainjob_from_jupyter_kf_within_quota(kf_cluster):
+    from kubernetes import client
+
+    from jupyter_kf.training import api
+
+    api_client = kf_cluster.client()
+    custom = client.CustomObjectsApi(api_client)
+    group, version = "kueue.x-k8s.io", "v1beta2"
+    custom.create_cluster_custom_object(group, version, "clusterqueues", {
+        "apiVersion": f"{group}/{version}", "kind": "ClusterQueue", "metadata": {"name": "gpus"},
+        "spec": {"namespaceSelector": {}, "resourceGroups": [{"coveredResources": ["cpu", "memory"], "flavors": [
+            {"name": "default-flavor", "resources": [{"name": "cpu", "nominalQuota": "1"},
+                                                     {"name": "memory", "nominalQuota": "4Gi"}]}]}]}})
+    custom.create_namespaced_custom_object(group, version, "default", "localqueues", {
+        "apiVersion": f"{group}/{version}", "kind": "LocalQueue", "metadata": {"name": "gpu-queue"},
+        "spec": {"clusterQueue": "gpus"}})
+    too_big = api.train("x = 1", user_ns={}, name="sim-queued-big", workers=2, cpu="1", queue="gpu-queue")
+    fits = api.train("x = 2", user_ns={}, name="sim-queued-fits", workers=1, cpu="1", queue="gpu-queue")
+    assert fits.wait(timeout=180).phase == "Succeeded"
+    status = too_big.status()
+    assert status.phase == "Pending" and "waiting for Kueue to admit it to queue 'gpu-queue'" in status.message
+    workloads = custom.list_namespaced_custom_object(group, version, "default", "workloads")["items"]
+    big = next(w for w in workloads if w["metadata"]["name"].startswith("trainjob-sim-queued-big-"))
+    assert condition(big, "QuotaReserved")["message"] == ("couldn't assign flavors to pod set node: insufficient "
+                                                          "unused quota for cpu in flavor default-flavor, 1 more needed")
+    too_big.cancel()
+    api_client.close()
