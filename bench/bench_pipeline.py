@@ -1,9 +1,14 @@
-"""Notebook -> KFP v2 IR, side by side with Kale 2.3.0 (its own venv, .venv-kale) in the same run.
+"""Notebook -> KFP v2 IR, side by side with Kale 2.3.0 (its own venv, .venv-kale) in the same run; local runs.
 
 Budgets: in process <= 50 ms for a 5-step notebook (Kale: 0.39 s), the CLI <= 1 s (Kale's: 2.95 s),
-and how the time grows from 10 to 500 cells. Kale is measured doing what its CLI does (notebook ->
+how the time grows from 10 to 500 cells, and 2,000 cells in <= 1 s (200 / 2,000 / 20,000 measured).
+A local run of 5 / 20 / 80 chained steps: overhead per step <= 150 ms beyond the step's own work, the
+baseline being the same steps' code run by hand in the same run (each in a fresh interpreter, as a
+step is, and all in this process: the work alone). Kale is measured doing what its CLI does (notebook ->
 DSL -> kfp compile -> IR); without .venv-kale (``make .venv-kale``) only ours is measured.
 """
+import contextlib
+import io
 import json
 import statistics
 import subprocess
@@ -150,6 +155,58 @@ def main(repeat: int = 9):
             kale_med = f"{statistics.median(kt) * 1000:9.0f} ms" if kt else "failed"
         print(f"  {count:>6} {len(convert(nb).pipeline.steps):>6} {med * 1000:9.1f} ms {med / count * 1000:7.2f} ms "
               f"{size / 1024:7.0f} KiB {kale_med:>12}")
+    print_big_conversions(work)
+    print_local_runs(work)
+
+
+def print_big_conversions(work: Path) -> None:
+    print("\n## growth: big notebooks -> IR, in process (5 cells a step; budget 2,000 cells in 1 s)")
+    for cells in (200, 2_000, 20_000):
+        nb = kale_notebook(work / f"big-{cells}.ipynb", steps=max(1, cells // 5 - 1), cells_per_step=5)
+        from jupyter_kf.pipeline import convert
+
+        times = timed(lambda: convert(nb).yaml(), 3 if cells < 20_000 else 1, warmup=1 if cells < 20_000 else 0)
+        med = statistics.median(times)
+        verdict = f" (budget 1 s: {'within' if med <= 1 else 'OVER'})" if cells == 2_000 else ""
+        print(f"  {cells:>6,} cells: {med * 1000:9.1f} ms, {med / cells * 1e6:6.1f} us a cell{verdict}")
+
+
+def step_sources(nb: Path) -> list[str]:
+    """The code cells of a bench notebook, the imports and parameters first: what its steps run."""
+    return [c["source"] for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def run_by_hand(sources: list[str], steps: int, work: Path) -> None:
+    """Each step's code in a fresh interpreter, as by hand: the previous step's value read from a pickle file,
+    its own written to one (a step's floor: a new process and its value in and out)."""
+    head = "import pickle\n" + "\n".join(sources[:2])
+    for s, source in enumerate(sources[2:2 + steps]):
+        load = f"v{s - 1}_0 = pickle.load(open({str(work / f'v{s - 1}.pkl')!r}, 'rb'))\n" if s else ""
+        name = f"v{s}_0" if s < steps - 1 else "result"
+        save = f"\npickle.dump({name}, open({str(work / f'v{s}.pkl')!r}, 'wb'))"
+        subprocess.run([sys.executable, "-c", head + "\n" + load + source + save], check=True, capture_output=True)
+
+
+def run_in_this_process(sources: list[str]) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec("\n".join(sources), {})
+
+
+def print_local_runs(work: Path, repeat: int = 3) -> None:
+    from jupyter_kf.pipeline import local
+
+    print("\n## local pipeline runs of chained steps (budget: 150 ms a step beyond its own work)")
+    for steps in (5, 20, 80):
+        nb = kale_notebook(work / f"run-{steps}.ipynb", steps=steps - 1)
+        sources = step_sources(nb)
+        in_process = timed(lambda: run_in_this_process(sources), repeat)
+        processes = timed(lambda: run_by_hand(sources, steps, work), repeat, warmup=0)
+        runs = timed(lambda: local.run(nb, on_line=None), repeat if steps < 80 else 1, warmup=0)
+        med, work_alone, floor = (statistics.median(t) for t in (runs, in_process, processes))
+        print(f"  {steps:>3} steps: run {med:6.2f} s; by hand in this process {work_alone * 1000:6.1f} ms, "
+              f"in {steps} fresh interpreters {floor:5.2f} s; overhead a step {(med - work_alone) / steps * 1000:6.1f} "
+              f"ms ({(med - floor) / steps * 1000:6.1f} ms beyond a fresh interpreter's) "
+              f"(budget 150 ms: {'within' if (med - work_alone) / steps <= 0.150 else 'OVER'})")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ contradicts the data flow is an error.
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import sys
 import textwrap
@@ -302,12 +303,19 @@ class _Notebook:
     flows: list
     writes: list
     reasons: dict = field(default_factory=dict)  # (upstream, downstream) -> why
+    _writers: dict | None = None  # name -> the steps writing it, in order (built at the first look-up)
 
     def last_writer(self, name: str, before: int) -> int | None:
-        for j in range(before - 1, -1, -1):
-            if name in self.writes[j]:
-                return j
-        return None
+        """The last step above step ``before`` that writes ``name``: a bisection, so that a notebook of
+        thousands of steps is not searched step by step for every input."""
+        if self._writers is None:
+            self._writers = {}
+            for j, names in enumerate(self.writes):
+                for written in names:
+                    self._writers.setdefault(written, []).append(j)
+        steps = self._writers.get(name, ())
+        at = bisect.bisect_left(steps, before)
+        return steps[at - 1] if at else None
 
 
 def _infer_step(nb: _Notebook, i: int) -> None:
@@ -491,8 +499,12 @@ def _link(pipeline: Pipeline, names: set, index: dict, reasons: dict, writes) ->
     if any_prev:
         declared = {step.name: set(step.prev) for step in steps}
         for step in steps:
-            ancestors = _ancestors(step.name, declared)
+            ancestors = None  # a prev: tag straight to the producer is the common case: no walk up the chain
             for up in dict.fromkeys(step.inputs.values()):
+                if up in declared[step.name]:
+                    continue
+                if ancestors is None:
+                    ancestors = _ancestors(step.name, declared)
                 if up not in ancestors:
                     what = [n for n, s in step.inputs.items() if s == up]
                     pipeline.warnings.append(
