@@ -130,3 +130,10 @@ def test_type_parameters_are_local_and_type_aliases_bind():
 def test_module_level_annotations_are_read():
     """A cell evaluates ``x: MyType = v`` at module level, so MyType must reach the job."""
     assert analyse("x: MyType = make()\ny: int").inputs == ["make", "MyType", "int"]
+
+
+@pytest.mark.parametrize("cell, complete", [("y = x + 1", True), ("from math import *\ny = tau", False),
+                                            ("exec('y = 1')", False), ("y = eval('x')", False),
+                                            ("def exec(code):\n    pass\nexec('y = 1')", True)])
+def test_the_analysis_says_when_it_cannot_see_every_name(cell, complete):
+    assert analyse(cell).complete is complete
