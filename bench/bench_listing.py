@@ -1,4 +1,5 @@
-"""Listing local jobs at 100 / 1,000 / 10,000 finished jobs: ``kf.jobs()``, ``%kf_jobs``, ``jupyter kf jobs``.
+"""Listing local jobs at 100 / 1,000 / 10,000 finished jobs: ``kf.jobs()``, ``%kf_jobs``, ``jupyter kf jobs``,
+the REST server's first listing.
 
 Budget: 10,000 jobs in 150 ms. The baseline, measured in the same run, is a bare ``os.scandir`` of the jobs
 folder (what any listing must at least do) and a read of every folder's meta.json and status.json (what a
@@ -45,12 +46,16 @@ def read_every_folder(root: Path) -> int:
     return n
 
 
-def cold(code: str, repeat: int) -> list[float]:
-    """Seconds of ``code`` in a fresh interpreter, as printed by it (its imports and settings loaded first:
-    a REST server starting, or the CLI once it has read its settings)."""
+REST_COLD = ("cache = LocalJobsCache(config.get().jobs_dir)\ncache.refresh()\n"
+             "body = json.dumps({'jobs': cache.jobs()}).encode()")
+
+
+def cold(code: str, repeat: int, setup: str = "") -> list[float]:
+    """Seconds of ``code`` in a fresh interpreter, as printed by it (its imports, ``setup`` and settings loaded
+    first: a REST server starting, or the CLI once it has read its settings)."""
     prog = ("import sys, time; sys.path.insert(0, %r)\nfrom jupyter_kf.training import api\n"
-            "from jupyter_kf import cli, config\nconfig.get().jobs_dir\n"
-            "t = time.perf_counter()\n%s\nprint(time.perf_counter() - t)") % (str(ROOT), code)
+            "from jupyter_kf import cli, config\nconfig.get().jobs_dir\n%s\n"
+            "t = time.perf_counter()\n%s\nprint(time.perf_counter() - t)") % (str(ROOT), setup, code)
     out = []
     for _ in range(repeat):
         run = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, check=True)
@@ -76,12 +81,15 @@ def main(repeat: int = 9):
             ("kf.jobs(), cold (a fresh process)", cold("api.jobs()", repeat)),
             ("jupyter kf jobs, cold (table printed)", cold("import io, contextlib\nwith contextlib.redirect_stdout("
                                                             "io.StringIO()): cli.main(['jobs'])", repeat)),
+            ("REST, cold (the server's first listing, JSON body)",
+             cold(REST_COLD, repeat, "import json\nfrom jupyter_kf.server.manager import LocalJobsCache")),
         ]
         report(f"listing {size:,} local jobs", rows, budget=0.150 if size == 10_000 else None)
-        growth.append((size, statistics.median(rows[3][1])))
-    (small, t0), (big, t1) = growth[0], growth[-1]
-    print(f"  growth, cold kf.jobs(): x{t1 / t0:.1f} for x{big // small} jobs "
-          f"({t0 / small * 1e6:.1f} -> {t1 / big * 1e6:.1f} us a job)")
+        growth.append((size, statistics.median(rows[3][1]), statistics.median(rows[5][1])))
+    (small, k0, r0), (big, k1, r1) = growth[0], growth[-1]
+    for what, t0, t1 in (("cold kf.jobs()", k0, k1), ("REST cold", r0, r1)):
+        print(f"  growth, {what}: x{t1 / t0:.1f} for x{big // small} jobs "
+              f"({t0 / small * 1e6:.1f} -> {t1 / big * 1e6:.1f} us a job)")
 
 
 if __name__ == "__main__":

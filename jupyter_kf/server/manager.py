@@ -88,7 +88,7 @@ class LocalJobsCache:
         self.version = 0  # counts changes, so that several listings can share this cache
 
     @staticmethod
-    def _stamp(path: Path) -> tuple | None:
+    def _stamp(path: Path | str) -> tuple | None:
         try:
             st = os.stat(path)
         except OSError:
@@ -107,15 +107,17 @@ class LocalJobsCache:
         folder's inode may be reused) is read again."""
         changed = False
         try:
-            names = [e.name for e in os.scandir(self.root) if not e.name.startswith(".") and e.is_dir()]
+            entries = [e for e in os.scandir(self.root) if not e.name.startswith(".") and e.is_dir()]
         except OSError:
-            names = []
+            entries = []
+        names = [e.name for e in entries]
         for gone in set(self._statuses) - set(names):
             self._statuses.pop(gone, None)
             changed = True
         metas = {}
-        for name in names:
-            metas[name] = self._stamp(self.root / name / "meta.json")
+        for entry in entries:  # string paths: 10,000 pathlib joins cost more than the stats themselves
+            name = entry.name
+            metas[name] = self._stamp(os.path.join(entry.path, "meta.json"))
             if self._metas.get(name, metas[name]) != metas[name]:
                 self._stamps.pop(name, None)
                 if self._statuses.pop(name, None) is not None:
