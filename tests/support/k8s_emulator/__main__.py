@@ -2,7 +2,7 @@
 
     python -m tests.support.k8s_emulator --port 8001 --kubeconfig /tmp/kf-emulator.kubeconfig \\
         [--crds all|none|trainer,kserve,...] [--namespace default] [--gc-delay SECONDS]
-        [--pod-termination SECONDS] [--simulate [--gpus N] [--tpu TYPE:TOPOLOGY] [--node-label K=V ...]]
+        [--pod-termination SECONDS] [--simulate [--gpus N] [--cpus N] [--tpu TYPE:TOPOLOGY] [--node-label K=V ...]]
 
 ``--simulate`` adds the controllers and a kubelet (tests/support/k8s_emulator/simulate): workloads run
 their real commands on this machine.
@@ -83,6 +83,8 @@ def _simulation_arguments(parser: argparse.ArgumentParser) -> None:
                        help="run controllers (Job, JobSet, TrainJob, PyTorchJob, Kueue, Notebook, ...) and a kubelet "
                             "that runs each pod's command on this machine")
     group.add_argument("--gpus", type=int, default=0, help="nvidia.com/gpu the simulated node offers (default 0)")
+    group.add_argument("--cpus", type=int, default=None,
+                       help="CPUs the simulated node offers (default: this machine's; more lets requests exceed it)")
     group.add_argument("--tpu", default=None, metavar="TYPE:TOPOLOGY",
                        help="google.com/tpu chips and GKE TPU node labels, e.g. tpu-v5-lite-podslice:2x4")
     group.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE",
@@ -104,8 +106,10 @@ def _simulator(parser, emulator, args, node_labels):
 
     if args.gpus < 0:
         parser.error(f"--gpus {args.gpus}: expected 0 or more")
+    if args.cpus is not None and args.cpus < 1:
+        parser.error(f"--cpus {args.cpus}: expected 1 or more")
     try:
-        return Simulator(emulator, gpus=args.gpus, node_labels=node_labels, tpu=args.tpu)
+        return Simulator(emulator, gpus=args.gpus, node_labels=node_labels, tpu=args.tpu, cpus=args.cpus)
     except ValueError as err:
         parser.error(str(err))
 

@@ -41,8 +41,8 @@ class Node:
 
     @classmethod
     def of_this_machine(cls, gpus: int = 0, labels: dict | None = None, tpu: str | None = None,
-                        gpu_resource: str = "nvidia.com/gpu") -> "Node":
-        capacity = {"cpu": Decimal(os.cpu_count() or 1), "memory": Decimal(machine_memory()), "pods": Decimal(110)}
+                        gpu_resource: str = "nvidia.com/gpu", cpus: int | None = None) -> "Node":
+        capacity = {"cpu": Decimal(cpus or os.cpu_count() or 1), "memory": Decimal(machine_memory()), "pods": Decimal(110)}
         node_labels = {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
         if gpus:
             capacity[gpu_resource] = Decimal(gpus)
