@@ -14,6 +14,7 @@ from jupyter_kf.datasets.errors import DatasetNotFound
 from jupyter_kf.pipeline import convert, run
 from jupyter_kf.pipeline.model import PipelineError
 from tests.datasets.conftest import store  # noqa: F401 - the moto-backed store fixture
+from tests.pipeline.test_kfp import kfp
 from tests.support.pipeline_helpers import write
 
 READ_AND_WRITE = (
@@ -133,6 +134,8 @@ def test_the_ir_carries_the_store_by_reference_and_a_bare_pod_step_reads_and_wri
         refs = platform[f"exec-{task}"]["secretAsEnv"]
         assert refs[0]["secretName"] == "kf-store" and {k["envVar"] for k in refs[0]["keyToEnv"]} == {
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    conversion.write(tmp_path / "data.yaml")  # kfp itself loads it and compiles it again to the same spec
+    assert kfp("roundtrip", tmp_path / "data.yaml")["data.yaml"] == {"identical": True, "documents": 2, "inputs": []}
     load = run_as_pod(executors["exec-load"]["container"], tmp_path / "pod-load")
     assert load.returncode == 0, load.stderr
     assert "[jupyter_kf] step load: data raw@1 at data" in load.stdout
