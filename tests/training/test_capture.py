@@ -1,8 +1,10 @@
 import sys
+import types
 
 import pytest
 
 from jupyter_kf.errors import CaptureError
+from jupyter_kf.training import capture
 from jupyter_kf.training.capture import analyse
 
 
@@ -130,6 +132,14 @@ def test_type_parameters_are_local_and_type_aliases_bind():
 def test_module_level_annotations_are_read():
     """A cell evaluates ``x: MyType = v`` at module level, so MyType must reach the job."""
     assert analyse("x: MyType = make()\ny: int").inputs == ["make", "MyType", "int"]
+
+
+@pytest.mark.parametrize("version, reads_annotation", [((3, 13, 9, "final", 0), True), ((3, 14, 0, "final", 0), False),
+                                                       ((3, 15, 0, "alpha", 1), False)])
+def test_module_level_annotations_are_deferred_from_python_3_14(monkeypatch, version, reads_annotation):
+    """PEP 649: from 3.14 a module's annotations are evaluated only when asked for, so the job does not need them."""
+    monkeypatch.setattr(capture, "sys", types.SimpleNamespace(version_info=version))
+    assert ("MyType" in analyse("x: MyType = make()").inputs) is reads_annotation
 
 
 @pytest.mark.parametrize("cell, complete", [("y = x + 1", True), ("from math import *\ny = tau", False),
