@@ -17,6 +17,7 @@ from jupyter_kf.training.spec import parse_quantity
 
 SCHEMA_VERSION = "2.1.0"
 SDK_VERSION = f"jupyter_kf-{__version__}"
+DATA_CACHE_MOUNT = "/kf/cache"  # as jupyter_kf.datasets.manifests.CACHE_MOUNT (the jobs' --data-cache claim)
 ARG_LIMIT = 100_000  # one container argument; Linux refuses more than 128 KiB (E2BIG)
 _MODEL_WORDS = {"model", "clf", "classifier", "regressor", "estimator", "net", "network", "booster", "learner"}
 _DATA_WORDS = {
@@ -100,6 +101,8 @@ def step_spec(pipeline: Pipeline, step: Step, metrics_key: str) -> dict:
         spec["packages"] = step.packages
     if step.data_plan:  # data: tags, pinned when compiled: fetched (or linked, locally) before the cells run
         spec["data"] = step.data_plan
+        if pipeline.data_pods.get("cache"):  # through the cache claim, mounted there (see _platform)
+            spec["data"] = {**step.data_plan, "cache": DATA_CACHE_MOUNT}
     if step.name in pipeline.data_pods.get("steps", ()) and "sources" in pipeline.data_pods:
         spec["kf_modules"] = pipeline.data_pods["sources"]  # kf.data for an image without jupyter_kf
     return spec
@@ -323,9 +326,12 @@ def _platform(pipeline: Pipeline, step: Step) -> dict:
         kube["secretAsEnv"] = [{"keyToEnv": keys, "optional": False, "secretName": secret,
                                 "secretNameParameter": {"runtimeValue": {"constant": secret}}}
                                for secret, keys in by_secret.items()]
-    if pipeline.volumes:
+    volumes = list(pipeline.volumes)
+    if step.data_plan and pipeline.data_pods.get("cache"):
+        volumes.append({"name": pipeline.data_pods["cache"], "mount_point": DATA_CACHE_MOUNT})
+    if volumes:
         kube["pvcMount"] = [{"constant": v["name"], "mountPath": v["mount_point"],
-                             "pvcNameParameter": {"runtimeValue": {"constant": v["name"]}}} for v in pipeline.volumes]
+                             "pvcNameParameter": {"runtimeValue": {"constant": v["name"]}}} for v in volumes]
     return kube
 
 

@@ -486,7 +486,7 @@ def mount_data(plan):
         raise RuntimeError("its data: tags were compiled without the S3-compatible store pods fetch from: set "
                            "c.KfConfig.store, store_endpoint and store_secret, then compile the pipeline again")
     folders = [os.path.abspath(entry["mount"]) for entry in plan["data"]]
-    fetch.fetch(plan, folders)
+    fetch.fetch(plan, folders, cache=plan.get("cache"))
     return folders
 
 

@@ -241,6 +241,10 @@ def resolve_data(pipeline: Pipeline) -> None:
     env = data_api.pod_store_env()
     if env:
         pipeline.data_pods.update(env=env, secret=config.get().store_secret, sources=data_api.pod_sources())
+        if config.get().data_cache and any(s.data for s in users):  # data: steps fetch through the cache claim
+            from jupyter_kf.datasets.manifests import check_cache_claim
+
+            pipeline.data_pods["cache"] = check_cache_claim(config.get().data_cache)
     else:
         names = ", ".join(s.name for s in users)
         pipeline.warnings.append(f"step(s) {names} use datasets, which on Kubeflow Pipelines need the S3-compatible "

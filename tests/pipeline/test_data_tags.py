@@ -148,12 +148,36 @@ def test_the_ir_carries_the_store_by_reference_and_a_bare_pod_step_reads_and_wri
     assert kf.data.resolve("counts").producer["step"] == f"{conversion.name}/count"
 
 
-def run_as_pod(container: dict, cwd, code: str | None = None):
+def test_a_data_step_on_kfp_fetches_through_the_cache_claim(tmp_path, kf_cluster, raw, store):  # noqa: F811
+    src = tmp_path / "s3-src"
+    src.mkdir()
+    (src / "rows.csv").write_text("x\ny\n")
+    kf.data.put("raw", src)
+    kf.config.get().data_cache = "kf-data-cache"
+    conversion = convert(write(tmp_path, "nb.ipynb", *READ_AND_WRITE))
+    platform = conversion.platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert platform["exec-load"]["pvcMount"] == [{"constant": "kf-data-cache", "mountPath": "/kf/cache",
+                                                  "pvcNameParameter": {"runtimeValue": {"constant": "kf-data-cache"}}}]
+    assert "pvcMount" not in platform["exec-count"]  # it reads no data: tag
+    container = conversion.spec["deploymentSpec"]["executors"]["exec-load"]["container"]
+    first = run_as_pod(container, tmp_path / "pod-1", cache=tmp_path / "claim")
+    assert first.returncode == 0, first.stderr
+    listed = store.s3.list_objects_v2(Bucket=store.bucket, Prefix="team/datasets/objects/")["Contents"]
+    for obj in listed:  # only the claim has the file now
+        store.s3.delete_object(Bucket=store.bucket, Key=obj["Key"])
+    second = run_as_pod(container, tmp_path / "pod-2", cache=tmp_path / "claim")
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "pod-2" / "data" / "rows.csv").read_text() == "x\ny\n"
+
+
+def run_as_pod(container: dict, cwd, code: str | None = None, cache=None):
     """The step's own command and arguments with ``python -S`` (no site-packages: no jupyter_kf, as in a
     bare image); its env as the IR gives it, plus the Secret's keys as KFP would inject them."""
     cwd.mkdir()
     given = list(container["args"])
     spec = json.loads(given[given.index("--spec") + 1])
+    if cache is not None:  # the cache claim, as the kubelet would mount it
+        spec["data"]["cache"] = str(cache)
     args = ["--spec", json.dumps(spec)]
     for i, arg in enumerate(given):
         if arg == "--output":  # where KFP would have it write the artifact
