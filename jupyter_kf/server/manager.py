@@ -20,6 +20,7 @@ from traitlets import Float, List, Unicode
 from traitlets.config import Configurable
 
 from jupyter_kf.errors import KfError
+from jupyter_kf.training.backends import local_index
 
 SECTIONS = ("jobs", "notebooks", "models", "pipelines", "experiments", "data")
 
@@ -82,7 +83,7 @@ class LocalJobsCache:
         self.root = Path(root)
         self._stamps: dict[str, tuple] = {}
         self._statuses: dict[str, tuple[float, dict]] = {}  # name -> (created_ts, status dict)
-        self._metas: dict[str, tuple | None] = {}  # name -> its meta.json's stamp: a replaced job has a new one
+        self._inodes: dict[str, int] = {}  # name -> its folder's inode: a replaced job mostly has a new one
         self._root_stamp: tuple | None = None
         self._names: list[str] = []
         self.version = 0  # counts changes, so that several listings can share this cache
@@ -103,27 +104,26 @@ class LocalJobsCache:
         return bool(self._statuses)
 
     def _rescan(self) -> bool:
-        """The jobs folder changed: forget jobs that went; a replaced job (the same name, a new meta.json: a
-        folder's inode may be reused) is read again."""
-        changed = False
+        """The jobs folder changed: forget jobs that went; a replaced job is read again. No job's files are
+        stat'ed: a new folder shows in its inode (one ``scandir`` gives them all), and a folder that got the old
+        inode back in the finished-jobs index (a delete leaves a tombstone, the new job a new created_ts)."""
         try:
             entries = [e for e in os.scandir(self.root) if not e.name.startswith(".") and e.is_dir()]
         except OSError:
             entries = []
-        names = [e.name for e in entries]
-        for gone in set(self._statuses) - set(names):
-            self._statuses.pop(gone, None)
-            changed = True
-        metas = {}
-        for entry in entries:  # string paths: 10,000 pathlib joins cost more than the stats themselves
-            name = entry.name
-            metas[name] = self._stamp(os.path.join(entry.path, "meta.json"))
-            if self._metas.get(name, metas[name]) != metas[name]:
+        inodes = {e.name: e.inode() for e in entries}
+        indexed = local_index.load(self.root)
+        changed = False
+        for name, (created_ts, status) in list(self._statuses.items()):
+            ino = inodes.get(name)
+            line = indexed.get(name)
+            if (ino is None or self._inodes.get(name, ino) != ino or status["phase"] in self.FINISHED
+                    and (line is None or line[local_index.CREATED_TS] != created_ts)):
+                self._statuses.pop(name)
                 self._stamps.pop(name, None)
-                if self._statuses.pop(name, None) is not None:
-                    changed = True
-        self._metas, self._names = metas, names
-        for gone in set(self._stamps) - set(names):
+                changed = True
+        self._inodes, self._names = inodes, list(inodes)
+        for gone in set(self._stamps) - set(inodes):
             self._stamps.pop(gone, None)
         return changed
 
