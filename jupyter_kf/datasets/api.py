@@ -410,7 +410,7 @@ def show(ref) -> DatasetDetail:
             for version in record.get("versions", []):
                 lineage.append((version, "->", f"trained model {record['model']} (through job {record['job']})"))
             continue
-        reader = "notebook server" if record.get("reader") == "notebook" else "job"
+        reader = {"notebook": "notebook server", "step": "pipeline step"}.get(record.get("reader"), "job")
         gone = "" if _job_exists(record) else f" ({reader} deleted since)"
         for version in record.get("versions", []):
             at = record.get("mounts", {}).get(str(version), "")
@@ -421,7 +421,7 @@ def show(ref) -> DatasetDetail:
 
 def _job_exists(record: dict) -> bool:
     """A reader job is still there (a local job's folder); jobs elsewhere, and models, are taken as present."""
-    if record.get("model"):
+    if record.get("model") or record.get("reader") == "step":  # a pipeline step on KFP: no record of it here
         return True
     if record.get("backend", "local") != "local":  # a cluster job: its folder here, if it was made here
         folder = Path(record["record"]) if record.get("record") else None
@@ -443,6 +443,8 @@ def delete(ref, force: bool = False) -> str:
     numbers = {m.version for m in targets}
     if not force:
         for record in store.readers(parsed.name):
+            if record.get("reader") == "step":  # a finished pipeline step's read keeps nothing from deletion
+                continue
             used = numbers & set(record.get("versions", []))
             if used and record.get("model"):
                 raise DatasetInUse(f"{parsed.name}@{min(used)} trained model {record['model']} (through job "

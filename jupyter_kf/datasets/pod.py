@@ -197,6 +197,21 @@ def _log_written(made):
             f.write(json.dumps(made) + "\n")
 
 
+def record_read(entries, reader):
+    """Lineage from a pod: ``reader`` (a pipeline step, ``PIPELINE/STEP``) read these pinned versions. A record
+    per dataset in the store, as the notebook keeps for jobs; it keeps no version from deletion."""
+    store, by_name = pod_store(), {}
+    for entry in entries:
+        record = by_name.setdefault(entry["name"], {"job": reader, "reader": "step", "backend": "kubeflow-pipelines",
+                                                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                                    "versions": [], "mounts": {}})
+        record["versions"].append(entry["version"])
+        record["mounts"][str(entry["version"])] = entry["mount"]
+    slug = re.sub(r"[^a-z0-9-]+", "-", reader.lower()).strip("-")
+    for name, record in by_name.items():
+        _request(store, "PUT", f"{store['base']}/sets/{name}/readers/step-{slug}.json", json.dumps(record).encode())
+
+
 # -- load -------------------------------------------------------------------------------------
 def load(ref):
     """A version back: the value that was put, or for files a folder (a file put alone: that file)."""

@@ -487,6 +487,9 @@ def mount_data(plan):
                            "c.KfConfig.store, store_endpoint and store_secret, then compile the pipeline again")
     folders = [os.path.abspath(entry["mount"]) for entry in plan["data"]]
     fetch.fetch(plan, folders, cache=plan.get("cache"))
+    step = os.environ.get("KF_PIPELINE_STEP")
+    if step and "kf_data" in sys.modules:  # lineage: this step read these versions
+        sys.modules["kf_data"].record_read(plan["data"], step)
     return folders
 
 

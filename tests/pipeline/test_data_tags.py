@@ -146,6 +146,8 @@ def test_the_ir_carries_the_store_by_reference_and_a_bare_pod_step_reads_and_wri
     assert "back {'rows': 2}" in count.stdout
     assert kf.data.load("counts") == {"rows": 2}
     assert kf.data.resolve("counts").producer["step"] == f"{conversion.name}/count"
+    assert f"raw@1 -> read by pipeline step {conversion.name}/load at data" in repr(kf.data.show("raw"))
+    assert kf.data.delete("raw@1").startswith("deleted raw@1")  # a step's read keeps nothing from deletion
 
 
 def test_a_data_step_on_kfp_fetches_through_the_cache_claim(tmp_path, kf_cluster, raw, store):  # noqa: F811
