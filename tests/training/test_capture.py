@@ -86,6 +86,10 @@ def test_magics_and_get_ipython_inside_the_cell():
     assert "r" in a.outputs and "get_ipython" not in a.inputs
 
 
+def test_a_shell_call_without_a_command_is_left_for_the_job_to_report():
+    assert inputs("get_ipython().system()\nget_ipython().getoutput()") == []
+
+
 def test_cell_magic_body_is_analysed():
     assert inputs("%%time\nz = w * 2\n") == ["w"]
 
