@@ -59,6 +59,19 @@ def predictor_service_name(isvc: str, predictor: str = "") -> str:
     return f"{isvc}-{predictor}-predictor" if predictor else f"{isvc}-predictor"
 
 
+def mount_model(pod: dict, storage_uri: str) -> None:
+    """The stock runtimes' port (8080) and, for ``pvc://CLAIM/PATH``, the claim mounted read-only at /mnt/models
+    (KServe's storage initializer mounts PVCs instead of copying; other URIs need the initializer, not played)."""
+    container = pod["containers"][0]
+    container.setdefault("ports", [{"containerPort": 8080, "protocol": "TCP"}])
+    container.setdefault("readinessProbe", {"tcpSocket": {"port": 8080}})  # ready once the server listens
+    if storage_uri.startswith("pvc://"):
+        claim, _, path = storage_uri[len("pvc://"):].partition("/")
+        pod["volumes"] = [{"name": "kserve-pvc-source", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}]
+        container["volumeMounts"] = [{"name": "kserve-pvc-source", "mountPath": "/mnt/models", "subPath": path,
+                                      "readOnly": True}]
+
+
 def merge_container(runtime: dict, ours: dict) -> dict:
     """``MergeRuntimeContainers``: a strategic merge of our container over the runtime's (resources merged
     key by key, env by name), args concatenated runtime first."""
@@ -133,11 +146,15 @@ class FakeKServe:
     """``reconcile(name)`` after each write of the code under test, ``roll_out(deployment)`` when its pods
     are up, ``crash(deployment)`` when they keep failing."""
 
-    def __init__(self, emu, namespace: str = "default", default_mode: str = "Standard", url: str | None = None):
+    def __init__(self, emu, namespace: str = "default", default_mode: str = "Standard", url=None,
+                 simulated: bool = False):
         self.emu = emu
         self.namespace = namespace
         self.default_mode = default_mode
-        self.url = url  # where the model answers (tests point it at a real server on loopback)
+        self.url = url  # where the model answers (tests point it at a real server on loopback); or url(name)
+        # simulated: the emulator's simulating mode runs the Deployments (its controller and kubelet), so this
+        # only writes them, with what KServe's pod mutator adds: the runtime's port, a pvc:// model mounted
+        self.simulated = simulated
         self.ksvc: dict[str, dict] = {}  # Knative Services, by InferenceService name
 
     # -- the official client, as a controller talks to the apiserver ------------------------------
@@ -165,7 +182,8 @@ class FakeKServe:
             return json.loads(err.body)["message"]
         finally:
             apps.api_client.close()
-        self._deployment_controller(name)
+        if not self.simulated:
+            self._deployment_controller(name)
         return None
 
     # -- the Deployment controller and the kubelet ----------------------------------------------
@@ -265,7 +283,7 @@ class FakeKServe:
         if stop:
             conditions.set("IngressReady", "False", "Stopped")
         elif (status.get("components") or {}).get("predictor", {}).get("url"):
-            status["url"] = self.url or f"http://{name}-{self.namespace}.example.com"
+            status["url"] = (self.url(name) if callable(self.url) else self.url) or f"http://{name}-{self.namespace}.example.com"
             status["address"] = {"url": f"http://{name}-predictor.{self.namespace}.svc.cluster.local"}
             conditions.set("IngressReady", "True")
         status["deploymentMode"] = mode
@@ -299,6 +317,8 @@ class FakeKServe:
         labels = {**(isvc["metadata"].get("labels") or {}), ISVC_LABEL: isvc["metadata"]["name"],
                   "component": "predictor", "app": f"isvc.{name}"}
         pod = {"containers": [self._container(isvc, predictor)]}
+        if self.simulated:
+            mount_model(pod, (predictor.get("model") or {}).get("storageUri", ""))
         if predictor.get("serviceAccountName"):
             pod["serviceAccountName"] = predictor["serviceAccountName"]
         return {"apiVersion": "apps/v1", "kind": "Deployment",

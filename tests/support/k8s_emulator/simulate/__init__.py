@@ -33,7 +33,9 @@ class Simulator:
         emulator.pod_termination = pod_grace_cap  # the kubelet ends deleted pods sooner, once their processes exit
 
     def _controllers(self) -> list:
+        from tests.support.k8s_emulator.simulate.deployments import DeploymentController
         from tests.support.k8s_emulator.simulate.jobs import JobController
+        from tests.support.k8s_emulator.simulate.kserve import KServeController
         from tests.support.k8s_emulator.simulate.kubelet import Kubelet
         from tests.support.k8s_emulator.simulate.kueue import KueueController
         from tests.support.k8s_emulator.simulate.notebooks import NotebookController, StatefulSetController
@@ -46,7 +48,8 @@ class Simulator:
                      JobController(self.emu)]
         for controller in workloads:
             controller.gate = kueue.admitted_or_unqueued
-        return [kueue, *workloads, NotebookController(self.emu), StatefulSetController(self.emu), self.kubelet]
+        return [kueue, *workloads, NotebookController(self.emu), StatefulSetController(self.emu),
+                KServeController(self.emu), DeploymentController(self.emu), self.kubelet]
 
     def _install_proxy(self) -> None:
         """Notebook servers at ``/notebook/<ns>/<name>/`` on the emulator's port (before it starts serving)."""

@@ -211,7 +211,10 @@ class PodRun:
         if self.stopping.is_set():
             _signal(proc, signal.SIGKILL)
         started = rfc3339()
-        self._container_state(name, init, {"running": {"startedAt": started}}, restarts)
+        probe = None if init else container.get("readinessProbe")
+        self._container_state(name, init, {"running": {"startedAt": started}}, restarts, ready=probe is None)
+        if probe:
+            threading.Thread(target=self._probe, args=(name, probe, proc, started, restarts), daemon=True).start()
         for line in iter(proc.stdout.readline, b""):
             self._log(name, line)
         code = proc.wait()
@@ -240,7 +243,15 @@ class PodRun:
                            for c in pod["spec"]["containers"]]
         self._update(apply)
 
-    def _container_state(self, name: str, init: bool, state: dict, restarts: int) -> None:
+    def _probe(self, name: str, probe: dict, proc: subprocess.Popen, started: str, restarts: int) -> None:
+        """A readinessProbe (httpGet or tcpSocket) tried until it passes: only then is the container ready."""
+        while proc.poll() is None and not self.stopping.is_set():
+            if _probe_passes(probe, self.sandbox.ports):
+                self._container_state(name, False, {"running": {"startedAt": started}}, restarts, ready=True)
+                return
+            self.stopping.wait(0.2)
+
+    def _container_state(self, name: str, init: bool, state: dict, restarts: int, ready: bool = False) -> None:
         def apply(pod):
             status = pod["status"]
             field = "initContainerStatuses" if init else "containerStatuses"
@@ -250,7 +261,7 @@ class PodRun:
                              for c in specs]
             for i, spec in enumerate(specs):
                 if spec["name"] == name:
-                    status[field][i] = _status(spec, state, restarts, old.get(name))
+                    status[field][i] = _status(spec, state, restarts, old.get(name), ready)
             _pod_phase(pod)
         self._update(apply)
 
@@ -271,7 +282,7 @@ def _pod_phase(pod: dict) -> None:
     status.update(hostIP="127.0.0.1", hostIPs=[{"ip": "127.0.0.1"}], podIP="127.0.0.1", podIPs=[{"ip": "127.0.0.1"}])
     if running or (status.get("containerStatuses") and not waiting):
         status["phase"] = "Running"
-    ready = bool(running) and len(running) == len(pod["spec"]["containers"])
+    ready = len([s for s in running if s.get("ready")]) == len(pod["spec"]["containers"])
     _conditions(pod, ready=ready, completed=False)
 
 
@@ -288,10 +299,30 @@ def _conditions(pod: dict, ready: bool, completed: bool) -> None:
             condition.update(status="False", reason="ContainersNotInitialized")
 
 
-def _status(spec: dict, state: dict, restarts: int, old: dict | None = None) -> dict:
+def _probe_passes(probe: dict, ports: dict[int, int]) -> bool:
+    import http.client
+    import socket
+
+    action = probe.get("httpGet") or probe.get("tcpSocket") or {}
+    port = ports.get(action.get("port")) if isinstance(action.get("port"), int) else next(iter(ports.values()), None)
+    if port is None:
+        return True  # nothing here to probe (an exec probe, a port not declared): trusted, as started
+    try:
+        if "httpGet" in probe:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", action.get("path", "/"))
+            return 200 <= conn.getresponse().status < 400
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _status(spec: dict, state: dict, restarts: int, old: dict | None = None, ready: bool = False) -> dict:
     image = spec.get("image", "")
+    running = "running" in state
     status = {"name": spec["name"], "image": image, "imageID": f"docker.io/library/{image}@sha256:{'0' * 64}",
-              "restartCount": restarts, "ready": "running" in state, "started": "running" in state, "state": state,
+              "restartCount": restarts, "ready": running and ready, "started": running, "state": state,
               "containerID": (old or {}).get("containerID") or f"containerd://{secrets.token_hex(32)}"}
     if old and restarts and "terminated" in old.get("state", {}):
         status["lastState"] = {"terminated": old["state"]["terminated"]}
@@ -316,9 +347,13 @@ def _signal(proc: subprocess.Popen, sig: int) -> None:
 
 
 
-def endpoint(kubelet: Kubelet, namespace: str, pod_name: str) -> tuple[int, str] | None:
-    """(port on this machine, server token) of a running pod's first declared container port."""
-    for run in list(kubelet.runs.values()):
-        if (run.namespace, run.name) == (namespace, pod_name) and not run.finished.is_set() and run.sandbox.ports:
+def endpoint(kubelet: Kubelet, namespace: str, pod_name: str | None = None,
+             labels: dict | None = None) -> tuple[int, str] | None:
+    """(port on this machine, server token) of a running pod's first declared container port; the pod named, or
+    the first whose labels include ``labels`` (a Service's selector)."""
+    for run in sorted(kubelet.runs.values(), key=lambda r: r.name):
+        pod_labels = run.pod["metadata"].get("labels") or {}
+        wanted = run.name == pod_name if pod_name else all(pod_labels.get(k) == v for k, v in (labels or {}).items())
+        if run.namespace == namespace and wanted and not run.finished.is_set() and run.sandbox.ports:
             return next(iter(run.sandbox.ports.values())), run.sandbox.token
     return None

@@ -1,6 +1,7 @@
 """``/notebook/<ns>/<name>/...`` on the emulator's own port, forwarded to that Notebook's server (pod
 ``<name>-0``), as Kubeflow's gateway does; the gateway's authentication is played by sending the server's
-token. Plain HTTP only: websockets (kernels) are not forwarded."""
+token. ``/serving/<ns>/<name>/...``: an InferenceService's predictor (its status URL here), the path after the
+prefix forwarded as the ingress would. Plain HTTP only: websockets (kernels) are not forwarded."""
 from __future__ import annotations
 
 import http.client
@@ -10,6 +11,7 @@ from tests.support.k8s_emulator.routing import Request, Response
 from tests.support.k8s_emulator.simulate.kubelet import endpoint
 
 PREFIX = re.compile(r"^/notebook/([a-z0-9-]+)/([a-z0-9.-]+)(/.*)?$")
+SERVING = re.compile(r"^/serving/([a-z0-9-]+)/([a-z0-9.-]+)(/.*)?$")  # an InferenceService's predictor
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "host", "content-length"}
 
@@ -22,6 +24,15 @@ class NotebookProxy:
         self.kubelet = kubelet
 
     def __call__(self, req: Request) -> Response:
+        serving = SERVING.match(req.path)
+        if serving is not None:
+            namespace, name, rest = serving.groups()
+            target = endpoint(self.kubelet, namespace, labels={"serving.kserve.io/inferenceservice": name,
+                                                                "component": "predictor"})
+            if target is None:
+                return Response(503, f"inferenceservice {namespace}/{name} has no running predictor\n".encode(),
+                                "text/plain")
+            return self._forward(req, *target, path=rest or "/")
         match = PREFIX.match(req.path)
         if match is None:
             return self.app(req)
@@ -33,19 +44,19 @@ class NotebookProxy:
             return Response(503, f"notebook {namespace}/{name} has no running server\n".encode(), "text/plain")
         return self._forward(req, *target)
 
-    def _forward(self, req: Request, port: int, token: str) -> Response:
+    def _forward(self, req: Request, port: int, token: str, path: str | None = None) -> Response:
         headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
         if "authorization" not in {k.lower() for k in headers}:
             headers["Authorization"] = f"token {token}"
         query = "&".join(f"{k}={v}" for k, v in req.query.items())
-        path = req.path + (f"?{query}" if query else "")
+        path = (path or req.path) + (f"?{query}" if query else "")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
             conn.request(req.method, path, body=req.body or None, headers=headers)
             answer = conn.getresponse()
             body = answer.read()
         except OSError as err:
-            return Response(502, f"notebook server at port {port}: {err}\n".encode(), "text/plain")
+            return Response(502, f"the server at port {port}: {err}\n".encode(), "text/plain")
         finally:
             conn.close()
         kept = {k: v for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP | {"content-type"}}

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 PYTHONS = ("python", "python3", f"python3.{sys.version_info.minor}")
+# KServe's scikit-learn and XGBoost servers: their entrypoint here is simulate/model_server.py (the runtime's args follow)
+MODEL_SERVER_IMAGES = ("kserve/sklearnserver", "kserve/xgbserver", "kserve/lgbserver")
 
 
 class PodError(Exception):
@@ -160,10 +162,9 @@ class Sandbox:
 
     def argv(self, container: dict) -> list[str]:
         """command + args (``$(VAR)`` expanded, mounts rewritten); ``python`` is this interpreter."""
-        argv = list(container.get("command") or []) + list(container.get("args") or [])
         env = self.env(container)
-        if not argv:
-            argv = self.image_entrypoint(container, env)
+        command = list(container.get("command") or []) or self.image_entrypoint(container, env)
+        argv = command + list(container.get("args") or [])
         argv = [self._port(self.rewrite(_expand(part, env), container)) for part in argv]
         if Path(argv[0]).name in PYTHONS:
             argv[0] = sys.executable
@@ -173,6 +174,8 @@ class Sandbox:
         """What a Kubeflow notebook image starts (its s6 ``jupyter lab`` line), with a token instead of none: the
         server listens on this machine, where anyone could reach it. Other images' entrypoints are unknown."""
         image = container.get("image", "")
+        if image.startswith(MODEL_SERVER_IMAGES):
+            return [sys.executable, "-m", "tests.support.k8s_emulator.simulate.model_server"]
         if "notebook-name" not in (self.pod["metadata"].get("labels") or {}) and "jupyter" not in image:
             raise PodError("RunContainerError", f"the entrypoint of image {image!r} is unknown here: "
                                                 "give the container a command")
@@ -184,7 +187,7 @@ class Sandbox:
 
     def _port(self, arg: str) -> str:
         """``--port=8888``-style flags name the port this machine gave that containerPort; 0.0.0.0 is loopback."""
-        match = re.fullmatch(r"(--(?:[A-Za-z]+\.)?port=)(\d+)", arg)
+        match = re.fullmatch(r"(--(?:[A-Za-z]+\.)?(?:[a-z]+_)*port=)(\d+)", arg)
         if match and int(match.group(2)) in self.ports:
             return f"{match.group(1)}{self.ports[int(match.group(2))]}"
         return "--ip=127.0.0.1" if arg == "--ip=0.0.0.0" else arg
