@@ -171,3 +171,8 @@ def test_every_option_given_is_kept():
                             pip=["numpy==2.0"], node_selector=["pool=gpu"], gpus=None)
     assert (spec.backend, spec.image, spec.kind, spec.pip) == ("local", "python:3.11-slim", "pytorchjob", ("numpy==2.0",))
     assert (spec.node_selector, spec.gpus) == ({"pool": "gpu"}, 0)
+
+
+def test_of_several_names_set_by_env_and_secret_env_the_first_is_named():
+    with pytest.raises(InvalidSpec, match="^A_TOKEN is set by both --env and --secret-env: keep one$"):
+        TrainSpec.create("e", env={"Z_TOKEN": "x", "A_TOKEN": "y"}, secret_env=["Z_TOKEN=s/k", "A_TOKEN=s/j"])
