@@ -173,7 +173,8 @@ def print_big_conversions(work: Path) -> None:
 
 def step_sources(nb: Path) -> list[str]:
     """The code cells of a bench notebook, the imports and parameters first: what its steps run."""
-    return [c["source"] for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    cells = json.loads(nb.read_text())["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
 
 
 def run_by_hand(sources: list[str], steps: int, work: Path) -> None:
