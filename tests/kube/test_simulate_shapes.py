@@ -71,3 +71,16 @@ def test_captured_shapes_carry_the_controllers_reasons():
     assert condition("pytorchjob-succeeded.json", "Created")["reason"] == "PyTorchJobCreated"
     assert shape("notebook-stopped.json")["object"]["status"] == {"conditions": [], "containerState": {},
                                                                    "readyReplicas": 0}
+
+
+def test_serving_status_parser_reads_kserves_shapes():
+    from jupyter_kf.serving.backends.kubernetes import KubernetesServing
+
+    ready = KubernetesServing._status(None, shape("inferenceservice-ready.json")["object"], pods=False)
+    assert (ready.phase, ready.reasons) == ("Ready", [])
+    assert ready.url.endswith("/serving/default/iris")  # read from status.url, never built
+    waiting = KubernetesServing._status(None, shape("inferenceservice-no-model.json")["object"], pods=False)
+    assert waiting.phase == "Pending" and waiting.url == ""
+    assert "PredictorReady: MinimumReplicasUnavailable Deployment does not have minimum availability." in waiting.reasons
+    crashed = shape("inferenceservice-no-model.json")["pods"][0]["status"]["containerStatuses"][0]
+    assert crashed["restartCount"] >= 1 and crashed["lastState"]["terminated"]["exitCode"] == 1

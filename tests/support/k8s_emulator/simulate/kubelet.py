@@ -191,6 +191,10 @@ class PodRun:
                 return code
             restarts += 1
             self.emu.logs.restart(self.namespace, self.name, container["name"])
+            uid = self.pod["metadata"]["uid"]
+            self._container_state(container["name"], init, {"waiting": {
+                "reason": "CrashLoopBackOff", "message": f"back-off {backoff:g}s restarting failed "
+                f"container={container['name']} pod={self.name}_{self.namespace}({uid})"}}, restarts)
             if self.stopping.wait(backoff):
                 return code
             backoff = min(backoff * 2, 10)
@@ -326,6 +330,8 @@ def _status(spec: dict, state: dict, restarts: int, old: dict | None = None, rea
               "containerID": (old or {}).get("containerID") or f"containerd://{secrets.token_hex(32)}"}
     if old and restarts and "terminated" in old.get("state", {}):
         status["lastState"] = {"terminated": old["state"]["terminated"]}
+    elif old and old.get("lastState"):
+        status["lastState"] = old["lastState"]  # through the back-off wait and the next run
     return status
 
 
