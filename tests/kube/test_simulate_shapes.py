@@ -84,3 +84,17 @@ def test_serving_status_parser_reads_kserves_shapes():
     assert "PredictorReady: MinimumReplicasUnavailable Deployment does not have minimum availability." in waiting.reasons
     crashed = shape("inferenceservice-no-model.json")["pods"][0]["status"]["containerStatuses"][0]
     assert crashed["restartCount"] >= 1 and crashed["lastState"]["terminated"]["exitCode"] == 1
+
+
+def test_experiment_status_parser_reads_katibs_shapes():
+    from jupyter_kf.experiments.backends.kubernetes import status_of
+
+    captured = shape("experiment-succeeded.json")
+    status = status_of(captured["object"], captured["trials"])
+    assert status.phase == "Succeeded"
+    assert status.message == "ExperimentMaxTrialsReached: Experiment has succeeded because max trial count has reached"
+    assert [t.phase for t in status.trials] == ["Succeeded"] * 3
+    for trial in status.trials:  # the objective is what the trial printed: (x - 0.5) ** 2
+        assert trial.objective == pytest.approx((float(trial.params["x"]) - 0.5) ** 2)
+    best = captured["object"]["status"]["currentOptimalTrial"]["bestTrialName"]
+    assert min(status.trials, key=lambda t: t.objective).name == best
