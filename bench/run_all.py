@@ -1,9 +1,11 @@
 """Run every benchmark and print its figures (medians, ratios to a baseline measured in the same run)."""
 import bench_data
+import bench_follow
 import bench_k8s
 import bench_listing
 import bench_load_ext
 import bench_local_job
+import bench_panel
 import bench_pipeline
 import bench_server
 import bench_serving
@@ -18,9 +20,11 @@ if __name__ == "__main__":
         bench_transport,
         bench_listing,
         bench_k8s,
+        bench_follow,
         bench_pipeline,
         bench_serving,
         bench_server,
+        bench_panel,
         bench_streams,
         bench_tuning,
         bench_data,
