@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -83,3 +84,27 @@ class _Boom:
 
 def _explode():
     raise AssertionError("unpickled before the version check")
+
+
+def test_an_array_in_the_payloads_memory_map_is_fingerprinted_by_its_pages(tmp_path):
+    import numpy as np
+
+    path = str(tmp_path / "frames.bin")
+    runner.write_frames(path, {"X": np.arange(300_000, dtype=np.float64)})
+    maps = []
+    mapped = runner.read_frames(path, maps=maps)["X"]
+    assert runner.fingerprint(mapped, maps)[0] == "mapped"
+    assert runner.fingerprint(np.array(mapped), maps)[0] == (300_000,)  # a copy outside the map: its checksum
+    mapped[-1] = -1.0
+    assert runner.fingerprint(mapped, maps)[0] == "written"
+
+
+def test_results_too_large_for_the_log_without_a_store_are_named_not_sent(tmp_path, monkeypatch):
+    (tmp_path / "result.pkl").write_bytes(b"x" * (3 * 2**20))
+    monkeypatch.setenv("KF_RESULT_LOG_LIMIT", str(2 * 2**20))
+    job = types.SimpleNamespace(path=lambda name: str(tmp_path / name), meta={},
+                                result={"outputs": ["model"], "mutated": ["data"], "unpicklable": {}})
+    assert runner.send_results_via_log(job) is None
+    expected = "results are 3.0 MiB together, over the 2 MiB a job without a store can send back: configure " \
+               "c.KfConfig.store"
+    assert job.result == {"outputs": [], "mutated": [], "unpicklable": {"model": expected, "data": expected}}
