@@ -108,3 +108,10 @@ def test_results_too_large_for_the_log_without_a_store_are_named_not_sent(tmp_pa
     expected = "results are 3.0 MiB together, over the 2 MiB a job without a store can send back: configure " \
                "c.KfConfig.store"
     assert job.result == {"outputs": [], "mutated": [], "unpicklable": {"model": expected, "data": expected}}
+
+
+def test_shell_commands_in_a_job_expand_notebook_names_and_give_text_lines():
+    shell = runner.RemoteShell({"who": "kf"})
+    assert shell.getoutput("echo hello {who}; echo bye") == ["hello kf", "bye"]
+    assert shell.getoutput("echo {missing}") == ["{missing}"]  # an unknown name stays as written, as in IPython
+    assert shell.system("exit 3") == 3
