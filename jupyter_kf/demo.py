@@ -14,7 +14,9 @@ def run(path: str, timeout: int = 600) -> int:
     nb_path = Path(path).resolve()
     nb = nbformat.read(nb_path, as_version=4)
     start = time.perf_counter()
-    print(f"running {nb_path.name} on the local backend ...", flush=True)
+    from jupyter_kf.training.backends import resolve_name
+
+    print(f"running {nb_path.name} on the {resolve_name(None)} backend ...", flush=True)
     try:
         NotebookClient(
             nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}
