@@ -9,6 +9,7 @@ import pytest
 
 from jupyter_kf.training import api, runner
 from tests.support import pythons
+from tests.support.helpers import run_cell
 
 
 def test_pet_contract_becomes_torch_env():
@@ -115,3 +116,15 @@ def test_shell_commands_in_a_job_expand_notebook_names_and_give_text_lines():
     assert shell.getoutput("echo hello {who}; echo bye") == ["hello kf", "bye"]
     assert shell.getoutput("echo {missing}") == ["{missing}"]  # an unknown name stays as written, as in IPython
     assert shell.system("exit 3") == 3
+
+
+def test_a_cells_own_error_under_a_memory_limit_stays_its_own():
+    job, status, loaded = run_cell("1 / 0", {}, memory="200Mi")
+    assert status.phase == "Failed" and status.message == "worker 0 exited with code 1"
+    assert loaded.error["type"] == "ZeroDivisionError" and loaded.error.get("kind") != "oom_killed"
+
+
+def test_a_value_that_cannot_be_pickled_has_no_fingerprint():
+    import threading
+
+    assert runner.fingerprint(threading.Lock()) is None
