@@ -98,3 +98,14 @@ def test_experiment_status_parser_reads_katibs_shapes():
         assert trial.objective == pytest.approx((float(trial.params["x"]) - 0.5) ** 2)
     best = captured["object"]["status"]["currentOptimalTrial"]["bestTrialName"]
     assert min(status.trials, key=lambda t: t.objective).name == best
+
+
+@pytest.mark.parametrize("name,phase", [("trainjob-failed.json", "Failed"), ("trainjob-succeeded.json", "Succeeded")])
+def test_an_ended_job_whose_pods_are_gone_shows_its_workers_ended_not_pending(name, phase):
+    """Pods go with a finished TrainJob's JobSet (or by hand): its workers ended with it, they are not waiting."""
+    from jupyter_kf.training.backends.kubernetes_status import build_status
+
+    captured = shape(name)
+    status = build_status("trainjob", captured["object"], [])
+    assert status.phase == phase and status.workers
+    assert {(w.phase, w.message) for w in status.workers} == {(phase, "its pod is gone")}

@@ -114,6 +114,9 @@ def build_status(kind: str, obj: dict, pods: list[dict]) -> JobStatus:
         failed = [w for w in workers if w.phase == "Failed" and w.message]
         if failed:
             message = f"{message}; worker {failed[0].rank}: {failed[0].message}"
+    if phase in ("Succeeded", "Failed"):  # an ended job's pods may be gone: its workers ended with it, not Pending
+        workers = [w if w.rank in by_rank else WorkerStatus(rank=w.rank, phase=phase, message="its pod is gone")
+                   for w in workers]
     status = obj.get("status", {})
     starts = [p.get("status", {}).get("startTime") for p in pods if p.get("status", {}).get("startTime")]
     finished = status.get("completionTime") or next(
