@@ -201,6 +201,41 @@ def test_kubectl_logs_a_job(cluster, batch):
     assert (out.returncode, out.stdout) == (0, "hello from the pod\n"), out.stderr
 
 
+def run_in_a_kernel(base: str, code: str) -> str:
+    """Start a kernel over the server's REST API and run ``code`` over its websocket; what it printed."""
+    import asyncio
+    import json
+    import urllib.request
+    import uuid
+
+    from tornado.websocket import websocket_connect
+
+    start = urllib.request.Request(base + "api/kernels", data=b"{}", method="POST")
+    with urllib.request.urlopen(start, timeout=60) as answer:
+        kernel = json.loads(answer.read())["id"]
+
+    async def run() -> str:
+        ws = await websocket_connect(base.replace("http://", "ws://") + f"api/kernels/{kernel}/channels",
+                                     connect_timeout=60)
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": "execute_request", "username": "t", "session": uuid.uuid4().hex,
+                  "version": "5.3", "date": ""}
+        ws.write_message(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "channel": "shell",
+                                     "content": {"code": code, "silent": False}}))
+        out = ""
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.read_message(), timeout=120))
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out += msg["content"]["text"]
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                ws.close()
+                return out
+
+    return asyncio.run(run())
+
+
 def test_a_notebook_server_runs_behind_the_proxy_and_stops_by_annotation(kf_cluster, core):
     import urllib.request
 
@@ -217,6 +252,7 @@ def test_a_notebook_server_runs_behind_the_proxy_and_stops_by_annotation(kf_clus
         except OSError:
             return None
     assert b"started" in eventually(api_answer, timeout=240, interval=0.5, what="the server behind the proxy")
+    assert run_in_a_kernel(base, "print(6 * 7)") == "42\n"  # the kernel's websocket goes through the proxy too
     pod = core.read_namespaced_pod("sim-lab-0", "default")
     assert pod.metadata.labels["notebook-name"] == "sim-lab" and pod.metadata.labels["statefulset"] == "sim-lab"
     nb_prefix = {e.name: e.value for e in pod.spec.containers[0].env}["NB_PREFIX"]

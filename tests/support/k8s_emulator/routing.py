@@ -59,6 +59,8 @@ class Response:
     headers: dict = field(default_factory=dict)
     stream: Iterator[bytes] | None = None      # chunked body, for watch and follow
     cut_after: int | None = None               # fault: close after this many body bytes
+    tunnel: tuple[int, bytes] | None = None    # (local port, request head): replay the head there, then relay raw
+                                               # bytes both ways (a websocket through the notebook proxy)
 
     def payload(self) -> bytes:
         if isinstance(self.body, (bytes, bytearray)):

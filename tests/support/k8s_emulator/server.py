@@ -72,6 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _send(self, response: Response) -> None:
+        if response.tunnel is not None:
+            return self._relay(*response.tunnel)
         if response.stream is None:
             data = response.payload()
             self._headers(response, {"Content-Length": len(data)})
@@ -100,6 +102,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    def _relay(self, port: int, head: bytes) -> None:
+        """The request head goes to ``port``; from then on bytes flow both ways until either side closes
+        (the upstream's 101 Switching Protocols answer included), as a gateway relays a websocket."""
+        self.close_connection = True
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
+        except OSError as err:
+            body = f"the server at port {port}: {err}\n".encode()
+            self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            return
+        upstream.settimeout(None)
+        upstream.sendall(head)
+        back = threading.Thread(target=_pipe, args=(upstream.recv, self.connection.sendall, upstream), daemon=True)
+        back.start()
+        _pipe(self.rfile.read1, upstream.sendall, upstream)
+        back.join(timeout=5)
+
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
@@ -110,6 +129,20 @@ class _Handler(BaseHTTPRequestHandler):
             return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
         except OSError:
             return True
+
+
+def _pipe(read, write, upstream: socket.socket) -> None:
+    """Copy until end of stream on either side, then close the upstream (which ends the other direction)."""
+    try:
+        while data := read(65536):
+            write(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            upstream.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class HttpServer(ThreadingHTTPServer):

@@ -1,11 +1,13 @@
 """``/notebook/<ns>/<name>/...`` on the emulator's own port, forwarded to that Notebook's server (pod
 ``<name>-0``), as Kubeflow's gateway does; the gateway's authentication is played by sending the server's
 token. ``/serving/<ns>/<name>/...``: an InferenceService's predictor (its status URL here), the path after the
-prefix forwarded as the ingress would. Plain HTTP only: websockets (kernels) are not forwarded."""
+prefix forwarded as the ingress would. A websocket (a kernel's channels) is relayed as raw bytes after its
+upgrade request."""
 from __future__ import annotations
 
 import http.client
 import re
+import urllib.parse
 
 from tests.support.k8s_emulator.routing import Request, Response
 from tests.support.k8s_emulator.simulate.kubelet import endpoint
@@ -42,7 +44,18 @@ class NotebookProxy:
         target = endpoint(self.kubelet, namespace, f"{name}-0")
         if target is None:
             return Response(503, f"notebook {namespace}/{name} has no running server\n".encode(), "text/plain")
+        if req.headers.get("Upgrade", "").lower() == "websocket":
+            return self._tunnel(req, *target)
         return self._forward(req, *target)
+
+    @staticmethod
+    def _tunnel(req: Request, port: int, token: str) -> Response:
+        """The upgrade request, with the server's token, replayed on its port; the emulator relays the rest."""
+        query = urllib.parse.urlencode(req.query)
+        lines = [f"{req.method} {req.path}{'?' + query if query else ''} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+        lines += [f"{k}: {v}" for k, v in req.headers.items() if k.lower() not in ("host", "authorization")]
+        lines.append(f"Authorization: token {token}")
+        return Response(101, tunnel=(port, ("\r\n".join(lines) + "\r\n\r\n").encode()))
 
     def _forward(self, req: Request, port: int, token: str, path: str | None = None) -> Response:
         headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
