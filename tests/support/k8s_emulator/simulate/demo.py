@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     cluster = start_cluster(args.port, args.kubeconfig, log)
     # Its own state folder: the jobs this throwaway cluster ran are not mixed into the user's list.
     state = os.environ.get("JUPYTER_KF_STATE_DIR") or str(Path(args.kubeconfig).with_suffix(".state"))
+    # Notebook servers' links go through the emulator's port, this cluster's gateway (as on Kubeflow).
     env = {**os.environ, "KUBECONFIG": args.kubeconfig, "JUPYTER_KF_BACKEND": "kubernetes",
-           "JUPYTER_KF_STATE_DIR": state}
+           "JUPYTER_KF_STATE_DIR": state, "JUPYTER_KF_KUBEFLOW_URL": f"http://127.0.0.1:{args.port}"}
     print(log.read_text(errors="replace"), end="", flush=True)
     print(f"simulator log: {log}\nJupyterLab uses the kubernetes backend against it (KUBECONFIG={args.kubeconfig})",
           flush=True)
