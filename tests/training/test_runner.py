@@ -128,3 +128,8 @@ def test_a_value_that_cannot_be_pickled_has_no_fingerprint():
     import threading
 
     assert runner.fingerprint(threading.Lock()) is None
+
+
+def test_display_in_a_job_prints_each_objects_repr(capsys):
+    runner.display(1, "a", [2])
+    assert capsys.readouterr().out == "1\n'a'\n[2]\n"
