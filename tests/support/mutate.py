@@ -147,13 +147,17 @@ def keep_survivors(session: Path, previous: Path) -> None:
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
     query = ("SELECT m.operator_name, m.occurrence, m.start_pos_row, m.start_pos_col FROM mutation_specs m "
-             "JOIN work_results r ON r.job_id = m.job_id WHERE r.test_outcome = 'KILLED'")
+             "JOIN work_results r ON r.job_id = m.job_id WHERE ")
     with sqlite3.connect(previous) as db:
-        killed = set(db.execute(query).fetchall())
+        killed = set(db.execute(query + "r.test_outcome = 'KILLED'").fetchall())
+        unsampled = set(db.execute(query + "r.output = ?", (UNSAMPLED,)).fetchall())  # a --sample run stays one
     with use_db(str(session)) as db:
         for item in list(db.pending_work_items):
-            if all((m.operator_name, m.occurrence, *m.start_pos) in killed for m in item.mutations):
+            keys = [(m.operator_name, m.occurrence, *m.start_pos) for m in item.mutations]
+            if all(k in killed for k in keys):
                 db.set_result(item.job_id, WorkResult(output=KILLED_BEFORE, worker_outcome=WorkerOutcome.SKIPPED))
+            elif all(k in unsampled for k in keys):
+                db.set_result(item.job_id, WorkResult(output=UNSAMPLED, worker_outcome=WorkerOutcome.SKIPPED))
 
 
 def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int | None = None,
