@@ -133,3 +133,8 @@ def test_a_value_that_cannot_be_pickled_has_no_fingerprint():
 def test_display_in_a_job_prints_each_objects_repr(capsys):
     runner.display(1, "a", [2])
     assert capsys.readouterr().out == "1\n'a'\n[2]\n"
+
+
+def test_an_error_raised_inside_a_library_points_at_the_cells_line():
+    _, status, loaded = run_cell("x = 1\nimport json\njson.loads('{')\ny = 2", {})
+    assert status.phase == "Failed" and loaded.error["type"] == "JSONDecodeError" and loaded.error["line"] == 3
