@@ -33,3 +33,23 @@ def kf_cluster(k8s_emulator, kubeconfig_path, monkeypatch):
     k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
     yield k8s_emulator
     kubernetes.reset()
+
+
+@pytest.fixture
+def simulator(kf_cluster):
+    """The simulating mode's controllers and kubelet on the test's cluster: workloads run to their end by themselves.
+
+    The session's emulator is already serving, so notebook servers get no URL here (tests/kube/test_simulate.py
+    covers them on an emulator of its own). A controller error fails the test."""
+    from tests.support.k8s_emulator.simulate import Simulator
+
+    sim = Simulator(kf_cluster, notebook_proxy=False).start()
+    yield sim
+    sim.stop()
+    assert not sim.errors, sim.errors
+
+
+@pytest.fixture
+def simulated_cluster(simulator):
+    """The emulator of ``kf_cluster`` with the simulator running on it."""
+    return simulator.emu

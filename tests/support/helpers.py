@@ -103,3 +103,48 @@ def read_by_job(job_name: str, version: str = "mnist@1") -> None:
 
     job = kf.train("x = open('data/labels.csv').read()", name=job_name, data=[f"{version}:data"], user_ns={})
     assert job.wait(timeout=60).phase == "Succeeded"
+
+
+def pod_exit_codes(cluster, job_name: str, namespace: str = "default", timeout: float = 60,
+                   partial: bool = False) -> dict[int, int]:
+    """{rank: exit code} of a finished workload's pods, as the cluster's kubelet reported them (waits for them);
+    ``partial``: at once, the pods terminated so far."""
+    from tests.support.k8s_emulator.testing import eventually
+
+    def codes():
+        found = {}
+        for pod in cluster.list_objects("", "v1", "pods", namespace):
+            meta = pod["metadata"]
+            if (meta.get("labels") or {}).get("jupyter-kf.io/job") != job_name:
+                continue
+            state = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0].get("state") or {}
+            if "terminated" not in state:
+                if partial:
+                    continue
+                return None
+            found[pod_rank(meta)] = state["terminated"]["exitCode"]
+        return found if partial else found or None
+
+    return codes() if partial else eventually(codes, timeout=timeout)
+
+
+def pod_rank(meta: dict) -> int:
+    """A worker pod's rank: its completion index (Job, JobSet), or its PyTorchJob replica (master 0, worker i+1)."""
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    if "batch.kubernetes.io/job-completion-index" in annotations:
+        return int(annotations["batch.kubernetes.io/job-completion-index"])
+    index = int(labels["training.kubeflow.org/replica-index"])
+    return index if labels["training.kubeflow.org/replica-type"] == "master" else index + 1
+
+
+def fails_on_rank(rank: int, source: str, gate=None) -> str:
+    """``source`` preceded by lines that end the worker of ``rank`` with exit code 3 (a crashed worker); with
+    ``gate`` (a path), that worker first waits for the file, which the test creates when the moment has come."""
+    wait = f"    while not _os.path.exists({str(gate)!r}):\n        __import__('time').sleep(0.05)\n" if gate else ""
+    return (f"import os as _os\nif _os.environ.get('PET_NODE_RANK', _os.environ.get('RANK')) == '{rank}':\n{wait}"
+            f"    print('worker crashed', flush=True)\n    _os._exit(3)\n{source}")
+
+
+def waits_for(gate, source: str) -> str:
+    """``source`` run once the file ``gate`` exists: a workload that stays Running until the test says."""
+    return f"import os as _os, time as _time\nwhile not _os.path.exists({str(gate)!r}):\n    _time.sleep(0.05)\n{source}"

@@ -1,11 +1,14 @@
-"""%%kf_train on a cluster: the official client over HTTP to the emulator, a fake kubelet running our runner."""
+"""%%kf_train on a cluster: the official client over HTTP to the emulator, its simulating mode running our runner."""
 
 import pytest
 
 from jupyter_kf.errors import JobExists, JobNotFound, KfError
 from jupyter_kf.training import api
 from jupyter_kf.training.backends import kubernetes as kubernetes_backend
-from tests.support.fake_kubelet import KINDS, FakeKubelet
+from tests.support.helpers import fails_on_rank, pod_exit_codes
+
+KINDS = {"trainjob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"), "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
+         "job": ("batch", "v1", "jobs")}
 
 
 @pytest.fixture
@@ -20,8 +23,8 @@ def only(emu, *crds_to_remove):
 
 def submit_and_run(emu, source, ns, **kwargs):
     job = api.train(source, user_ns=ns, **kwargs)
-    codes = FakeKubelet(emu).run("default", job.name)
-    status = job.wait(timeout=30)
+    status = job.wait(timeout=60)
+    codes = pod_exit_codes(emu, job.name)
     loaded, _ = job.apply(ns)
     return job, status, loaded, codes
 
@@ -29,7 +32,8 @@ def submit_and_run(emu, source, ns, **kwargs):
 @pytest.mark.parametrize("kind,remove", [("trainjob", ()), ("pytorchjob", ("trainjobs.trainer.kubeflow.org",)),
                                          ("job", ("trainjobs.trainer.kubeflow.org", "pytorchjobs.kubeflow.org"))])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_cell_runs_on_each_kind_and_results_come_back(cluster, kind, remove, workers):
+def test_cell_runs_on_each_kind_and_results_come_back(simulated_cluster, kind, remove, workers):
+    cluster = simulated_cluster
     only(cluster, *remove)
     data = [1, 2]
     ns = {"data": data, "alias": data, "scale": lambda v: v * 10}
@@ -93,17 +97,14 @@ def test_unknown_training_runtime_lists_the_ones_there(cluster):
     assert cluster.list_objects("", "v1", "secrets", "default") == []
 
 
-def test_pending_says_why(cluster):
+def test_pending_says_why(simulated_cluster):
+    cluster = simulated_cluster  # its node has no GPU: the scheduler leaves the pod Pending and says why
     job = api.train("x = 1", name="stuck", user_ns={}, gpus=1)
-    kubelet = FakeKubelet(cluster)
-    kubelet.run("default", "stuck", start_only=True)
-    pod = "stuck-node-0-0-abcde"
-    cluster.set_pod_phase("default", pod, "Pending")
-    cluster.mark_unschedulable("default", pod, "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
-    wait_for(lambda: "Insufficient nvidia.com/gpu" in job.status().message)
+    wait_for(lambda: "Insufficient nvidia.com/gpu" in job.status().message, timeout=30)
     status = job.status()
-    assert status.phase == "Pending" and status.message.startswith("unschedulable: 0/3 nodes are available")
-    cluster.fail_image_pull("default", pod)
+    assert status.phase == "Pending" and status.message.startswith("unschedulable: 0/1 nodes are available")
+    pod = next(p["metadata"]["name"] for p in cluster.list_objects("", "v1", "pods", "default"))
+    cluster.fail_image_pull("default", pod)  # images are ignored here: the pull failure is set by hand
     wait_for(lambda: "image pull failed" in job.status().message)
 
 
@@ -115,30 +116,32 @@ def test_kueue_admission_pending(cluster):
     assert job.status().phase == "Pending"
 
 
-def test_failed_worker_and_partial_results(cluster):
-    ns = {}
-    job = api.train("p = 1\nraise ValueError('bad data')", name="boom", user_ns=ns, workers=2)
-    FakeKubelet(cluster).run("default", "boom", fail_rank=1)
-    status = job.wait(timeout=30)
-    assert status.phase == "Failed"
+def test_failed_worker_and_partial_results(simulated_cluster, tmp_path):
+    """Rank 1 crashes once rank 0 has failed in the cell. A PyTorchJob: without --retries its pods never restart
+    and are kept (cleanPodPolicy None); a TrainJob's JobSet defaults to OnFailure, and its failed Job's pods go."""
+    ns, gate = {}, tmp_path / "rank-0-done"
+    job = api.train(fails_on_rank(1, "p = 1\nraise ValueError('bad data')", gate), name="boom", user_ns=ns, workers=2,
+                    kind="pytorchjob")
+    wait_for(lambda: pod_exit_codes(simulated_cluster, "boom", partial=True).get(0), timeout=60)
+    gate.touch()
+    status = job.wait(timeout=60)
+    assert status.phase == "Failed" and pod_exit_codes(simulated_cluster, "boom") == {0: 1, 1: 3}
     loaded, changed = job.apply(ns)
-    assert ns["p"] == 1 and loaded.error["type"] == "ValueError" and loaded.error["line"] == 2
+    assert ns["p"] == 1 and loaded.error["type"] == "ValueError" and loaded.error["line"] == 8
     assert "[1] worker crashed" in list(job.logs())
 
 
-def test_cancel_deletes_in_background_and_keeps_the_logs(cluster):
-    job = api.train("import time\nprint('hello', flush=True)\ntime.sleep(60)", name="long", user_ns={})
-    kubelet = FakeKubelet(cluster)
-    kubelet.run("default", "long", start_only=True)
-    cluster.write_log("default", "long-node-0-0-abcde", "2026-01-01 hello from the pod\n")
-    wait_for(lambda: list(job.logs()) != [])
+def test_cancel_deletes_in_background_and_keeps_the_logs(simulated_cluster):
+    cluster = simulated_cluster
+    job = api.train("import time\nprint('hello from the pod', flush=True)\ntime.sleep(120)", name="long", user_ns={})
+    wait_for(lambda: list(job.logs()) != [], timeout=60)
     status = job.cancel()
     assert status.phase == "Cancelled"
     assert cluster.get_object("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default", "long") is None
     wait_for(lambda: cluster.get_object("", "v1", "secrets", "default", "long-kf-bundle") is None)
     deletes = [r for r in cluster.requests if r.verb == "delete" and r.path.endswith("trainjobs/long")]
     assert deletes and "Background" in deletes[-1].body.decode() + str(deletes[-1].query)
-    assert list(job.logs()) == ["2026-01-01 hello from the pod"]
+    assert list(job.logs()) == ["hello from the pod"]
     assert api.job("long").status().phase == "Cancelled"
 
 
@@ -149,14 +152,13 @@ def test_job_deleted_from_outside_while_watched(cluster):
         wait_for(lambda: job.status() and False, timeout=5)
 
 
-def test_reattach_after_a_kernel_restart(cluster, kf_state_dir):
+def test_reattach_after_a_kernel_restart(simulated_cluster, kf_state_dir):
     import shutil
 
     data = [1]
     ns = {"data": data}
     job = api.train("data.append(2)\nout = sum(data)", name="again", user_ns=ns)
-    FakeKubelet(cluster).run("default", "again")
-    job.wait(timeout=30)
+    job.wait(timeout=60)
     kubernetes_backend.reset()  # a new kernel: no connection, no cache, no originals in memory
     fresh = api.job("again")
     assert fresh.results() == {"data": [1, 2], "out": 3}
@@ -220,7 +222,8 @@ current-context: lab-cluster
     kubernetes_backend.reset()
 
 
-def test_secrets_are_referenced_never_inlined(cluster):
+def test_secrets_are_referenced_never_inlined(simulated_cluster):
+    cluster = simulated_cluster
     cluster.create_object({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf", "namespace": "default"},
                            "data": {"token": "c3VwZXItc2VjcmV0"}})
     ns = {}
@@ -286,7 +289,8 @@ def s3_store(monkeypatch):
     server.stop()
 
 
-def test_large_inputs_and_results_go_through_the_store(cluster, s3_store):
+def test_large_inputs_and_results_go_through_the_store(simulated_cluster, s3_store):
+    cluster = simulated_cluster
     import numpy as np
 
     s3, secret = s3_store

@@ -21,7 +21,7 @@ class Simulator:
     before the workload's own controller makes anything)."""
 
     def __init__(self, emulator, gpus: int = 0, node_labels: dict | None = None, tpu: str | None = None,
-                 pod_grace_cap: float = 30.0, cpus: int | None = None):
+                 pod_grace_cap: float = 30.0, cpus: int | None = None, notebook_proxy: bool = True):
         from tests.support.k8s_emulator.simulate.loop import ControllerLoop
 
         self.emu = emulator
@@ -29,7 +29,8 @@ class Simulator:
         self.root = Path(tempfile.mkdtemp(prefix="k8s-simulator-"))  # mkdtemp: 0700
         self.controllers = self._controllers()
         self.loop = ControllerLoop(emulator, self.controllers)
-        self._install_proxy()
+        if notebook_proxy:  # False: on an emulator already serving (tests' in-process cluster), no notebook URLs
+            self._install_proxy()
         emulator.pod_termination = pod_grace_cap  # the kubelet ends deleted pods sooner, once their processes exit
 
     def _controllers(self) -> list:
