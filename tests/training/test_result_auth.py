@@ -16,7 +16,7 @@ from jupyter_kf.errors import KfError
 from jupyter_kf.kube.objects import LABEL_JOB, LABEL_USER, MANAGED_BY, label_value
 from jupyter_kf.training import api, runner
 from jupyter_kf.training.backends import kubernetes as kubernetes_backend
-from tests.support.fake_kubelet import FakeKubelet
+from tests.support.helpers import pod_exit_codes
 from tests.support.k8s_emulator.webhook_trainer import install_trainer
 
 TRAINJOB = ("trainer.kubeflow.org", "v1alpha1", "trainjobs")
@@ -24,8 +24,9 @@ REFUSED = r"^the results of job '{}' failed authentication \(not signed with thi
 
 
 @pytest.fixture(params=["jobset-readable", "jobset-forbidden"])
-def cluster(kf_cluster, request):
-    """Trainer v2.3 with the JobSet API; a Kubeflow user may not read JobSets (their edit role has none)."""
+def cluster(simulated_cluster, request):
+    """Trainer v2.3 with the JobSet API, simulated; a Kubeflow user may not read JobSets (their edit role has none)."""
+    kf_cluster = simulated_cluster
     install_trainer(kf_cluster)
     if request.param == "jobset-forbidden":
         kf_cluster.deny("get", "jobsets", group="jobset.x-k8s.io")
@@ -63,9 +64,8 @@ def test_a_decoy_pod_with_the_jobs_labels_is_ignored(cluster, tmp_path):
     cluster.make_pod("default", "victim-node-0-0-zzzzz", labels=labels, phase="Running", containers=("node",),
                      annotations={"batch.kubernetes.io/job-completion-index": "0"})  # anyone may create such a pod
     cluster.write_log("default", "victim-node-0-0-zzzzz", "the decoy speaks\n" + crafted_result_lines(tmp_path, marker))
-    cluster.set_pod_phase("default", "victim-node-0-0-zzzzz", "Succeeded", exit_code=0)
-    FakeKubelet(cluster).run("default", "victim")
-    status = job.wait(timeout=30)
+    cluster.set_pod_phase("default", "victim-node-0-0-zzzzz", "Succeeded", exit_code=0)  # a hand-made pod: no controller's
+    status = job.wait(timeout=60)
     assert status.phase == "Succeeded" and len(status.workers) == 1
     job.apply(ns)
     assert ns["answer"] == 42 and not marker.exists()
@@ -76,31 +76,27 @@ def test_a_decoy_pod_with_the_jobs_labels_is_ignored(cluster, tmp_path):
 def test_a_replaced_runs_terminating_pod_is_ignored(cluster):
     ns = {}
     first = api.train("answer = 1\nprint('first run')", name="rerun", user_ns=ns)
-    FakeKubelet(cluster, suffix="zzzzz").run("default", "rerun")
-    assert first.wait(timeout=30).phase == "Succeeded"
-    old_pod = "rerun-node-0-0-zzzzz"  # it lingers while it terminates (a grace period; here a finalizer)
+    assert first.wait(timeout=60).phase == "Succeeded"
+    old_pod = only_pod(cluster, "rerun")  # it lingers while it terminates (a grace period; here a finalizer)
     cluster.update_object("", "v1", "pods", "default", old_pod, lambda p: p["metadata"].update(finalizers=["example.com/grace"]))
     second = api.train("answer = 2\nprint('second run')", name="rerun", user_ns=ns, replace=True)
     assert cluster.get_object("", "v1", "pods", "default", old_pod)["metadata"].get("deletionTimestamp")
-    FakeKubelet(cluster, suffix="aaaaa").run("default", "rerun")
-    status = second.wait(timeout=30)
+    status = second.wait(timeout=60)
     assert status.phase == "Succeeded" and len(status.workers) == 1
     second.apply(ns)
     assert ns["answer"] == 2
     assert list(second.logs()) == ["second run"]
 
 
-def test_results_with_a_bad_hmac_are_refused_and_never_unpickled(kf_cluster, tmp_path, kf_state_dir):
-    """A pod of the job's own (its owner chain is right) whose log carries a result not signed with the run's key."""
+def test_results_with_a_bad_hmac_are_refused_and_never_unpickled(simulated_cluster, tmp_path, kf_state_dir):
+    """A pod of the job's own (its owner chain is right) whose log carries a result not signed with the run's key:
+    the cell prints it and ends before the runner writes the real one."""
     ns = {}
-    job = api.train("answer = 42", name="forged", user_ns=ns)
-    kubelet = FakeKubelet(kf_cluster)
-    kubelet.run("default", "forged", start_only=True)
     marker = tmp_path / "planted"
-    kf_cluster.write_log("default", "forged-node-0-0-abcde", crafted_result_lines(tmp_path, marker))
-    kf_cluster.set_pod_phase("default", "forged-node-0-0-abcde", "Succeeded", exit_code=0)
-    kubelet.finish("default", "forged", succeeded=True)
-    assert job.wait(timeout=30).phase == "Succeeded"
+    forged = crafted_result_lines(tmp_path, marker)
+    job = api.train(f"answer = 42\nprint({forged!r}, end='', flush=True)\n__import__('os')._exit(0)", name="forged",
+                    user_ns=ns)
+    assert job.wait(timeout=60).phase == "Succeeded"
     with pytest.raises(KfError, match=REFUSED.format("forged")) as err:
         job.apply(ns)
     assert "\n" not in str(err.value)
@@ -110,18 +106,18 @@ def test_results_with_a_bad_hmac_are_refused_and_never_unpickled(kf_cluster, tmp
         api.job("forged").results()  # and so it stays
 
 
-def test_a_runner_without_the_key_is_refused(kf_cluster):
-    ns = {}
-    job = api.train("answer = 42", name="wrong-key", user_ns=ns)
-    FakeKubelet(kf_cluster).run("default", "wrong-key", env={"KF_RESULT_KEY": "0" * 64})
-    assert job.wait(timeout=30).phase == "Succeeded"
+def test_a_runner_without_the_key_is_refused(simulated_cluster):
+    ns = {}  # the cell changes the key the runner signs with (read from its env when it signs)
+    job = api.train("import os\nos.environ['KF_RESULT_KEY'] = '0' * 64\nanswer = 42", name="wrong-key", user_ns=ns)
+    assert job.wait(timeout=60).phase == "Succeeded" and pod_exit_codes(simulated_cluster, "wrong-key") == {0: 0}
     with pytest.raises(KfError, match=REFUSED.format("wrong-key")):
         job.apply(ns)
 
 
-def test_inputs_and_key_travel_in_a_secret_owned_by_the_workload(kf_cluster, kf_state_dir):
+def test_inputs_and_key_travel_in_a_secret_owned_by_the_workload(simulated_cluster, kf_state_dir):
     import time
 
+    kf_cluster = simulated_cluster
     ns = {"data": [1, 2, 3]}
     job = api.train("total = sum(data)", name="carried", user_ns=ns)
     assert kf_cluster.list_objects("", "v1", "configmaps", "default") == []  # nothing the view role may read
@@ -136,10 +132,16 @@ def test_inputs_and_key_travel_in_a_secret_owned_by_the_workload(kf_cluster, kf_
     while not kf_cluster.get_object("", "v1", "secrets", "default", "carried-kf-bundle")["metadata"].get("ownerReferences"):
         assert time.monotonic() < deadline, "the Secret never got its owner"
         time.sleep(0.05)
-    FakeKubelet(kf_cluster).run("default", "carried")
-    job.wait(timeout=30)
+    job.wait(timeout=60)
     shutil.rmtree(kf_state_dir / "kubernetes")  # another machine: no local key; the Secret still has it
     kubernetes_backend.reset()
     assert api.job("carried").results() == {"total": 6}
     kf_cluster.delete_object(*TRAINJOB, "default", "carried")
     assert kf_cluster.get_object("", "v1", "secrets", "default", "carried-kf-bundle") is None  # collected with it
+
+
+def only_pod(cluster, job_name: str) -> str:
+    pods = [p["metadata"]["name"] for p in cluster.list_objects("", "v1", "pods", "default")
+            if p["metadata"]["labels"].get(LABEL_JOB) == job_name]
+    assert len(pods) == 1, pods
+    return pods[0]
