@@ -264,7 +264,9 @@ export abstract class Section<T> {
       });
     };
     scroller.addEventListener('scroll', moved, { passive: true });
-    new ResizeObserver(moved).observe(scroller);
+    if (typeof ResizeObserver !== 'undefined') {
+      new ResizeObserver(moved).observe(scroller); // the sidebar resized: more or fewer rows in view
+    }
   }
 
   protected get where(): IWhere {
