@@ -228,15 +228,28 @@ class PodRun:
         return code
 
     def _log(self, container: str, line: bytes) -> None:
+        if self.stopping.is_set() and not self._still_mine():
+            return  # a deleted pod's last words never reach a new pod of the same name
         try:
             self.emu.write_log(self.namespace, self.name, line.decode("utf-8", "replace"), container=container)
         except KeyError:
             pass
 
+    def _still_mine(self) -> bool:
+        current = self.emu.get_object("", "v1", "pods", self.namespace, self.name)
+        return current is not None and current["metadata"]["uid"] == self.pod["metadata"]["uid"]
+
     # -- status -----------------------------------------------------------------------------------
     def _update(self, apply) -> None:
+        """Status writes go to this pod only: once it is gone, a new pod of its name (a replaced run's) is another."""
+        uid = self.pod["metadata"]["uid"]
+
+        def mine(pod):
+            if pod["metadata"]["uid"] != uid:
+                raise KeyError("a new pod of that name")
+            apply(pod)
         try:
-            self.emu.update_object("", "v1", "pods", self.namespace, self.name, apply)
+            self.emu.update_object("", "v1", "pods", self.namespace, self.name, mine)
         except KeyError:
             pass
 

@@ -48,8 +48,19 @@ class PyTorchJobController(Controller):
             for rtype, index in replicas(job):
                 name = f"{job['metadata']['name']}-{rtype.lower()}-{index}"
                 if name not in names:
-                    self._create(job, rtype, index, name)
+                    self._create_or_requeue(job, rtype, index, name)
         self.write(job, lambda s: _status(s, job, pods, suspended))
+
+    def _create_or_requeue(self, job: dict, rtype: str, index: int, name: str) -> None:
+        """A replaced run's pod or Service of that name may still be being collected: AlreadyExists requeues
+        (the operator's reconcile returns the error and retries), the next pass creates it."""
+        from tests.support.k8s_emulator.errors import ApiError
+
+        try:
+            self._create(job, rtype, index, name)
+        except ApiError as err:
+            if err.code != 409:
+                raise
 
     def _create(self, job: dict, rtype: str, index: int, name: str) -> None:
         meta = job["metadata"]
