@@ -35,15 +35,21 @@ def kf_cluster(k8s_emulator, kubeconfig_path, monkeypatch):
     kubernetes.reset()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "simulated(gpus=0, tpu=None, cpus=None): the node of the `simulator` fixture")
+
+
 @pytest.fixture
-def simulator(kf_cluster):
+def simulator(kf_cluster, request):
     """The simulating mode's controllers and kubelet on the test's cluster: workloads run to their end by themselves.
 
-    The session's emulator is already serving, so notebook servers get no URL here (tests/kube/test_simulate.py
-    covers them on an emulator of its own). A controller error fails the test."""
+    ``@pytest.mark.simulated(gpus=2)`` sizes its node. The session's emulator is already serving, so notebook
+    servers get no URL here (tests/kube/test_simulate.py covers them on an emulator of its own). A controller
+    error fails the test."""
     from tests.support.k8s_emulator.simulate import Simulator
 
-    sim = Simulator(kf_cluster, notebook_proxy=False).start()
+    marker = request.node.get_closest_marker("simulated")
+    sim = Simulator(kf_cluster, notebook_proxy=False, **(marker.kwargs if marker else {})).start()
     yield sim
     sim.stop()
     assert not sim.errors, sim.errors

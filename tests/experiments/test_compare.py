@@ -82,13 +82,10 @@ def test_kf_compare_in_a_real_kernel(tmp_path):
     assert "Traceback" not in text(nb.cells[6])
 
 
-def test_jobs_on_a_cluster_compared_from_their_pod_logs(kf_cluster):
-    from tests.support.fake_kubelet import FakeKubelet
-
+def test_jobs_on_a_cluster_compared_from_their_pod_logs(simulated_cluster):
     for name, scale in (("c-one", 1.0), ("c-two", 4.0)):
         job = training.train(CURVE, name=name, user_ns={"scale": scale}, backend="kubernetes")
-        FakeKubelet(kf_cluster).run("default", name)
-        assert job.wait(timeout=30).phase == "Succeeded"
+        assert job.wait(timeout=60).phase == "Succeeded"
     result = compare("c-one", "c-two", backend="kubernetes")
     assert [r["loss"] for r in result.rows()] == [0.25, 1.0] and result.metrics() == ["loss", "acc"]
     with pytest.raises(NotFound, match=r"^no job, trial or experiment named 'c-three' on the kubernetes backend; "

@@ -135,22 +135,17 @@ def test_cancel_button_stops_a_job_from_an_idle_kernel(tmp_path, kf_state_dir):
         km.shutdown_kernel(now=True)
 
 
-def test_magics_on_a_cluster_across_a_kernel_restart(tmp_path, k8s_emulator, kubeconfig_path, monkeypatch):
-    """%%kf_train --no-wait on the emulator; a fake kubelet runs it; a new kernel attaches and gets the results."""
-    import yaml
-
+def test_magics_on_a_cluster_across_a_kernel_restart(tmp_path, simulated_cluster):
+    """%%kf_train --no-wait on the emulator; its simulating mode runs it; a new kernel attaches and gets the results."""
     from jupyter_kf.training.backends import kubernetes
-    from tests.support.fake_kubelet import FakeKubelet
-    from tests.support.helpers import STOCK_RUNTIME
+    from tests.support.helpers import pod_exit_codes
 
-    k8s_emulator.create_object(yaml.safe_load(STOCK_RUNTIME.read_text()))
-    monkeypatch.setenv("JUPYTER_KF_BACKEND", "kubernetes")
     first = run_notebook(["%load_ext jupyter_kf", "data = [1, 2]",
                           "%%kf_train --name on-cluster --workers 2 --no-wait\ndata.append(3)\ntotal = sum(data)\nprint(f'loss={total}')"],
                          tmp_path)
     assert "job on-cluster submitted to the kubernetes backend" in text(first.cells[2])
     kubernetes.reset()
-    FakeKubelet(k8s_emulator).run("default", "on-cluster")
+    assert pod_exit_codes(simulated_cluster, "on-cluster") == {0: 0, 1: 0}
     second = run_notebook(["%load_ext jupyter_kf", "%kf_jobs", "%kf_logs on-cluster", "%kf_attach on-cluster", "print(total, data)"],
                           tmp_path)
     row = next(line for line in text(second.cells[1]).splitlines() if line.startswith("on-cluster"))

@@ -8,7 +8,7 @@ import pytest
 from jupyter_kf.errors import InvalidSpec
 from jupyter_kf.training import api
 from jupyter_kf.training.backends import kubernetes as kubernetes_backend
-from tests.support.fake_kubelet import FakeKubelet
+from tests.support.helpers import pod_exit_codes
 from tests.support.k8s_emulator.webhook_trainer import install_trainer
 
 
@@ -30,7 +30,9 @@ def test_without_configmap_or_crd_access_a_missing_version_means_v21(kf_cluster)
     assert minor() == 3  # the v2.3 CRD's schema has runtimePatches
 
 
-def test_a_cell_runs_end_to_end_on_trainer_v21(kf_cluster):
+@pytest.mark.simulated(gpus=2)
+def test_a_cell_runs_end_to_end_on_trainer_v21(simulated_cluster):
+    kf_cluster = simulated_cluster
     install_trainer(kf_cluster, "2.1.0")
     ns = {"data": [1, 2]}
     job = api.train("data.append(3)\ntotal = sum(data)\nprint(f'total={total}')", name="on-v21", user_ns=ns, workers=2,
@@ -40,8 +42,8 @@ def test_a_cell_runs_end_to_end_on_trainer_v21(kf_cluster):
     assert "runtimePatches" not in tj["spec"] and "priorityClassName" not in override["spec"]
     assert override["metadata"]["labels"]["jupyter-kf.io/job"] == "on-v21"
     assert tj["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "high"
-    codes = FakeKubelet(kf_cluster).run("default", "on-v21")
-    status = job.wait(timeout=30)
+    status = job.wait(timeout=60)
+    codes = pod_exit_codes(kf_cluster, "on-v21")
     assert codes == {0: 0, 1: 0} and status.phase == "Succeeded"
     assert [w.phase for w in status.workers] == ["Succeeded", "Succeeded"]  # its pods are found by their labels
     job.apply(ns)
