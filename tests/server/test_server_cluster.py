@@ -4,14 +4,12 @@ The allow-list guards single jobs too: GET, DELETE, cancel and logs of a job who
 does not allow answer 403 and leave the job alone (jupyter_kf/server/handlers.py)."""
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
 from jupyter_kf.training import api
-from tests.support.fake_kubelet import FakeKubelet
-from tests.support.helpers import error_of, get_json, server_config, until
+from tests.support.helpers import error_of, get_json, server_config, until, waits_for
 
 ALLOW_LIST_MESSAGE = ("namespace 'team-b' is not allowed on this server: it allows default, team-a "
                       "(an admin sets c.KfServer.namespaces)")
@@ -38,16 +36,16 @@ async def test_info_offers_the_cluster_and_the_allowed_namespaces(jp_fetch, clus
     assert info["namespace"] == "default"
 
 
-async def test_cluster_jobs_come_from_the_watch_and_follow_it(jp_fetch, cluster):
+@pytest.mark.simulated(gpus=1)
+async def test_cluster_jobs_come_from_the_watch_and_follow_it(jp_fetch, cluster, simulator):
     assert await get_json(jp_fetch, "jobs") == {"jobs": []}
     api.train("print('hi')", name="srv-a", user_ns={}, gpus=1)
-    await asyncio.to_thread(FakeKubelet(cluster).run, "default", "srv-a")
 
     async def succeeded():
         jobs = (await get_json(jp_fetch, "jobs", params={"backend": "kubernetes", "namespace": "default"}))["jobs"]
         return jobs if jobs and jobs[0]["phase"] == "Succeeded" else None
 
-    [job] = await until(succeeded)
+    [job] = await until(succeeded, 60)
     assert job["name"] == "srv-a" and job["backend"] == "kubernetes" and job["namespace"] == "default"
     assert job["kind"] == "TrainJob" and job["resources"]["gpus"] == 1
 
@@ -58,15 +56,14 @@ async def test_cluster_jobs_come_from_the_watch_and_follow_it(jp_fetch, cluster)
     assert cluster.requests_matching(verb="list") == []
 
 
-async def test_cluster_job_logs_and_cancel(jp_fetch, cluster):
-    api.train("import time\nprint('started', flush=True)\ntime.sleep(60)", name="srv-long", user_ns={})
-    FakeKubelet(cluster).run("default", "srv-long", start_only=True)
+async def test_cluster_job_logs_and_cancel(jp_fetch, cluster, simulator, tmp_path):
+    api.train(waits_for(tmp_path / "never", "print('done')"), name="srv-long", user_ns={})  # Running until cancelled
 
     async def running():
         job = await get_json(jp_fetch, "jobs", "srv-long")
         return job["phase"] == "Running"
 
-    assert await until(running)
+    assert await until(running, 60)
     cancelled = await get_json(jp_fetch, "jobs", "srv-long", "cancel", method="POST", body=b"")
     assert cancelled["phase"] == "Cancelled"
 
