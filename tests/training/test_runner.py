@@ -1,8 +1,10 @@
 """The runner on its own: the contract a pod relies on."""
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 import types
 
 import pytest
@@ -138,3 +140,19 @@ def test_display_in_a_job_prints_each_objects_repr(capsys):
 def test_an_error_raised_inside_a_library_points_at_the_cells_line():
     _, status, loaded = run_cell("x = 1\nimport json\njson.loads('{')\ny = 2", {})
     assert status.phase == "Failed" and loaded.error["type"] == "JSONDecodeError" and loaded.error["line"] == 3
+
+
+def test_a_package_pip_cannot_install_fails_the_job_before_the_cell(monkeypatch):
+    monkeypatch.setenv("KF_INSTALL_PIP", "1")  # as in a pod
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # no index: the install fails at once, offline
+    _, status, loaded = run_cell("ran = True", {}, pip=["kf-no-such-package==0.0.1"])
+    assert status.phase == "Failed" and loaded.error["kind"] == "pip"
+    assert loaded.error["message"].startswith("pip could not install kf-no-such-package==0.0.1 in the job's image")
+
+
+def test_timeit_in_a_job_reports_the_time_per_loop(capsys):
+    before = time.perf_counter()
+    runner.RemoteShell({}).run_line_magic("timeit", "sum(range(10))")
+    elapsed_us = (time.perf_counter() - before) * 1e6
+    match = re.fullmatch(r"(\d+\.\d) us per loop \((\d+) loops\)\n", capsys.readouterr().out)
+    assert match and float(match[1]) * int(match[2]) <= elapsed_us  # per loop: the total divided by the loops
