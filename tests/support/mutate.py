@@ -8,6 +8,8 @@ smallest first; each module's report (survivors with their diffs) and session da
     python tests/support/mutate.py --sample 200 runner   # a seeded random 200 of the module's mutants (big modules)
     python tests/support/mutate.py --survivors spec      # after new tests: only the last run's survivors run again;
                                                          # the mutants it killed (same place, same operator) count killed
+    python tests/support/mutate.py --survivors --tests tests/training/test_runner.py runner
+                                        # survivors against only the files that gained tests (they survived the rest)
 """
 from __future__ import annotations
 
@@ -212,6 +214,10 @@ def main(argv: list[str]) -> int:
         sample, argv = int(argv[at + 1]), argv[:at] + argv[at + 2:]
     survivors = "--survivors" in argv
     argv = [a for a in argv if a != "--survivors"]
+    tests = None
+    if "--tests" in argv:
+        at = argv.index("--tests")
+        tests, argv = argv[at + 1].split(","), argv[:at] + argv[at + 2:]
     chosen = [m for m in MODULES if not argv or any(a in m for a in argv)]
     chosen.sort(key=lambda m: (ROOT / m).stat().st_size)  # smallest first
     results = []
@@ -219,7 +225,7 @@ def main(argv: list[str]) -> int:
         main_copy = copy_tree(Path(tmp))
         env = dict(os.environ, PYTHONPATH=str(main_copy), JUPYTER_KF_CRDS_DIR=str(Path(tmp) / "shared" / "crds"))
         for module in chosen:
-            results.append(run_module(main_copy, module, MODULES[module], env, sample, survivors))
+            results.append(run_module(main_copy, module, tests or MODULES[module], env, sample, survivors))
     write_summary(results)
     for r in results:
         print(f"{r['module']:55} " + (r["error"] if "error" in r else
