@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_kf.training import api
-from tests.support.fake_kubelet import FakeKubelet
+from tests.support.helpers import wait_for_phase, waits_for
 from tests.ui.conftest import open_panel, save_docs_image, section
 
 pytestmark = pytest.mark.ui
@@ -15,7 +15,8 @@ pytestmark = pytest.mark.ui
 
 
 @pytest.fixture
-def cluster(kf_cluster):
+def cluster(simulated_cluster):
+    kf_cluster = simulated_cluster
     kf_cluster.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
     return kf_cluster
 
@@ -24,11 +25,11 @@ def row(panel, name):
     return panel.locator(f'.jp-KFPanel-item[data-job="{name}"]')
 
 
-def test_cluster_jobs_selectors_permission_and_cancel(cluster, kubeconfig_path, start_lab, page, screenshots):
-    api.train("print('done')", name="ui-k8s-done", user_ns={}, workers=2)
-    FakeKubelet(cluster).run("default", "ui-k8s-done")
-    api.train("import time\ntime.sleep(120)", name="ui-k8s-gpu", user_ns={}, gpus=2)
-    FakeKubelet(cluster).run("default", "ui-k8s-gpu", start_only=True)
+@pytest.mark.simulated(gpus=2)
+def test_cluster_jobs_selectors_permission_and_cancel(cluster, kubeconfig_path, start_lab, page, screenshots, tmp_path):
+    assert api.train("print('done')", name="ui-k8s-done", user_ns={}, workers=2).wait(timeout=60).phase == "Succeeded"
+    gpu_job = api.train(waits_for(tmp_path / "never", "print('done')"), name="ui-k8s-gpu", user_ns={}, gpus=2)
+    wait_for_phase(gpu_job, "Running", timeout=60)  # Running until cancelled
     cluster.deny("list", "pods", namespace="team-a")
 
     base, token = start_lab(
