@@ -1,5 +1,5 @@
 """--data on cluster jobs: the emulator (strict: manifests validated against the CRDs and built-in schemas),
-a fake kubelet that runs the init step and the runner as processes, a real S3 server (moto) on loopback."""
+its simulating mode running the init step and the runner as processes, a real S3 server (moto) on loopback."""
 import os
 
 import pytest
@@ -8,8 +8,8 @@ import jupyter_kf as kf
 from jupyter_kf import config
 from jupyter_kf.datasets.errors import DatasetInUse, DatasetNotFound
 from jupyter_kf.errors import InvalidSpec
-from tests.datasets.data_kubelet import DataKubelet
-from tests.support.fake_kubelet import KINDS
+from tests.support.helpers import pod_exit_codes
+from tests.training.test_backend_kubernetes import KINDS
 
 REMOVE = {"trainjob": (), "pytorchjob": ("trainjobs.trainer.kubeflow.org",),
           "job": ("trainjobs.trainer.kubeflow.org", "pytorchjobs.kubeflow.org")}
@@ -43,13 +43,13 @@ def workload(emu, kind, name):
 
 
 @pytest.mark.parametrize("kind", ["job", "pytorchjob", "trainjob"])
-def test_a_cluster_job_reads_its_pinned_version(kf_cluster, mnist, kind):
+def test_a_cluster_job_reads_its_pinned_version(simulated_cluster, mnist, kind):
+    kf_cluster = simulated_cluster
     for crd in REMOVE[kind]:
         kf_cluster.uninstall_crd(crd)
     job = kf.train(READ, name=f"read-{kind}", data=["mnist@1:data"], user_ns={})
-    codes = DataKubelet(kf_cluster).run("default", job.name)
-    status = job.wait(timeout=30)
-    assert status.phase == "Succeeded" and codes == {0: 0}, "\n".join(job.logs())
+    status = job.wait(timeout=60)
+    assert status.phase == "Succeeded" and pod_exit_codes(kf_cluster, job.name) == {0: 0}, "\n".join(job.logs())
     results = job.results()
     assert results["blob"] == mnist and results["labels"] == "v1\n"
     if os.geteuid() != 0:  # root writes anything here; in a pod the readOnly mount refuses it (checked below)
@@ -71,28 +71,27 @@ def test_a_cluster_job_reads_its_pinned_version(kf_cluster, mnist, kind):
     assert f"mnist@1 -> read by job {job.name} at data" in repr(kf.data.show("mnist"))
 
 
-def test_a_tampered_object_fails_the_init_step_with_one_line(kf_cluster, mnist, store):
+def test_a_tampered_object_fails_the_init_step_with_one_line(simulated_cluster, mnist, store):
+    kf_cluster = simulated_cluster
     manifest = kf.data.resolve("mnist@1")
     digest = manifest.files["train.bin"][0]
     store.s3.put_object(Bucket=store.bucket, Key=f"team/datasets/objects/{digest[:2]}/{digest[2:]}", Body=b"forged")
     job = kf.train(READ, name="tampered", data=["mnist@1:data"], kind="job", user_ns={})
-    codes = DataKubelet(kf_cluster).run("default", job.name)
-    assert codes == {0: 3}
-    status = job.wait(timeout=30)
+    status = job.wait(timeout=60)
+    assert pod_exit_codes(kf_cluster, job.name) == {0: 3}
     assert status.phase == "Failed"
     pod = kf_cluster.list_objects("", "v1", "pods", "default")[0]
     message = pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["message"]
     assert message.startswith("jupyter_kf data: mnist@1 file train.bin: sha256 mismatch: the store's object sha256:"
                               f"{digest[:12]}")
-    assert "\n" not in message
-    assert f"worker 0: {message}" in status.message
+    assert message.endswith("\n") and "\n" not in message[:-1]  # the log's last line, as FallbackToLogsOnError takes it
+    assert f"worker 0: {message.strip()}" in status.message and "\n" not in status.message
 
 
-def test_latest_is_pinned_at_submit(kf_cluster, mnist):
+def test_latest_is_pinned_at_submit(simulated_cluster, mnist):
     job = kf.train(READ, name="latest", data=["mnist:data"], kind="job", user_ns={})
     kf.data.put("mnist", {"another": "version"})  # version 3, after the submit: the job still reads 2
-    DataKubelet(kf_cluster).run("default", job.name)
-    assert job.wait(timeout=30).phase == "Succeeded"
+    assert job.wait(timeout=60).phase == "Succeeded"
     assert job.results()["labels"] == "v2\n"
 
 

@@ -117,7 +117,7 @@ def pod_exit_codes(cluster, job_name: str, namespace: str = "default", timeout: 
             meta = pod["metadata"]
             if (meta.get("labels") or {}).get("jupyter-kf.io/job") != job_name:
                 continue
-            state = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0].get("state") or {}
+            state = _worker_state(pod.get("status") or {})
             if "terminated" not in state:
                 if partial:
                     continue
@@ -126,6 +126,14 @@ def pod_exit_codes(cluster, job_name: str, namespace: str = "default", timeout: 
         return found if partial else found or None
 
     return codes() if partial else eventually(codes, timeout=timeout)
+
+
+def _worker_state(status: dict) -> dict:
+    """The state that ended the pod: a failed init container's, else its (first) container's."""
+    for init in status.get("initContainerStatuses") or []:
+        if (init.get("state") or {}).get("terminated", {}).get("exitCode"):
+            return init["state"]
+    return ((status.get("containerStatuses") or [{}])[0].get("state")) or {}
 
 
 def pod_rank(meta: dict) -> int:

@@ -62,10 +62,18 @@ def worker_status(pod: dict) -> WorkerStatus:
             if terminated.get("reason") == "OOMKilled":
                 message = "out of memory (OOMKilled): raise --memory"
             elif exit_code and cs in status.get("initContainerStatuses", []):  # e.g. --data's fetch step
-                message = terminated.get("message") or f"init container {cs.get('name')} failed (exit {exit_code})"
+                message = (_last_line(terminated.get("message"))
+                           or f"init container {cs.get('name')} failed (exit {exit_code})")
     if phase == "Unknown":
         phase = "Pending"
     return WorkerStatus(rank=pod_rank(pod), phase=phase, exit_code=exit_code, message=message)
+
+
+def _last_line(text: str | None) -> str:
+    """A termination message taken from the log (FallbackToLogsOnError) is its tail, up to 80 lines with their
+    newlines: the last line is the one the step wrote to say why."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def _condition(obj: dict, ctype: str) -> dict | None:

@@ -4,6 +4,7 @@ first), with their output as the pod's logs and their exit codes in its status. 
 get SIGTERM, then SIGKILL when its grace period ends."""
 from __future__ import annotations
 
+import collections
 import os
 import secrets
 import signal
@@ -219,12 +220,16 @@ class PodRun:
         self._container_state(name, init, {"running": {"startedAt": started}}, restarts, ready=probe is None)
         if probe:
             threading.Thread(target=self._probe, args=(name, probe, proc, started, restarts), daemon=True).start()
+        tail: collections.deque = collections.deque(maxlen=80)
         for line in iter(proc.stdout.readline, b""):
             self._log(name, line)
+            tail.append(line)
         code = proc.wait()
         code = 128 - code if code < 0 else code  # killed by a signal: 128 + signal number, as a runtime reports
         reason = "Completed" if code == 0 else "Error"
-        self._container_state(name, init, {"terminated": {**_terminated(code, reason), "startedAt": started}}, restarts)
+        message = _fallback_message(container, code, tail)
+        self._container_state(name, init, {"terminated": {**_terminated(code, reason, message), "startedAt": started}},
+                              restarts)
         return code
 
     def _log(self, container: str, line: bytes) -> None:
@@ -346,6 +351,14 @@ def _status(spec: dict, state: dict, restarts: int, old: dict | None = None, rea
     elif old and old.get("lastState"):
         status["lastState"] = old["lastState"]  # through the back-off wait and the next run
     return status
+
+
+def _fallback_message(container: dict, code: int, tail) -> str | None:
+    """``terminationMessagePolicy: FallbackToLogsOnError``: a failed container's message is the end of its log,
+    the last 80 lines or 2048 bytes, whichever is smaller (no /dev/termination-log is written here)."""
+    if code == 0 or container.get("terminationMessagePolicy") != "FallbackToLogsOnError":
+        return None
+    return b"".join(tail)[-2048:].decode("utf-8", "replace") or None
 
 
 def _terminated(code: int, reason: str, message: str | None = None) -> dict:

@@ -160,8 +160,22 @@ class Sandbox:
             text = re.sub(r"(?<![\w.-])" + re.escape(mount_path) + r"(?=/|$|[^\w.-])", lambda _m, f=folder: f, text)
         return text
 
+    def link_nested(self, container: dict) -> None:
+        """A mount inside another mount's path (``/kf/out/work/data`` in ``/kf/out``) shows in that volume's folder
+        there, as the runtime's bind mount would: a link (relative paths from the outer folder reach it)."""
+        pairs = self.mounts(container)
+        for path, folder in pairs:
+            outer = next(((p, f) for p, f in pairs if p != path and path.startswith(p.rstrip("/") + "/")), None)
+            if outer is None:
+                continue
+            at = Path(outer[1]) / path[len(outer[0].rstrip("/")) + 1:]
+            if not at.is_symlink() and not at.exists():
+                at.parent.mkdir(parents=True, exist_ok=True)
+                at.symlink_to(folder, target_is_directory=True)
+
     def argv(self, container: dict) -> list[str]:
         """command + args (``$(VAR)`` expanded, mounts rewritten); ``python`` is this interpreter."""
+        self.link_nested(container)
         env = self.env(container)
         command = list(container.get("command") or []) or self.image_entrypoint(container, env)
         argv = command + list(container.get("args") or [])
