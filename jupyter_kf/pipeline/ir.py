@@ -88,12 +88,19 @@ def step_cells(pipeline: Pipeline, step: Step) -> list[dict]:
     return [{"cell": c.number, "code": c.code} for c in cells]
 
 
-def step_spec(pipeline: Pipeline, step: Step, metrics_key: str) -> dict:
-    readers: dict[str, list[str]] = {}
+def readers_by_step(pipeline: Pipeline) -> dict[str, dict[str, list[str]]]:
+    """For each step, which later steps read each of its outputs (one pass: a scan per step is quadratic)."""
+    readers: dict[str, dict[str, list[str]]] = {}
     for other in pipeline.steps:
         for name, producer in other.inputs.items():
-            if producer == step.name:
-                readers.setdefault(name, []).append(other.name)
+            readers.setdefault(producer, {}).setdefault(name, []).append(other.name)
+    return readers
+
+
+def step_spec(pipeline: Pipeline, step: Step, metrics_key: str, readers: dict | None = None) -> dict:
+    if readers is None:
+        readers = readers_by_step(pipeline)
+    readers = readers.get(step.name, {})
     spec = {"step": step.name, "pipeline": pipeline.name, "cells": step_cells(pipeline, step), "inputs": step.inputs,
             "params": {n: pipeline.parameters[n].type for n in step.params}, "readers": readers,
             "metrics": step.metrics, "metrics_key": metrics_key}
@@ -122,6 +129,7 @@ def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
     deployment = pb.PipelineDeploymentConfig()
     program = step_runner.program()
     tasks = {step.name: step.task for step in pipeline.steps}
+    readers = readers_by_step(pipeline)
     platform: dict[str, dict] = {}
 
     _root_parameters(spec, pipeline, pb)
@@ -140,7 +148,7 @@ def build(pipeline: Pipeline) -> tuple[dict, dict | None]:
         else:
             task.caching_options.SetInParent()
         args = []
-        payload = json.dumps(step_spec(pipeline, step, metrics_key), separators=(",", ":"))
+        payload = json.dumps(step_spec(pipeline, step, metrics_key, readers), separators=(",", ":"))
         if len(payload) > ARG_LIMIT:
             raise PipelineError(
                 f"step {step.name!r} carries {len(payload) // 1024} KiB of code, over the {ARG_LIMIT // 1024} KiB a "

@@ -376,10 +376,10 @@ def _notebook_step(pipeline: Pipeline, steps: dict, cell: Cell, tags: _CellTags)
     name = tags.step or slug(Path(tags.notebook).stem.replace(".ipynb", ""), "_") or "notebook"
     name = check_step_name(name if name[0].isalpha() else f"nb_{name}", f"notebook:{tags.notebook} on cell "
                            f"{cell.number}")
-    if name in steps or any(s.task == name.replace("_", "-") for s in steps.values()):
+    if name.replace("_", "-") in steps:  # steps are keyed by KFP task name
         raise PipelineError(f"cell {cell.number}: notebook:{tags.notebook} makes step {name!r}, a name another step "
                             f"has: add step:<name> to the cell")
-    step = steps[name] = Step(name=name, notebook=tags.notebook, prev=list(tags.prev),
+    step = steps[name.replace("_", "-")] = Step(name=name, notebook=tags.notebook, prev=list(tags.prev),
                               prev_cells={p: cell.number for p in tags.prev})
     pipeline.steps.append(step)
     pipeline.groups[name] = {"notebook": tags.notebook, "cell": cell.number, "steps": []}
@@ -491,7 +491,7 @@ def _warn_ignored_metadata(pipeline: Pipeline, meta: dict) -> None:
 def _group_by_tags(pipeline: Pipeline, cells) -> None:
     """Kale's rule: an untagged cell continues the tagged cell above it; ``skip`` is transparent."""
     current = None  # a Step or a block name
-    steps: dict[str, Step] = {}
+    steps: dict[str, Step] = {}  # by KFP task name (the step name with '-' for '_')
     blocks = {"imports": [], "functions": [], "parameters": [], "metrics": []}
     last_step_cell: dict[str, int] = {}
     dropped: list[int] = []  # code above the first tagged cell (Kale drops it: often !pip install)
@@ -548,15 +548,15 @@ def _step_cell(pipeline: Pipeline, steps: dict, cell: Cell, tags: _CellTags, cur
     if pipeline.metrics_cell is not None:
         raise PipelineError(f"cell {cell.number} starts step {tags.step!r} after the pipeline-metrics cell "
                             f"(cell {pipeline.metrics_cell}): the metrics cell must follow every step")
-    step = steps.get(tags.step)
+    task = tags.step.replace("_", "-")
+    step = steps.get(task)  # steps by KFP task name: two step names that make one task clash
+    if step is not None and step.name != tags.step:
+        raise PipelineError(
+            f"duplicate step name: step:{tags.step} (cell {cell.number}) and step:{step.name} "
+            f"(cell {step.first_cell}) are the same KFP task {step.task!r}: rename one"
+        )
     if step is None:
-        clash = next((s for s in steps.values() if s.task == tags.step.replace("_", "-")), None)
-        if clash is not None:
-            raise PipelineError(
-                f"duplicate step name: step:{tags.step} (cell {cell.number}) and step:{clash.name} "
-                f"(cell {clash.first_cell}) are the same KFP task {clash.task!r}: rename one"
-            )
-        step = steps[tags.step] = Step(name=tags.step)
+        step = steps[task] = Step(name=tags.step)
         pipeline.steps.append(step)
     elif current is not step:
         between = [s.name for s in pipeline.steps if s.first_cell > last_step_cell[step.name]]
