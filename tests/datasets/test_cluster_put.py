@@ -1,15 +1,15 @@
-"""kf.data.put / kf.data.load inside a cluster job: the emulator, a fake kubelet running the runner as a
-process, a real S3 server (moto) on loopback. The pod's image may lack jupyter_kf: the runner then offers
-the bundle's stdlib kf_data.py (tested by running the pod's Python with -S, so no site-packages)."""
+"""kf.data.put / kf.data.load inside a cluster job: the emulator's simulating mode running the runner as a
+process, a real S3 server (moto) on loopback. The pod's image may lack jupyter_kf, as the default python:*-slim
+does: the runner then offers the bundle's stdlib kf_data.py (the simulator runs such an image's Python with -S,
+so no site-packages)."""
 import json
 import os
-import sys
 
 import pytest
 
 import jupyter_kf as kf
-from tests.datasets.data_kubelet import DataKubelet
-from tests.support.fake_kubelet import KINDS
+from tests.support.helpers import pod_exit_codes
+from tests.training.test_backend_kubernetes import KINDS
 
 PUT = """scores = {"acc": 0.93, "epochs": [1, 2, 3]}
 made = kf.data.put("scores", scores)
@@ -18,31 +18,17 @@ back = kf.data.load("scores")
 """
 
 
-class BareImageKubelet(DataKubelet):
-    """A pod whose Python has only the standard library (site-packages off): no jupyter_kf, no numpy."""
-
-    def __init__(self, emu, python: str):
-        super().__init__(emu)
-        self.python = python
-
-    def localize(self, part: str, paths: dict) -> str:
-        return self.python if part == "python" else DataKubelet.localize(part, paths)
-
-
-@pytest.fixture
-def bare_python(tmp_path):
-    wrapper = tmp_path / "python-bare"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
+pytestmark = pytest.mark.simulated(stdlib_only_images=("python:",))
+WITH_JUPYTER_KF = "ghcr.io/example/lab-with-jupyter-kf:1"  # an image with our package installed
 
 
 @pytest.mark.parametrize("image", ["with-jupyter-kf", "bare"])
-def test_a_cluster_job_puts_a_version_with_itself_as_producer(kf_cluster, store, image, bare_python):
-    job = kf.train(PUT, name=f"put-{image}", kind="job", user_ns={"kf": kf})
-    kubelet = BareImageKubelet(kf_cluster, bare_python) if image == "bare" else DataKubelet(kf_cluster)
-    codes = kubelet.run("default", job.name)
-    assert job.wait(timeout=30).phase == "Succeeded" and codes == {0: 0}, "\n".join(job.logs())
+def test_a_cluster_job_puts_a_version_with_itself_as_producer(simulated_cluster, store, image):
+    kf_cluster = simulated_cluster
+    job = kf.train(PUT, name=f"put-{image}", kind="job", user_ns={"kf": kf},
+                   image=None if image == "bare" else WITH_JUPYTER_KF)
+    assert job.wait(timeout=60).phase == "Succeeded" and pod_exit_codes(kf_cluster, job.name) == {0: 0}, \
+        "\n".join(job.logs())
     results = job.results()
     assert results["made"].version == 1 and results["again"].unchanged is True
     assert results["back"] == {"acc": 0.93, "epochs": [1, 2, 3]}
@@ -61,8 +47,7 @@ def test_a_cluster_job_puts_a_version_with_itself_as_producer(kf_cluster, store,
     assert "kf-data-secret" not in str(obj) and "kf-data-secret" not in "\n".join(job.logs())
 
 
-def test_a_job_reading_one_version_and_writing_another_is_traced_both_ways(kf_cluster, store, tmp_path,
-                                                                           bare_python):
+def test_a_job_reading_one_version_and_writing_another_is_traced_both_ways(simulated_cluster, store, tmp_path):
     src = tmp_path / "raw"
     src.mkdir()
     (src / "rows.csv").write_text("a,b\n1,2\n")
@@ -72,8 +57,8 @@ def test_a_job_reading_one_version_and_writing_another_is_traced_both_ways(kf_cl
             "made = kf.data.put('clean', 'clean')\nfolder = kf.data.load('clean')\n"
             "back = open(os.path.join(folder, 'rows.csv')).read()\n")
     job = kf.train(cell, name="clean-raw", kind="job", data=["raw@1:data"], user_ns={"kf": kf})
-    assert BareImageKubelet(kf_cluster, bare_python).run("default", job.name) == {0: 0}, "\n".join(job.logs())
-    assert job.wait(timeout=30).phase == "Succeeded"
+    assert job.wait(timeout=60).phase == "Succeeded", "\n".join(job.logs())
+    assert pod_exit_codes(simulated_cluster, job.name) == {0: 0}
     assert job.results()["back"] == "A,B\n1,2\n"
     assert (kf.data.load("clean") / "rows.csv").read_text() == "A,B\n1,2\n"
     assert f"raw@1 -> read by job {job.name} at data" in repr(kf.data.show("raw"))
@@ -85,11 +70,10 @@ def test_a_job_reading_one_version_and_writing_another_is_traced_both_ways(kf_cl
     ("kf.data.put('x', object())", "kf.data.put: a object has no dataset format"),
     ("kf.data.load('nope')", "kf.data.load: no dataset named 'nope' in the store"),
 ])
-def test_bad_data_calls_in_a_bare_pod_are_one_line_and_make_no_version(kf_cluster, store, bare_python, cell,
-                                                                       expected):
+def test_bad_data_calls_in_a_bare_pod_are_one_line_and_make_no_version(simulated_cluster, store, cell, expected):
     job = kf.train(cell, name="bad-put", kind="job", user_ns={"kf": kf})
-    assert BareImageKubelet(kf_cluster, bare_python).run("default", job.name) == {0: 1}
-    assert job.wait(timeout=30).phase == "Failed"
+    assert job.wait(timeout=60).phase == "Failed"
+    assert pod_exit_codes(simulated_cluster, job.name) == {0: 1}
     assert expected in "\n".join(job.logs())
     assert len(kf.data.list()) == 0
 

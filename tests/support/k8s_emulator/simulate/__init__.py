@@ -21,13 +21,15 @@ class Simulator:
     before the workload's own controller makes anything)."""
 
     def __init__(self, emulator, gpus: int = 0, node_labels: dict | None = None, tpu: str | None = None,
-                 pod_grace_cap: float = 30.0, cpus: int | None = None, notebook_proxy: bool = True):
+                 pod_grace_cap: float = 30.0, cpus: int | None = None, notebook_proxy: bool = True,
+                 stdlib_only_images: tuple = ()):
         from tests.support.k8s_emulator.simulate.loop import ControllerLoop
 
         self.emu = emulator
         self.node = Node.of_this_machine(gpus=gpus, labels=node_labels, tpu=tpu, cpus=cpus)
         self.root = Path(tempfile.mkdtemp(prefix="k8s-simulator-"))  # mkdtemp: 0700
         self.controllers = self._controllers()
+        self.kubelet.stdlib_only_images = tuple(stdlib_only_images)  # e.g. ("python:",): images without our packages
         self.loop = ControllerLoop(emulator, self.controllers)
         if notebook_proxy:  # False: on an emulator already serving (tests' in-process cluster), no notebook URLs
             self._install_proxy()

@@ -29,6 +29,7 @@ class Kubelet(Controller):
         self.node = node
         self.root = root
         self.runs: dict[str, PodRun] = {}
+        self.stdlib_only_images: tuple = ()  # image prefixes whose Python runs with -S (no site-packages)
 
     def register_node(self) -> None:
         if self.emu.get_object("", "v1", "nodes", None, self.node.name) is None:
@@ -58,6 +59,7 @@ class Kubelet(Controller):
             self._schedule(pod, bound)
         elif node_name == self.node.name and uid not in self.runs and (pod.get("status") or {}).get("phase", "Pending") == "Pending":
             run = self.runs[uid] = PodRun(self.emu, pod, self.root)
+            run.sandbox.stdlib_only_images = self.stdlib_only_images
             run.start()
 
     def _schedule(self, pod: dict, bound: list[dict]) -> None:

@@ -36,6 +36,7 @@ class Sandbox:
         self.volumes: dict[str, Path] = {}
         self.ports: dict[int, int] = {}  # containerPort -> the port on this machine it is given
         self.token = secrets.token_urlsafe(24)  # a notebook image's server token (the proxy sends it)
+        self.stdlib_only_images: tuple = ()  # image prefixes whose Python has only the standard library
 
     def lay_out(self) -> None:
         for volume in self.pod["spec"].get("volumes") or []:
@@ -180,8 +181,9 @@ class Sandbox:
         command = list(container.get("command") or []) or self.image_entrypoint(container, env)
         argv = command + list(container.get("args") or [])
         argv = [self._port(self.rewrite(_expand(part, env), container)) for part in argv]
-        if Path(argv[0]).name in PYTHONS:
-            argv[0] = sys.executable
+        if Path(argv[0]).name in PYTHONS:  # an image in stdlib_only_images has no site-packages: python -S
+            bare = container.get("image", "").startswith(self.stdlib_only_images or ("\0",))
+            argv[0:1] = [sys.executable, "-S"] if bare else [sys.executable]
         return argv
 
     def image_entrypoint(self, container: dict, env: dict) -> list[str]:
