@@ -1,6 +1,6 @@
 """c.KfConfig.data_cache: cluster jobs' --data init steps keep fetched files in a PersistentVolumeClaim by
 content hash, so a second job reading the same version downloads nothing. The emulator (manifests created
-strictly), a fake kubelet that gives the claim one folder shared by every pod, moto on loopback."""
+strictly), its simulating mode (a claim is one folder shared by every pod), moto on loopback."""
 import os
 from pathlib import Path
 
@@ -9,21 +9,22 @@ import pytest
 import jupyter_kf as kf
 from jupyter_kf import config
 from jupyter_kf.errors import InvalidSpec
-from tests.datasets.data_kubelet import DataKubelet
-from tests.support.fake_kubelet import KINDS
+from tests.support.helpers import KINDS, pod_exit_codes
 
 READ = "blob = open('data/train.bin', 'rb').read()\nlabels = open('data/sub/labels.csv').read()\n"
 
 
-class CachingKubelet(DataKubelet):
-    """The cache claim is one folder on this machine, the same for every pod (a ReadWriteMany volume)."""
+def cache_claim(cluster, simulator) -> Path:
+    """The cache's PersistentVolumeClaim, and the folder the simulated node keeps it in."""
+    cluster.create_object({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                           "metadata": {"name": "kf-data-cache", "namespace": "default"},
+                           "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}})
+    return simulator.root / "claims" / "default" / "kf-data-cache"
 
-    def __init__(self, emu, cache: Path):
-        super().__init__(emu)
-        self.cache = cache
 
-    def localize(self, part: str, paths: dict) -> str:
-        return DataKubelet.localize(part.replace("/kf/cache", str(self.cache)), paths)
+def ran(cluster, job) -> None:
+    assert job.wait(timeout=60).phase == "Succeeded", "\n".join(job.logs())
+    assert pod_exit_codes(cluster, job.name) == {0: 0}
 
 
 @pytest.fixture
@@ -44,22 +45,21 @@ def objects_in_bucket(store):
 
 
 @pytest.mark.parametrize("kind", ["job", "trainjob"])
-def test_a_second_job_reading_the_same_version_downloads_nothing(kf_cluster, store, mnist, tmp_path, kind):
+def test_a_second_job_reading_the_same_version_downloads_nothing(simulated_cluster, simulator, store, mnist, kind):
+    kf_cluster = simulated_cluster
     if kind == "job":
         kf_cluster.uninstall_crd("trainjobs.trainer.kubeflow.org")
         kf_cluster.uninstall_crd("pytorchjobs.kubeflow.org")
-    kubelet = CachingKubelet(kf_cluster, tmp_path / "cache")
+    cache = cache_claim(kf_cluster, simulator)
     first = kf.train(READ, name="first", data=["mnist@1:data"], user_ns={})
-    assert kubelet.run("default", first.name) == {0: 0}, "\n".join(first.logs())
-    assert first.wait(timeout=30).phase == "Succeeded" and first.results()["blob"] == mnist
-    cached = sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*")
-                    if p.is_file())
+    ran(kf_cluster, first)
+    assert first.results()["blob"] == mnist
+    cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
     assert len(cached) == 2 and all(c.startswith("objects/") for c in cached)
     for key in objects_in_bucket(store):  # the store loses the files: only the cache can serve them now
         store.s3.delete_object(Bucket=store.bucket, Key=key)
     second = kf.train(READ, name="second", data=["mnist@1:data"], user_ns={})
-    assert kubelet.run("default", second.name) == {0: 0}, "\n".join(second.logs())
-    assert second.wait(timeout=30).phase == "Succeeded"
+    ran(kf_cluster, second)
     assert second.results() == {"blob": mnist, "labels": "v1\n"}
     log = "\n".join(second.logs()) if kind == "trainjob" else init_log(kf_cluster)
     assert "2 file(s), 0.2 MiB fetched and verified (2 from the cache, not downloaded)" in log
@@ -75,16 +75,16 @@ def init_log(emu) -> str:
     return kubernetes.client.CoreV1Api().read_namespaced_pod_log(pod, "default", container="kf-data")
 
 
-def test_a_damaged_cache_copy_is_replaced_from_the_store(kf_cluster, store, mnist, tmp_path):
-    kubelet = CachingKubelet(kf_cluster, tmp_path / "cache")
+def test_a_damaged_cache_copy_is_replaced_from_the_store(simulated_cluster, simulator, store, mnist):
+    cache = cache_claim(simulated_cluster, simulator)
     first = kf.train(READ, name="first", data=["mnist@1:data"], kind="job", user_ns={})
-    assert kubelet.run("default", first.name) == {0: 0}
+    ran(simulated_cluster, first)
     digest = kf.data.resolve("mnist@1").files["train.bin"][0]
-    kept = tmp_path / "cache" / "objects" / digest[:2] / digest[2:]
+    kept = cache / "objects" / digest[:2] / digest[2:]
     os.chmod(kept, 0o644)
     kept.write_bytes(b"forged")
     second = kf.train(READ, name="second", data=["mnist@1:data"], kind="job", user_ns={})
-    assert kubelet.run("default", second.name) == {0: 0}
+    ran(simulated_cluster, second)
     assert second.results()["blob"] == mnist and kept.read_bytes() == mnist
 
 

@@ -8,8 +8,7 @@ import jupyter_kf as kf
 from jupyter_kf import config
 from jupyter_kf.datasets.errors import DatasetInUse, DatasetNotFound
 from jupyter_kf.errors import InvalidSpec
-from tests.support.helpers import pod_exit_codes
-from tests.training.test_backend_kubernetes import KINDS
+from tests.support.helpers import KINDS, pod_exit_codes
 
 REMOVE = {"trainjob": (), "pytorchjob": ("trainjobs.trainer.kubeflow.org",),
           "job": ("trainjobs.trainer.kubeflow.org", "pytorchjobs.kubeflow.org")}

@@ -8,8 +8,7 @@ import os
 import pytest
 
 import jupyter_kf as kf
-from tests.support.helpers import pod_exit_codes
-from tests.training.test_backend_kubernetes import KINDS
+from tests.support.helpers import KINDS, pod_exit_codes
 
 PUT = """scores = {"acc": 0.93, "epochs": [1, 2, 3]}
 made = kf.data.put("scores", scores)

@@ -8,8 +8,7 @@ import jupyter_kf as kf
 from jupyter_kf import config, notebooks
 from jupyter_kf.datasets.manifests import bypass_istio, init_bypasses_istio
 from jupyter_kf.errors import InvalidSpec
-from tests.support.fake_kubelet import KINDS
-from tests.support.helpers import two_versions
+from tests.support.helpers import KINDS, two_versions
 
 PROXY = {"runAsUser": 1337, "runAsNonRoot": True, "allowPrivilegeEscalation": False}
 

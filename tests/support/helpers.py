@@ -7,6 +7,9 @@ from jupyter_kf.training import api
 # Kubeflow Trainer v2.3.0's stock ClusterTrainingRuntime, as a cluster with the Trainer has it.
 REFERENCE_MANIFESTS = Path(__file__).resolve().parents[1] / "data" / "reference" / "manifests"  # copied from shared/
 STOCK_RUNTIME = REFERENCE_MANIFESTS / "trainer-v2/00-clustertrainingruntime-torch-distributed.yaml"
+# (group, version, plural) of each workload kind a cell runs as
+KINDS = {"trainjob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"), "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
+         "job": ("batch", "v1", "jobs")}
 
 
 def run_cell(source, ns, **kwargs):

@@ -5,10 +5,7 @@ import pytest
 from jupyter_kf.errors import JobExists, JobNotFound, KfError
 from jupyter_kf.training import api
 from jupyter_kf.training.backends import kubernetes as kubernetes_backend
-from tests.support.helpers import fails_on_rank, pod_exit_codes
-
-KINDS = {"trainjob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"), "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
-         "job": ("batch", "v1", "jobs")}
+from tests.support.helpers import KINDS, fails_on_rank, pod_exit_codes
 
 
 @pytest.fixture
