@@ -47,6 +47,12 @@ def _noted(where: str, err: Exception, last: str | None) -> str:
     return line
 
 
+def _slim(obj: dict) -> dict:
+    """The object as cached: without ``managedFields``, often half of a real server's object, read by nothing here."""
+    obj.get("metadata", {}).pop("managedFields", None)
+    return obj
+
+
 class Informer:
     def __init__(self, cluster, list_fn, args: tuple, selector: str, changed: threading.Condition):
         self.cluster, self.list_fn, self.args, self.selector = cluster, list_fn, args, selector
@@ -64,7 +70,7 @@ class Informer:
         resp = self.list_fn(*self.args, label_selector=self.selector, _preload_content=False)
         body = json.loads(resp.data)
         with self.changed:
-            self.objects = {o["metadata"]["name"]: o for o in body["items"]}
+            self.objects = {o["metadata"]["name"]: _slim(o) for o in body["items"]}
             self.changed.notify_all()
         self.synced.set()
         return body["metadata"].get("resourceVersion", "")
@@ -87,7 +93,7 @@ class Informer:
                         if event["type"] == "DELETED":
                             self.objects.pop(obj["metadata"]["name"], None)
                         else:
-                            self.objects[obj["metadata"]["name"]] = obj
+                            self.objects[obj["metadata"]["name"]] = _slim(obj)
                         self.changed.notify_all()
                 delay, self.last_error = 0.5, None
             except Exception as err:  # 410 Gone, network or server trouble: back off, list and watch again
