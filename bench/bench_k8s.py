@@ -20,12 +20,28 @@ from common import ROOT, isolated_state, report, timed
 CONTROLLER = """
 import sys, time, yaml
 sys.path.insert(0, {root!r})
-from tests.support.fake_kubelet import FakeKubelet
 from tests.support.k8s_emulator.emulator import K8sEmulator
+from tests.support.k8s_emulator.simulate.jobset_crd import ensure_jobset_api
 emu = K8sEmulator(crds="all").start()
+ensure_jobset_api(emu)
 emu.create_object(yaml.safe_load(open({runtime!r})))
 emu.write_kubeconfig({kubeconfig!r})
 print("ready", flush=True)
+def ref(obj):
+    meta = obj["metadata"]
+    return [{{"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"], "uid": meta["uid"],
+             "controller": True}}]
+def job_of(tj):  # TrainJob -> JobSet -> Job, as the Trainer and JobSet make them (no simulator: 100 idle pods here
+    name = tj["metadata"]["name"]  # would be 100 processes; these pods are hand-made and never run anything)
+    jobset = emu.create_object({{"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+                                "metadata": {{"name": name, "namespace": "default", "ownerReferences": ref(tj)}},
+                                "spec": {{"replicatedJobs": [{{"name": "node", "replicas": 1}}]}}}})
+    labels = {{"jobset.sigs.k8s.io/jobset-name": name, "jobset.sigs.k8s.io/replicatedjob-name": "node"}}
+    return emu.create_object({{"apiVersion": "batch/v1", "kind": "Job", "metadata": {{
+        "name": f"{{name}}-node-0", "namespace": "default", "labels": labels, "ownerReferences": ref(jobset)}},
+        "spec": {{"completionMode": "Indexed", "completions": 1, "parallelism": 1, "template": {{
+            "metadata": {{"labels": labels}},
+            "spec": {{"restartPolicy": "Never", "containers": [{{"name": "node", "image": "trainer"}}]}}}}}}}})
 seen = set()
 while True:  # a tiny Trainer + kubelet: every TrainJob gets one Running pod that says hello
     for tj in emu.list_objects("trainer.kubeflow.org", "v1alpha1", "trainjobs", "default"):
@@ -33,7 +49,7 @@ while True:  # a tiny Trainer + kubelet: every TrainJob gets one Running pod tha
         if name not in seen:
             seen.add(name)
             pod = f"{{name}}-node-0-0-x"
-            owner = FakeKubelet(emu).owner_of_pods("default", "trainjob", tj)  # TrainJob -> JobSet -> Job -> pod
+            owner = job_of(tj)
             labels = {{"app.kubernetes.io/managed-by": "jupyter-kf", "jupyter-kf.io/job": name}}
             emu.make_pod("default", pod, owner=owner, labels=labels, phase="Running", containers=("node",),
                          annotations={{"batch.kubernetes.io/job-completion-index": "0"}})
