@@ -1,12 +1,12 @@
-"""``%%kf_tune --backend kubernetes`` in a real kernel (nbclient) on the emulator with Katib: the fake Katib runs
-in this process, the kernel creates the Experiment, follows it and brings the best trial's results back."""
+"""``%%kf_tune --backend kubernetes`` in a real kernel (nbclient) on the emulator with Katib: its simulating mode
+(Katib's controllers, the training controllers and kubelet) runs in this process, the kernel creates the Experiment,
+follows it and brings the best trial's results back."""
 import pytest
 from kubernetes import client
 
 from jupyter_kf.experiments import api
 from jupyter_kf.experiments.webhook_rules import INJECTION_LABEL
-from tests.support.fake_katib import FakeKatib
-from tests.support.k8s_emulator.webhook_katib import install_katib
+from tests.support.k8s_emulator.testing import eventually
 from tests.support.notebook_runs import errors, run_notebook, text
 
 TUNE = ("%%kf_tune --name {name} --backend kubernetes --kind job --param x=uniform(-2,2) --param k=int(0,1) "
@@ -16,21 +16,25 @@ TUNE = ("%%kf_tune --name {name} --backend kubernetes --kind job --param x=unifo
         "print(f'loss={{loss}}')")
 
 
+HELD = ("%%kf_tune --name {name} --backend kubernetes --kind job --param x=uniform(-2,2) --objective loss --trials 4 "
+        "--parallel 2 --algorithm random --no-wait\n"
+        "import os, time\nwhile not os.path.exists({gate!r}):\n    time.sleep(0.05)\nprint('loss=1')")
+
+
 @pytest.fixture
-def katib(kf_cluster, kubeconfig_path, k8s_api_client):
-    install_katib(kf_cluster)
+def katib(simulator, kubeconfig_path, k8s_api_client):
+    """Katib installed (the simulator starts its controllers), suggestions seeded."""
+    simulator.katib.seed = 5
     client.CoreV1Api(k8s_api_client).patch_namespace("default", {"metadata": {"labels": {INJECTION_LABEL: "enabled"}}})
-    return kf_cluster
+    return simulator.emu
 
 
 def test_kf_tune_on_katib_brings_the_best_trial_back_into_the_notebook(katib, tmp_path):
-    with FakeKatib(katib, seed=5) as fake:
-        nb = run_notebook(["%load_ext jupyter_kf", "scale = 3", TUNE.format(name="nb-search", extra=""),
-                           "import jupyter_kf as kf\nbest = kf.experiment('nb-search').best\n"
-                           "print(best.trial, repr(best.objective), best.params == {'x': x, 'k': k, 'opt': opt})\n"
-                           "print(model == {'x': x, 'k': k, 'opt': opt, 'scale': 3}, repr(loss))"],
-                          tmp_path, timeout=240)
-    assert fake.errors == []
+    nb = run_notebook(["%load_ext jupyter_kf", "scale = 3", TUNE.format(name="nb-search", extra=""),
+                       "import jupyter_kf as kf\nbest = kf.experiment('nb-search').best\n"
+                       "print(best.trial, repr(best.objective), best.params == {'x': x, 'k': k, 'opt': opt})\n"
+                       "print(model == {'x': x, 'k': k, 'opt': opt, 'scale': 3}, repr(loss))"],
+                      tmp_path, timeout=240)
     assert not errors(nb.cells[2]), text(nb.cells[2])
     status = api.experiment("nb-search", backend="kubernetes").status()
     assert status.phase == "Succeeded" and len(status.trials) == 4
@@ -47,13 +51,12 @@ def test_kf_tune_on_katib_brings_the_best_trial_back_into_the_notebook(katib, tm
 
 
 def test_cancel_from_the_notebook_stops_every_running_trial(katib, tmp_path):
-    with FakeKatib(katib, seed=5, hold=True) as fake:
-        nb = run_notebook(["%load_ext jupyter_kf", "scale = 3", TUNE.format(name="nb-stop", extra="--no-wait"),
-                           "import time, jupyter_kf as kf\n"
-                           "while kf.experiment('nb-stop').status().running < 2:\n    time.sleep(0.05)\n"
-                           "print(sorted(t.name for t in kf.experiment('nb-stop').status().trials))",
-                           "%kf_experiment_cancel nb-stop", "%kf_experiments"], tmp_path, timeout=240)
-    assert fake.errors == []
+    gate = str(tmp_path / "never")  # the trials run until cancelled
+    nb = run_notebook(["%load_ext jupyter_kf", "scale = 3", HELD.format(name="nb-stop", gate=gate),
+                       "import time, jupyter_kf as kf\n"
+                       "while kf.experiment('nb-stop').status().running < 2:\n    time.sleep(0.05)\n"
+                       "print(sorted(t.name for t in kf.experiment('nb-stop').status().trials))",
+                       "%kf_experiment_cancel nb-stop", "%kf_experiments"], tmp_path, timeout=240)
     for cell in nb.cells[2:]:
         assert not errors(cell), text(cell)
     assert "Katib runs its trials" in text(nb.cells[2])
@@ -61,16 +64,14 @@ def test_cancel_from_the_notebook_stops_every_running_trial(katib, tmp_path):
     assert "nb-stop" in text(nb.cells[5]) and "Cancelled" in text(nb.cells[5])
     assert katib.list_objects("kubeflow.org", "v1beta1", "trials", "default") == []
     assert katib.list_objects("batch", "v1", "jobs", "default") == []
-    assert katib.list_objects("", "v1", "pods", "default") == []
+    eventually(lambda: katib.list_objects("", "v1", "pods", "default") == [], timeout=60)  # their processes ended
 
 
 def test_a_new_kernel_attaches_to_the_katib_search_and_gets_the_best_trial(katib, tmp_path):
-    with FakeKatib(katib, seed=5) as fake:
-        first = run_notebook(["%load_ext jupyter_kf", "scale = 3", TUNE.format(name="nb-later", extra="--no-wait")],
-                             tmp_path, timeout=240)
-        second = run_notebook(["%load_ext jupyter_kf", "%kf_experiment_attach nb-later", "%kf_trials nb-later",
-                               "print(repr(loss), model['scale'])"], tmp_path, timeout=240)
-    assert fake.errors == []
+    first = run_notebook(["%load_ext jupyter_kf", "scale = 3", TUNE.format(name="nb-later", extra="--no-wait")],
+                         tmp_path, timeout=240)
+    second = run_notebook(["%load_ext jupyter_kf", "%kf_experiment_attach nb-later", "%kf_trials nb-later",
+                           "print(repr(loss), model['scale'])"], tmp_path, timeout=240)
     assert "Katib runs its trials" in text(first.cells[2])
     for cell in second.cells[1:]:
         assert not errors(cell), text(cell)
