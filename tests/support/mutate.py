@@ -180,8 +180,10 @@ def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int
     subprocess.run([bin_dir / "cr-filter-pragma", session], cwd=main, env=env, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=main, env=env, check=True)
     skip_annotations(session, (main / module).read_text())
-    if survivors and (REPORTS / f"{stem}.sqlite").exists():
-        keep_survivors(session, REPORTS / f"{stem}.sqlite")
+    previous = REPORTS / f"{stem}.sqlite"
+    rerun = survivors and previous.exists() and previous.stat().st_size > 0
+    if rerun:
+        keep_survivors(session, previous)
     if sample:
         keep_sample(session, sample)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=main, env=env, check=True)
@@ -189,8 +191,8 @@ def run_module(main: Path, module: str, tests: list[str], env: dict, sample: int
                             capture_output=True, text=True).stdout
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"{stem}.txt").write_text(report)
-    if not survivors:  # the full run's database stays the reference for the next --survivors run
-        shutil.copy(session, REPORTS / f"{stem}.sqlite")  # for cr-report / cr-html later
+    if not rerun:  # a full (or sampled) run's database is the reference for the next --survivors run
+        shutil.copy(session, previous)  # for cr-report / cr-html later
     result = {"module": module, **counts(session)}
     done = result["killed"] + result["survived"]
     result["kill_rate"] = round(100 * result["killed"] / done, 1) if done else None
