@@ -158,3 +158,17 @@ def test_timeit_in_a_job_reports_the_time_per_loop(capsys):
     assert match
     per_loop_us = float(match[1]) - 0.05  # printed to one decimal
     assert per_loop_us * int(match[2]) <= elapsed_us  # per loop: the total divided by the loops
+
+
+@pytest.mark.parametrize("start", [b"AAAA", b"ZZZZ"])
+def test_a_file_that_is_not_a_payload_is_refused(tmp_path, start):
+    path = tmp_path / "other.bin"
+    path.write_bytes(start + b"\0" * 64)
+    with pytest.raises(ValueError, match="is not a jupyter_kf payload"):
+        runner.read_frames(str(path))
+
+
+def test_a_final_expressions_value_is_not_listed_among_the_outputs(kf_state_dir):
+    api.train("y = 1\nzeta = 2\ny + zeta", name="last-value", user_ns={}, wait=True)
+    result = json.loads((kf_state_dir / "jobs" / "last-value" / "result.json").read_text())
+    assert result["outputs"] == ["y", "zeta"]
