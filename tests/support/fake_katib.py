@@ -10,9 +10,10 @@ and ``katib.kubeflow.org/trial`` on pods, ``KATIB_TRIAL_NAME`` in the primary co
 collector (``name=value`` lines of the primary container, read once the job ended). Facts, not code: this is our
 own, smaller program. The suggestion service is a seeded random (or, for ``grid``, an ordered grid) search.
 
-Early stopping: the medianstop service's rule and the sidecar's live check (``TrialKubelet``).
-Not played: the Suggestion object and its Deployment, finalizers, resume policies, Killed trials,
-the wrapped command itself (the fake kubelet runs the container's command; its output is routed as Katib's would be).
+Early stopping: the medianstop service's rule; the sidecar's live check is the simulated collector's
+(k8s_emulator/simulate/katib_collector.py), whose "early stopped" line stands for its report to Katib.
+Not played: the Suggestion object and its Deployment, finalizers, resume policies, Killed trials. Jobs and pods
+are the simulating mode's (k8s_emulator/simulate), which starts these controllers.
 """
 from __future__ import annotations
 
@@ -21,12 +22,9 @@ import json
 import math
 import random
 import re
-import threading
-from datetime import datetime, timezone
 
 from tests.support.fake_controller import FakeController
-from tests.support.fake_kubelet import KINDS as JOB_KINDS
-from tests.support.fake_kubelet import FakeKubelet
+from tests.support.helpers import KINDS as JOB_KINDS
 from tests.support.k8s_emulator.meta import rfc3339
 
 G, V = "kubeflow.org", "v1beta1"
@@ -37,6 +35,8 @@ METRIC_LINE = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
 _CONDITION_PATH = re.compile(r'^status\.conditions\.#\(type=="(\w+)"\)#\|#\(status=="True"\)#$')
 _PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]+)\}")
 COLLECTOR = "metrics-logger-and-collector"
+EARLY_STOPPED = "Training container is early stopped"  # the simulated sidecar's line (simulate/katib_collector.py)
+KLOG_HEADER = re.compile(r"^I\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ main\.go:\d+\] ")
 TRIAL_DONE = ("Succeeded", "Failed", "Killed", "EarlyStopped", "MetricsUnavailable")
 
 
@@ -164,116 +164,21 @@ class Suggestions:
         return [{"name": p["name"], "value": self._one(p)} for p in self.parameters]
 
 
-class CollectorWebhook:
-    """The emulator as a trial's kubelet sees it, with Katib's pod webhook and StdOut collector in between: a primary
-    pod (primaryPodLabels, else every pod) gets the ``metrics-logger-and-collector`` sidecar, its primary container's
-    output goes to the metrics file (its own log stays empty), and the sidecar prints each line with a klog header."""
-
-    def __init__(self, emulator, trial: dict):
-        self._emu, self.trial = emulator, trial
-        self.metrics_files: dict[str, list[str]] = {}  # pod -> lines of /var/log/katib/metrics.log
-
-    def __getattr__(self, name):
-        return getattr(self._emu, name)
-
-    def make_pod(self, namespace: str, name: str, labels: dict | None = None, containers=("main",), **options):
-        spec = self.trial["spec"]
-        if (spec.get("primaryPodLabels") or {}).items() <= (labels or {}).items() \
-                and spec["primaryContainerName"] in containers:
-            containers = (*containers, COLLECTOR)
-            self.metrics_files[name] = []
-        return self._emu.make_pod(namespace, name, labels=labels, containers=containers, **options)
-
-    def write_log(self, namespace: str, pod: str, text: str, container: str | None = None, timestamp=None) -> None:
-        if pod not in self.metrics_files:
-            return self._emu.write_log(namespace, pod, text, container=container, timestamp=timestamp)
-        lines = text.splitlines()
-        self.metrics_files[pod].extend(lines)
-        now = datetime.now(timezone.utc)
-        header = f"I{now:%m%d %H:%M:%S.%f}      14 main.go:143] "
-        return self._emu.write_log(namespace, pod, "".join(f"{header}{line}\n" for line in lines), container=COLLECTOR,
-                                   timestamp=timestamp)
-
-
-class TrialKubelet(FakeKubelet):
-    """The kubelet for a trial's job, with Katib's pod webhook on top (Trial labels, ``katib.kubeflow.org/trial``,
-    the collector sidecar) and the labels the job controllers set that primaryPodLabels select on.
-
-    With early-stopping rules the sidecar watches the primary pod's lines as they come: once the objective's best so
-    far breaks every rule after ``startStep`` reports, it ends the training process, reports the metrics and marks
-    the Trial ``EarlyStopped`` (reason TrialEarlyStopped); the wrapped command then exits 0, so the job completes."""
-
-    def __init__(self, emulator, trial: dict):
-        self.webhook = CollectorWebhook(emulator, trial)
-        super().__init__(self.webhook, suffix="k" + "".join(random.choice(NAME_LETTERS) for _ in range(4)))
-        self.trial = trial
-        self.trial_labels = {**(trial["metadata"].get("labels") or {}), TRIAL_LABEL: trial["metadata"]["name"]}
-        self.early_stopped = False
-
-    def _pump(self, namespace: str, pod: str, proc) -> None:
-        rules = self.trial["spec"].get("earlyStoppingRules") or []
-        values: list[float] = []
-        objective = self.trial["spec"]["objective"]
-        for line in iter(proc.stdout.readline, b""):
-            text = line.decode("utf-8", "replace")
-            self.emu.write_log(namespace, pod, text)
-            if not rules or pod not in self.webhook.metrics_files or self.early_stopped:
-                continue
-            metric = parse_metrics([text.rstrip("\n")], [objective["objectiveMetricName"]])[0]
-            if metric["latest"] == UNAVAILABLE:
-                continue
-            values.append(float(metric["latest"]))
-            best = min(values) if objective["type"] == "minimize" else max(values)
-            if all(len(values) >= int(r["startStep"]) and breaks(best, r) for r in rules):
-                self.early_stopped = True
-                proc.terminate()
-                self.mark_early_stopped(namespace)
-
-    def mark_early_stopped(self, namespace: str) -> None:
-        name, spec = self.trial["metadata"]["name"], self.trial["spec"]
-        objective = spec["objective"]
-        names = [objective["objectiveMetricName"], *(objective.get("additionalMetricNames") or [])]
-        lines = next(iter(self.webhook.metrics_files.values()))
-
-        def apply(trial):
-            status = trial.setdefault("status", {})
-            status["observation"] = {"metrics": parse_metrics(lines, names)}
-            mark_done(status, "EarlyStopped", "TrialEarlyStopped", "Trial is early stopped")
-            status["completionTime"] = rfc3339()
-        self.emu.update_object(G, V, "trials", namespace, name, apply)
-
-    def finish(self, namespace: str, name: str, succeeded: bool, message: str = "") -> None:
-        super().finish(namespace, name, succeeded or self.early_stopped, message)  # the wrapper's "|| ... exit 0"
-
-    def pod_names(self, kind: str, name: str, workers: int):
-        pods = []
-        for rank, (pod, labels, pod_annotations) in enumerate(super().pod_names(kind, name, workers)):
-            extra = dict(self.trial_labels)
-            if kind == "trainjob":
-                extra.update({"jobset.sigs.k8s.io/replicatedjob-name": "node",
-                              "batch.kubernetes.io/job-completion-index": str(rank)})
-            elif kind == "pytorchjob":
-                extra["training.kubeflow.org/job-role"] = "master" if rank == 0 else "worker"
-            pods.append((pod, {**labels, **extra}, pod_annotations))
-        return pods
-
-
 class FakeKatib(FakeController):
     """Katib's experiment and trial controllers, reconciling in a thread while started (``with FakeKatib(emu):``).
 
-    ``hold``: trial jobs get Running pods but never finish (to cancel them). ``errors``: what went wrong in the
-    controller or a kubelet thread (a test should find it empty). ``run_jobs=False`` (the emulator's simulating
-    mode): the cluster's own controllers and kubelet run each trial's job; the pod webhook's labels and env go
-    on the job's pod templates and the metrics come from the primary pod's log.
+    The emulator's simulating mode starts it: the cluster's own controllers and kubelet run each trial's job; the
+    pod webhook's labels and env go on the job's pod templates, the collector sidecar is injected into the primary
+    pod (k8s_emulator/webhook_katib_pods.py) and the metrics come from its log. ``errors``: what went wrong in the
+    controller (a test should find it empty).
     """
 
     name = "fake-katib"
 
-    def __init__(self, emulator, seed: int = 0, hold: bool = False, run_jobs: bool = True):
+    def __init__(self, emulator, seed: int = 0):
         super().__init__(emulator)
-        self.seed, self.hold, self.run_jobs = seed, hold, run_jobs
+        self.seed = seed
         self.suggestions: dict[str, Suggestions] = {}
-        self.webhooks: dict[str, CollectorWebhook] = {}  # trial -> its pods' metrics files
 
     # -- the experiment controller -------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -336,10 +241,7 @@ class FakeKatib(FakeController):
         objective = experiment["spec"]["objective"]
         averages = []
         for trial in trials:
-            webhook = self.webhooks.get(trial["metadata"]["name"])
-            if not is_true(trial, "Succeeded") or webhook is None or not webhook.metrics_files:
-                continue
-            lines = webhook.metrics_files[min(webhook.metrics_files)]
+            lines = self.primary_log(trial) if is_true(trial, "Succeeded") else []
             values = [float(m.group(2)) for line in lines for m in METRIC_LINE.finditer(line)
                       if m.group(1) == objective["objectiveMetricName"]][:start]
             if len(values) == start:
@@ -406,8 +308,7 @@ class FakeKatib(FakeController):
 
         job = json.loads(json.dumps(trial["spec"]["runSpec"]))
         job["metadata"] = {**job["metadata"], "ownerReferences": [owner_reference(trial)]}
-        if not self.run_jobs:
-            label_trial_pods(job, trial)
+        label_trial_pods(job, trial)
         try:
             self.emu.create_object(job)
         except ApiError as err:  # the Trial stays Created, as Katib's does, with an event saying why
@@ -416,27 +317,18 @@ class FakeKatib(FakeController):
             return
         self.emu.emit_event(trial["metadata"]["namespace"], trial, "JobCreated",
                             f"Job {trial['metadata']['name']} has been created", source="trial-controller")
-        if not self.run_jobs:
-            return
-        thread = threading.Thread(target=self._run_job, args=(trial,), daemon=True)
-        self.workers[trial["metadata"]["name"]] = thread
-        thread.start()
-
-    def _run_job(self, trial: dict) -> None:
-        namespace, name = trial["metadata"]["namespace"], trial["metadata"]["name"]
-        kubelet = TrialKubelet(self.emu, trial)
-        self.webhooks[name] = kubelet.webhook
-        try:
-            kubelet.run(namespace, name, start_only=self.hold, env={"KATIB_TRIAL_NAME": name})
-        except KeyError:
-            pass  # the job was deleted under the kubelet (cancel, delete)
-        except Exception as err:  # noqa: BLE001 - reported to the test
-            self.errors.append(f"kubelet for {name}: {type(err).__name__}: {err}")
 
     def follow_job(self, trial: dict, job: dict, status: dict) -> None:
         """``UpdateTrialStatusCondition``: failure first, then success with the objective (else
         MetricsUnavailable), else Running."""
         spec = trial["spec"]
+        if collector_said_early_stopped(self.emu, trial):
+            objective = spec["objective"]
+            names = [objective["objectiveMetricName"], *(objective.get("additionalMetricNames") or [])]
+            status["observation"] = {"metrics": parse_metrics(primary_pod_log(self.emu, trial), names)}
+            mark_done(status, "EarlyStopped", "TrialEarlyStopped", "Trial is early stopped")
+            status["completionTime"] = rfc3339()
+            return
         failed = matches(spec["failureCondition"], job)
         succeeded = None if failed else matches(spec["successCondition"], job)
         if failed is None and succeeded is None:
@@ -460,12 +352,8 @@ class FakeKatib(FakeController):
                       "Metrics are not available" + job_message)
 
     def primary_log(self, trial: dict) -> list[str]:
-        """The metrics file of the trial's first primary pod, which the collector parses once the job ended."""
-        if not self.run_jobs:
-            return primary_pod_log(self.emu, trial)
-        webhook = self.webhooks.get(trial["metadata"]["name"])
-        files = webhook.metrics_files if webhook is not None else {}
-        return files[min(files)] if files else []
+        """The metrics lines of the trial's first primary pod, which the collector parses once the job ended."""
+        return primary_pod_log(self.emu, trial)
 
 
 # The label each job controller puts on its pods naming the job (Katib trial jobs are named as their Trial).
@@ -495,17 +383,37 @@ def label_trial_pods(job: dict, trial: dict) -> None:
 
 
 def primary_pod_log(emulator, trial: dict) -> list[str]:
-    """The primary container's log lines of the trial job's first pod (rank 0), as the StdOut collector reads them."""
+    """The metrics lines of the trial job's first primary pod: what its collector sidecar printed (the pod webhook
+    sent the primary container's output there), else the primary container's own log."""
+    for pod in _primary_pods(emulator, trial):
+        lines = _collector_lines(emulator, pod)
+        if lines is None:
+            lines = [line.text.rstrip("\n") for line in emulator.logs.lines(
+                pod["metadata"]["namespace"], pod["metadata"]["name"], trial["spec"].get("primaryContainerName")) or []]
+        if lines:
+            return [line for line in lines if line != EARLY_STOPPED]
+    return []
+
+
+def collector_said_early_stopped(emulator, trial: dict) -> bool:
+    """The sidecar reported an early stop (Katib's early-stopping service would then mark the Trial)."""
+    return any(EARLY_STOPPED in (_collector_lines(emulator, pod) or []) for pod in _primary_pods(emulator, trial))
+
+
+def _primary_pods(emulator, trial: dict) -> list[dict]:
     namespace, name = trial["metadata"]["namespace"], trial["metadata"]["name"]
     primary = trial["spec"].get("primaryContainerName")
-    pods = sorted((p for p in emulator.list_objects("", "v1", "pods", namespace)
+    return sorted((p for p in emulator.list_objects("", "v1", "pods", namespace)
                    if any((p["metadata"].get("labels") or {}).get(key) == name for key in JOB_POD_LABELS)
                    and any(c["name"] == primary for c in p["spec"]["containers"])), key=lambda p: p["metadata"]["name"])
-    for pod in pods:
-        lines = emulator.logs.lines(namespace, pod["metadata"]["name"], primary)
-        if lines:
-            return [line.text.rstrip("\n") for line in lines]
-    return []
+
+
+def _collector_lines(emulator, pod: dict) -> list[str] | None:
+    """The sidecar's lines without their klog headers; None for a pod without the sidecar."""
+    if not any(c["name"] == COLLECTOR for c in pod["spec"]["containers"]):
+        return None
+    lines = emulator.logs.lines(pod["metadata"]["namespace"], pod["metadata"]["name"], COLLECTOR) or []
+    return [KLOG_HEADER.sub("", line.text.rstrip("\n")) for line in lines]
 
 
 def breaks(best: float, rule: dict) -> bool:

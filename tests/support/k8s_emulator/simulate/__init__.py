@@ -106,7 +106,7 @@ class Simulator:
             return
         if not installed(self.emu.store):
             install_katib(self.emu)
-        self.katib = FakeKatib(self.emu, run_jobs=False).__enter__()
+        self.katib = FakeKatib(self.emu).__enter__()
 
     def stop(self) -> None:
         if getattr(self, "katib", None) is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 PYTHONS = ("python", "python3", f"python3.{sys.version_info.minor}")
 # KServe's scikit-learn and XGBoost servers: their entrypoint here is simulate/model_server.py (the runtime's args follow)
 MODEL_SERVER_IMAGES = ("kserve/sklearnserver", "kserve/xgbserver", "kserve/lgbserver")
+KATIB_COLLECTOR_IMAGES = ("ghcr.io/kubeflow/katib/file-metrics-collector", "docker.io/kubeflowkatib/file-metrics-collector")
 
 
 class PodError(Exception):
@@ -62,6 +63,18 @@ class Sandbox:
                 _write(folder / item["path"], self.field(item["fieldRef"]["fieldPath"]).encode())
         return folder
 
+    def _python_bin(self, container: dict) -> Path:
+        """A folder whose ``python``/``python3`` is this interpreter (``-S`` for a stdlib-only image), first on PATH:
+        a shell in the pod (``sh -c "python ..."``) finds the image's Python as argv[0] does."""
+        bare = container.get("image", "").startswith(self.stdlib_only_images or ("\0",))
+        folder = _private_dir(self.root / ("bin-bare" if bare else "bin"))
+        for name in ("python", "python3"):
+            target = folder / name
+            if not target.exists():
+                target.write_text(f'#!/bin/sh\nexec "{sys.executable}"{" -S" if bare else ""} "$@"\n')
+                target.chmod(0o700)
+        return folder
+
     def _project(self, plural: str, name: str, source: dict, folder: Path, binary: bool) -> None:
         obj = self.emu.get_object("", "v1", plural, self.namespace, name)
         if obj is None:
@@ -94,7 +107,8 @@ class Sandbox:
 
     def env(self, container: dict) -> dict:
         """Env as the kubelet builds it: envFrom first, then env in order; ``$(VAR)`` expanded."""
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(_private_dir(self.root / "home")),
+        env = {"PATH": f"{self._python_bin(container)}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+               "HOME": str(_private_dir(self.root / "home")),
                "HOSTNAME": self.pod["spec"].get("hostname") or self.pod["metadata"]["name"]}
         for source in container.get("envFrom") or []:
             env.update(self._env_from(source))
@@ -192,6 +206,8 @@ class Sandbox:
         image = container.get("image", "")
         if image.startswith(MODEL_SERVER_IMAGES):
             return [sys.executable, "-m", "tests.support.k8s_emulator.simulate.model_server"]
+        if image.startswith(KATIB_COLLECTOR_IMAGES):
+            return [sys.executable, "-m", "tests.support.k8s_emulator.simulate.katib_collector"]
         if "notebook-name" not in (self.pod["metadata"].get("labels") or {}) and "jupyter" not in image:
             raise PodError("RunContainerError", f"the entrypoint of image {image!r} is unknown here: "
                                                 "give the container a command")
