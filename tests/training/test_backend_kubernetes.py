@@ -129,6 +129,20 @@ def test_failed_worker_and_partial_results(simulated_cluster, tmp_path):
     assert "[1] worker crashed" in list(job.logs())
 
 
+def test_a_workers_lines_after_the_job_succeeded_are_kept(simulated_cluster, tmp_path):
+    """A PyTorchJob succeeds once its master has (training-operator's default): a worker still running then is
+    still read to its end, not cut off at the copy taken when the job was first seen done."""
+    gate = tmp_path / "job-done"
+    cell = (f"import os, time\nif os.environ['RANK'] == '1':\n    while not os.path.exists({str(gate)!r}):\n"
+            "        time.sleep(0.05)\n    print('late line', flush=True)")
+    job = api.train(cell, name="late", user_ns={}, workers=2, kind="pytorchjob")
+    assert job.wait(timeout=60).phase == "Succeeded"
+    assert list(job.logs()) == []
+    gate.touch()
+    assert pod_exit_codes(simulated_cluster, "late") == {0: 0, 1: 0}
+    assert list(job.logs()) == ["[1] late line"]
+
+
 def test_cancel_deletes_in_background_and_keeps_the_logs(simulated_cluster):
     cluster = simulated_cluster
     job = api.train("import time\nprint('hello from the pod', flush=True)\ntime.sleep(120)", name="long", user_ns={})

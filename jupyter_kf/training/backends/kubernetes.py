@@ -531,6 +531,8 @@ class KubernetesBackend(ClusterClient, Backend):
             self._extract_results(folder)
         except KfError:
             return  # try again next time
+        if any(worker.phase in ("Pending", "Running") for worker in status.workers):
+            return  # copied again until every worker has ended: a PyTorchJob succeeds with its master alone
         tmp = folder / "status.json.tmp"
         tmp.write_text(json.dumps(status.to_dict()))
         os.replace(tmp, folder / "status.json")
