@@ -43,9 +43,12 @@ def workload(emu, kind, name):
 
 @pytest.mark.parametrize("kind", ["job", "pytorchjob", "trainjob"])
 def test_a_cluster_job_reads_its_pinned_version(simulated_cluster, mnist, kind):
+    from jupyter_kf.training.backends import kubernetes as kubernetes_backend
+
     kf_cluster = simulated_cluster
     for crd in REMOVE[kind]:
         kf_cluster.uninstall_crd(crd)
+    kubernetes_backend.reset()  # discovery is cached per connection: one made before the uninstall would not know
     job = kf.train(READ, name=f"read-{kind}", data=["mnist@1:data"], user_ns={})
     status = job.wait(timeout=60)
     assert status.phase == "Succeeded" and pod_exit_codes(kf_cluster, job.name) == {0: 0}, "\n".join(job.logs())
