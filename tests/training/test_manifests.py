@@ -172,3 +172,10 @@ def test_the_queue_label_is_on_the_workload_not_its_pods(kind):
     workload = build_workload(plan, kind)[-1]
     assert workload["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-gpus"
     assert "kueue.x-k8s.io/queue-name" not in json.dumps(workload["spec"])
+
+
+def test_a_kind_typed_by_the_user_builds_the_same_batch_job():
+    typed = "".join(["j", "o", "b"])  # a string made at run time, as parsed from --kind
+    assert typed is not "job"  # noqa: F632 - the point: not the interned literal
+    plan, _ = plan_for({"name": "typed", "workers": 2})
+    assert build_workload(plan, typed) == build_workload(plan, "job")
