@@ -179,3 +179,11 @@ def test_a_kind_typed_by_the_user_builds_the_same_batch_job():
     assert typed is not "job"  # noqa: F632 - the point: not the interned literal
     plan, _ = plan_for({"name": "typed", "workers": 2})
     assert build_workload(plan, typed) == build_workload(plan, "job")
+
+
+def test_a_pytorchjobs_master_exposes_the_training_operators_port():
+    plan, _ = plan_for({"name": "ported", "workers": 2})
+    replicas = build_workload(plan, "pytorchjob")[0]["spec"]["pytorchReplicaSpecs"]
+    [master] = replicas["Master"]["template"]["spec"]["containers"]
+    assert master["ports"] == [{"name": "pytorchjob-port", "containerPort": 23456}]  # the operator's default
+    assert "ports" not in replicas["Worker"]["template"]["spec"]["containers"][0]
