@@ -43,7 +43,7 @@ MODULES: dict[str, list[str]] = {
     "jupyter_kf/training/runner.py": ["tests/training/test_runner.py", "tests/training/test_api.py",
                                       "tests/training/test_results.py", "tests/training/test_results_load.py",
                                       "tests/training/test_results_functions.py", "tests/training/test_fast_path.py",
-                                      "tests/training/test_result_auth.py"],
+                                      "tests/training/test_result_auth.py", "tests/datasets/test_sigv4.py"],
     "jupyter_kf/training/spec.py": ["tests/training/test_spec.py", "tests/training/test_spec_parsers.py"],
     "jupyter_kf/training/manifests.py": ["tests/training/test_manifests.py", "tests/training/test_trainer_versions.py"],
     "jupyter_kf/training/backends/local_supervisor.py": ["tests/training/test_local_supervisor.py",
