@@ -13,27 +13,9 @@ import sys
 import pytest
 
 from tests.kube.simulated_cluster import REPO, SimulatedCluster, eventually
+from tests.ui.conftest import page  # noqa: F401 - headless Debian Chromium, the UI tests' fixture
 
 pytestmark = pytest.mark.ui
-
-
-@pytest.fixture
-def page():
-    """Headless Debian Chromium, as tests/ui's fixture of the same name (that conftest is not in scope here)."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.ui.conftest import CHROMIUM, CHROMIUM_FLAGS
-
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (make chromium)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
 
 
 @pytest.fixture
@@ -74,7 +56,7 @@ def cluster_lab(tmp_path, kf_state_dir):
     cluster.stop()
 
 
-def test_the_quickstart_runs_on_the_simulated_cluster_from_jupyterlab(cluster_lab, page):
+def test_the_quickstart_runs_on_the_simulated_cluster_from_jupyterlab(cluster_lab, page):  # noqa: F811 - the fixture
     from playwright.sync_api import expect
 
     from tests.ui.conftest import SCREENSHOTS, save_docs_image, section
